@@ -1,0 +1,62 @@
+# telemq developer entry points. `make test` and `make demo` install missing
+# Debian packages first (scripts/install-deps), so both work on a fresh
+# Debian 12 machine.
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+ifeq ($(CI),true)
+CMAKE_FLAGS += -DTELEMQ_WERROR=ON
+endif
+SEEDS ?= 20000
+CTEST_ARGS ?=
+
+.PHONY: all deps configure build test coverage bench format lint demo sim clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja $(CMAKE_FLAGS)
+
+configure: $(BUILD_DIR)/build.ninja
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: deps
+	@$(MAKE) --no-print-directory build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+coverage: deps
+	cmake -S . -B build-coverage -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTELEMQ_COVERAGE=ON -DTELEMQ_BUILD_BENCH=OFF
+	cmake --build build-coverage -j $(JOBS)
+	cd build-coverage && ctest --output-on-failure -j $(JOBS) -LE slow
+	mkdir -p build/coverage
+	gcovr -r . build-coverage --exclude 'tests/' --exclude '.*_test\.cc' --exclude 'build-coverage/' \
+	  --txt-metric branch --html-details build/coverage/index.html --print-summary
+	@echo "HTML report: build/coverage/index.html"
+
+bench: deps
+	@$(MAKE) --no-print-directory build
+	scripts/run-benchmarks $(BUILD_DIR)
+
+sim: deps
+	@$(MAKE) --no-print-directory build
+	$(BUILD_DIR)/tests/sim/raft_sim --seeds $(SEEDS)
+
+format:
+	git ls-files '*.h' '*.cc' | xargs clang-format -i
+
+lint: configure
+	git ls-files '*.h' '*.cc' | xargs clang-format --dry-run --Werror
+	git ls-files 'broker/*.cc' 'client/*.cc' 'common/*.cc' | grep -v _test.cc | \
+	  xargs -r clang-tidy -p $(BUILD_DIR) --quiet
+
+demo: deps
+	@$(MAKE) --no-print-directory build
+	scripts/demo
+
+clean:
+	rm -rf $(BUILD_DIR) build-coverage build-fuzz

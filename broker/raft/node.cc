@@ -1,0 +1,800 @@
+#include "broker/raft/node.h"
+
+#include <algorithm>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "telemq/common/check.h"
+
+namespace telemq::raft {
+
+std::string_view RoleName(Role role) {
+  switch (role) {
+    case Role::kFollower: return "follower";
+    case Role::kPreCandidate: return "pre-candidate";
+    case Role::kCandidate: return "candidate";
+    case Role::kLeader: return "leader";
+  }
+  return "?";
+}
+
+std::string_view MessageTypeName(MessageType type) {
+  switch (type) {
+    case MessageType::kPreVote: return "PreVote";
+    case MessageType::kPreVoteResponse: return "PreVoteResp";
+    case MessageType::kVote: return "Vote";
+    case MessageType::kVoteResponse: return "VoteResp";
+    case MessageType::kAppend: return "Append";
+    case MessageType::kAppendResponse: return "AppendResp";
+    case MessageType::kHeartbeat: return "Heartbeat";
+    case MessageType::kHeartbeatResponse: return "HeartbeatResp";
+    case MessageType::kRestart: return "Restart";
+    case MessageType::kTimeoutNow: return "TimeoutNow";
+  }
+  return "?";
+}
+
+Node::Node(Config config, const LogReader* log, HardState hard_state)
+    : config_(std::move(config)), log_(log) {
+  TELEMQ_CHECK(config_.id > kNoNode, "node id must be positive");
+  TELEMQ_CHECK(std::find(config_.voters.begin(), config_.voters.end(), config_.id) !=
+                   config_.voters.end(),
+               "a node must be one of its group's voters");
+  TELEMQ_CHECK(config_.random != nullptr, "Config::random is required");
+  TELEMQ_CHECK(config_.heartbeat_ticks >= 1 && config_.heartbeat_ticks < config_.election_ticks,
+               "need 1 <= heartbeat_ticks < election_ticks");
+  TELEMQ_CHECK(log_ != nullptr, "log is required");
+  term_ = hard_state.term;
+  vote_ = hard_state.vote;
+  persisted_hard_state_ = hard_state;
+  unstable_base_ = log_->NextOffset();
+  persisted_last_ = unstable_base_ - 1;
+  // Everything below the log start was committed (retention removes only
+  // committed entries); entries the application applied were committed too.
+  commit_ = std::max(log_->StartOffset() - 1, std::min(config_.applied, LastOffset()));
+  applied_ = std::max(config_.applied, log_->StartOffset() - 1);
+  if (applied_ > commit_) applied_ = commit_;
+  ResetElectionTimer();
+}
+
+// ---------------------------------------------------------------------------
+// Log view
+
+Offset Node::LastOffset() const {
+  return unstable_.empty() ? unstable_base_ - 1 : unstable_.back().last_offset();
+}
+
+Offset Node::StartOffsetView() const {
+  return reset_ ? reset_->offset + 1 : log_->StartOffset();
+}
+
+Result<EntryMeta> Node::LookupView(Offset offset) const {
+  if (offset >= unstable_base_) {
+    if (unstable_.empty() || offset > unstable_.back().last_offset()) {
+      return Fail(Errc::kOffsetOutOfRange, "beyond the log end");
+    }
+    auto it = std::upper_bound(unstable_.begin(), unstable_.end(), offset,
+                               [](Offset o, const Entry& e) { return o < e.base_offset; });
+    const Entry& e = *(it - 1);
+    return EntryMeta{e.base_offset, e.last_offset(), e.term};
+  }
+  if (reset_) {
+    if (offset == reset_->offset) return EntryMeta{offset, offset, reset_->term};
+    return Fail(Errc::kOffsetOutOfRange, "below the log start");
+  }
+  return log_->Lookup(offset);
+}
+
+Term Node::TermAtOrZero(Offset offset) const {
+  auto meta = LookupView(offset);
+  return meta ? meta->term : Term(0);
+}
+
+LogPosition Node::LastPosition() const {
+  Offset last = LastOffset();
+  return LogPosition{last, TermAtOrZero(last)};
+}
+
+void Node::ReadView(Offset from, Offset last, size_t max_bytes, std::vector<Entry>* out) const {
+  size_t first_index = out->size();
+  if (from < unstable_base_) {
+    TELEMQ_CHECK(!reset_, "no durable entries to read during a log reset");
+    Offset stable_last = std::min(last, unstable_base_ - 1);
+    auto read = log_->Read(from, stable_last, max_bytes, out);
+    TELEMQ_CHECK(read.has_value(), "the log must hold every entry the node has not released");
+    if (out->size() == first_index || out->back().last_offset() < stable_last) return;
+    from = unstable_base_;
+  }
+  size_t bytes = 0;
+  for (size_t i = first_index; i < out->size(); ++i) bytes += (*out)[i].payload_bytes();
+  auto it = std::lower_bound(unstable_.begin(), unstable_.end(), from,
+                             [](const Entry& e, Offset o) { return e.base_offset < o; });
+  for (; it != unstable_.end() && it->base_offset <= last; ++it) {
+    bytes += it->payload_bytes();
+    if (out->size() > first_index && bytes > max_bytes) break;
+    out->push_back(*it);
+  }
+}
+
+void Node::TruncateView(Offset from) {
+  // Raft §5.3: a conflicting entry and all that follow it are deleted. A
+  // committed entry can never conflict (Leader Completeness, §5.4).
+  TELEMQ_CHECK(from > commit_, "truncating a committed entry");
+  if (from >= unstable_base_) {
+    auto it = std::lower_bound(unstable_.begin(), unstable_.end(), from,
+                               [](const Entry& e, Offset o) { return e.base_offset < o; });
+    unstable_.erase(it, unstable_.end());
+  } else {
+    unstable_.clear();
+    unstable_base_ = from;
+  }
+  persisted_last_ = std::min(persisted_last_, from - 1);
+}
+
+void Node::AppendView(const Entry& entry) {
+  TELEMQ_CHECK(entry.base_offset == LastOffset() + 1, "entries must be contiguous");
+  TELEMQ_CHECK(entry.record_count >= 1, "an entry occupies at least one offset");
+  unstable_.push_back(entry);
+}
+
+// ---------------------------------------------------------------------------
+// Roles
+
+void Node::ResetElectionTimer() {
+  election_elapsed_ = 0;
+  // Raft §5.2: randomised timeouts make split votes rare.
+  uint64_t r = config_.random();
+  randomized_election_ticks_ =
+      config_.election_ticks + static_cast<int>(r % static_cast<uint64_t>(config_.election_ticks));
+}
+
+void Node::ResetTerm(Term term) {
+  if (term != term_) {
+    term_ = term;
+    vote_ = kNoNode;
+  }
+  leader_ = kNoNode;
+  heartbeat_elapsed_ = 0;
+  ResetElectionTimer();
+  votes_.clear();
+  progress_.clear();
+  transferee_ = kNoNode;
+}
+
+void Node::BecomeFollower(Term term, NodeId leader) {
+  ResetTerm(term);
+  role_ = Role::kFollower;
+  leader_ = leader;
+}
+
+void Node::BecomePreCandidate() {
+  // Thesis §9.6: a pre-vote changes neither the term nor the vote.
+  TELEMQ_CHECK(role_ != Role::kLeader, "a leader does not pre-campaign");
+  votes_.clear();
+  progress_.clear();
+  leader_ = kNoNode;
+  role_ = Role::kPreCandidate;
+  ResetElectionTimer();
+}
+
+void Node::BecomeCandidate() {
+  TELEMQ_CHECK(role_ != Role::kLeader, "a leader does not campaign");
+  ResetTerm(term_ + 1);
+  vote_ = config_.id;  // §5.2: a candidate votes for itself
+  role_ = Role::kCandidate;
+}
+
+void Node::BecomeLeader() {
+  TELEMQ_CHECK(role_ == Role::kCandidate, "only a candidate becomes leader");
+  ResetTerm(term_);
+  role_ = Role::kLeader;
+  leader_ = config_.id;
+  Offset next = LastOffset() + 1;
+  for (NodeId v : config_.voters) {
+    Progress& pr = progress_[v];
+    pr.next = next;
+    if (v == config_.id) {
+      pr.match = persisted_last_;
+      pr.recent_active = true;
+      pr.state = ProgressState::kReplicate;
+    }
+  }
+  // Raft §8 / §5.4.2: a leader cannot count replicas of older-term entries,
+  // so it commits them by committing an entry of its own term at once.
+  Entry noop;
+  noop.term = term_;
+  noop.base_offset = next;
+  noop.record_count = 1;
+  noop.type = EntryType::kNoop;
+  AppendView(noop);
+  broadcast_pending_ = true;
+}
+
+void Node::Campaign() {
+  TELEMQ_CHECK(!in_ready_, "no input between GetReady and Advance");
+  if (role_ == Role::kLeader) return;
+  CampaignAs(config_.pre_vote ? CampaignKind::kPreVote : CampaignKind::kElection);
+}
+
+void Node::CampaignAs(CampaignKind kind) {
+  Term vote_term;
+  MessageType type;
+  if (kind == CampaignKind::kPreVote) {
+    BecomePreCandidate();
+    vote_term = term_ + 1;
+    type = MessageType::kPreVote;
+  } else {
+    BecomeCandidate();
+    vote_term = term_;
+    type = MessageType::kVote;
+  }
+  if (int outcome = Poll(config_.id, true); outcome > 0) {
+    // A group of one wins at once.
+    if (kind == CampaignKind::kPreVote) {
+      CampaignAs(CampaignKind::kElection);
+    } else {
+      BecomeLeader();
+    }
+    return;
+  }
+  LogPosition last = LastPosition();
+  for (NodeId v : config_.voters) {
+    if (v == config_.id) continue;
+    Message m;
+    m.type = type;
+    m.to = v;
+    m.term = vote_term;
+    m.offset = last.offset;
+    m.log_term = last.term;
+    m.transfer = kind == CampaignKind::kTransfer;
+    Send(std::move(m));
+  }
+}
+
+int Node::Poll(NodeId from, bool granted) {
+  votes_.emplace(from, granted);  // the first answer from a voter counts
+  int yes = 0;
+  int no = 0;
+  for (const auto& [id, g] : votes_) (g ? yes : no)++;
+  if (yes >= Quorum()) return 1;
+  if (no > static_cast<int>(config_.voters.size()) - Quorum()) return -1;
+  return 0;
+}
+
+bool Node::InLease() const {
+  // Thesis §4.2.3: a server that heard from a current leader within the
+  // minimum election timeout ignores requests to replace it.
+  return config_.check_quorum && leader_ != kNoNode &&
+         election_elapsed_ < config_.election_ticks;
+}
+
+void Node::Send(Message message) {
+  message.from = config_.id;
+  msgs_.push_back(std::move(message));
+}
+
+// ---------------------------------------------------------------------------
+// Inputs
+
+void Node::Tick() {
+  TELEMQ_CHECK(!in_ready_, "no input between GetReady and Advance");
+  if (role_ != Role::kLeader) {
+    if (++election_elapsed_ >= randomized_election_ticks_) Campaign();
+    return;
+  }
+  ++heartbeat_elapsed_;
+  if (++election_elapsed_ >= config_.election_ticks) {
+    election_elapsed_ = 0;
+    if (config_.check_quorum) {
+      // Thesis §6.2: a leader that cannot reach a majority steps down, so
+      // clients stop sending it writes it cannot commit.
+      if (!QuorumActive()) {
+        BecomeFollower(term_, kNoNode);
+        return;
+      }
+      for (auto& [id, pr] : progress_) pr.recent_active = id == config_.id;
+    }
+    transferee_ = kNoNode;  // a transfer that did not finish in time is abandoned
+  }
+  if (heartbeat_elapsed_ >= config_.heartbeat_ticks) {
+    heartbeat_elapsed_ = 0;
+    SendHeartbeats();
+  }
+}
+
+Result<Entry> Node::Propose(Payload payload, int32_t record_count) {
+  TELEMQ_CHECK(!in_ready_, "no input between GetReady and Advance");
+  if (role_ != Role::kLeader) {
+    return Fail(Errc::kNotLeader, "not the leader; leader is " + std::to_string(leader_.value()));
+  }
+  if (transferee_ != kNoNode) {
+    return Fail(Errc::kNotLeader, "leadership transfer in progress");
+  }
+  if (record_count < 1) return Fail(Errc::kInvalidArgument, "record_count must be >= 1");
+  Entry e;
+  e.term = term_;
+  e.base_offset = LastOffset() + 1;
+  e.record_count = record_count;
+  e.type = EntryType::kNormal;
+  e.payload = std::move(payload);
+  AppendView(e);
+  broadcast_pending_ = true;  // sent in GetReady: proposals since the last Ready share messages
+  return e;
+}
+
+Result<void> Node::TransferLeadership(NodeId target) {
+  TELEMQ_CHECK(!in_ready_, "no input between GetReady and Advance");
+  if (role_ != Role::kLeader) return Fail(Errc::kNotLeader, "only the leader can transfer");
+  if (std::find(config_.voters.begin(), config_.voters.end(), target) == config_.voters.end()) {
+    return Fail(Errc::kInvalidArgument, "transfer target is not a voter");
+  }
+  if (target == config_.id) return Ok();
+  transferee_ = target;
+  election_elapsed_ = 0;  // the transfer has one election timeout to finish
+  Progress& pr = progress_[target];
+  if (pr.match == LastOffset()) {
+    Message m;
+    m.type = MessageType::kTimeoutNow;
+    m.to = target;
+    m.term = term_;
+    Send(std::move(m));
+  } else {
+    SendAppend(target, true);
+  }
+  return Ok();
+}
+
+void Node::Step(const Message& m) {
+  TELEMQ_CHECK(!in_ready_, "no input between GetReady and Advance");
+  if (m.to != config_.id || m.from == config_.id ||
+      std::find(config_.voters.begin(), config_.voters.end(), m.from) == config_.voters.end()) {
+    return;
+  }
+  // §5.1: terms order everything; a higher term makes us a follower in it.
+  if (m.term > term_) {
+    const bool vote_request = m.type == MessageType::kPreVote || m.type == MessageType::kVote;
+    if (vote_request && !m.transfer && InLease()) return;
+    if (m.type == MessageType::kPreVote) {
+      // Never changes our term (thesis §9.6).
+    } else if (m.type == MessageType::kPreVoteResponse && !m.reject) {
+      // A grant for the term we would campaign in.
+    } else if (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
+               m.type == MessageType::kRestart) {
+      BecomeFollower(m.term, m.from);
+    } else {
+      BecomeFollower(m.term, kNoNode);
+    }
+  } else if (m.term < term_) {
+    if ((config_.check_quorum || config_.pre_vote) &&
+        (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
+         m.type == MessageType::kRestart)) {
+      // A deposed leader that cannot hear the new one (or a node that came
+      // back with a bumped term) learns our term and steps down.
+      Message r;
+      r.type = MessageType::kAppendResponse;
+      r.to = m.from;
+      r.term = term_;
+      Send(std::move(r));
+    } else if (m.type == MessageType::kPreVote) {
+      Message r;
+      r.type = MessageType::kPreVoteResponse;
+      r.to = m.from;
+      r.term = term_;
+      r.reject = true;
+      Send(std::move(r));
+    }
+    return;
+  }
+
+  if (m.type == MessageType::kPreVote || m.type == MessageType::kVote) {
+    HandleVoteRequest(m);
+    return;
+  }
+  switch (role_) {
+    case Role::kLeader: StepLeader(m); break;
+    case Role::kCandidate:
+    case Role::kPreCandidate: StepCandidate(m); break;
+    case Role::kFollower: StepFollower(m); break;
+  }
+}
+
+void Node::HandleVoteRequest(const Message& m) {
+  LogPosition last = LastPosition();
+  // §5.4.1: grant only to a candidate whose log is at least as up to date:
+  // a later last term, or the same last term and a log at least as long.
+  const bool up_to_date =
+      m.log_term > last.term || (m.log_term == last.term && m.offset >= last.offset);
+  // §5.2: at most one vote per term, first come first served; a node that
+  // knows a leader for this term does not vote. A pre-vote for a future term
+  // promises nothing, so it only needs the log check.
+  const bool can_vote = vote_ == m.from || (vote_ == kNoNode && leader_ == kNoNode) ||
+                        (m.type == MessageType::kPreVote && m.term > term_);
+  Message r;
+  r.to = m.from;
+  r.type = m.type == MessageType::kVote ? MessageType::kVoteResponse
+                                        : MessageType::kPreVoteResponse;
+  if (can_vote && up_to_date) {
+    r.term = m.term;
+    if (m.type == MessageType::kVote) {
+      vote_ = m.from;  // persisted (Ready::hard_state) before r leaves
+      election_elapsed_ = 0;
+    }
+  } else {
+    r.term = term_;
+    r.reject = true;
+  }
+  Send(std::move(r));
+}
+
+void Node::StepFollower(const Message& m) {
+  switch (m.type) {
+    case MessageType::kAppend:
+    case MessageType::kHeartbeat:
+    case MessageType::kRestart:
+      leader_ = m.from;
+      election_elapsed_ = 0;
+      if (m.type == MessageType::kAppend) HandleAppend(m);
+      if (m.type == MessageType::kHeartbeat) HandleHeartbeat(m);
+      if (m.type == MessageType::kRestart) HandleRestart(m);
+      break;
+    case MessageType::kTimeoutNow:
+      // Thesis §3.10: the leader asked us to take over; skip pre-vote.
+      CampaignAs(CampaignKind::kTransfer);
+      break;
+    default:
+      break;
+  }
+}
+
+void Node::StepCandidate(const Message& m) {
+  switch (m.type) {
+    case MessageType::kAppend:
+    case MessageType::kHeartbeat:
+    case MessageType::kRestart:
+      // §5.2: a leader of our term exists; return to follower.
+      BecomeFollower(m.term, m.from);
+      StepFollower(m);
+      break;
+    case MessageType::kPreVoteResponse:
+      if (role_ != Role::kPreCandidate) break;
+      if (int outcome = Poll(m.from, !m.reject); outcome > 0) {
+        CampaignAs(CampaignKind::kElection);
+      } else if (outcome < 0) {
+        BecomeFollower(term_, kNoNode);
+      }
+      break;
+    case MessageType::kVoteResponse:
+      if (role_ != Role::kCandidate) break;
+      if (int outcome = Poll(m.from, !m.reject); outcome > 0) {
+        BecomeLeader();
+      } else if (outcome < 0) {
+        BecomeFollower(term_, kNoNode);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+void Node::StepLeader(const Message& m) {
+  switch (m.type) {
+    case MessageType::kAppendResponse: HandleAppendResponse(m); break;
+    case MessageType::kHeartbeatResponse: HandleHeartbeatResponse(m); break;
+    default: break;  // another leader of our term cannot exist (§5.2)
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Follower side of replication
+
+void Node::HandleAppend(const Message& m) {
+  Message r;
+  r.type = MessageType::kAppendResponse;
+  r.to = m.from;
+  r.term = term_;
+  if (m.offset < commit_) {
+    // Our log up to commit_ matches every leader's (§5.4 Leader Completeness).
+    r.offset = commit_;
+    Send(std::move(r));
+    return;
+  }
+  // §5.3 consistency check: we must hold the leader's entry ending at m.offset.
+  auto prev = LookupView(m.offset);
+  if (!prev || prev->term != m.log_term || prev->last_offset != m.offset) {
+    r.reject = true;
+    r.offset = m.offset;
+    if (m.offset > LastOffset()) {
+      r.reject_hint = LastOffset();
+    } else if (prev) {
+      // Skip the whole conflicting entry at once.
+      r.reject_hint = std::max(commit_, prev->base_offset - 1);
+    } else {
+      r.reject_hint = commit_;
+    }
+    Send(std::move(r));
+    return;
+  }
+  Offset match = m.offset;
+  for (const Entry& e : m.entries) {
+    if (e.base_offset <= LastOffset()) {
+      auto mine = LookupView(e.base_offset);
+      if (mine && mine->term == e.term) {
+        // Same term and offset: the same entry (Log Matching, §5.3).
+        TELEMQ_CHECK(mine->base_offset == e.base_offset && mine->last_offset == e.last_offset(),
+                     "entries of one term disagree on their boundaries");
+        match = e.last_offset();
+        continue;
+      }
+      TruncateView(e.base_offset);
+    }
+    AppendView(e);
+    match = e.last_offset();
+  }
+  // Figure 2: commitIndex = min(leaderCommit, index of last new entry).
+  commit_ = std::max(commit_, std::min(m.commit, match));
+  r.offset = match;  // sent once the entries are durable (Ready contract)
+  Send(std::move(r));
+}
+
+void Node::HandleHeartbeat(const Message& m) {
+  // The leader sends min(its commit, our confirmed match), which our log holds.
+  commit_ = std::max(commit_, std::min(m.commit, LastOffset()));
+  Message r;
+  r.type = MessageType::kHeartbeatResponse;
+  r.to = m.from;
+  r.term = term_;
+  Send(std::move(r));
+}
+
+void Node::HandleRestart(const Message& m) {
+  Message r;
+  r.type = MessageType::kAppendResponse;
+  r.to = m.from;
+  r.term = term_;
+  if (m.offset <= commit_) {
+    r.offset = commit_;
+    Send(std::move(r));
+    return;
+  }
+  auto mine = LookupView(m.offset);
+  if (!mine || mine->term != m.log_term || mine->last_offset != m.offset) {
+    // What we need is gone from the leader: drop our log (nothing in it
+    // above commit_ is committed) and continue from the leader's log start.
+    reset_ = LogPosition{m.offset, m.log_term};
+    unstable_.clear();
+    unstable_base_ = m.offset + 1;
+    persisted_last_ = Offset(-1);
+    applied_ = std::max(applied_, m.offset);
+  }
+  // Everything up to the leader's log start is committed.
+  commit_ = std::max(commit_, m.offset);
+  r.offset = m.offset;
+  Send(std::move(r));
+}
+
+// ---------------------------------------------------------------------------
+// Leader side of replication
+
+Offset Node::LeaderEntryBase(Offset offset) const {
+  auto meta = LookupView(offset);
+  return meta ? meta->base_offset : LastOffset() + 1;
+}
+
+void Node::SendAppend(NodeId to, bool allow_empty) {
+  auto found = progress_.find(to);
+  if (found == progress_.end() || to == config_.id) return;
+  Progress& pr = found->second;
+  while (true) {
+    if (pr.state == ProgressState::kProbe && pr.probe_sent) return;
+    if (pr.state == ProgressState::kReplicate &&
+        pr.inflight.size() >= config_.max_inflight_appends) {
+      return;
+    }
+    Offset start = StartOffsetView();
+    if (pr.next < start) {
+      // Retention removed what the follower needs next.
+      Message m;
+      m.type = MessageType::kRestart;
+      m.to = to;
+      m.term = term_;
+      m.offset = start - 1;
+      m.log_term = TermAtOrZero(start - 1);
+      pr.state = ProgressState::kProbe;
+      pr.probe_sent = true;
+      pr.inflight.clear();
+      Send(std::move(m));
+      return;
+    }
+    Message m;
+    m.type = MessageType::kAppend;
+    m.to = to;
+    m.term = term_;
+    m.offset = pr.next - 1;
+    auto prev = LookupView(m.offset);
+    TELEMQ_CHECK(prev.has_value() && prev->last_offset == m.offset,
+                 "next offset must follow an entry of the leader's log");
+    m.log_term = prev->term;
+    m.commit = commit_;
+    if (pr.next <= LastOffset()) {
+      ReadView(pr.next, LastOffset(), config_.max_append_bytes, &m.entries);
+    }
+    if (m.entries.empty() && !allow_empty) return;
+    const bool empty = m.entries.empty();
+    if (pr.state == ProgressState::kProbe) {
+      pr.probe_sent = true;
+    } else if (!empty) {
+      pr.next = m.entries.back().last_offset() + 1;
+      pr.inflight.push_back(pr.next - 1);
+    }
+    Send(std::move(m));
+    if (pr.state == ProgressState::kProbe || empty) return;
+    allow_empty = false;  // keep filling the pipeline
+  }
+}
+
+void Node::BroadcastAppend() {
+  for (NodeId v : config_.voters) {
+    if (v != config_.id) SendAppend(v, false);
+  }
+}
+
+void Node::SendHeartbeats() {
+  for (const auto& [id, pr] : progress_) {
+    if (id == config_.id) continue;
+    Message m;
+    m.type = MessageType::kHeartbeat;
+    m.to = id;
+    m.term = term_;
+    m.commit = std::min(pr.match, commit_);
+    Send(std::move(m));
+  }
+}
+
+bool Node::QuorumActive() const {
+  int active = 0;
+  for (const auto& [id, pr] : progress_) active += pr.recent_active ? 1 : 0;
+  return active >= Quorum();
+}
+
+bool Node::MaybeCommit() {
+  // §5.3/§5.4.2: the highest offset durable on a majority (the leader counts
+  // itself only after its own persistence ack), committed only if its entry
+  // is of the current term; earlier entries are then committed indirectly.
+  std::vector<Offset> matches;
+  matches.reserve(config_.voters.size());
+  for (NodeId v : config_.voters) matches.push_back(progress_[v].match);
+  std::sort(matches.begin(), matches.end(), std::greater<Offset>());
+  Offset q = matches[Quorum() - 1];
+  if (q <= commit_ || TermAtOrZero(q) != term_) return false;
+  commit_ = q;
+  return true;
+}
+
+void Node::HandleAppendResponse(const Message& m) {
+  Progress& pr = progress_[m.from];
+  pr.recent_active = true;
+  if (m.reject) {
+    // Stale rejections (for an append already overtaken) are ignored.
+    if (m.offset <= pr.match) return;
+    if (pr.state == ProgressState::kProbe && m.offset != pr.next - 1) return;
+    // §5.3: back off nextIndex and retry; the hint skips whole terms' worth
+    // of mismatches in one round trip. next must land on one of our entry
+    // boundaries, since the follower's boundaries may differ from ours.
+    Offset next = std::min(m.reject_hint, m.offset - 1) + 1;
+    next = std::max(next, pr.match + 1);
+    if (next >= StartOffsetView()) next = std::max(LeaderEntryBase(next), pr.match + 1);
+    pr.next = next;
+    pr.state = ProgressState::kProbe;
+    pr.probe_sent = false;
+    pr.inflight.clear();
+    SendAppend(m.from, true);
+    return;
+  }
+  if (m.offset > pr.match) {
+    pr.match = m.offset;
+    if (pr.state == ProgressState::kProbe) {
+      pr.state = ProgressState::kReplicate;
+      pr.next = pr.match + 1;
+      pr.inflight.clear();
+    } else {
+      if (pr.next <= pr.match) pr.next = pr.match + 1;
+      auto keep = std::upper_bound(pr.inflight.begin(), pr.inflight.end(), pr.match);
+      pr.inflight.erase(pr.inflight.begin(), keep);
+    }
+    if (MaybeCommit()) broadcast_pending_ = true;
+  }
+  if (pr.state == ProgressState::kProbe) pr.probe_sent = false;
+  if (transferee_ == m.from && pr.match == LastOffset()) {
+    Message t;
+    t.type = MessageType::kTimeoutNow;
+    t.to = m.from;
+    t.term = term_;
+    Send(std::move(t));
+  }
+  SendAppend(m.from, false);
+}
+
+void Node::HandleHeartbeatResponse(const Message& m) {
+  Progress& pr = progress_[m.from];
+  pr.recent_active = true;
+  if (pr.match < LastOffset()) {
+    if (pr.state == ProgressState::kProbe) {
+      pr.probe_sent = false;
+      SendAppend(m.from, true);
+    } else if (pr.match == pr.match_at_heartbeat) {
+      // No progress over a heartbeat interval: appends may have been lost.
+      // Probe where we think the follower is; a rejection resets the pipeline.
+      Message a;
+      a.type = MessageType::kAppend;
+      a.to = m.from;
+      a.term = term_;
+      a.offset = pr.next - 1;
+      a.log_term = TermAtOrZero(a.offset);
+      a.commit = commit_;
+      Send(std::move(a));
+      if (pr.inflight.size() >= config_.max_inflight_appends) pr.inflight.erase(pr.inflight.begin());
+      SendAppend(m.from, false);
+    }
+  }
+  pr.match_at_heartbeat = pr.match;
+  if (transferee_ == m.from && pr.match == LastOffset()) {
+    Message t;
+    t.type = MessageType::kTimeoutNow;
+    t.to = m.from;
+    t.term = term_;
+    Send(std::move(t));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Ready
+
+bool Node::HasReady() const {
+  return broadcast_pending_ || !msgs_.empty() || !unstable_.empty() || reset_.has_value() ||
+         HardState{term_, vote_} != persisted_hard_state_ || commit_ > applied_;
+}
+
+Ready Node::GetReady() {
+  TELEMQ_CHECK(!in_ready_, "GetReady twice without Advance");
+  if (broadcast_pending_) {
+    broadcast_pending_ = false;
+    if (role_ == Role::kLeader) BroadcastAppend();
+  }
+  in_ready_ = true;
+  Ready rd;
+  rd.leader = leader_;
+  rd.role = role_;
+  HardState hs{term_, vote_};
+  if (hs != persisted_hard_state_) rd.hard_state = hs;
+  rd.log_reset = reset_;
+  rd.entries = unstable_;
+  rd.messages = std::move(msgs_);
+  msgs_.clear();
+  if (commit_ > applied_) {
+    ReadView(applied_ + 1, commit_, std::numeric_limits<size_t>::max(), &rd.committed_entries);
+  }
+  rd.commit = commit_;
+  return rd;
+}
+
+void Node::Advance(const Ready& ready) {
+  TELEMQ_CHECK(in_ready_, "Advance without GetReady");
+  in_ready_ = false;
+  if (ready.hard_state) persisted_hard_state_ = *ready.hard_state;
+  if (ready.log_reset) reset_.reset();
+  // Nothing changed since GetReady, so the whole view is now durable.
+  Offset last = LastOffset();
+  unstable_.clear();
+  unstable_base_ = last + 1;
+  persisted_last_ = last;
+  if (!ready.committed_entries.empty()) {
+    applied_ = std::max(applied_, ready.committed_entries.back().last_offset());
+  }
+  if (role_ == Role::kLeader) {
+    progress_[config_.id].match = persisted_last_;
+    if (MaybeCommit()) broadcast_pending_ = true;
+  }
+}
+
+}  // namespace telemq::raft

@@ -504,14 +504,20 @@ void Node::HandleAppend(const Message& m) {
   if (!prev || prev->term != m.log_term || prev->last_offset != m.offset) {
     r.reject = true;
     r.offset = m.offset;
-    if (m.offset > LastOffset()) {
-      r.reject_hint = LastOffset();
-    } else if (prev) {
-      // Skip the whole conflicting entry at once.
-      r.reject_hint = std::max(commit_, prev->base_offset - 1);
-    } else {
-      r.reject_hint = commit_;
+    // Thesis §5.3 (fast backoff): rather than one entry per round trip, name
+    // the last entry at or before m.offset whose term is <= the leader's
+    // prev term; no entry of a term in between can match. The leader skips
+    // back over its own entries with a term above ours in the same way.
+    Offset o = std::min(m.offset, LastOffset());
+    while (o > commit_) {
+      auto meta = LookupView(o);
+      if (!meta) break;
+      if (meta->last_offset == o && meta->term <= m.log_term) break;
+      o = meta->base_offset - 1;
     }
+    if (o < commit_) o = commit_;
+    r.reject_hint = o;
+    r.log_term = TermAtOrZero(o);
     Send(std::move(r));
     return;
   }
@@ -575,11 +581,6 @@ void Node::HandleRestart(const Message& m) {
 
 // ---------------------------------------------------------------------------
 // Leader side of replication
-
-Offset Node::LeaderEntryBase(Offset offset) const {
-  auto meta = LookupView(offset);
-  return meta ? meta->base_offset : LastOffset() + 1;
-}
 
 void Node::SendAppend(NodeId to, bool allow_empty) {
   auto found = progress_.find(to);
@@ -681,10 +682,14 @@ void Node::HandleAppendResponse(const Message& m) {
     // §5.3: back off nextIndex and retry; the hint skips whole terms' worth
     // of mismatches in one round trip. next must land on one of our entry
     // boundaries, since the follower's boundaries may differ from ours.
-    Offset next = std::min(m.reject_hint, m.offset - 1) + 1;
-    next = std::max(next, pr.match + 1);
-    if (next >= StartOffsetView()) next = std::max(LeaderEntryBase(next), pr.match + 1);
-    pr.next = next;
+    Offset o = std::min(m.reject_hint, m.offset - 1);
+    while (o > pr.match) {
+      auto meta = LookupView(o);
+      if (!meta) break;  // below our log start: the follower restarts from it
+      if (meta->last_offset == o && meta->term <= m.log_term) break;
+      o = meta->base_offset - 1;
+    }
+    pr.next = std::max(o, pr.match) + 1;
     pr.state = ProgressState::kProbe;
     pr.probe_sent = false;
     pr.inflight.clear();

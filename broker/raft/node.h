@@ -205,8 +205,6 @@ class Node {
   void SendHeartbeats();
   bool MaybeCommit();
   bool QuorumActive() const;
-  // Leader: first offset of its own entry covering `offset` (clamped).
-  Offset LeaderEntryBase(Offset offset) const;
 
   Config config_;
   const LogReader* log_;

@@ -346,7 +346,10 @@ TEST(RaftReplicationTest, FollowerRejectsAppendWhosePrevDoesNotMatch) {  // §5.
   ASSERT_EQ(out.size(), 1u);
   EXPECT_TRUE(out[0].reject);
   EXPECT_EQ(out[0].offset, Offset(2));
-  EXPECT_EQ(out[0].reject_hint, Offset(-1));  // skip our whole conflicting entry
+  // Our last entry with a term <= 2 ends at offset 2 (term 1): the leader
+  // skips back over its own term-2 entries to there.
+  EXPECT_EQ(out[0].reject_hint, Offset(2));
+  EXPECT_EQ(out[0].log_term, Term(1));
   EXPECT_EQ(s.log.NextOffset(), Offset(3));
 }
 
@@ -369,7 +372,7 @@ TEST(RaftReplicationTest, LaggingFollowerCatchesUpThroughProbing) {  // §5.3
   Group g(3);
   g.Elect(1);
   g.Cut(3);
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(g.Propose(1, "e" + std::to_string(i), 2).has_value());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(g.Propose(1, std::string("e").append(std::to_string(i)), 2).has_value());
   g.Heal();
   // The pipeline to 3 lost its appends; after a heartbeat interval without
   // progress the leader probes, learns the gap and resends.
@@ -595,7 +598,7 @@ TEST(RaftRetentionTest, FollowerRestartsFromTheLeaderLogStart) {  // DESIGN §2.
   Group g(3);
   g.Elect(1);
   g.Cut(3);
-  for (int i = 0; i < 4; ++i) ASSERT_TRUE(g.Propose(1, "r" + std::to_string(i), 2).has_value());
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(g.Propose(1, std::string("r").append(std::to_string(i)), 2).has_value());
   Offset commit = g.node(1).commit();
   // Retention removes everything up to the last committed entry on 1 and 2.
   g.log(1).TruncatePrefix(Offset(5));

@@ -87,8 +87,9 @@ std::string_view MessageTypeName(MessageType type);
 //   kAppend: (offset, log_term) = position of the entry before `entries`;
 //     `commit` = leader's commit offset.
 //   kAppendResponse: success: offset = last offset now known to match the
-//     leader; reject: offset = the rejected prev offset, reject_hint = the
-//     follower's guess at the last offset that may match.
+//     leader; reject: offset = the rejected prev offset, (reject_hint,
+//     log_term) = the follower's last entry at or before it whose term is
+//     <= the leader's prev term (the last position that may match).
 //   kHeartbeat: commit = min(leader commit, follower's known match).
 //   kRestart: offset = leader's log start - 1, log_term = its term.
 struct Message {

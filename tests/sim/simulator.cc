@@ -494,7 +494,12 @@ void Simulation::TickNodes() {
 }
 
 void Simulation::ProcessReady(SimNode& n) {
+  int rounds = 0;
   while (n.up && n.node->HasReady() && !failed_) {
+    if (++rounds > 1000) {
+      Violation("node " + std::to_string(n.id) + " always has a Ready (livelock)");
+      return;
+    }
     Ready rd = n.node->GetReady();
     // A crash in the middle of handling a Ready: before anything is durable,
     // or after persisting but before sending. Both are within the contract.

@@ -20,8 +20,8 @@ struct Options {
   uint64_t seed = 1;
   // Simulated time units with faults, then time units of healed network in
   // which liveness is checked.
-  int fault_steps = 2500;
-  int heal_steps = 2500;
+  int fault_steps = 5000;
+  int heal_steps = 4000;
   // Keep the last `trace_lines` events and print them on failure; 0 = off.
   int trace_lines = 0;
   // Print every event as it happens.

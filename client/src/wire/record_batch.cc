@@ -201,6 +201,11 @@ Result<void> BatchReader::Decode(std::span<const std::byte> batch, const BatchHe
     TELEMQ_TRY(Decompress(header.codec(), section, static_cast<size_t>(b::kMaxBatchBytes), &decompressed_));
     section = decompressed_;
   }
+  return DecodeRecordSection(section, header, &scratch_, visit);
+}
+
+Result<void> DecodeRecordSection(std::span<const std::byte> section, const BatchHeader& header, RecordView* scratch,
+                                 const BatchReader::Visitor& visit) {
   const std::byte* p = section.data();
   const std::byte* end = p + section.size();
   for (int32_t i = 0; i < header.record_count; ++i) {
@@ -213,7 +218,7 @@ Result<void> BatchReader::Decode(std::span<const std::byte> batch, const BatchHe
     ++p;  // attributes
     int64_t ts_delta;
     uint64_t offset_delta, header_count;
-    RecordView& r = scratch_;
+    RecordView& r = *scratch;
     r.headers.clear();
     if ((p = GetSignedVarint(p, rec_end, &ts_delta)) == nullptr ||
         (p = GetVarint(p, rec_end, &offset_delta)) == nullptr || (p = GetBytes(p, rec_end, &r.key)) == nullptr ||

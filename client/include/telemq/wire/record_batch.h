@@ -82,6 +82,10 @@ class BatchReader {
   RecordView scratch_;
 };
 
+// Decodes the (already decompressed) records section of a batch.
+[[nodiscard]] Result<void> DecodeRecordSection(std::span<const std::byte> section, const BatchHeader& header,
+                                               RecordView* scratch, const BatchReader::Visitor& visit);
+
 // Compression of the records section, exposed for tests and benchmarks.
 [[nodiscard]] Result<std::vector<std::byte>> Compress(Codec codec, std::span<const std::byte> input);
 [[nodiscard]] Result<void> Decompress(Codec codec, std::span<const std::byte> input, size_t max_output_bytes,

@@ -1,0 +1,129 @@
+// telemq-broker: the message broker process.
+//
+//   telemq-broker --config broker.yaml --data-dir /var/lib/telemq --port 9092
+//
+// Options come from the YAML file first, then from the command line. SIGTERM
+// or SIGINT: stop accepting, answer in-flight requests, sync and close every
+// log, mark the shutdown clean, exit 0.
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <exception>
+
+#include "broker/server/config.h"
+#include "broker/server/server.h"
+
+namespace {
+
+int Run(int argc, char** argv) {
+  using telemq::broker::BrokerConfig;
+  using telemq::broker::FsyncMode;
+  CLI::App app{"telemq-broker: partitioned, durable message broker for GPU telemetry"};
+  std::string config_file;
+  app.add_option("-c,--config", config_file, "YAML config file (keys as the long options below, with _)");
+  // Parse once to find --config, then apply the file and re-apply the flags on top.
+  BrokerConfig defaults;
+  BrokerConfig c;
+  std::string fsync;
+  int64_t fsync_interval_ms = -1, segment_ms = -1, retention_check_ms = -1, shutdown_grace_ms = -1;
+  app.add_option("--node-id", c.node_id, "Broker id (default 0)");
+  app.add_option("--listen-host", c.listen_host, "Address to bind (default 127.0.0.1)");
+  app.add_option("--port", c.port, "TCP port; 0 picks an ephemeral port (default 9092)");
+  app.add_option("--advertised-host", c.advertised_host, "Host clients dial (default: listen host)");
+  app.add_option("--data-dir", c.data_dir, "Directory for partition logs and metadata (default ./data)");
+  app.add_option("--port-file", c.port_file, "Write the bound port to this file once listening");
+  app.add_option("--io-threads", c.io_threads, "I/O threads (default 2)");
+  app.add_option("--fsync", fsync, "always: ack after fdatasync (group commit); interval: sync every --fsync-interval-ms")
+      ->check(CLI::IsMember({"always", "interval"}));
+  app.add_option("--fsync-interval-ms", fsync_interval_ms, "Max ms data stays unsynced with fsync=interval (default 100)");
+  app.add_option("--segment-bytes", c.segment_bytes, "Roll a segment at this size (default 128 MiB)");
+  app.add_option("--segment-ms", segment_ms, "Roll a segment at this age in ms (default 7 days)");
+  app.add_option("--retention-ms", c.retention_ms, "Default topic retention by age in ms, -1 unlimited (default 7 days)");
+  app.add_option("--retention-bytes", c.retention_bytes, "Default per-partition retention by size, -1 unlimited");
+  app.add_option("--retention-check-interval-ms", retention_check_ms, "How often retention runs (default 30000)");
+  app.add_option("--default-partitions", c.default_partitions, "Partitions of a topic created without a count (default 1)");
+  app.add_option("--max-frame-bytes", c.max_frame_bytes, "Largest request frame accepted (default 64 MiB)");
+  app.add_option("--max-batch-bytes", c.max_batch_bytes, "Largest record batch accepted (default 16 MiB)");
+  app.add_option("--produce-memory-bytes", c.produce_memory_bytes, "Broker-wide produce memory budget (default 256 MiB)");
+  app.add_option("--max-in-flight", c.max_in_flight_per_connection, "Requests read ahead per connection (default 64)");
+  app.add_option("--fetch-max-bytes", c.fetch_max_bytes, "Cap on one fetch response (default 50 MiB)");
+  app.add_option("--shutdown-grace-ms", shutdown_grace_ms, "Time to finish in-flight requests on SIGTERM (default 10000)");
+  app.add_option("--log-level", c.log_level, "trace|debug|info|warn|error|critical|off (default info)");
+  CLI11_PARSE(app, argc, argv);
+
+  BrokerConfig base;
+  if (!config_file.empty()) {
+    auto loaded = telemq::broker::LoadConfigFile(config_file);
+    if (!loaded) {
+      std::fprintf(stderr, "telemq-broker: %s\n", loaded.error().ToString().c_str());
+      return 2;
+    }
+    base = *loaded;
+  }
+  // Command-line values override the file only where given.
+  auto given = [&](const char* name) { return app.count(name) > 0; };
+  if (given("--node-id")) base.node_id = c.node_id;
+  if (given("--listen-host")) base.listen_host = c.listen_host;
+  if (given("--port")) base.port = c.port;
+  if (given("--advertised-host")) base.advertised_host = c.advertised_host;
+  if (given("--data-dir")) base.data_dir = c.data_dir;
+  if (given("--port-file")) base.port_file = c.port_file;
+  if (given("--io-threads")) base.io_threads = c.io_threads;
+  if (given("--fsync")) base.fsync = fsync == "always" ? FsyncMode::kAlways : FsyncMode::kInterval;
+  if (given("--fsync-interval-ms")) base.fsync_interval = std::chrono::milliseconds(fsync_interval_ms);
+  if (given("--segment-bytes")) base.segment_bytes = c.segment_bytes;
+  if (given("--segment-ms")) base.segment_ms = std::chrono::milliseconds(segment_ms);
+  if (given("--retention-ms")) base.retention_ms = c.retention_ms;
+  if (given("--retention-bytes")) base.retention_bytes = c.retention_bytes;
+  if (given("--retention-check-interval-ms")) base.retention_check_interval = std::chrono::milliseconds(retention_check_ms);
+  if (given("--default-partitions")) base.default_partitions = c.default_partitions;
+  if (given("--max-frame-bytes")) base.max_frame_bytes = c.max_frame_bytes;
+  if (given("--max-batch-bytes")) base.max_batch_bytes = c.max_batch_bytes;
+  if (given("--produce-memory-bytes")) base.produce_memory_bytes = c.produce_memory_bytes;
+  if (given("--max-in-flight")) base.max_in_flight_per_connection = c.max_in_flight_per_connection;
+  if (given("--fetch-max-bytes")) base.fetch_max_bytes = c.fetch_max_bytes;
+  if (given("--shutdown-grace-ms")) base.shutdown_grace = std::chrono::milliseconds(shutdown_grace_ms);
+  if (given("--log-level")) base.log_level = c.log_level;
+  if (auto v = telemq::broker::Validate(base); !v) {
+    std::fprintf(stderr, "telemq-broker: invalid configuration: %s\n", v.error().message().c_str());
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(base.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l broker[%P] %v");
+
+  // Signals are taken synchronously by this thread only.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  telemq::broker::Server server(base);
+  if (auto r = server.Start(); !r) {
+    spdlog::critical("cannot start: {}", r.error().ToString());
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received signal {}", sig);
+  if (auto r = server.Stop(); !r) {
+    spdlog::critical("unclean shutdown: {}", r.error().ToString());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "telemq-broker: fatal: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,342 @@
+#include "broker/server/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <asio.hpp>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <fstream>
+#include <list>
+#include <mutex>
+#include <thread>
+
+#include "broker/server/broker.h"
+#include "telemq/wire/frame.h"
+
+namespace telemq::broker {
+
+using asio::awaitable;
+using asio::use_awaitable;
+using asio::ip::tcp;
+
+namespace {
+
+// Broker-wide budget of produce bytes held in memory. A connection that
+// cannot acquire waits (stops reading its socket), which pushes back on the
+// producer through TCP flow control.
+class MemoryBudget {
+ public:
+  explicit MemoryBudget(uint64_t bytes) : available_(static_cast<int64_t>(bytes)) {}
+  bool TryAcquire(uint64_t n) {
+    int64_t cur = available_.load();
+    while (cur >= static_cast<int64_t>(n)) {
+      if (available_.compare_exchange_weak(cur, cur - static_cast<int64_t>(n))) return true;
+    }
+    return false;
+  }
+  void Release(uint64_t n) { available_.fetch_add(static_cast<int64_t>(n)); }
+
+ private:
+  std::atomic<int64_t> available_;
+};
+
+}  // namespace
+
+// One client connection. All state below is touched only on `strand_`.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket socket, Broker& broker, const BrokerConfig& config, MemoryBudget& budget)
+      : socket_(std::move(socket)),
+        strand_(socket_.get_executor()),
+        wake_(strand_),
+        broker_(broker),
+        config_(config),
+        budget_(budget) {
+    wake_.expires_at(asio::steady_timer::time_point::max());
+  }
+
+  void Start() {
+    asio::co_spawn(strand_, [self = shared_from_this()]() { return self->ReadLoop(); }, asio::detached);
+  }
+  void Close() {
+    asio::post(strand_, [self = shared_from_this()]() { self->Shutdown(); });
+  }
+  bool idle() const { return in_flight_.load() == 0; }
+
+ private:
+  struct Slot {
+    bool ready = false;
+    uint32_t correlation_id = 0;
+    std::array<std::byte, wire::kResponseHeaderBytes> header{};
+    Response response;
+  };
+
+  awaitable<void> ReadLoop() {
+    try {
+      for (;;) {
+        std::array<std::byte, wire::kRequestHeaderBytes> raw;
+        co_await asio::async_read(socket_, asio::buffer(raw), use_awaitable);
+        auto header = wire::DecodeRequestHeader(raw, config_.max_frame_bytes);
+        if (!header) {
+          // The stream cannot be resynchronised after a bad length: close.
+          spdlog::warn("closing connection {}: {}", peer_, header.error().ToString());
+          Shutdown();
+          co_return;
+        }
+        while (slots_.size() >= static_cast<size_t>(config_.max_in_flight_per_connection)) {
+          co_await WaitForProgress();
+        }
+        const bool is_produce = header->api_key == wire::ApiKey::kProduce;
+        const uint64_t frame_bytes = header->remaining();
+        if (is_produce) {
+          while (!budget_.TryAcquire(frame_bytes)) {
+            asio::steady_timer t(strand_, std::chrono::milliseconds(1));
+            co_await t.async_wait(use_awaitable);
+          }
+        }
+        std::vector<std::byte> frame(frame_bytes);
+        std::error_code ec;
+        co_await asio::async_read(socket_, asio::buffer(frame), asio::redirect_error(use_awaitable, ec));
+        if (ec) {
+          if (is_produce) budget_.Release(frame_bytes);
+          throw std::system_error(ec);
+        }
+        auto* slot = &slots_.emplace_back();
+        slot->correlation_id = header->correlation_id;
+        ++in_flight_;
+        std::span<std::byte> all(frame);
+        auto body = all.first(header->body_length);
+        auto payload = all.subspan(header->body_length);
+        broker_.Handle(*header, body, payload, [self = shared_from_this(), slot](Response r) {
+          asio::post(self->strand_, [self, slot, r = std::move(r)]() mutable { self->Complete(slot, std::move(r)); });
+        });
+        // The produce payload has been appended (or rejected) by now.
+        if (is_produce) budget_.Release(frame_bytes);
+        if (closing_) co_return;
+      }
+    } catch (const std::system_error& e) {
+      if (e.code() != asio::error::eof && e.code() != asio::error::operation_aborted) {
+        spdlog::debug("connection {} read error: {}", peer_, e.what());
+      }
+    }
+    Shutdown();
+  }
+
+  awaitable<void> WaitForProgress() {
+    std::error_code ec;
+    co_await wake_.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+
+  void Complete(Slot* slot, Response r) {
+    slot->response = std::move(r);
+    slot->ready = true;
+    wire::EncodeResponseHeader(slot->header, slot->correlation_id, static_cast<uint32_t>(slot->response.body.size()),
+                               slot->response.payload.size());
+    Flush();
+  }
+
+  // Writes the ready prefix of the slot queue: responses leave in request order.
+  void Flush() {
+    if (writing_ || slots_.empty() || !slots_.front().ready || !socket_.is_open()) return;
+    std::vector<asio::const_buffer> buffers;
+    size_t count = 0;
+    for (auto& s : slots_) {
+      if (!s.ready || count == 64) break;
+      buffers.emplace_back(asio::buffer(s.header));
+      buffers.emplace_back(asio::buffer(s.response.body.data(), s.response.body.size()));
+      if (!s.response.payload.empty()) buffers.emplace_back(asio::buffer(s.response.payload));
+      ++count;
+    }
+    writing_ = true;
+    asio::async_write(socket_, buffers,
+                      asio::bind_executor(strand_, [self = shared_from_this(), count](std::error_code ec, size_t) {
+                        self->writing_ = false;
+                        bool close = false;
+                        for (size_t i = 0; i < count; ++i) {
+                          close |= self->slots_.front().response.close_after;
+                          self->slots_.pop_front();
+                          --self->in_flight_;
+                        }
+                        self->wake_.cancel();
+                        if (ec || close) {
+                          self->Shutdown();
+                          return;
+                        }
+                        self->Flush();
+                      }));
+  }
+
+  void Shutdown() {
+    closing_ = true;
+    std::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    wake_.cancel();
+  }
+
+ public:
+  void SetPeer(std::string peer) { peer_ = std::move(peer); }
+
+ private:
+  tcp::socket socket_;
+  asio::strand<asio::any_io_executor> strand_;
+  asio::steady_timer wake_;  // cancelled whenever responses leave
+  Broker& broker_;
+  const BrokerConfig& config_;
+  MemoryBudget& budget_;
+  std::deque<Slot> slots_;  // deque: pointers to elements stay valid on push_back/pop_front
+  bool writing_ = false;
+  bool closing_ = false;
+  std::atomic<int> in_flight_{0};
+  std::string peer_;
+};
+
+struct Server::Impl {
+  BrokerConfig config;
+  asio::io_context io;
+  std::unique_ptr<Broker> broker;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<asio::steady_timer> retention_timer;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<std::thread> threads;
+  MemoryBudget budget;
+  std::mutex mu;
+  std::list<std::weak_ptr<Connection>> connections;  // guarded by mu
+  std::condition_variable stopped_cv;
+  bool stop_requested = false;  // guarded by mu
+  bool stopped = false;         // guarded by mu
+  uint16_t port = 0;
+
+  explicit Impl(BrokerConfig c)
+      : config(std::move(c)), io(config.io_threads), budget(config.produce_memory_bytes) {}
+
+  awaitable<void> AcceptLoop() {
+    for (;;) {
+      std::error_code ec;
+      tcp::socket socket(asio::make_strand(io));
+      co_await acceptor->async_accept(socket, asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        if (ec == asio::error::operation_aborted) co_return;
+        spdlog::warn("accept failed: {}", ec.message());
+        continue;
+      }
+      socket.set_option(tcp::no_delay(true), ec);
+      std::string peer;
+      auto ep = socket.remote_endpoint(ec);
+      if (!ec) peer = ep.address().to_string() + ":" + std::to_string(ep.port());
+      auto conn = std::make_shared<Connection>(std::move(socket), *broker, config, budget);
+      conn->SetPeer(peer);
+      {
+        std::lock_guard lock(mu);
+        std::erase_if(connections, [](const std::weak_ptr<Connection>& c) { return c.expired(); });
+        connections.push_back(conn);
+      }
+      conn->Start();
+    }
+  }
+
+  void ScheduleRetention() {
+    retention_timer->expires_after(config.retention_check_interval);
+    retention_timer->async_wait([this](const std::error_code& ec) {
+      if (ec) return;
+      // Retention does file I/O; it runs on an I/O thread but touches each
+      // partition only under that partition's own lock.
+      broker->RunRetention();
+      ScheduleRetention();
+    });
+  }
+};
+
+Server::Server(BrokerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Server::~Server() { IgnoreError(Stop(), "destructor: errors were already logged"); }
+
+uint16_t Server::port() const { return impl_->port; }
+
+Result<void> Server::Start() {
+  auto& m = *impl_;
+  TELEMQ_ASSIGN_OR_RETURN(m.broker, Broker::Open(m.config, m.io));
+  std::error_code ec;
+  auto address = asio::ip::make_address(m.config.listen_host, ec);
+  if (ec) return Fail(Errc::kInvalidArgument, "listen_host '" + m.config.listen_host + "': " + ec.message());
+  m.acceptor = std::make_unique<tcp::acceptor>(m.io);
+  tcp::endpoint endpoint(address, m.config.port);
+  m.acceptor->open(endpoint.protocol(), ec);
+  if (!ec) m.acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) m.acceptor->bind(endpoint, ec);
+  if (!ec) m.acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Fail(Errc::kIo, "cannot listen on " + m.config.listen_host + ":" + std::to_string(m.config.port) + ": " +
+                               ec.message());
+  }
+  m.port = m.acceptor->local_endpoint().port();
+  m.broker->SetAdvertisedAddress(m.config.advertised_host.empty() ? m.config.listen_host : m.config.advertised_host,
+                                 m.port);
+  m.work.emplace(m.io.get_executor());
+  asio::co_spawn(m.io, m.AcceptLoop(), asio::detached);
+  m.retention_timer = std::make_unique<asio::steady_timer>(m.io);
+  m.ScheduleRetention();
+  for (int i = 0; i < m.config.io_threads; ++i) {
+    m.threads.emplace_back([&m]() { m.io.run(); });
+  }
+  if (!m.config.port_file.empty()) {
+    // Written atomically (rename) so a reader never sees a partial number.
+    const std::string tmp = m.config.port_file + ".tmp";
+    std::ofstream(tmp) << m.port << "\n";
+    std::rename(tmp.c_str(), m.config.port_file.c_str());
+  }
+  spdlog::info("broker {} listening on {}:{}", m.config.node_id, m.config.listen_host, m.port);
+  return Ok();
+}
+
+void Server::Wait() {
+  std::unique_lock lock(impl_->mu);
+  impl_->stopped_cv.wait(lock, [&] { return impl_->stop_requested; });
+}
+
+Result<void> Server::Stop() {
+  auto& m = *impl_;
+  {
+    std::lock_guard lock(m.mu);
+    if (m.stopped) return Ok();
+    m.stopped = true;
+    m.stop_requested = true;
+  }
+  m.stopped_cv.notify_all();
+  if (!m.broker) return Ok();
+  spdlog::info("broker {} shutting down", m.config.node_id);
+  asio::post(m.io, [&m]() {
+    std::error_code ec;
+    if (m.acceptor) m.acceptor->close(ec);
+    if (m.retention_timer) m.retention_timer->cancel();
+  });
+  // Let in-flight requests finish (bounded by the grace period).
+  const auto deadline = std::chrono::steady_clock::now() + m.config.shutdown_grace;
+  for (;;) {
+    bool busy = false;
+    {
+      std::lock_guard lock(m.mu);
+      for (auto& w : m.connections) {
+        if (auto c = w.lock(); c && !c->idle()) busy = true;
+      }
+    }
+    if (!busy || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  {
+    std::lock_guard lock(m.mu);
+    for (auto& w : m.connections) {
+      if (auto c = w.lock()) c->Close();
+    }
+  }
+  m.work.reset();
+  m.io.stop();
+  for (auto& t : m.threads) t.join();
+  m.threads.clear();
+  auto closed = m.broker->Close();
+  if (closed) spdlog::info("broker {} stopped cleanly", m.config.node_id);
+  return closed;
+}
+
+}  // namespace telemq::broker

@@ -1,0 +1,85 @@
+#pragma once
+// Admin: topics, offsets and the cluster, as blocking calls. Thread-safe.
+//
+//   auto admin = telemq::Admin::Create({.bootstrap_servers = {"127.0.0.1:9092"}});
+//   (*admin)->CreateTopic("gpu.telemetry", {.partitions = 16});
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "telemq/client_options.h"
+#include "telemq/common/result.h"
+#include "telemq/common/strong_id.h"
+
+namespace telemq {
+
+namespace client {
+class Cluster;
+}
+
+struct NewTopic {
+  int32_t partitions = 1;
+  int16_t replication_factor = 1;
+  std::optional<int64_t> retention_ms;     // unset: broker default; -1 unlimited
+  std::optional<int64_t> retention_bytes;  // per partition; unset: broker default
+  std::optional<int64_t> segment_bytes;
+};
+
+struct PartitionDescription {
+  int32_t partition = 0;
+  int32_t leader = -1;
+  std::vector<int32_t> replicas;
+  Offset log_start_offset{-1};
+  Offset high_watermark{-1};
+};
+
+struct TopicDescription {
+  std::string name;
+  int64_t retention_ms = -1;
+  int64_t retention_bytes = -1;
+  int64_t segment_bytes = 0;
+  std::vector<PartitionDescription> partitions;
+};
+
+struct BrokerDescription {
+  int32_t id = 0;
+  std::string host;
+  uint16_t port = 0;
+};
+
+struct ClusterDescription {
+  std::string cluster_id;
+  int32_t controller_id = -1;
+  std::vector<BrokerDescription> brokers;
+};
+
+// Special timestamps for ListOffset.
+enum class OffsetSpec : int64_t { kEarliest = -2, kLatest = -1 };
+
+class Admin {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<Admin>> Create(const ClientOptions& options);
+  ~Admin();
+
+  [[nodiscard]] Result<void> CreateTopic(const std::string& name, const NewTopic& spec);
+  [[nodiscard]] Result<void> DeleteTopic(const std::string& name);
+  [[nodiscard]] Result<std::vector<std::string>> ListTopics();
+  // Partitions with leaders, and (when with_offsets) log start and high watermark.
+  [[nodiscard]] Result<TopicDescription> DescribeTopic(const std::string& name, bool with_offsets = true);
+  [[nodiscard]] Result<ClusterDescription> DescribeCluster();
+  // Earliest or latest (high watermark) offset of a partition.
+  [[nodiscard]] Result<Offset> ListOffset(const std::string& topic, int32_t partition, OffsetSpec spec);
+  // First offset whose record timestamp is >= timestamp_ms; nullopt: none yet.
+  [[nodiscard]] Result<std::optional<Offset>> OffsetForTimestamp(const std::string& topic, int32_t partition,
+                                                                 int64_t timestamp_ms);
+
+ private:
+  explicit Admin(std::shared_ptr<client::Cluster> cluster);
+  [[nodiscard]] Result<int64_t> ListOffsetRaw(const std::string& topic, int32_t partition, int64_t timestamp);
+  std::shared_ptr<client::Cluster> cluster_;
+};
+
+}  // namespace telemq

@@ -1,0 +1,382 @@
+#include "telemq/consumer.h"
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+
+#include "client/cluster.h"
+#include "telemq/wire/batch_format.h"
+#include "telemq/wire/protocol.h"
+#include "telemq/wire/record_batch.h"
+
+namespace telemq {
+
+namespace fb = wire::fb;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct PartitionState {
+  std::shared_ptr<const std::string> topic;
+  Offset position;      // next offset Poll() returns
+  Offset fetch_offset;  // next offset to fetch
+  bool in_flight = false;
+  uint64_t epoch = 0;  // bumped by seeks: answers to older fetches are dropped
+  Clock::time_point retry_at{};
+};
+
+// One partition's slice of a fetch response, waiting for Poll().
+struct Completed {
+  TopicPartition tp;
+  uint64_t epoch = 0;
+  std::shared_ptr<std::vector<std::byte>> frame;
+  std::span<const std::byte> records;
+  std::optional<Error> error;
+};
+
+}  // namespace
+
+struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
+  ConsumerOptions opts;
+  std::shared_ptr<client::Cluster> cluster;
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::map<TopicPartition, PartitionState> parts;  // guarded by mu
+  std::deque<Completed> completed;                 // guarded by mu
+  size_t buffered_bytes = 0;                       // guarded by mu
+  bool closed = false;                             // guarded by mu
+  std::unique_ptr<asio::steady_timer> timer;       // I/O thread
+
+  void Start() {
+    timer = std::make_unique<asio::steady_timer>(cluster->io());
+    asio::post(cluster->io(), [self = shared_from_this()]() { self->Tick(); });
+  }
+
+  // Fetches are started by answers, by Poll() freeing buffer space, and by
+  // this periodic tick (retries after backoff).
+  void Tick() {
+    MaybeFetch();
+    timer->expires_after(std::chrono::milliseconds(20));
+    timer->async_wait([self = shared_from_this()](std::error_code ec) {
+      if (!ec) self->Tick();
+    });
+  }
+
+  void PostFetch() {
+    asio::post(cluster->io(), [self = shared_from_this()]() { self->MaybeFetch(); });
+  }
+
+  void MaybeFetch() {
+    std::map<int32_t, std::vector<std::pair<TopicPartition, int64_t>>> by_leader;
+    std::map<TopicPartition, uint64_t> epochs;
+    {
+      std::lock_guard lock(mu);
+      if (closed || buffered_bytes >= opts.max_buffer_bytes) return;
+      const auto now = Clock::now();
+      for (auto& [tp, st] : parts) {
+        if (st.in_flight || now < st.retry_at) continue;
+        st.in_flight = true;
+        epochs[tp] = st.epoch;
+        by_leader[cluster->LeaderOf(tp.topic, tp.partition)].emplace_back(tp, st.fetch_offset.value());
+      }
+    }
+    for (auto& [leader, list] : by_leader) {
+      flatbuffers::FlatBufferBuilder b(256);
+      std::vector<flatbuffers::Offset<fb::FetchTopic>> topics;
+      for (size_t i = 0; i < list.size();) {
+        std::vector<flatbuffers::Offset<fb::FetchPartition>> ps;
+        size_t j = i;
+        for (; j < list.size() && list[j].first.topic == list[i].first.topic; ++j) {
+          ps.push_back(fb::CreateFetchPartition(b, list[j].first.partition, list[j].second,
+                                                opts.partition_fetch_max_bytes));
+        }
+        topics.push_back(fb::CreateFetchTopicDirect(b, list[i].first.topic.c_str(), &ps));
+        i = j;
+      }
+      b.Finish(fb::CreateFetchRequestDirect(b, static_cast<int32_t>(opts.fetch_max_wait.count()), opts.fetch_min_bytes,
+                                            opts.fetch_max_bytes, &topics));
+      std::vector<TopicPartition> asked;
+      for (auto& [tp, _] : list) asked.push_back(tp);
+      cluster->Send(leader, client::Request{wire::ApiKey::kFetch, b.Release(), {}, nullptr},
+                    [self = shared_from_this(), asked, epochs](Result<client::Frame> frame) {
+                      self->OnFetch(asked, epochs, frame);
+                    });
+    }
+  }
+
+  void OnFetch(const std::vector<TopicPartition>& asked, const std::map<TopicPartition, uint64_t>& epochs,
+               const Result<client::Frame>& frame) {
+    bool refresh = false;
+    {
+      std::lock_guard lock(mu);
+      std::map<TopicPartition, bool> answered;
+      const fb::FetchResponse* resp = nullptr;
+      if (frame) {
+        auto verified = wire::VerifyBody<fb::FetchResponse>(frame->body());
+        if (verified) resp = *verified;
+      }
+      if (resp && resp->topics()) {
+        auto payload = frame->payload();
+        size_t pos = 0;
+        for (const auto* t : *resp->topics()) {
+          if (!t->partitions()) continue;
+          for (const auto* p : *t->partitions()) {
+            TopicPartition tp{wire::Str(t->name()), p->partition()};
+            const size_t n = p->records_bytes();
+            if (n > payload.size() - pos) {
+              resp = nullptr;  // payload shorter than declared: treat the whole answer as lost
+              break;
+            }
+            auto records = payload.subspan(pos, n);
+            pos += n;
+            auto st = parts.find(tp);
+            auto ep = epochs.find(tp);
+            if (st == parts.end() || ep == epochs.end() || st->second.epoch != ep->second) continue;
+            answered[tp] = true;
+            st->second.in_flight = false;
+            if (p->error() != fb::ErrorCode::None) {
+              if (wire::IsRetriable(p->error())) {
+                st->second.retry_at = Clock::now() + opts.client.retry_backoff;
+                refresh = true;
+              } else {
+                completed.push_back({tp, ep->second, nullptr, {},
+                                     Error(wire::FromWireError(p->error()),
+                                           tp.topic + "/" + std::to_string(tp.partition) + ": " + wire::Str(p->message()))});
+                st->second.retry_at = Clock::now() + opts.client.retry_backoff;
+              }
+              continue;
+            }
+            if (records.empty()) continue;
+            // Advance the fetch position past the last whole batch; Poll()
+            // verifies checksums and decodes.
+            std::span<const std::byte> rest = records;
+            Offset next = st->second.fetch_offset;
+            while (rest.size() >= wire::batch::kHeaderSize) {
+              auto h = wire::DecodeHeader(rest);
+              if (!h || h->batch_length < static_cast<int32_t>(wire::batch::kHeaderSize) ||
+                  static_cast<size_t>(h->batch_length) > rest.size()) {
+                break;
+              }
+              next = std::max(next, h->next_offset());
+              rest = rest.subspan(static_cast<size_t>(h->batch_length));
+            }
+            st->second.fetch_offset = next;
+            buffered_bytes += records.size();
+            completed.push_back({tp, ep->second, frame->bytes, records, std::nullopt});
+          }
+          if (!resp) break;
+        }
+      }
+      // Partitions without an answer (transport failure): retry after backoff.
+      for (const auto& tp : asked) {
+        if (answered.count(tp)) continue;
+        auto st = parts.find(tp);
+        if (st == parts.end()) continue;
+        auto ep = epochs.find(tp);
+        if (ep != epochs.end() && st->second.epoch == ep->second) {
+          st->second.in_flight = false;
+          if (!frame || !resp) {
+            st->second.retry_at = Clock::now() + opts.client.retry_backoff;
+            refresh = true;
+          }
+        }
+      }
+    }
+    cv.notify_all();
+    if (refresh) {
+      cluster->RefreshMetadata({}, [](Result<void>) {});
+    }
+    MaybeFetch();
+  }
+
+  Result<ConsumerRecords> Poll(std::chrono::milliseconds timeout) {
+    ConsumerRecords out;
+    std::unique_lock lock(mu);
+    if (closed) return Fail(Errc::kShuttingDown, "consumer is closed");
+    cv.wait_for(lock, timeout, [&] { return !completed.empty() || closed; });
+    wire::RecordView scratch;
+    while (!completed.empty() && out.records_.size() < opts.max_poll_records) {
+      Completed c = std::move(completed.front());
+      completed.pop_front();
+      buffered_bytes -= c.records.size();
+      auto st = parts.find(c.tp);
+      if (st == parts.end() || st->second.epoch != c.epoch) continue;
+      if (c.error) {
+        if (!out.records_.empty()) {
+          completed.push_front(std::move(c));  // report it on the next poll, after these records
+          break;
+        }
+        return tl::unexpected(*c.error);
+      }
+      PartitionState& ps = st->second;
+      out.buffers_.push_back(c.frame);
+      out.buffers_.push_back(ps.topic);
+      wire::BatchIterator it(c.records);
+      while (!it.Done()) {
+        wire::BatchHeader h;
+        auto batch = it.Next(&h);
+        if (!batch) {
+          // The broker sends whole batches only, so a batch that fails
+          // validation is corruption: report it, and refetch from the first
+          // record not delivered if the caller polls again.
+          ps.fetch_offset = ps.position;  // refetch from the first record not delivered
+          ++ps.epoch;
+          if (out.records_.empty()) {
+            return Fail(Errc::kCorrupt, c.tp.topic + "/" + std::to_string(c.tp.partition) + " at offset " +
+                                            std::to_string(ps.position.value()) + ": " + batch.error().message());
+          }
+          break;
+        }
+        if (h.next_offset() <= ps.position) continue;
+        std::span<const std::byte> section = batch->subspan(wire::batch::kHeaderSize);
+        if (h.codec() != wire::Codec::kNone) {
+          auto owned = std::make_shared<std::vector<std::byte>>();
+          auto d = wire::Decompress(h.codec(), section, wire::batch::kMaxBatchBytes, owned.get());
+          if (!d) return tl::unexpected(d.error());
+          section = *owned;
+          out.buffers_.push_back(owned);
+        }
+        const Offset from = ps.position;
+        const std::string_view topic = *ps.topic;
+        auto decoded = wire::DecodeRecordSection(section, h, &scratch, [&](const wire::RecordView& r) {
+          if (r.offset < from) return;
+          ConsumerRecord cr{topic, c.tp.partition, r.offset, r.timestamp_ms, r.key, r.value, {}};
+          for (const auto& hd : r.headers) cr.headers.push_back({hd.key, hd.value});
+          out.records_.push_back(std::move(cr));
+        });
+        if (!decoded) return tl::unexpected(decoded.error());
+        ps.position = h.next_offset();
+      }
+    }
+    lock.unlock();
+    PostFetch();
+    return out;
+  }
+
+  Result<void> Reset(const TopicPartition& tp, Offset offset) {
+    std::lock_guard lock(mu);
+    auto st = parts.find(tp);
+    if (st == parts.end()) return Fail(Errc::kInvalidArgument, tp.topic + "/" + std::to_string(tp.partition) + " is not assigned");
+    st->second.position = offset;
+    st->second.fetch_offset = offset;
+    st->second.in_flight = false;
+    st->second.retry_at = {};
+    ++st->second.epoch;
+    return Ok();
+  }
+};
+
+Consumer::Consumer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Consumer::~Consumer() { Close(); }
+
+Result<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& options) {
+  auto impl = std::make_shared<Impl>();
+  impl->opts = options;
+  TELEMQ_ASSIGN_OR_RETURN(impl->cluster, client::Cluster::Create(options.client));
+  impl->Start();
+  return std::unique_ptr<Consumer>(new Consumer(std::move(impl)));
+}
+
+Result<void> Consumer::Assign(const std::vector<TopicPartition>& partitions) {
+  std::map<TopicPartition, PartitionState> next;
+  for (const auto& tp : partitions) {
+    TELEMQ_ASSIGN_OR_RETURN(auto info, impl_->cluster->WaitForTopic(tp.topic, impl_->opts.client.request_timeout));
+    if (tp.partition < 0 || tp.partition >= static_cast<int32_t>(info.partitions.size())) {
+      return Fail(Errc::kNotFound, "topic '" + tp.topic + "' has no partition " + std::to_string(tp.partition));
+    }
+  }
+  std::vector<TopicPartition> fresh;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (const auto& tp : partitions) {
+      auto old = impl_->parts.find(tp);
+      if (old != impl_->parts.end()) {
+        next[tp] = old->second;
+      } else {
+        fresh.push_back(tp);
+      }
+    }
+  }
+  for (const auto& tp : fresh) {
+    TELEMQ_ASSIGN_OR_RETURN(auto earliest, impl_->cluster->ListOffset(tp.topic, tp.partition, -2));
+    PartitionState st;
+    st.topic = std::make_shared<const std::string>(tp.topic);
+    st.position = st.fetch_offset = Offset(earliest);
+    next[tp] = st;
+  }
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->parts = std::move(next);
+  }
+  impl_->PostFetch();
+  return Ok();
+}
+
+std::vector<TopicPartition> Consumer::assignment() const {
+  std::lock_guard lock(impl_->mu);
+  std::vector<TopicPartition> out;
+  for (auto& [tp, _] : impl_->parts) out.push_back(tp);
+  return out;
+}
+
+Result<void> Consumer::Seek(const TopicPartition& tp, Offset offset) {
+  if (offset.value() < 0) return Fail(Errc::kInvalidArgument, "offset must be >= 0");
+  TELEMQ_TRY(impl_->Reset(tp, offset));
+  impl_->PostFetch();
+  return Ok();
+}
+
+Result<void> Consumer::SeekToBeginning(const std::vector<TopicPartition>& partitions) {
+  for (const auto& tp : partitions) {
+    TELEMQ_ASSIGN_OR_RETURN(auto o, impl_->cluster->ListOffset(tp.topic, tp.partition, -2));
+    TELEMQ_TRY(impl_->Reset(tp, Offset(o)));
+  }
+  impl_->PostFetch();
+  return Ok();
+}
+
+Result<void> Consumer::SeekToEnd(const std::vector<TopicPartition>& partitions) {
+  for (const auto& tp : partitions) {
+    TELEMQ_ASSIGN_OR_RETURN(auto o, impl_->cluster->ListOffset(tp.topic, tp.partition, -1));
+    TELEMQ_TRY(impl_->Reset(tp, Offset(o)));
+  }
+  impl_->PostFetch();
+  return Ok();
+}
+
+Result<void> Consumer::SeekToTimestamp(const std::vector<TopicPartition>& partitions, int64_t timestamp_ms) {
+  if (timestamp_ms < 0) return Fail(Errc::kInvalidArgument, "timestamp must be >= 0");
+  for (const auto& tp : partitions) {
+    TELEMQ_ASSIGN_OR_RETURN(auto o, impl_->cluster->ListOffset(tp.topic, tp.partition, timestamp_ms));
+    if (o < 0) {
+      TELEMQ_ASSIGN_OR_RETURN(o, impl_->cluster->ListOffset(tp.topic, tp.partition, -1));
+    }
+    TELEMQ_TRY(impl_->Reset(tp, Offset(o)));
+  }
+  impl_->PostFetch();
+  return Ok();
+}
+
+Result<Offset> Consumer::Position(const TopicPartition& tp) const {
+  std::lock_guard lock(impl_->mu);
+  auto st = impl_->parts.find(tp);
+  if (st == impl_->parts.end()) return Fail(Errc::kInvalidArgument, "partition is not assigned");
+  return st->second.position;
+}
+
+Result<ConsumerRecords> Consumer::Poll(std::chrono::milliseconds timeout) { return impl_->Poll(timeout); }
+
+void Consumer::Close() {
+  if (!impl_) return;
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->closed) return;
+    impl_->closed = true;
+  }
+  impl_->cv.notify_all();
+  asio::post(impl_->cluster->io(), [impl = impl_]() { impl->timer->cancel(); });
+  impl_->cluster->Shutdown();
+}
+
+}  // namespace telemq

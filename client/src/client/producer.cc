@@ -1,0 +1,428 @@
+#include "telemq/producer.h"
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "client/cluster.h"
+#include "telemq/wire/protocol.h"
+#include "telemq/wire/record_batch.h"
+
+namespace telemq {
+
+namespace fb = wire::fb;
+using Clock = std::chrono::steady_clock;
+
+int32_t PartitionForKey(std::string_view key, int32_t partition_count) {
+  return static_cast<int32_t>(XXH3_64bits(key.data(), key.size()) % static_cast<uint64_t>(partition_count));
+}
+
+namespace {
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+wire::Codec ToCodec(Compression c) {
+  switch (c) {
+    case Compression::kNone: return wire::Codec::kNone;
+    case Compression::kLz4: return wire::Codec::kLz4;
+    case Compression::kZstd: return wire::Codec::kZstd;
+  }
+  return wire::Codec::kNone;
+}
+
+struct Batch {
+  explicit Batch(wire::Codec codec, size_t reserve) : builder(codec, reserve) {}
+  wire::BatchBuilder builder;
+  std::vector<std::byte> bytes;  // set once finished
+  int32_t record_count = 0;
+  struct Pending {
+    int32_t index;
+    int64_t timestamp_ms;
+    SendCallback done;
+  };
+  std::vector<Pending> callbacks;
+  size_t accounted_bytes = 0;
+  Clock::time_point created;
+  int32_t base_sequence = -1;
+};
+
+struct PartitionQueue {
+  std::unique_ptr<Batch> open;                // guarded by Impl::mu
+  std::deque<std::unique_ptr<Batch>> ready;   // guarded by Impl::mu: closed, waiting to be sent
+  std::unique_ptr<Batch> in_flight;           // I/O thread only (moved under mu)
+  int32_t next_sequence = 0;                  // guarded by Impl::mu
+  Clock::time_point retry_at{};               // guarded by Impl::mu
+};
+
+using PartitionKey = std::pair<std::string, int32_t>;
+
+}  // namespace
+
+struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
+  ProducerOptions opts;
+  std::shared_ptr<client::Cluster> cluster;
+  ProducerId producer_id{-1};
+  int16_t epoch = -1;
+  wire::Codec codec;
+
+  std::mutex mu;
+  std::condition_variable space_cv;
+  std::condition_variable flush_cv;
+  std::map<PartitionKey, PartitionQueue> queues;  // guarded by mu
+  std::map<std::string, int32_t> sticky;          // guarded by mu: keyless records' partition per topic
+  size_t buffered_bytes = 0;                      // guarded by mu
+  uint64_t outstanding_batches = 0;               // guarded by mu: not yet completed
+  int flushing = 0;                               // guarded by mu
+  bool closed = false;                            // guarded by mu
+  std::atomic<bool> drain_posted{false};
+  std::unique_ptr<asio::steady_timer> timer;      // I/O thread
+
+  Result<void> Init() {
+    codec = ToCodec(opts.compression);
+    if (opts.idempotence == Idempotence::kEnabled) {
+      flatbuffers::FlatBufferBuilder b(32);
+      b.Finish(fb::CreateInitProducerIdRequest(b));
+      auto frame = cluster->Call(-1, client::Request{wire::ApiKey::kInitProducerId, b.Release(), {}, nullptr});
+      if (!frame) return tl::unexpected(frame.error());
+      TELEMQ_ASSIGN_OR_RETURN(auto resp, wire::VerifyBody<fb::InitProducerIdResponse>(frame->body()));
+      if (resp->error() != fb::ErrorCode::None) {
+        return Fail(wire::FromWireError(resp->error()), "init producer id: " + wire::Str(resp->message()));
+      }
+      producer_id = ProducerId(resp->producer_id());
+      epoch = resp->producer_epoch();
+    }
+    timer = std::make_unique<asio::steady_timer>(cluster->io());
+    asio::post(cluster->io(), [self = shared_from_this()]() { self->Tick(); });
+    return Ok();
+  }
+
+  // Periodic drain: closes lingering batches and sends what is ready.
+  void Tick() {
+    Drain();
+    {
+      std::lock_guard lock(mu);
+      if (closed && outstanding_batches == 0) return;
+    }
+    timer->expires_after(std::max(std::chrono::milliseconds(1), opts.linger / 2));
+    timer->async_wait([self = shared_from_this()](std::error_code ec) {
+      if (!ec) self->Tick();
+    });
+  }
+
+  void WakeSender() {
+    if (!drain_posted.exchange(true)) {
+      asio::post(cluster->io(), [self = shared_from_this()]() {
+        self->drain_posted = false;
+        self->Drain();
+      });
+    }
+  }
+
+  Result<void> Send(std::string_view topic, std::optional<std::string_view> key, std::optional<std::string_view> value,
+                    std::span<const wire::RecordHeaderView> headers, SendCallback done,
+                    std::optional<int64_t> timestamp_ms, std::optional<int32_t> partition) {
+    const size_t size = wire::BatchBuilder::RecordSizeUpperBound(key ? key->size() : 0, value ? value->size() : 0,
+                                                                 headers);
+    if (size + 1024 > opts.request_max_bytes) {
+      return Fail(Errc::kMessageTooLarge, "record of " + std::to_string(size) + " bytes exceeds request_max_bytes");
+    }
+    std::string topic_name(topic);
+    auto info = cluster->Topic(topic_name);
+    if (!info) {
+      auto waited = cluster->WaitForTopic(topic_name, opts.max_block);
+      if (!waited) return tl::unexpected(waited.error());
+      info = *waited;
+    }
+    const int32_t count = static_cast<int32_t>(info->partitions.size());
+    if (count == 0) return Fail(Errc::kNotFound, "topic '" + topic_name + "' has no partitions");
+    if (partition && (*partition < 0 || *partition >= count)) {
+      return Fail(Errc::kInvalidArgument, "partition " + std::to_string(*partition) + " out of range for '" +
+                                              topic_name + "'");
+    }
+    const int64_t ts = timestamp_ms.value_or(WallMs());
+    bool wake = false;
+    {
+      std::unique_lock lock(mu);
+      if (closed) return Fail(Errc::kShuttingDown, "producer is closed");
+      if (buffered_bytes + size > opts.buffer_bytes) {
+        if (opts.on_full == BufferFullPolicy::kFail) return Fail(Errc::kBufferFull, "producer buffer is full");
+        if (!space_cv.wait_for(lock, opts.max_block, [&] { return closed || buffered_bytes + size <= opts.buffer_bytes; })) {
+          return Fail(Errc::kBufferFull, "producer buffer stayed full for max_block");
+        }
+        if (closed) return Fail(Errc::kShuttingDown, "producer is closed");
+      }
+      int32_t p;
+      if (partition) {
+        p = *partition;
+      } else if (key) {
+        p = PartitionForKey(*key, count);
+      } else {
+        auto [it, fresh] = sticky.try_emplace(topic_name, 0);
+        if (fresh || it->second >= count) it->second = static_cast<int32_t>(WallMs() % count);
+        p = it->second;
+      }
+      auto& q = queues[{topic_name, p}];
+      if (q.open && q.open->builder.size_bytes() + size > opts.batch_bytes && !q.open->builder.empty()) {
+        q.ready.push_back(std::move(q.open));
+        wake = true;
+        if (!key && !partition) sticky[topic_name] = (p + 1) % count;  // keyless: move on when a batch fills
+      }
+      if (!q.open) {
+        q.open = std::make_unique<Batch>(codec, std::min(opts.batch_bytes + 1024, size_t(1) << 20));
+        q.open->created = Clock::now();
+        ++outstanding_batches;
+      }
+      Batch& b = *q.open;
+      b.builder.Add(ts, key, value, headers);
+      if (done) b.callbacks.push_back({b.record_count, ts, std::move(done)});
+      ++b.record_count;
+      b.accounted_bytes += size;
+      buffered_bytes += size;
+      if (b.builder.size_bytes() >= opts.batch_bytes) {
+        q.ready.push_back(std::move(q.open));
+        wake = true;
+      }
+    }
+    if (wake) WakeSender();
+    return Ok();
+  }
+
+  // I/O thread: closes lingering batches and sends one batch per idle partition.
+  void Drain() {
+    struct ToSend {
+      PartitionKey key;
+      PartitionQueue* queue;
+    };
+    std::vector<ToSend> sends;
+    const auto now = Clock::now();
+    {
+      std::lock_guard lock(mu);
+      for (auto& [key, q] : queues) {
+        if (q.open && (flushing > 0 || closed || now - q.open->created >= opts.linger)) {
+          q.ready.push_back(std::move(q.open));
+        }
+        if (q.in_flight || q.ready.empty() || now < q.retry_at) continue;
+        q.in_flight = std::move(q.ready.front());
+        q.ready.pop_front();
+        if (q.in_flight->base_sequence < 0 && producer_id.value() >= 0) {
+          q.in_flight->base_sequence = q.next_sequence;
+          q.next_sequence += q.in_flight->record_count;
+        }
+        sends.push_back({key, &q});
+      }
+    }
+    // Finish (compress, checksum) outside the lock; group per leader.
+    std::map<int32_t, std::vector<ToSend>> by_leader;
+    for (auto& s : sends) {
+      Batch& b = *s.queue->in_flight;
+      if (b.bytes.empty()) {
+        auto finished = b.builder.Finish(producer_id, epoch, b.base_sequence);
+        if (!finished) {
+          Complete(s.key, *s.queue, tl::unexpected(finished.error()));
+          continue;
+        }
+        b.bytes = std::move(*finished);
+      }
+      by_leader[cluster->LeaderOf(s.key.first, s.key.second)].push_back(s);
+    }
+    for (auto& [leader, list] : by_leader) {
+      // Split into requests of at most request_max_bytes.
+      size_t i = 0;
+      while (i < list.size()) {
+        size_t bytes = 0, j = i;
+        while (j < list.size() && (j == i || bytes + list[j].queue->in_flight->bytes.size() <= opts.request_max_bytes)) {
+          bytes += list[j].queue->in_flight->bytes.size();
+          ++j;
+        }
+        SendRequest(leader, std::vector<ToSend>(list.begin() + i, list.begin() + j));
+        i = j;
+      }
+    }
+  }
+
+  template <typename ToSend>
+  void SendRequest(int32_t leader, std::vector<ToSend> group) {
+    flatbuffers::FlatBufferBuilder b(256);
+    std::vector<flatbuffers::Offset<fb::ProduceTopic>> topics;
+    client::Request req{wire::ApiKey::kProduce, {}, {}, nullptr};
+    for (size_t i = 0; i < group.size();) {
+      std::vector<flatbuffers::Offset<fb::ProducePartition>> parts;
+      size_t j = i;
+      for (; j < group.size() && group[j].key.first == group[i].key.first; ++j) {
+        const auto& bytes = group[j].queue->in_flight->bytes;
+        parts.push_back(fb::CreateProducePartition(b, group[j].key.second, static_cast<uint32_t>(bytes.size())));
+        req.payload.emplace_back(bytes.data(), bytes.size());
+      }
+      topics.push_back(fb::CreateProduceTopicDirect(b, group[i].key.first.c_str(), &parts));
+      i = j;
+    }
+    const auto acks = opts.acks == Acks::kAll ? fb::Acks::All : fb::Acks::Leader;
+    b.Finish(fb::CreateProduceRequestDirect(b, acks, static_cast<int32_t>(opts.client.request_timeout.count()), &topics));
+    req.body = b.Release();
+    // Batches stay owned by their queues (in_flight) until the answer.
+    cluster->Send(leader, std::move(req), [self = shared_from_this(), group](Result<client::Frame> frame) {
+      self->OnResponse(group, frame);
+    });
+  }
+
+  template <typename ToSend>
+  void OnResponse(const std::vector<ToSend>& group, const Result<client::Frame>& frame) {
+    std::map<PartitionKey, std::pair<fb::ErrorCode, std::pair<std::string, int64_t>>> results;
+    Error transport(Errc::kUnknown, "");
+    bool transport_failed = !frame;
+    if (frame) {
+      auto resp = wire::VerifyBody<fb::ProduceResponse>(frame->body());
+      if (!resp) {
+        transport_failed = true;
+        transport = resp.error();
+      } else if ((*resp)->topics()) {
+        for (const auto* t : *(*resp)->topics()) {
+          if (!t->partitions()) continue;
+          for (const auto* p : *t->partitions()) {
+            results[{wire::Str(t->name()), p->partition()}] = {p->error(), {wire::Str(p->message()), p->base_offset()}};
+          }
+        }
+      }
+    } else {
+      transport = frame.error();
+    }
+    bool refresh = false;
+    for (const auto& s : group) {
+      PartitionQueue& q = *s.queue;
+      if (transport_failed) {
+        refresh = true;
+        Retry(s.key, q, transport);
+        continue;
+      }
+      auto it = results.find(s.key);
+      if (it == results.end()) {
+        Retry(s.key, q, Error(Errc::kCorrupt, "no result for partition in produce response"));
+        continue;
+      }
+      const auto [code, detail] = it->second;
+      if (code == fb::ErrorCode::None || code == fb::ErrorCode::DuplicateSequence) {
+        Complete(s.key, q, Offset(code == fb::ErrorCode::None ? detail.second : -1));
+      } else if (wire::IsRetriable(code)) {
+        refresh |= code == fb::ErrorCode::NotLeader || code == fb::ErrorCode::UnknownTopicOrPartition;
+        Retry(s.key, q, Error(wire::FromWireError(code), detail.first));
+      } else {
+        Complete(s.key, q, tl::unexpected(Error(wire::FromWireError(code), detail.first)));
+      }
+    }
+    if (refresh) {
+      std::vector<std::string> topics;
+      for (const auto& s : group) topics.push_back(s.key.first);
+      cluster->RefreshMetadata(topics, [](Result<void>) {});
+    }
+    Drain();
+  }
+
+  // Puts the in-flight batch back at the head of its queue with the same
+  // bytes and sequence, unless it has exhausted its delivery timeout.
+  void Retry(const PartitionKey& key, PartitionQueue& q, const Error& why) {
+    if (Clock::now() - q.in_flight->created >= opts.delivery_timeout) {
+      Complete(key, q, tl::unexpected(Error(Errc::kTimeout, "delivery timed out; last error: " + why.ToString())));
+      return;
+    }
+    std::lock_guard lock(mu);
+    q.retry_at = Clock::now() + opts.client.retry_backoff;
+    q.ready.push_front(std::move(q.in_flight));
+  }
+
+  void Complete(const PartitionKey& key, PartitionQueue& q, const Result<Offset>& base) {
+    std::unique_ptr<Batch> b = std::move(q.in_flight);
+    if (!base) {
+      // The broker wrote none of it: the sequences it held are free again,
+      // and every later batch of this partition (not yet sent) follows it.
+      std::lock_guard lock(mu);
+      // Only the in-flight batch ever holds a sequence, so no queued batch
+      // needs renumbering.
+      if (b->base_sequence >= 0) q.next_sequence = b->base_sequence;
+    }
+    for (auto& c : b->callbacks) {
+      if (base) {
+        c.done(RecordMetadata{key.first, key.second, base->value() < 0 ? Offset(-1) : *base + c.index, c.timestamp_ms});
+      } else {
+        c.done(tl::unexpected(base.error()));
+      }
+    }
+    {
+      std::lock_guard lock(mu);
+      buffered_bytes -= b->accounted_bytes;
+      --outstanding_batches;
+    }
+    space_cv.notify_all();
+    flush_cv.notify_all();
+  }
+};
+
+Producer::Producer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Producer::~Producer() { Close(); }
+
+Result<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& options) {
+  if (options.batch_bytes < 1024 || options.batch_bytes > (16u << 20)) {
+    return Fail(Errc::kInvalidArgument, "batch_bytes must be within 1 KiB..16 MiB");
+  }
+  if (options.buffer_bytes < options.batch_bytes) return Fail(Errc::kInvalidArgument, "buffer_bytes < batch_bytes");
+  auto impl = std::make_shared<Impl>();
+  impl->opts = options;
+  TELEMQ_ASSIGN_OR_RETURN(impl->cluster, client::Cluster::Create(options.client));
+  TELEMQ_TRY(impl->Init());
+  return std::unique_ptr<Producer>(new Producer(std::move(impl)));
+}
+
+Result<void> Producer::Send(const ProducerRecord& r, SendCallback done) {
+  std::vector<wire::RecordHeaderView> headers;
+  headers.reserve(r.headers.size());
+  for (const auto& h : r.headers) {
+    headers.push_back({h.key, h.value ? std::optional<std::string_view>(*h.value) : std::nullopt});
+  }
+  return impl_->Send(r.topic, r.key ? std::optional<std::string_view>(*r.key) : std::nullopt,
+                     r.value ? std::optional<std::string_view>(*r.value) : std::nullopt, headers, std::move(done),
+                     r.timestamp_ms, r.partition);
+}
+
+Result<void> Producer::Send(std::string_view topic, std::optional<std::string_view> key,
+                            std::optional<std::string_view> value, SendCallback done,
+                            std::optional<int64_t> timestamp_ms, std::optional<int32_t> partition) {
+  return impl_->Send(topic, key, value, {}, std::move(done), timestamp_ms, partition);
+}
+
+Result<void> Producer::Flush(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(impl_->mu);
+  ++impl_->flushing;
+  lock.unlock();
+  impl_->WakeSender();
+  lock.lock();
+  const bool done = impl_->flush_cv.wait_for(lock, timeout, [&] { return impl_->outstanding_batches == 0; });
+  --impl_->flushing;
+  if (!done) return Fail(Errc::kTimeout, "flush timed out");
+  return Ok();
+}
+
+void Producer::Close(std::chrono::milliseconds timeout) {
+  if (!impl_) return;
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->closed) return;
+  }
+  IgnoreError(Flush(timeout), "close: records still unacknowledged are abandoned");
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->closed = true;
+  }
+  impl_->space_cv.notify_all();
+  impl_->cluster->Shutdown();
+}
+
+ProducerId Producer::producer_id() const { return impl_->producer_id; }
+
+}  // namespace telemq

@@ -1,0 +1,79 @@
+#include "telemq/wire/frame.h"
+
+#include <string>
+
+#include "telemq/wire/endian.h"
+
+namespace telemq::wire {
+
+std::string_view ApiKeyName(ApiKey key) {
+  switch (key) {
+    case ApiKey::kApiVersions: return "api_versions";
+    case ApiKey::kMetadata: return "metadata";
+    case ApiKey::kCreateTopics: return "create_topics";
+    case ApiKey::kDeleteTopics: return "delete_topics";
+    case ApiKey::kProduce: return "produce";
+    case ApiKey::kFetch: return "fetch";
+    case ApiKey::kListOffsets: return "list_offsets";
+    case ApiKey::kInitProducerId: return "init_producer_id";
+  }
+  return "unknown";
+}
+
+Result<RequestHeader> DecodeRequestHeader(std::span<const std::byte, kRequestHeaderBytes> bytes,
+                                          uint32_t max_frame_bytes) {
+  RequestHeader h;
+  h.frame_length = LoadLE<uint32_t>(bytes.data());
+  h.api_key = static_cast<ApiKey>(LoadLE<uint16_t>(bytes.data() + 4));
+  h.api_version = LoadLE<uint16_t>(bytes.data() + 6);
+  h.correlation_id = LoadLE<uint32_t>(bytes.data() + 8);
+  h.body_length = LoadLE<uint32_t>(bytes.data() + 12);
+  if (h.frame_length < kRequestHeaderBytes - 4) {
+    return Fail(Errc::kCorrupt, "frame length " + std::to_string(h.frame_length) + " shorter than its header");
+  }
+  if (h.frame_length > max_frame_bytes) {
+    return Fail(Errc::kMessageTooLarge,
+                "frame of " + std::to_string(h.frame_length) + " bytes exceeds limit " + std::to_string(max_frame_bytes));
+  }
+  if (h.body_length > h.remaining()) {
+    return Fail(Errc::kCorrupt, "body length " + std::to_string(h.body_length) + " exceeds frame");
+  }
+  return h;
+}
+
+Result<ResponseHeader> DecodeResponseHeader(std::span<const std::byte, kResponseHeaderBytes> bytes,
+                                            uint32_t max_frame_bytes) {
+  ResponseHeader h;
+  h.frame_length = LoadLE<uint32_t>(bytes.data());
+  h.correlation_id = LoadLE<uint32_t>(bytes.data() + 4);
+  h.body_length = LoadLE<uint32_t>(bytes.data() + 8);
+  if (h.frame_length < kResponseHeaderBytes - 4) {
+    return Fail(Errc::kCorrupt, "frame length " + std::to_string(h.frame_length) + " shorter than its header");
+  }
+  if (h.frame_length > max_frame_bytes) {
+    return Fail(Errc::kMessageTooLarge,
+                "frame of " + std::to_string(h.frame_length) + " bytes exceeds limit " + std::to_string(max_frame_bytes));
+  }
+  if (h.body_length > h.remaining()) {
+    return Fail(Errc::kCorrupt, "body length " + std::to_string(h.body_length) + " exceeds frame");
+  }
+  return h;
+}
+
+void EncodeRequestHeader(std::span<std::byte, kRequestHeaderBytes> out, ApiKey api_key, uint16_t api_version,
+                         uint32_t correlation_id, uint32_t body_length, size_t payload_length) {
+  StoreLE<uint32_t>(out.data(), static_cast<uint32_t>(kRequestHeaderBytes - 4 + body_length + payload_length));
+  StoreLE<uint16_t>(out.data() + 4, static_cast<uint16_t>(api_key));
+  StoreLE<uint16_t>(out.data() + 6, api_version);
+  StoreLE<uint32_t>(out.data() + 8, correlation_id);
+  StoreLE<uint32_t>(out.data() + 12, body_length);
+}
+
+void EncodeResponseHeader(std::span<std::byte, kResponseHeaderBytes> out, uint32_t correlation_id,
+                          uint32_t body_length, size_t payload_length) {
+  StoreLE<uint32_t>(out.data(), static_cast<uint32_t>(kResponseHeaderBytes - 4 + body_length + payload_length));
+  StoreLE<uint32_t>(out.data() + 4, correlation_id);
+  StoreLE<uint32_t>(out.data() + 8, body_length);
+}
+
+}  // namespace telemq::wire

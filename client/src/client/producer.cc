@@ -188,6 +188,10 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
       if (b.builder.size_bytes() >= opts.batch_bytes) {
         q.ready.push_back(std::move(q.open));
         wake = true;
+      } else if (opts.linger.count() == 0) {
+        // No lingering: the sender takes this batch as soon as the partition
+        // has nothing in flight (records keep accumulating while it does).
+        wake = true;
       }
     }
     if (wake) WakeSender();
@@ -205,7 +209,11 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
     {
       std::lock_guard lock(mu);
       for (auto& [key, q] : queues) {
-        if (q.open && (flushing > 0 || closed || now - q.open->created >= opts.linger)) {
+        // A lingered batch is closed only when it can leave now; while the
+        // partition is busy it keeps filling (up to batch_bytes), so slow
+        // round trips produce bigger batches, not a queue of tiny ones.
+        if (q.open && !q.in_flight && q.ready.empty() &&
+            (flushing > 0 || closed || now - q.open->created >= opts.linger)) {
           q.ready.push_back(std::move(q.open));
         }
         if (q.in_flight || q.ready.empty() || now < q.retry_at) continue;

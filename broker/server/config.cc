@@ -48,6 +48,7 @@ Result<BrokerConfig> LoadConfigFile(const std::string& path, BrokerConfig c) {
     TELEMQ_FIELD("listen_host", std::string, c.listen_host = val)
     TELEMQ_FIELD("port", uint16_t, c.port = val)
     TELEMQ_FIELD("advertised_host", std::string, c.advertised_host = val)
+    TELEMQ_FIELD("advertised_port", uint16_t, c.advertised_port = val)
     TELEMQ_FIELD("data_dir", std::string, c.data_dir = val)
     TELEMQ_FIELD("port_file", std::string, c.port_file = val)
     TELEMQ_FIELD("io_threads", int, c.io_threads = val)

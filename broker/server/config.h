@@ -19,6 +19,7 @@ struct BrokerConfig {
   std::string listen_host = "127.0.0.1";     // address to bind
   uint16_t port = 9092;                      // 0: pick an ephemeral port (see port_file)
   std::string advertised_host;               // host clients should dial; default listen_host
+  uint16_t advertised_port = 0;              // port clients should dial (behind a proxy/NAT); 0: the bound port
   std::string data_dir = "./data";           // partition logs and the metadata store
   std::string port_file;                     // if set, the bound port is written here once listening
   int io_threads = 2;                        // Asio threads serving connections

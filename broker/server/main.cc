@@ -33,6 +33,7 @@ int Run(int argc, char** argv) {
   app.add_option("--listen-host", c.listen_host, "Address to bind (default 127.0.0.1)");
   app.add_option("--port", c.port, "TCP port; 0 picks an ephemeral port (default 9092)");
   app.add_option("--advertised-host", c.advertised_host, "Host clients dial (default: listen host)");
+  app.add_option("--advertised-port", c.advertised_port, "Port clients dial, e.g. behind a proxy (default: the bound port)");
   app.add_option("--data-dir", c.data_dir, "Directory for partition logs and metadata (default ./data)");
   app.add_option("--port-file", c.port_file, "Write the bound port to this file once listening");
   app.add_option("--io-threads", c.io_threads, "I/O threads (default 2)");
@@ -69,6 +70,7 @@ int Run(int argc, char** argv) {
   if (given("--listen-host")) base.listen_host = c.listen_host;
   if (given("--port")) base.port = c.port;
   if (given("--advertised-host")) base.advertised_host = c.advertised_host;
+  if (given("--advertised-port")) base.advertised_port = c.advertised_port;
   if (given("--data-dir")) base.data_dir = c.data_dir;
   if (given("--port-file")) base.port_file = c.port_file;
   if (given("--io-threads")) base.io_threads = c.io_threads;

@@ -272,7 +272,7 @@ Result<void> Server::Start() {
   }
   m.port = m.acceptor->local_endpoint().port();
   m.broker->SetAdvertisedAddress(m.config.advertised_host.empty() ? m.config.listen_host : m.config.advertised_host,
-                                 m.port);
+                                 m.config.advertised_port != 0 ? m.config.advertised_port : m.port);
   m.work.emplace(m.io.get_executor());
   asio::co_spawn(m.io, m.AcceptLoop(), asio::detached);
   m.retention_timer = std::make_unique<asio::steady_timer>(m.io);

@@ -15,6 +15,7 @@ Error ErrnoError(int err, std::string_view what, std::string_view path) {
   switch (err) {
     case ENOSPC:
     case EDQUOT:
+    case EFBIG:  // past RLIMIT_FSIZE or the file system's largest file: no room for it either way
       code = Errc::kNoSpace;
       break;
     case EROFS:

@@ -64,7 +64,7 @@ Result<std::unique_ptr<BrokerProcess>> BrokerProcess::Start(BrokerOptions option
   std::error_code ec;
   fs::create_directories(broker->data_dir_, ec);
   if (ec) return Fail(Errc::kIo, "create " + broker->data_dir_ + ": " + ec.message());
-  TELEMQ_TRY(broker->Launch({}));
+  TELEMQ_TRY(broker->Launch(0));
   return broker;
 }
 
@@ -78,7 +78,7 @@ BrokerProcess::~BrokerProcess() {
 
 std::string BrokerProcess::address() const { return "127.0.0.1:" + std::to_string(port_); }
 
-Result<void> BrokerProcess::Launch(const std::vector<std::string>& extra_args) {
+Result<void> BrokerProcess::Launch(uint16_t port_wanted) {
   std::error_code ec;
   fs::remove(port_file_, ec);  // a stale file would report the previous port
   std::vector<std::string> argv;
@@ -89,10 +89,9 @@ Result<void> BrokerProcess::Launch(const std::vector<std::string>& extra_args) {
             "mount -t tmpfs -o size=" + std::to_string(*options_.tmpfs_bytes) + " telemq-it \"$0\" && exec \"$@\"",
             data_dir_};
   }
-  argv.insert(argv.end(), {BinaryPath(), "--port", "0", "--listen-host", "127.0.0.1", "--port-file", port_file_,
+  argv.insert(argv.end(), {BinaryPath(), "--port", std::to_string(port_wanted), "--listen-host", "127.0.0.1", "--port-file", port_file_,
                            "--data-dir", data_dir_});
   argv.insert(argv.end(), options_.args.begin(), options_.args.end());
-  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   {
     std::ofstream log(log_path_, std::ios::app);
     log << "==== launching:";
@@ -130,10 +129,10 @@ Result<ExitStatus> BrokerProcess::Terminate(std::chrono::milliseconds timeout) {
   return child_.Wait(timeout);
 }
 
-Result<void> BrokerProcess::Restart(std::vector<std::string> extra_args) {
+Result<void> BrokerProcess::Restart(RestartPort port) {
   if (child_.running()) return Fail(Errc::kInvalidArgument, "broker still running");
   if (options_.tmpfs_bytes) return Fail(Errc::kInvalidArgument, "a private tmpfs does not survive its broker");
-  return Launch(extra_args);
+  return Launch(port == RestartPort::kSame ? port_ : 0);
 }
 
 Result<RunResult> BrokerProcess::RunInMountNamespace(const std::vector<std::string>& command) {

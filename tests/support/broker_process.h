@@ -35,6 +35,10 @@ struct BrokerOptions {
   std::chrono::milliseconds ready_timeout{20'000};
 };
 
+// Whether Restart() binds the port of the previous run (so clients that
+// still hold its address reconnect to the new process) or a fresh one.
+enum class RestartPort { kFresh, kSame };
+
 class BrokerProcess {
  public:
   // The broker binary under test (compile definition TELEMQ_BROKER_BIN).
@@ -59,8 +63,7 @@ class BrokerProcess {
   // SIGTERM, then waits up to `timeout` for the exit status.
   [[nodiscard]] Result<ExitStatus> Terminate(std::chrono::milliseconds timeout = std::chrono::seconds(15));
   // Starts the broker again on the same data directory (must not be running).
-  // The port may differ from before.
-  [[nodiscard]] Result<void> Restart(std::vector<std::string> extra_args = {});
+  [[nodiscard]] Result<void> Restart(RestartPort port = RestartPort::kFresh);
 
   // Runs a command inside the broker's mount namespace (tmpfs mode): e.g.
   // {"mount", "-o", "remount,size=64m", data_dir()}.
@@ -68,7 +71,7 @@ class BrokerProcess {
 
  private:
   explicit BrokerProcess(BrokerOptions options);
-  Result<void> Launch(const std::vector<std::string>& extra_args);
+  Result<void> Launch(uint16_t port);
 
   BrokerOptions options_;
   TempDir dir_{"telemq-broker"};

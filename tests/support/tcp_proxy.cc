@@ -130,9 +130,10 @@ void TcpProxy::Loop() {
         const int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
         if (client < 0) break;
         const int upstream = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        auto addr = Loopback(target_port_);
+        const uint16_t target = target_port_.load();
+        auto addr = Loopback(target);
         // A blocking connect on loopback completes or fails at once.
-        if (upstream < 0 || ::connect(upstream, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+        if (upstream < 0 || target == 0 || ::connect(upstream, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
           if (upstream >= 0) ::close(upstream);
           CloseWithReset(client);
           continue;

@@ -22,7 +22,10 @@ namespace telemq::testing {
 
 class TcpProxy {
  public:
-  [[nodiscard]] static Result<std::unique_ptr<TcpProxy>> Start(uint16_t target_port);
+  // target_port 0: connections are refused until set_target_port() (lets a
+  // broker be started knowing the proxy's port, to advertise it).
+  [[nodiscard]] static Result<std::unique_ptr<TcpProxy>> Start(uint16_t target_port = 0);
+  void set_target_port(uint16_t port) { target_port_ = port; }
   ~TcpProxy();
   TcpProxy(const TcpProxy&) = delete;
   TcpProxy& operator=(const TcpProxy&) = delete;
@@ -40,7 +43,7 @@ class TcpProxy {
   TcpProxy() = default;
   void Loop();
 
-  uint16_t target_port_ = 0;
+  std::atomic<uint16_t> target_port_{0};
   uint16_t port_ = 0;
   int listen_fd_ = -1;
   int wake_fds_[2] = {-1, -1};

@@ -96,6 +96,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     auto self = shared_from_this();
     asio::async_write(socket_, buffers, [self, count](std::error_code ec, size_t) {
       self->writing_ = false;
+      // Fail() may have run while this completion was queued (a read error,
+      // a timeout): it already answered and cleared every request.
+      if (self->dead_) return;
       if (ec) return self->Fail(Errc::kDisconnected, "write to " + self->host_ + ": " + ec.message());
       const auto deadline = std::chrono::steady_clock::now() + self->options_.request_timeout;
       for (size_t i = 0; i < count; ++i) {
@@ -115,6 +118,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void ReadHeader() {
     auto self = shared_from_this();
     asio::async_read(socket_, asio::buffer(header_), [self](std::error_code ec, size_t) {
+      if (self->dead_) return;  // see WriteMore: pending_ is already answered and empty
       if (ec) return self->Fail(Errc::kDisconnected, "read from " + self->host_ + ": " + ec.message());
       auto h = wire::DecodeResponseHeader(self->header_, self->options_.max_frame_bytes);
       if (!h) return self->Fail(h.error().code(), h.error().message());
@@ -125,6 +129,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       auto bytes = std::make_shared<std::vector<std::byte>>(h->remaining());
       const uint32_t body_length = h->body_length;
       asio::async_read(self->socket_, asio::buffer(*bytes), [self, bytes, body_length](std::error_code ec, size_t) {
+        if (self->dead_) return;
         if (ec) return self->Fail(Errc::kDisconnected, "read from " + self->host_ + ": " + ec.message());
         auto o = std::move(self->pending_.front());
         self->pending_.pop_front();

@@ -1,6 +1,7 @@
 #include "telemq/wire/batch_header.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 
 #define XXH_INLINE_ALL
@@ -72,6 +73,14 @@ Result<BatchHeader> ValidateBatch(std::span<const std::byte> bytes, int32_t max_
   }
   if (h.base_offset.value() < 0) {
     return Fail(Errc::kCorrupt, "negative base offset");
+  }
+  // Readers derive next_offset() and last_sequence() from these fields; a
+  // range that overflows would be undefined behaviour there, not an error.
+  if (h.base_offset.value() > INT64_MAX - h.record_count) {
+    return Fail(Errc::kCorrupt, "offset range of the batch overflows");
+  }
+  if (h.base_sequence > INT32_MAX - h.last_offset_delta) {
+    return Fail(Errc::kCorrupt, "sequence range of the batch overflows");
   }
   const uint64_t actual = ComputeChecksum(bytes.first(static_cast<size_t>(h.batch_length)));
   if (actual != h.checksum) {

@@ -237,8 +237,11 @@ Result<void> DecodeRecordSection(std::span<const std::byte> section, const Batch
       r.headers.push_back({*hk, hv});
     }
     if (p != rec_end) return Fail(Errc::kCorrupt, "record " + std::to_string(i) + " has trailing bytes");
+    // The delta comes off the wire: an overflowing sum is corruption, not UB.
+    if (__builtin_add_overflow(header.first_timestamp_ms, ts_delta, &r.timestamp_ms)) {
+      return Fail(Errc::kCorrupt, "record " + std::to_string(i) + " timestamp overflows");
+    }
     r.offset = header.base_offset + static_cast<int64_t>(offset_delta);
-    r.timestamp_ms = header.first_timestamp_ms + ts_delta;
     visit(r);
   }
   if (p != end) return Fail(Errc::kCorrupt, "bytes after the last record");

@@ -477,6 +477,10 @@ void Broker::Impl::HandleProduce(const fb::ProduceRequest* req, std::span<std::b
                                  true));
     return;
   }
+  if (!req->topics()) {  // nothing to write: an empty (but valid) answer
+    ctx->Done();
+    return;
+  }
   const int64_t now = NowMs();
   size_t pos = 0;
   for (const auto* t : *req->topics()) {

@@ -147,6 +147,10 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
                                               topic_name + "'");
     }
     const int64_t ts = timestamp_ms.value_or(WallMs());
+    // Year 0..9999 in ms: keeps timestamp deltas inside a batch far from overflow.
+    if (ts < 0 || ts > 253'402'300'799'999) {
+      return Fail(Errc::kInvalidArgument, "timestamp " + std::to_string(ts) + " ms is outside years 1970..9999");
+    }
     bool wake = false;
     {
       std::unique_lock lock(mu);

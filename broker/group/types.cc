@@ -34,6 +34,15 @@ Assignment Combine(const Assignment& a, const Assignment& b, bool keep_left_only
 
 }  // namespace
 
+std::string_view MemberStateName(MemberState state) {
+  switch (state) {
+    case MemberState::kStable: return "stable";
+    case MemberState::kUnrevokedPartitions: return "unrevoked_partitions";
+    case MemberState::kUnreleasedPartitions: return "unreleased_partitions";
+  }
+  return "unknown";
+}
+
 size_t PartitionCount(const Assignment& a) {
   size_t n = 0;
   for (const auto& [topic, parts] : a) n += parts.size();

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "telemq/common/strong_id.h"
@@ -27,10 +28,29 @@ using MemberEpoch = StrongId<struct MemberEpochTag, int32_t>;
 // Bumped on every change of membership, subscriptions or topic metadata.
 using GroupEpoch = StrongId<struct GroupEpochTag, int32_t>;
 
+// A member that reconciled to the target of group epoch E has member epoch E.
+constexpr MemberEpoch MemberEpochOf(GroupEpoch e) { return MemberEpoch(e.value()); }
+
 // Heartbeat request sentinels (docs/groups.md "Member lifecycle").
 inline constexpr MemberEpoch kJoinEpoch{0};          // first heartbeat of a process
 inline constexpr MemberEpoch kLeaveEpoch{-1};        // leave; partitions go to others now
 inline constexpr MemberEpoch kStaticLeaveEpoch{-2};  // static member pauses; slot kept for its session timeout
+
+// Where a member stands in reconciling to the target assignment.
+enum class MemberState : uint8_t {
+  kStable = 0,                // owns its whole target at the current assignment epoch
+  kUnrevokedPartitions = 1,   // was told to drop partitions and has not confirmed yet
+  kUnreleasedPartitions = 2,  // waits for partitions other members have not released yet
+};
+
+// Whether the member's process is there. A static member that left with
+// kStaticLeaveEpoch keeps its slot and assignment until its session timeout.
+enum class Presence : uint8_t {
+  kActive = 0,
+  kStaticLeft = 1,
+};
+
+std::string_view MemberStateName(MemberState state);
 
 struct TopicPartition {
   std::string topic;

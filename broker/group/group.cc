@@ -150,7 +150,7 @@ Result<HeartbeatResponse> Group::Join(const HeartbeatRequest& request, Millis no
   return ResponseFor(m);
 }
 
-Result<HeartbeatResponse> Group::TakeOverStaticSlot(const std::string& old_id, const HeartbeatRequest& request,
+Result<HeartbeatResponse> Group::TakeOverStaticSlot(std::string old_id, const HeartbeatRequest& request,
                                                     Millis now) {
   // Static membership: a new process with the same instance id replaces the
   // old one (which left with -2, or crashed and has not expired yet). The
@@ -307,7 +307,7 @@ void Group::RecomputeTarget() {
   }
 }
 
-void Group::RemoveMember(const std::string& member_id) {
+void Group::RemoveMember(std::string member_id) {
   auto it = members_.find(member_id);
   if (it == members_.end()) return;
   // Leaving, expiring or being fenced ends the member's claim on everything.

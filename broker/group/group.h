@@ -183,13 +183,13 @@ class Group {
 
   Result<HeartbeatResponse> Join(const HeartbeatRequest& request, Millis now);
   Result<HeartbeatResponse> Leave(const HeartbeatRequest& request, Millis now);
-  Result<HeartbeatResponse> TakeOverStaticSlot(const std::string& old_id, const HeartbeatRequest& request, Millis now);
+  Result<HeartbeatResponse> TakeOverStaticSlot(std::string old_id, const HeartbeatRequest& request, Millis now);
   Result<std::string> FreshMemberId();
   Result<void> AdminCommitOffsetUnchecked(const std::string& topic, PartitionId partition, Offset offset,
                                           std::string metadata);
   void Reconcile(Member& m, const std::optional<Assignment>& owned, Millis now);
   void RecomputeTarget();
-  void RemoveMember(const std::string& member_id);
+  void RemoveMember(std::string member_id);  // by value: callers pass the member's own id
   void Release(const Assignment& a);
   void EnsureOwners();
   const Assignment& TargetOf(const std::string& member_id) const;

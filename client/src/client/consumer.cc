@@ -57,6 +57,13 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
   // this periodic tick (retries after backoff).
   void Tick() {
     MaybeFetch();
+    {
+      // Close() cancels the timer, but a tick whose wait had already
+      // completed is queued past the cancel: without this check it re-arms
+      // forever and Cluster::Shutdown() never joins the I/O thread.
+      std::lock_guard lock(mu);
+      if (closed) return;
+    }
     timer->expires_after(std::chrono::milliseconds(20));
     timer->async_wait([self = shared_from_this()](std::error_code ec) {
       if (!ec) self->Tick();

@@ -16,6 +16,13 @@ std::string_view ApiKeyName(ApiKey key) {
     case ApiKey::kFetch: return "fetch";
     case ApiKey::kListOffsets: return "list_offsets";
     case ApiKey::kInitProducerId: return "init_producer_id";
+    case ApiKey::kFindCoordinator: return "find_coordinator";
+    case ApiKey::kGroupHeartbeat: return "group_heartbeat";
+    case ApiKey::kOffsetCommit: return "offset_commit";
+    case ApiKey::kOffsetFetch: return "offset_fetch";
+    case ApiKey::kListGroups: return "list_groups";
+    case ApiKey::kDescribeGroup: return "describe_group";
+    case ApiKey::kDeleteGroup: return "delete_group";
   }
   return "unknown";
 }

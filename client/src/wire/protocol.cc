@@ -56,6 +56,14 @@ Errc FromWireError(ErrorCode code) {
     case ErrorCode::ShuttingDown: return Errc::kShuttingDown;
     case ErrorCode::InvalidConfig: return Errc::kInvalidArgument;
     case ErrorCode::InvalidReplicationFactor: return Errc::kInvalidArgument;
+    case ErrorCode::NotCoordinator: return Errc::kNotLeader;
+    case ErrorCode::CoordinatorLoading: return Errc::kNotLeader;
+    case ErrorCode::UnknownMemberId: return Errc::kNotFound;
+    case ErrorCode::FencedMemberEpoch: return Errc::kProducerFenced;
+    case ErrorCode::StaleMemberEpoch: return Errc::kInvalidArgument;
+    case ErrorCode::GroupIdNotFound: return Errc::kNotFound;
+    case ErrorCode::NonEmptyGroup: return Errc::kInvalidArgument;
+    case ErrorCode::InvalidGroupId: return Errc::kInvalidArgument;
   }
   return Errc::kUnknown;
 }
@@ -66,6 +74,8 @@ bool IsRetriable(ErrorCode code) {
     case ErrorCode::RequestTimedOut:
     case ErrorCode::Throttled:
     case ErrorCode::ShuttingDown:
+    case ErrorCode::NotCoordinator:
+    case ErrorCode::CoordinatorLoading:
     case ErrorCode::UnknownTopicOrPartition:  // metadata may lag a fresh create
     case ErrorCode::CorruptMessage:           // damaged in transit: resend the same bytes
       return true;

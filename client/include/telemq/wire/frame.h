@@ -27,8 +27,15 @@ enum class ApiKey : uint16_t {
   kFetch = 5,
   kListOffsets = 6,
   kInitProducerId = 7,
+  kFindCoordinator = 8,
+  kGroupHeartbeat = 9,
+  kOffsetCommit = 10,
+  kOffsetFetch = 11,
+  kListGroups = 12,
+  kDescribeGroup = 13,
+  kDeleteGroup = 14,
 };
-inline constexpr uint16_t kApiKeyCount = 8;
+inline constexpr uint16_t kApiKeyCount = 15;
 std::string_view ApiKeyName(ApiKey key);
 
 inline constexpr size_t kRequestHeaderBytes = 16;

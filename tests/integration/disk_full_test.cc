@@ -109,5 +109,15 @@ TEST(DiskFullTest, FullDiskFailsProduceClearlyKeepsAckedDataAndRecovers) {
   check_readable(acked);
 }
 
+TEST(ReadOnlyStorageTest, DataDirTurningReadOnlyFailsProduceWithReadOnlyStorage) {
+  // Not reliably reproducible here: remounting the broker's tmpfs (or a bind
+  // mount of its data dir) read-only fails with EBUSY while files are open
+  // for writing, and the broker always holds its active segments open
+  // read-write (checked with `mount -o remount,ro` in a private namespace).
+  // The errno mapping EROFS -> kReadOnly -> ReadOnlyStorage is covered by
+  // the storage unit tests' fault-injecting file system instead.
+  GTEST_SKIP() << "no reliable way to make a live data directory read-only (remount ro: EBUSY with open files)";
+}
+
 }  // namespace
 }  // namespace telemq::testing

@@ -13,6 +13,7 @@
 #include <shared_mutex>
 #include <string>
 
+#include "broker/server/group_coordinator.h"
 #include "broker/server/producer_state.h"
 #include "broker/server/topic_registry.h"
 #include "broker/storage/file_system.h"
@@ -21,6 +22,7 @@
 #include "telemq/common/check.h"
 #include "telemq/wire/batch_header.h"
 #include "telemq/wire/protocol.h"
+#include "telemq/wire/record_batch.h"
 
 namespace telemq::broker {
 
@@ -110,8 +112,26 @@ struct Broker::Impl {
   std::map<std::string, Topic> topics;  // guarded by topics_mu
   std::string advertised_host;
   uint16_t advertised_port = 0;
+  std::unique_ptr<GroupCoordinator> groups;
 
   Impl(const BrokerConfig& c, asio::io_context& i) : config(c), io(i) {}
+
+  static bool IsInternal(std::string_view topic) { return topic.substr(0, 2) == "__"; }
+
+  // Topics groups may subscribe to, with their partition counts.
+  group::TopicMetadata UserTopics() {
+    group::TopicMetadata out;
+    std::shared_lock lock(topics_mu);
+    for (const auto& [name, t] : topics) {
+      if (!IsInternal(name)) out[name] = static_cast<int32_t>(t.partitions.size());
+    }
+    return out;
+  }
+
+  Result<void> OpenGroups();
+  void AppendGroupRecords(int32_t shard, std::vector<OffsetsRecord> records, std::function<void(Result<void>)> done);
+  // Makes what was appended to `part` up to `end` committed, then calls done.
+  void CommitAppended(const std::shared_ptr<Partition>& part, Offset end, std::function<void(Result<Offset>)> done);
 
   storage::LogOptions LogOptionsFor(const TopicSpec& spec) const {
     storage::LogOptions o;
@@ -197,6 +217,7 @@ Result<std::unique_ptr<Broker>> Broker::Open(const BrokerConfig& config, asio::i
       fs::remove_all(entry.path(), ec);
     }
   }
+  TELEMQ_TRY(impl->OpenGroups());
   spdlog::info("broker {} opened {} with {} topics", config.node_id, config.data_dir, impl->topics.size());
   return std::unique_ptr<Broker>(new Broker(std::move(impl)));
 }
@@ -257,6 +278,47 @@ void Broker::Handle(const wire::RequestHeader& header, std::span<const std::byte
     case ApiKey::kInitProducerId:
       if (auto r = wire::VerifyBody<fb::InitProducerIdRequest>(body); !r) return bad_body(r.error());
       return impl_->HandleInitProducerId(reply);
+    case ApiKey::kFindCoordinator: {
+      if (auto r = wire::VerifyBody<fb::FindCoordinatorRequest>(body); !r) return bad_body(r.error());
+      // A single broker coordinates every group until replication lands.
+      flatbuffers::FlatBufferBuilder b(128);
+      b.Finish(fb::CreateFindCoordinatorResponseDirect(b, ErrorCode::None, nullptr, impl_->config.node_id,
+                                                       impl_->advertised_host.c_str(), impl_->advertised_port));
+      return reply(Finish(b));
+    }
+    case ApiKey::kGroupHeartbeat:
+      if (auto r = wire::VerifyBody<fb::GroupHeartbeatRequest>(body); !r) {
+        return bad_body(r.error());
+      } else {
+        return impl_->groups->Heartbeat(*r, std::move(reply));
+      }
+    case ApiKey::kOffsetCommit:
+      if (auto r = wire::VerifyBody<fb::OffsetCommitRequest>(body); !r) {
+        return bad_body(r.error());
+      } else {
+        return impl_->groups->OffsetCommit(*r, std::move(reply));
+      }
+    case ApiKey::kOffsetFetch:
+      if (auto r = wire::VerifyBody<fb::OffsetFetchRequest>(body); !r) {
+        return bad_body(r.error());
+      } else {
+        return impl_->groups->OffsetFetch(*r, std::move(reply));
+      }
+    case ApiKey::kListGroups:
+      if (auto r = wire::VerifyBody<fb::ListGroupsRequest>(body); !r) return bad_body(r.error());
+      return impl_->groups->ListGroups(std::move(reply));
+    case ApiKey::kDescribeGroup:
+      if (auto r = wire::VerifyBody<fb::DescribeGroupRequest>(body); !r) {
+        return bad_body(r.error());
+      } else {
+        return impl_->groups->DescribeGroup(*r, std::move(reply));
+      }
+    case ApiKey::kDeleteGroup:
+      if (auto r = wire::VerifyBody<fb::DeleteGroupRequest>(body); !r) {
+        return bad_body(r.error());
+      } else {
+        return impl_->groups->DeleteGroup(*r, std::move(reply));
+      }
   }
   reply(MakeErrorResponse(Errc::kUnsupportedVersion,
                           "unknown api key " + std::to_string(static_cast<unsigned>(header.api_key)), true));
@@ -284,7 +346,7 @@ void Broker::Impl::HandleMetadata(const fb::MetadataRequest* req, Reply& reply) 
                                                         kSingleNodeTerm.value(), &replicas));
     }
     auto cfg = fb::CreateTopicConfig(b, t.spec.retention_ms, t.spec.retention_bytes, t.spec.segment_bytes);
-    out.push_back(fb::CreateTopicMetadataDirect(b, name.c_str(), ErrorCode::None, nullptr, &parts, cfg, false));
+    out.push_back(fb::CreateTopicMetadataDirect(b, name.c_str(), ErrorCode::None, nullptr, &parts, cfg, IsInternal(name)));
   };
   {
     std::shared_lock lock(topics_mu);
@@ -331,6 +393,10 @@ void Broker::Impl::HandleCreateTopics(const fb::CreateTopicsRequest* req, Reply&
         result(name, Errc::kInvalidArgument, v.error().message());
         continue;
       }
+      if (IsInternal(name)) {
+        result(name, Errc::kInvalidArgument, "topic names starting with '__' are reserved for the broker");
+        continue;
+      }
       if (spec.partitions > 10'000) {
         results.push_back(fb::CreateTopicResultDirect(b, name.c_str(), ErrorCode::InvalidPartitions,
                                                       "partition count must be within 1..10000"));
@@ -372,6 +438,8 @@ void Broker::Impl::HandleCreateTopics(const fb::CreateTopicsRequest* req, Reply&
         continue;
       }
       topics.emplace(name, std::move(topic));
+      lock.unlock();
+      groups->UpdateTopics(UserTopics());
       spdlog::info("created topic {} with {} partitions", name, spec.partitions);
       result(name, Errc::kOk, "");
     }
@@ -395,6 +463,11 @@ void Broker::Impl::HandleDeleteTopics(const fb::DeleteTopicsRequest* req, Reply&
                                                         ("topic '" + name + "' does not exist").c_str()));
           continue;
         }
+        if (IsInternal(name)) {
+          results.push_back(fb::CreateTopicResultDirect(b, name.c_str(), ErrorCode::InvalidRequest,
+                                                        "internal topics cannot be deleted"));
+          continue;
+        }
         if (auto r = registry->Delete(name); !r) {
           results.push_back(
               fb::CreateTopicResultDirect(b, name.c_str(), wire::ToWireError(r.error().code()), r.error().message().c_str()));
@@ -410,6 +483,7 @@ void Broker::Impl::HandleDeleteTopics(const fb::DeleteTopicsRequest* req, Reply&
         fs::remove_all(PartitionDir(name, part->index), ec);
         part->AdvanceHighWatermark(part->hwm());  // wake long polls so they see the topic is gone
       }
+      groups->UpdateTopics(UserTopics());
       spdlog::info("deleted topic {}", name);
       results.push_back(fb::CreateTopicResultDirect(b, name.c_str(), ErrorCode::None, ""));
     }
@@ -501,6 +575,10 @@ void Broker::Impl::HandleProduce(const fb::ProduceRequest* req, std::span<std::b
              "unknown topic or partition " + topic + "/" + std::to_string(p->partition()));
         continue;
       }
+      if (IsInternal(topic)) {
+        fail(ErrorCode::InvalidRequest, "internal topic '" + topic + "' is written by the broker only");
+        continue;
+      }
       // Checksums and bounds of every batch, before anything is appended.
       std::vector<std::pair<std::span<std::byte>, wire::BatchHeader>> batches;
       wire::BatchIterator it(records, config.max_batch_bytes);
@@ -553,22 +631,15 @@ void Broker::Impl::HandleProduce(const fb::ProduceRequest* req, std::span<std::b
         end = part->log->log_end_offset();
         if (ctx->outcomes[slot].error != ErrorCode::None) continue;
       }
-      if (config.fsync == FsyncMode::kInterval) {
-        part->AdvanceHighWatermark(end);
-        continue;
-      }
       {
         std::lock_guard lock(ctx->mu);
         ++ctx->pending;
       }
-      flusher->RequestSync(part->log, end, [ctx, slot, part, end](Result<Offset> synced) {
-        if (!synced) {
+      CommitAppended(part, end, [ctx, slot](Result<Offset> committed) {
+        if (!committed) {
           std::lock_guard lock(ctx->mu);
-          ctx->outcomes[slot].error = wire::ToWireError(synced.error().code());
-          ctx->outcomes[slot].message = synced.error().message();
-        } else {
-          // Everything durable is committed on a single node.
-          part->AdvanceHighWatermark(*synced);
+          ctx->outcomes[slot].error = wire::ToWireError(committed.error().code());
+          ctx->outcomes[slot].message = committed.error().message();
         }
         ctx->Done();
       });
@@ -776,6 +847,122 @@ void Broker::Impl::HandleInitProducerId(Reply& reply) {
   }
   reply(Finish(b));
 }
+
+void Broker::Impl::CommitAppended(const std::shared_ptr<Partition>& part, Offset end,
+                                  std::function<void(Result<Offset>)> done) {
+  if (config.fsync == FsyncMode::kInterval) {
+    part->AdvanceHighWatermark(end);
+    done(end);
+    return;
+  }
+  flusher->RequestSync(part->log, end, [part, done = std::move(done)](Result<Offset> synced) {
+    // Everything durable is committed on a single node.
+    if (synced) part->AdvanceHighWatermark(*synced);
+    done(synced);
+  });
+}
+
+void Broker::Impl::AppendGroupRecords(int32_t shard, std::vector<OffsetsRecord> records,
+                                      std::function<void(Result<void>)> done) {
+  auto part = Find(kOffsetsTopic, shard);
+  if (!part) {
+    done(Fail(Errc::kNotFound, "__consumer_offsets partition " + std::to_string(shard) + " is missing"));
+    return;
+  }
+  wire::BatchBuilder builder;
+  const int64_t now = NowMs();
+  for (const auto& r : records) {
+    builder.Add(now, r.key, r.value ? std::optional<std::string_view>(*r.value) : std::nullopt);
+  }
+  auto batch = builder.Finish();
+  if (!batch) {
+    done(tl::unexpected(batch.error()));
+    return;
+  }
+  Result<storage::AppendResult> appended = Fail(Errc::kUnknown, "");
+  {
+    std::lock_guard lock(part->mu);
+    appended = part->log->Append(*batch, kSingleNodeTerm, now);
+  }
+  if (!appended) {
+    done(tl::unexpected(appended.error()));
+    return;
+  }
+  CommitAppended(part, appended->last_offset + 1, [done = std::move(done)](Result<Offset> r) {
+    if (!r) return done(tl::unexpected(r.error()));
+    done(Ok());
+  });
+}
+
+Result<void> Broker::Impl::OpenGroups() {
+  const std::string name(kOffsetsTopic);
+  if (!registry->Get(name)) {
+    TopicSpec spec;
+    spec.partitions = config.offsets_partitions;
+    spec.retention_ms = -1;  // group state and offsets must not age out
+    spec.retention_bytes = -1;
+    spec.segment_bytes = 16 << 20;
+    TELEMQ_TRY(registry->Create(name, spec));
+    Topic topic{spec, {}};
+    for (int32_t p = 0; p < spec.partitions; ++p) {
+      TELEMQ_ASSIGN_OR_RETURN(auto part, OpenPartition(name, p, spec));
+      topic.partitions.push_back(std::move(part));
+    }
+    topics.emplace(name, std::move(topic));
+  }
+  const int32_t shards = static_cast<int32_t>(topics.at(name).partitions.size());
+  GroupCoordinator::Options options;
+  options.shards = shards;
+  options.heartbeat_interval = config.group_heartbeat_interval;
+  options.min_session_timeout = config.group_min_session_timeout;
+  options.max_session_timeout = config.group_max_session_timeout;
+  GroupCoordinator::Hooks hooks;
+  hooks.append = [this](int32_t shard, std::vector<OffsetsRecord> records, std::function<void(Result<void>)> done) {
+    AppendGroupRecords(shard, std::move(records), std::move(done));
+  };
+  hooks.high_watermark = [this](const std::string& topic, int32_t partition) -> int64_t {
+    auto part = Find(topic, partition);
+    return part ? part->hwm().value() : -1;
+  };
+  groups = std::make_unique<GroupCoordinator>(options, std::move(hooks));
+  // Replay every shard's records: the groups come back as they were.
+  size_t replayed = 0;
+  for (int32_t shard = 0; shard < shards; ++shard) {
+    auto part = topics.at(name).partitions[shard];
+    Offset from = part->log->log_start_offset();
+    const Offset end = part->log->log_end_offset();
+    wire::BatchReader reader;
+    while (from < end) {
+      TELEMQ_ASSIGN_OR_RETURN(auto read, part->log->Read(from, 4 << 20, end));
+      if (read.total_bytes == 0) break;
+      std::vector<std::byte> bytes(read.total_bytes);
+      size_t pos = 0;
+      for (const auto& range : read.ranges) {
+        TELEMQ_ASSIGN_OR_RETURN(auto n, range.file->PRead(range.position, std::span(bytes.data() + pos, range.size)));
+        if (n != range.size) return Fail(Errc::kIo, "short read replaying " + range.file->path());
+        pos += range.size;
+      }
+      wire::BatchIterator it(bytes);
+      Result<void> status = Ok();
+      while (!it.Done() && status) {
+        wire::BatchHeader h;
+        TELEMQ_ASSIGN_OR_RETURN(auto batch, it.Next(&h));
+        TELEMQ_TRY(reader.Decode(batch, h, [&](const wire::RecordView& r) {
+          if (!status || !r.key) return;
+          status = groups->Replay(shard, *r.key, r.value);
+          ++replayed;
+        }));
+      }
+      TELEMQ_TRY(status);
+      from = read.next_offset;
+    }
+  }
+  groups->UpdateTopics(UserTopics());
+  if (replayed > 0) spdlog::info("replayed {} group record(s)", replayed);
+  return Ok();
+}
+
+void Broker::RunGroupTick() { impl_->groups->Tick(); }
 
 void Broker::RunRetention() {
   std::vector<std::shared_ptr<Partition>> parts;

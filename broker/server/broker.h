@@ -49,6 +49,8 @@ class Broker {
               Reply reply);
   // Applies retention to every partition; called periodically by the server.
   void RunRetention();
+  // Expires group members whose session ran out; called periodically.
+  void RunGroupTick();
   // Syncs and closes every log, marking the shutdown clean. No Handle() may
   // run concurrently or afterwards.
   [[nodiscard]] Result<void> Close();

@@ -66,6 +66,10 @@ Result<BrokerConfig> LoadConfigFile(const std::string& path, BrokerConfig c) {
     TELEMQ_FIELD("fetch_max_bytes", uint32_t, c.fetch_max_bytes = val)
     TELEMQ_FIELD("shutdown_grace_ms", int64_t, c.shutdown_grace = std::chrono::milliseconds(val))
     TELEMQ_FIELD("log_level", std::string, c.log_level = val)
+    TELEMQ_FIELD("offsets_partitions", int32_t, c.offsets_partitions = val)
+    TELEMQ_FIELD("group_heartbeat_interval_ms", int64_t, c.group_heartbeat_interval = std::chrono::milliseconds(val))
+    TELEMQ_FIELD("group_min_session_timeout_ms", int64_t, c.group_min_session_timeout = std::chrono::milliseconds(val))
+    TELEMQ_FIELD("group_max_session_timeout_ms", int64_t, c.group_max_session_timeout = std::chrono::milliseconds(val))
 #undef TELEMQ_FIELD
     if (key == "fsync") {
       TELEMQ_ASSIGN_OR_RETURN(auto val, As<std::string>(v, key));
@@ -99,6 +103,14 @@ Result<void> Validate(const BrokerConfig& c) {
   }
   if (c.produce_memory_bytes < c.max_frame_bytes) return bad("produce_memory_bytes must be >= max_frame_bytes");
   if (c.max_in_flight_per_connection < 1) return bad("max_in_flight_per_connection must be >= 1");
+  if (c.offsets_partitions < 1 || c.offsets_partitions > 1000) return bad("offsets_partitions must be within 1..1000");
+  if (c.group_heartbeat_interval.count() < 10) return bad("group_heartbeat_interval_ms must be >= 10");
+  if (c.group_min_session_timeout < c.group_heartbeat_interval) {
+    return bad("group_min_session_timeout_ms must be >= group_heartbeat_interval_ms");
+  }
+  if (c.group_max_session_timeout < c.group_min_session_timeout) {
+    return bad("group_max_session_timeout_ms must be >= group_min_session_timeout_ms");
+  }
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
   if (!levels.count(c.log_level)) return bad("log_level must be one of trace/debug/info/warn/error/critical/off");
   return Ok();

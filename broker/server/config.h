@@ -37,6 +37,10 @@ struct BrokerConfig {
   int max_in_flight_per_connection = 64;     // requests read ahead of their responses
   uint32_t fetch_max_bytes = 50u << 20;      // cap on one fetch response
   std::chrono::milliseconds shutdown_grace{10'000};  // SIGTERM: time to finish in-flight requests
+  int32_t offsets_partitions = 16;           // partitions of __consumer_offsets (fixed once created)
+  std::chrono::milliseconds group_heartbeat_interval{1000};    // told to group members
+  std::chrono::milliseconds group_min_session_timeout{1000};   // members asking for less get this
+  std::chrono::milliseconds group_max_session_timeout{300'000};
   std::string log_level = "info";
 };
 

@@ -53,6 +53,11 @@ int Run(int argc, char** argv) {
   app.add_option("--fetch-max-bytes", c.fetch_max_bytes, "Cap on one fetch response (default 50 MiB)");
   app.add_option("--shutdown-grace-ms", shutdown_grace_ms, "Time to finish in-flight requests on SIGTERM (default 10000)");
   app.add_option("--log-level", c.log_level, "trace|debug|info|warn|error|critical|off (default info)");
+  int64_t group_hb_ms = -1, group_min_session_ms = -1, group_max_session_ms = -1;
+  app.add_option("--offsets-partitions", c.offsets_partitions, "Partitions of __consumer_offsets (default 16)");
+  app.add_option("--group-heartbeat-interval-ms", group_hb_ms, "Heartbeat interval told to group members (default 1000)");
+  app.add_option("--group-min-session-timeout-ms", group_min_session_ms, "Smallest member session timeout (default 1000)");
+  app.add_option("--group-max-session-timeout-ms", group_max_session_ms, "Largest member session timeout (default 300000)");
   CLI11_PARSE(app, argc, argv);
 
   BrokerConfig base;
@@ -89,6 +94,10 @@ int Run(int argc, char** argv) {
   if (given("--fetch-max-bytes")) base.fetch_max_bytes = c.fetch_max_bytes;
   if (given("--shutdown-grace-ms")) base.shutdown_grace = std::chrono::milliseconds(shutdown_grace_ms);
   if (given("--log-level")) base.log_level = c.log_level;
+  if (given("--offsets-partitions")) base.offsets_partitions = c.offsets_partitions;
+  if (given("--group-heartbeat-interval-ms")) base.group_heartbeat_interval = std::chrono::milliseconds(group_hb_ms);
+  if (given("--group-min-session-timeout-ms")) base.group_min_session_timeout = std::chrono::milliseconds(group_min_session_ms);
+  if (given("--group-max-session-timeout-ms")) base.group_max_session_timeout = std::chrono::milliseconds(group_max_session_ms);
   if (auto v = telemq::broker::Validate(base); !v) {
     std::fprintf(stderr, "telemq-broker: invalid configuration: %s\n", v.error().message().c_str());
     return 2;

@@ -199,6 +199,7 @@ struct Server::Impl {
   std::unique_ptr<Broker> broker;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<asio::steady_timer> retention_timer;
+  std::unique_ptr<asio::steady_timer> group_timer;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::thread> threads;
   MemoryBudget budget;
@@ -235,6 +236,17 @@ struct Server::Impl {
       }
       conn->Start();
     }
+  }
+
+  // Session expiry is judged at this granularity (and exactly on every
+  // heartbeat and commit of the group concerned).
+  void ScheduleGroupTick() {
+    group_timer->expires_after(std::chrono::milliseconds(200));
+    group_timer->async_wait([this](const std::error_code& ec) {
+      if (ec) return;
+      broker->RunGroupTick();
+      ScheduleGroupTick();
+    });
   }
 
   void ScheduleRetention() {
@@ -277,6 +289,8 @@ Result<void> Server::Start() {
   asio::co_spawn(m.io, m.AcceptLoop(), asio::detached);
   m.retention_timer = std::make_unique<asio::steady_timer>(m.io);
   m.ScheduleRetention();
+  m.group_timer = std::make_unique<asio::steady_timer>(m.io);
+  m.ScheduleGroupTick();
   for (int i = 0; i < m.config.io_threads; ++i) {
     m.threads.emplace_back([&m]() { m.io.run(); });
   }
@@ -310,6 +324,7 @@ Result<void> Server::Stop() {
     std::error_code ec;
     if (m.acceptor) m.acceptor->close(ec);
     if (m.retention_timer) m.retention_timer->cancel();
+    if (m.group_timer) m.group_timer->cancel();
   });
   // Let in-flight requests finish (bounded by the grace period).
   const auto deadline = std::chrono::steady_clock::now() + m.config.shutdown_grace;

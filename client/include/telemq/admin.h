@@ -1,5 +1,6 @@
 #pragma once
-// Admin: topics, offsets and the cluster, as blocking calls. Thread-safe.
+// Admin: topics, offsets, consumer groups and the cluster, as blocking calls.
+// Thread-safe.
 //
 //   auto admin = telemq::Admin::Create({.bootstrap_servers = {"127.0.0.1:9092"}});
 //   (*admin)->CreateTopic("gpu.telemetry", {.partitions = 16});
@@ -13,6 +14,7 @@
 #include "telemq/client_options.h"
 #include "telemq/common/result.h"
 #include "telemq/common/strong_id.h"
+#include "telemq/topic_partition.h"
 
 namespace telemq {
 
@@ -59,6 +61,49 @@ struct ClusterDescription {
 // Special timestamps for ListOffset.
 enum class OffsetSpec : int64_t { kEarliest = -2, kLatest = -1 };
 
+struct GroupListing {
+  std::string group_id;
+  std::string state;  // empty, stable, reconciling
+  int32_t members = 0;
+};
+
+struct GroupMemberInfo {
+  std::string member_id;
+  std::optional<std::string> instance_id;
+  std::string metadata;  // opaque bytes as the member sent them
+  int32_t member_epoch = 0;
+  std::string state;  // stable, unrevoked_partitions, unreleased_partitions
+  bool static_left = false;  // a static member's slot kept after epoch -2
+  std::vector<std::string> subscribed_topics;
+  std::vector<TopicPartition> assignment;
+  std::vector<TopicPartition> pending_revocation;
+};
+
+struct GroupPartitionLag {
+  TopicPartition partition;
+  std::optional<Offset> committed;  // nullopt: nothing committed
+  Offset high_watermark{-1};
+  std::optional<int64_t> lag;       // high watermark - committed, when both are known
+  std::string owner;                // member id holding it, or empty
+};
+
+struct GroupDescription {
+  std::string group_id;
+  std::string state;
+  int32_t group_epoch = 0;
+  int32_t assignment_epoch = 0;
+  std::vector<GroupMemberInfo> members;
+  // Committed offsets, plus assigned partitions without one.
+  std::vector<GroupPartitionLag> partitions;
+};
+
+// Where reset-offsets moves a group's committed offsets.
+struct OffsetResetSpec {
+  enum class Kind { kEarliest, kLatest, kTimestamp, kOffset };
+  Kind kind = Kind::kEarliest;
+  int64_t value = 0;  // ms since the Unix epoch (kTimestamp) or the offset (kOffset)
+};
+
 class Admin {
  public:
   [[nodiscard]] static Result<std::unique_ptr<Admin>> Create(const ClientOptions& options);
@@ -75,6 +120,22 @@ class Admin {
   // First offset whose record timestamp is >= timestamp_ms; nullopt: none yet.
   [[nodiscard]] Result<std::optional<Offset>> OffsetForTimestamp(const std::string& topic, int32_t partition,
                                                                  int64_t timestamp_ms);
+
+  // Groups of the coordinator (this single broker for now).
+  [[nodiscard]] Result<std::vector<GroupListing>> ListGroups();
+  // Members with their metadata and assignments, and per partition the
+  // committed offset, high watermark and lag. kNotFound for an unknown group.
+  [[nodiscard]] Result<GroupDescription> DescribeGroup(const std::string& group_id);
+  // Sets the committed offsets of `topic` (one partition, or all) as an
+  // administrator: only while the group has no members (kInvalidArgument
+  // naming NonEmptyGroup otherwise). A timestamp past the last record resets
+  // to the end; an explicit offset outside [log start, high watermark] is
+  // kOffsetOutOfRange. Returns the offsets written.
+  [[nodiscard]] Result<std::vector<std::pair<TopicPartition, Offset>>> ResetOffsets(
+      const std::string& group_id, const std::string& topic, const OffsetResetSpec& spec,
+      std::optional<int32_t> partition = std::nullopt);
+  // Deletes a group without members, with its committed offsets.
+  [[nodiscard]] Result<void> DeleteGroup(const std::string& group_id);
 
  private:
   explicit Admin(std::shared_ptr<client::Cluster> cluster);

@@ -1,6 +1,12 @@
 #include "telemq/admin.h"
 
+#include <functional>
+#include <map>
+#include <thread>
+
 #include "client/cluster.h"
+#include "client/group_rpc.h"
+#include "client/membership.h"
 #include "telemq/wire/protocol.h"
 
 namespace telemq {
@@ -142,6 +148,170 @@ Result<std::optional<Offset>> Admin::OffsetForTimestamp(const std::string& topic
   TELEMQ_ASSIGN_OR_RETURN(auto o, ListOffsetRaw(topic, partition, timestamp_ms));
   if (o < 0) return std::optional<Offset>();
   return std::optional<Offset>(Offset(o));
+}
+
+}  // namespace telemq
+
+namespace telemq {
+
+namespace {
+
+// Sends a group request to the group's coordinator, looking it up (again)
+// when the answer says it moved.
+template <typename T>
+Result<const T*> GroupCall(client::Cluster& cluster, const std::string& group_id,
+                           const std::function<Request()>& build, Result<client::Frame>* keep) {
+  const auto deadline = std::chrono::steady_clock::now() + cluster.options().request_timeout;
+  for (;;) {
+    TELEMQ_ASSIGN_OR_RETURN(auto node, client::FindCoordinator(cluster, group_id));
+    *keep = cluster.Call(node, build());
+    auto body = client::ResponseBody<T>(*keep);
+    if (!body) return body;
+    const auto code = (*body)->error();
+    const bool moved = code == fb::ErrorCode::NotCoordinator || code == fb::ErrorCode::CoordinatorLoading;
+    if (!moved || std::chrono::steady_clock::now() + cluster.options().retry_backoff > deadline) return body;
+    std::this_thread::sleep_for(cluster.options().retry_backoff);
+  }
+}
+
+}  // namespace
+
+Result<std::vector<GroupListing>> Admin::ListGroups() {
+  flatbuffers::FlatBufferBuilder b(64);
+  b.Finish(fb::CreateListGroupsRequest(b));
+  auto frame = cluster_->Call(-1, Request{wire::ApiKey::kListGroups, b.Release(), {}, nullptr});
+  TELEMQ_ASSIGN_OR_RETURN(auto resp, client::ResponseBody<fb::ListGroupsResponse>(frame));
+  if (resp->error() != fb::ErrorCode::None) {
+    return tl::unexpected(client::GroupError(resp->error(), wire::Str(resp->message()), "list groups"));
+  }
+  std::vector<GroupListing> out;
+  if (resp->groups()) {
+    for (const auto* g : *resp->groups()) out.push_back({wire::Str(g->group_id()), wire::Str(g->state()), g->members()});
+  }
+  return out;
+}
+
+Result<GroupDescription> Admin::DescribeGroup(const std::string& group_id) {
+  Result<client::Frame> frame = Fail(Errc::kUnknown, "");
+  TELEMQ_ASSIGN_OR_RETURN(auto resp, GroupCall<fb::DescribeGroupResponse>(*cluster_, group_id, [&]() {
+    flatbuffers::FlatBufferBuilder b(128);
+    b.Finish(fb::CreateDescribeGroupRequestDirect(b, group_id.c_str()));
+    return Request{wire::ApiKey::kDescribeGroup, b.Release(), {}, nullptr};
+  }, &frame));
+  if (resp->error() != fb::ErrorCode::None) {
+    return tl::unexpected(client::GroupError(resp->error(), wire::Str(resp->message()), "describe group " + group_id));
+  }
+  GroupDescription d;
+  d.group_id = wire::Str(resp->group_id());
+  if (d.group_id.empty()) d.group_id = group_id;
+  d.state = wire::Str(resp->state());
+  d.group_epoch = resp->group_epoch();
+  d.assignment_epoch = resp->assignment_epoch();
+  std::map<TopicPartition, std::string> owner;
+  if (resp->members()) {
+    for (const auto* m : *resp->members()) {
+      GroupMemberInfo info;
+      info.member_id = wire::Str(m->member_id());
+      if (m->instance_id()) info.instance_id = m->instance_id()->str();
+      if (m->metadata()) info.metadata.assign(reinterpret_cast<const char*>(m->metadata()->data()), m->metadata()->size());
+      info.member_epoch = m->member_epoch();
+      info.state = wire::Str(m->state());
+      info.static_left = m->static_left();
+      if (m->subscribed_topics()) {
+        for (const auto* t : *m->subscribed_topics()) info.subscribed_topics.push_back(t->str());
+      }
+      info.assignment = client::ReadPartitions(m->assignment());
+      info.pending_revocation = client::ReadPartitions(m->pending_revocation());
+      for (const auto& tp : info.assignment) owner[tp] = info.member_id;
+      for (const auto& tp : info.pending_revocation) owner[tp] = info.member_id;
+      d.members.push_back(std::move(info));
+    }
+  }
+  std::map<TopicPartition, client::CommittedOffset> offsets;
+  client::ReadOffsets(resp->offsets(), &offsets);
+  // Assigned partitions without a commit still deserve a row (lag unknown).
+  for (const auto& [tp, _] : owner) {
+    if (offsets.count(tp)) continue;
+    client::CommittedOffset c;
+    if (auto hw = cluster_->ListOffset(tp.topic, tp.partition, -1)) c.high_watermark = Offset(*hw);
+    offsets[tp] = c;
+  }
+  for (const auto& [tp, c] : offsets) {
+    GroupPartitionLag row;
+    row.partition = tp;
+    row.committed = c.offset;
+    row.high_watermark = c.high_watermark;
+    if (c.offset && c.high_watermark.value() >= 0) {
+      row.lag = std::max<int64_t>(0, c.high_watermark.value() - c.offset->value());
+    }
+    auto o = owner.find(tp);
+    if (o != owner.end()) row.owner = o->second;
+    d.partitions.push_back(std::move(row));
+  }
+  return d;
+}
+
+Result<std::vector<std::pair<TopicPartition, Offset>>> Admin::ResetOffsets(const std::string& group_id,
+                                                                           const std::string& topic,
+                                                                           const OffsetResetSpec& spec,
+                                                                           std::optional<int32_t> partition) {
+  TELEMQ_ASSIGN_OR_RETURN(auto info, cluster_->WaitForTopic(topic, cluster_->options().request_timeout));
+  const int32_t count = static_cast<int32_t>(info.partitions.size());
+  if (partition && (*partition < 0 || *partition >= count)) {
+    return Fail(Errc::kNotFound, "topic '" + topic + "' has no partition " + std::to_string(*partition));
+  }
+  std::map<TopicPartition, Offset> offsets;
+  for (int32_t p = 0; p < count; ++p) {
+    if (partition && p != *partition) continue;
+    int64_t o = 0;
+    switch (spec.kind) {
+      case OffsetResetSpec::Kind::kEarliest: {
+        TELEMQ_ASSIGN_OR_RETURN(o, ListOffsetRaw(topic, p, -2));
+        break;
+      }
+      case OffsetResetSpec::Kind::kLatest: {
+        TELEMQ_ASSIGN_OR_RETURN(o, ListOffsetRaw(topic, p, -1));
+        break;
+      }
+      case OffsetResetSpec::Kind::kTimestamp: {
+        if (spec.value < 0) return Fail(Errc::kInvalidArgument, "timestamp must be >= 0");
+        TELEMQ_ASSIGN_OR_RETURN(o, ListOffsetRaw(topic, p, spec.value));
+        if (o < 0) {
+          TELEMQ_ASSIGN_OR_RETURN(o, ListOffsetRaw(topic, p, -1));
+        }
+        break;
+      }
+      case OffsetResetSpec::Kind::kOffset: {
+        TELEMQ_ASSIGN_OR_RETURN(auto start, ListOffsetRaw(topic, p, -2));
+        TELEMQ_ASSIGN_OR_RETURN(auto end, ListOffsetRaw(topic, p, -1));
+        if (spec.value < start || spec.value > end) {
+          return Fail(Errc::kOffsetOutOfRange, topic + ":" + std::to_string(p) + " has offsets " +
+                                                   std::to_string(start) + ".." + std::to_string(end) + ", not " +
+                                                   std::to_string(spec.value));
+        }
+        o = spec.value;
+        break;
+      }
+    }
+    offsets[{topic, p}] = Offset(o);
+  }
+  // Empty member id and epoch -1: an admin commit, refused while the group
+  // has members (docs/groups.md, "Fencing and offset commits").
+  TELEMQ_TRY(client::CallOffsetCommit(*cluster_, group_id, "", -1, offsets, cluster_->options().request_timeout));
+  return std::vector<std::pair<TopicPartition, Offset>>(offsets.begin(), offsets.end());
+}
+
+Result<void> Admin::DeleteGroup(const std::string& group_id) {
+  Result<client::Frame> frame = Fail(Errc::kUnknown, "");
+  TELEMQ_ASSIGN_OR_RETURN(auto resp, GroupCall<fb::DeleteGroupResponse>(*cluster_, group_id, [&]() {
+    flatbuffers::FlatBufferBuilder b(128);
+    b.Finish(fb::CreateDeleteGroupRequestDirect(b, group_id.c_str()));
+    return Request{wire::ApiKey::kDeleteGroup, b.Release(), {}, nullptr};
+  }, &frame));
+  if (resp->error() != fb::ErrorCode::None) {
+    return tl::unexpected(client::GroupError(resp->error(), wire::Str(resp->message()), "delete group " + group_id));
+  }
+  return Ok();
 }
 
 }  // namespace telemq

@@ -332,6 +332,11 @@ std::optional<TopicInfo> Cluster::Topic(const std::string& topic) const {
   return it->second;
 }
 
+void Cluster::AddBroker(int32_t id, std::string host, uint16_t port) {
+  std::lock_guard lock(mu_);
+  brokers_[id] = {std::move(host), port};
+}
+
 int32_t Cluster::LeaderOf(const std::string& topic, int32_t partition) const {
   std::lock_guard lock(mu_);
   auto it = topics_.find(topic);

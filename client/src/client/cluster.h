@@ -76,6 +76,9 @@ class Cluster : public std::enable_shared_from_this<Cluster> {
   // Blocking list-offsets for one partition: timestamp -2 earliest, -1
   // latest (high watermark), else the first offset at or after it (-1: none).
   Result<int64_t> ListOffset(const std::string& topic, int32_t partition, int64_t timestamp);
+  // Records a broker's address learned outside metadata (a group
+  // coordinator lookup), so Send(node) can reach it. Thread-safe.
+  void AddBroker(int32_t id, std::string host, uint16_t port);
 
  private:
   explicit Cluster(const ClientOptions& options);

@@ -6,6 +6,8 @@
 #include <mutex>
 
 #include "client/cluster.h"
+#include "client/group_rpc.h"
+#include "client/membership.h"
 #include "telemq/wire/batch_format.h"
 #include "telemq/wire/protocol.h"
 #include "telemq/wire/record_batch.h"
@@ -46,7 +48,18 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
   std::deque<Completed> completed;                 // guarded by mu
   size_t buffered_bytes = 0;                       // guarded by mu
   bool closed = false;                             // guarded by mu
+  // Source of PartitionState::epoch values, so a partition dropped and
+  // assigned again never matches answers of its previous incarnation.
+  uint64_t last_epoch = 0;                         // guarded by mu
   std::unique_ptr<asio::steady_timer> timer;       // I/O thread
+
+  // Group mode (Subscribe). Set once, before the membership starts.
+  std::shared_ptr<client::Membership> membership;
+  GroupOptions group;
+  std::shared_ptr<RebalanceListener> listener;
+  bool group_wake = false;                          // guarded by mu
+  Clock::time_point next_auto_commit;               // Poll thread
+  std::optional<Error> pending_assign_error;        // Poll thread
 
   void Start() {
     timer = std::make_unique<asio::steady_timer>(cluster->io());
@@ -198,10 +211,28 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
   }
 
   Result<ConsumerRecords> Poll(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+      if (membership) TELEMQ_TRY(ServiceGroup());
+      std::unique_lock lock(mu);
+      if (closed) return Fail(Errc::kShuttingDown, "consumer is closed");
+      cv.wait_until(lock, deadline, [&] { return !completed.empty() || closed || group_wake; });
+      if (group_wake) {
+        group_wake = false;
+        // Apply the partition change before returning anything more.
+        if (Clock::now() < deadline) continue;
+        lock.unlock();
+        TELEMQ_TRY(ServiceGroup());
+        lock.lock();
+      }
+      if (closed) return Fail(Errc::kShuttingDown, "consumer is closed");
+      return Drain(lock);
+    }
+  }
+
+  // mu held through `lock`.
+  Result<ConsumerRecords> Drain(std::unique_lock<std::mutex>& lock) {
     ConsumerRecords out;
-    std::unique_lock lock(mu);
-    if (closed) return Fail(Errc::kShuttingDown, "consumer is closed");
-    cv.wait_for(lock, timeout, [&] { return !completed.empty() || closed; });
     wire::RecordView scratch;
     while (!completed.empty() && out.records_.size() < opts.max_poll_records) {
       Completed c = std::move(completed.front());
@@ -228,7 +259,7 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
           // validation is corruption: report it, and refetch from the first
           // record not delivered if the caller polls again.
           ps.fetch_offset = ps.position;  // refetch from the first record not delivered
-          ++ps.epoch;
+          ps.epoch = ++last_epoch;
           if (out.records_.empty()) {
             return Fail(Errc::kCorrupt, c.tp.topic + "/" + std::to_string(c.tp.partition) + " at offset " +
                                             std::to_string(ps.position.value()) + ": " + batch.error().message());
@@ -261,6 +292,159 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
     return out;
   }
 
+  // ---- groups (Poll / Close thread unless noted)
+
+  // Positions of the given partitions (all owned when empty and `all`).
+  std::map<TopicPartition, Offset> Positions(const std::vector<TopicPartition>* only) {
+    std::lock_guard lock(mu);
+    std::map<TopicPartition, Offset> out;
+    if (only) {
+      for (const auto& tp : *only) {
+        auto it = parts.find(tp);
+        if (it != parts.end()) out[tp] = it->second.position;
+      }
+    } else {
+      for (const auto& [tp, st] : parts) out[tp] = st.position;
+    }
+    return out;
+  }
+
+  Result<void> CommitSync(const std::map<TopicPartition, Offset>& offsets) {
+    if (!membership) return Fail(Errc::kInvalidArgument, "commit needs a group: call Subscribe first");
+    if (offsets.empty()) return Ok();
+    TELEMQ_ASSIGN_OR_RETURN(auto id, membership->CurrentIdentity());
+    auto r = client::CallOffsetCommit(*cluster, group.group_id, id.member_id, id.member_epoch, offsets,
+                                      opts.client.request_timeout);
+    if (!r && r.error().message().find("StaleMemberEpoch") != std::string::npos) {
+      // The epoch advanced between our read and the coordinator's check:
+      // once more with the current one.
+      TELEMQ_ASSIGN_OR_RETURN(id, membership->CurrentIdentity());
+      r = client::CallOffsetCommit(*cluster, group.group_id, id.member_id, id.member_epoch, offsets,
+                                   opts.client.request_timeout);
+    }
+    return r;
+  }
+
+  void CommitAsync(std::map<TopicPartition, Offset> offsets, std::function<void(Result<void>)> done) {
+    auto finish = [done](Result<void> r) {
+      if (done) done(std::move(r));
+    };
+    if (!membership) return finish(Fail(Errc::kInvalidArgument, "commit needs a group: call Subscribe first"));
+    if (offsets.empty()) return finish(Ok());
+    auto id = membership->CurrentIdentity();
+    if (!id) return finish(tl::unexpected(id.error()));
+    cluster->Send(id->coordinator,
+                  client::OffsetCommitRequest(group.group_id, id->member_id, id->member_epoch, offsets),
+                  [self = shared_from_this(), finish](Result<client::Frame> frame) {
+                    fb::ErrorCode code;
+                    auto r = client::ParseOffsetCommit(frame, &code);
+                    if (code == fb::ErrorCode::NotCoordinator || code == fb::ErrorCode::CoordinatorLoading ||
+                        (!r && code == fb::ErrorCode::None)) {
+                      self->membership->CoordinatorMoved();
+                    }
+                    finish(std::move(r));
+                  });
+  }
+
+  // Where a newly assigned partition starts: its committed offset, else
+  // auto_offset_reset.
+  Result<std::map<TopicPartition, Offset>> StartPositions(const std::vector<TopicPartition>& tps) {
+    TELEMQ_ASSIGN_OR_RETURN(auto committed,
+                            client::CallOffsetFetch(*cluster, group.group_id, tps, opts.client.request_timeout));
+    std::map<TopicPartition, Offset> out;
+    for (const auto& tp : tps) {
+      auto c = committed.find(tp);
+      if (c != committed.end() && c->second.offset) {
+        out[tp] = *c->second.offset;
+        continue;
+      }
+      const int64_t spec = group.auto_offset_reset == AutoOffsetReset::kEarliest ? -2 : -1;
+      TELEMQ_ASSIGN_OR_RETURN(auto o, cluster->ListOffset(tp.topic, tp.partition, spec));
+      out[tp] = Offset(o);
+    }
+    return out;
+  }
+
+  void Drop(const std::vector<TopicPartition>& tps) {
+    std::lock_guard lock(mu);
+    // Erasing the state makes Drain skip buffered answers of these
+    // partitions (their lookup fails), and OnFetch ignore late ones.
+    for (const auto& tp : tps) parts.erase(tp);
+  }
+
+  // Applies pending partition changes, runs the listener, auto-commits.
+  Result<void> ServiceGroup() {
+    if (auto fatal = membership->FatalError()) return tl::unexpected(*fatal);
+    const bool auto_commit = group.auto_commit == AutoCommit::kEnabled;
+    while (auto h = membership->TakeHandoff()) {
+      if (h->kind == client::Handoff::Kind::kLost) {
+        Drop(h->revoked);
+        if (listener) listener->OnPartitionsLost(h->revoked);
+        membership->Complete(*h, {});
+        continue;
+      }
+      if (!h->revoked.empty()) {
+        if (auto_commit) {
+          // Best effort: the coordinator waits for the release only up to the
+          // rebalance timeout, so a failing commit must not hold it.
+          IgnoreError(CommitSync(Positions(&h->revoked)), "revocation proceeds without the commit");
+        }
+        if (listener) listener->OnPartitionsRevoked(h->revoked);
+        Drop(h->revoked);
+      }
+      std::vector<TopicPartition> started;
+      if (!h->assigned.empty()) {
+        auto starts = StartPositions(h->assigned);
+        if (!starts) {
+          // Offered again on the next Poll.
+          pending_assign_error = starts.error();
+          membership->Complete(*h, {});
+          break;
+        }
+        pending_assign_error.reset();
+        {
+          std::lock_guard lock(mu);
+          for (const auto& [tp, offset] : *starts) {
+            PartitionState st;
+            st.topic = std::make_shared<const std::string>(tp.topic);
+            st.position = st.fetch_offset = offset;
+            st.epoch = ++last_epoch;
+            parts[tp] = st;
+          }
+        }
+        started = h->assigned;
+        IgnoreError(cluster->WaitForTopic(h->assigned.front().topic, opts.client.request_timeout),
+                    "fetches retry until metadata arrives");
+        if (listener) listener->OnPartitionsAssigned(started);
+        PostFetch();
+      }
+      membership->Complete(*h, started);
+    }
+    if (auto_commit && Clock::now() >= next_auto_commit) {
+      next_auto_commit = Clock::now() + group.auto_commit_interval;
+      CommitAsync(Positions(nullptr), nullptr);
+    }
+    return Ok();
+  }
+
+  void LeaveGroup() {
+    if (!membership) return;
+    // Finish what is in progress, then give everything back.
+    IgnoreError(ServiceGroup(), "closing anyway");
+    auto owned = membership->Owned();
+    if (!owned.empty()) {
+      if (group.auto_commit == AutoCommit::kEnabled) {
+        IgnoreError(CommitSync(Positions(&owned)), "closing anyway");
+      }
+      if (listener) listener->OnPartitionsRevoked(owned);
+      Drop(owned);
+      client::Handoff all;
+      all.revoked = owned;
+      membership->Complete(all, {});
+    }
+    membership->Leave(opts.client.request_timeout);
+  }
+
   Result<void> Reset(const TopicPartition& tp, Offset offset) {
     std::lock_guard lock(mu);
     auto st = parts.find(tp);
@@ -269,7 +453,7 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
     st->second.fetch_offset = offset;
     st->second.in_flight = false;
     st->second.retry_at = {};
-    ++st->second.epoch;
+    st->second.epoch = ++last_epoch;
     return Ok();
   }
 };
@@ -286,6 +470,7 @@ Result<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& option
 }
 
 Result<void> Consumer::Assign(const std::vector<TopicPartition>& partitions) {
+  if (impl_->membership) return Fail(Errc::kInvalidArgument, "the consumer is subscribed to a group; Assign is for manual mode");
   std::map<TopicPartition, PartitionState> next;
   for (const auto& tp : partitions) {
     TELEMQ_ASSIGN_OR_RETURN(auto info, impl_->cluster->WaitForTopic(tp.topic, impl_->opts.client.request_timeout));
@@ -372,10 +557,66 @@ Result<Offset> Consumer::Position(const TopicPartition& tp) const {
   return st->second.position;
 }
 
+Result<void> Consumer::Subscribe(std::vector<std::string> topics, GroupOptions options,
+                                 std::shared_ptr<RebalanceListener> listener) {
+  if (options.group_id.empty()) return Fail(Errc::kInvalidArgument, "group id is empty");
+  if (topics.empty()) return Fail(Errc::kInvalidArgument, "no topics to subscribe to");
+  if (impl_->membership) return Fail(Errc::kInvalidArgument, "already subscribed");
+  {
+    std::lock_guard lock(impl_->mu);
+    if (!impl_->parts.empty()) return Fail(Errc::kInvalidArgument, "partitions were assigned by hand");
+  }
+  impl_->group = options;
+  impl_->listener = std::move(listener);
+  impl_->next_auto_commit = Clock::now() + options.auto_commit_interval;
+  client::MembershipConfig config;
+  config.group_id = options.group_id;
+  config.topics = std::move(topics);
+  config.instance_id = options.instance_id;
+  config.metadata = options.metadata;
+  config.timeouts = options.timeouts;
+  config.close_mode = options.close_mode;
+  config.retry_backoff = impl_->opts.client.retry_backoff;
+  std::weak_ptr<Impl> weak = impl_;
+  impl_->membership = client::Membership::Start(impl_->cluster, std::move(config), [weak]() {
+    if (auto impl = weak.lock()) {
+      {
+        std::lock_guard lock(impl->mu);
+        impl->group_wake = true;
+      }
+      impl->cv.notify_all();
+    }
+  });
+  return Ok();
+}
+
+Result<void> Consumer::CommitSync(std::optional<std::map<TopicPartition, Offset>> offsets) {
+  return impl_->CommitSync(offsets ? *offsets : impl_->Positions(nullptr));
+}
+
+void Consumer::CommitAsync(std::function<void(Result<void>)> done,
+                           std::optional<std::map<TopicPartition, Offset>> offsets) {
+  impl_->CommitAsync(offsets ? *offsets : impl_->Positions(nullptr), std::move(done));
+}
+
+Result<std::optional<Offset>> Consumer::Committed(const TopicPartition& tp) {
+  if (!impl_->membership) return Fail(Errc::kInvalidArgument, "Committed needs a group: call Subscribe first");
+  TELEMQ_ASSIGN_OR_RETURN(auto all, client::CallOffsetFetch(*impl_->cluster, impl_->group.group_id, {tp},
+                                                            impl_->opts.client.request_timeout));
+  auto it = all.find(tp);
+  if (it == all.end()) return std::optional<Offset>();
+  return it->second.offset;
+}
+
 Result<ConsumerRecords> Consumer::Poll(std::chrono::milliseconds timeout) { return impl_->Poll(timeout); }
 
 void Consumer::Close() {
   if (!impl_) return;
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->closed) return;
+  }
+  impl_->LeaveGroup();
   {
     std::lock_guard lock(impl_->mu);
     if (impl_->closed) return;

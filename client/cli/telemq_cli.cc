@@ -4,6 +4,9 @@
 //   telemq topic list | describe NAME | delete NAME
 //   telemq produce TOPIC [--key-separator '\t'] < lines
 //   telemq consume TOPIC [--from earliest|latest|OFFSET|@TIMESTAMP_MS] [--max N] [--partition P]
+//   telemq consume TOPIC --group G [--instance-id I] [--log-assignments] [--commit-after-print]
+//   telemq group list | describe G | delete G
+//   telemq group reset-offsets G --topic T (--to-earliest|--to-latest|--to-timestamp MS|--to-offset N) [--partition P]
 //   telemq cluster
 //
 // --bootstrap host:port[,host:port...] (or $TELEMQ_BOOTSTRAP) picks the cluster.
@@ -11,16 +14,69 @@
 #include <CLI/CLI.hpp>
 
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <string>
 
+#include "offset_spec.h"
 #include "telemq/admin.h"
 #include "telemq/consumer.h"
 #include "telemq/producer.h"
 
 namespace {
+
+// Set by SIGTERM/SIGINT; the consume loop checks it between polls so a group
+// member leaves gracefully (revoke, commit, leave) instead of dying.
+volatile std::sig_atomic_t g_stop = 0;
+void OnStopSignal(int) { g_stop = 1; }
+
+void InstallStopHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+}
+
+int64_t UnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// With --log-assignments: one line per change on stderr, flushed at once,
+// for humans and for tests that rebuild an ownership timeline.
+class LoggingListener : public telemq::RebalanceListener {
+ public:
+  explicit LoggingListener(bool enabled) : enabled_(enabled) {}
+  void OnPartitionsAssigned(const std::vector<telemq::TopicPartition>& p) override { Log("ASSIGNED", p); }
+  void OnPartitionsRevoked(const std::vector<telemq::TopicPartition>& p) override { Log("REVOKED", p); }
+  void OnPartitionsLost(const std::vector<telemq::TopicPartition>& p) override { Log("LOST", p); }
+
+ private:
+  void Log(const char* kind, const std::vector<telemq::TopicPartition>& p) {
+    if (!enabled_ || p.empty()) return;
+    std::fprintf(stderr, "%s\n", telemq::cli::AssignmentLine(kind, UnixMs(), p).c_str());
+    std::fflush(stderr);
+  }
+  bool enabled_;
+};
+
+void PrintRecord(const telemq::ConsumerRecord& r, bool print_meta, bool print_key) {
+  if (print_meta) {
+    std::printf("%d\t%lld\t%lld\t", r.partition, static_cast<long long>(r.offset.value()),
+                static_cast<long long>(r.timestamp_ms));
+  }
+  if (print_key) {
+    auto k = r.key.value_or("");
+    std::fwrite(k.data(), 1, k.size(), stdout);
+    std::fputc('\t', stdout);
+  }
+  auto v = r.value.value_or("");
+  std::fwrite(v.data(), 1, v.size(), stdout);
+  std::fputc('\n', stdout);
+}
 
 int Die(const std::string& what, const telemq::Error& e) {
   std::fprintf(stderr, "telemq: %s: %s\n", what.c_str(), e.ToString().c_str());
@@ -85,12 +141,139 @@ int Run(int argc, char** argv) {
   consume->add_option("--idle-exit-ms", idle_ms, "Exit after this long without records");
   consume->add_flag("--print-key", print_key, "Print key<TAB>value");
   consume->add_flag("--print-meta", print_meta, "Print partition, offset and timestamp first");
+  std::string consume_group, instance_id;
+  bool log_assignments = false, commit_after_print = false;
+  int64_t session_ms = 45'000;
+  consume->add_option("-g,--group", consume_group, "Consume as a member of this group (partitions assigned by it)");
+  consume->add_option("--instance-id", instance_id, "Static member name (with --group)");
+  consume->add_option("--session-timeout-ms", session_ms, "Group session timeout (default 45000)");
+  consume->add_flag("--log-assignments", log_assignments,
+                    "Print ASSIGNED/REVOKED/LOST <unix_ms> topic:partition,... lines to stderr");
+  consume->add_flag("--commit-after-print", commit_after_print,
+                    "Commit synchronously after printing each poll (instead of auto-commit)");
+
+  auto* group = app.add_subcommand("group", "List, describe, reset offsets of, delete consumer groups");
+  group->require_subcommand(1);
+  std::string group_id;
+  auto* glist = group->add_subcommand("list", "List groups");
+  auto* gdescribe = group->add_subcommand("describe", "Members, assignments, committed offsets and lag");
+  gdescribe->add_option("group", group_id, "Group id")->required();
+  auto* greset = group->add_subcommand("reset-offsets", "Set committed offsets (the group must have no members)");
+  greset->add_option("group", group_id, "Group id")->required();
+  std::string reset_topic;
+  telemq::cli::ResetFlags reset_flags;
+  int32_t reset_partition = -1;
+  greset->add_option("--topic", reset_topic, "Topic")->required();
+  greset->add_flag("--to-earliest", reset_flags.to_earliest, "To the log start");
+  greset->add_flag("--to-latest", reset_flags.to_latest, "To the high watermark");
+  greset->add_option("--to-timestamp", reset_flags.to_timestamp, "To the first record at or after MS (Unix ms)");
+  greset->add_option("--to-offset", reset_flags.to_offset, "To this offset");
+  greset->add_option("--partition", reset_partition, "Only this partition (default all)");
+  auto* gdelete = group->add_subcommand("delete", "Delete a group without members and its offsets");
+  gdelete->add_option("group", group_id, "Group id")->required();
 
   auto* cluster = app.add_subcommand("cluster", "Cluster id and brokers");
   CLI11_PARSE(app, argc, argv);
 
   telemq::ClientOptions client;
   client.bootstrap_servers = SplitComma(bootstrap);
+
+  if (*group) {
+    auto admin = telemq::Admin::Create(client);
+    if (!admin) return Die("connect", admin.error());
+    if (*glist) {
+      auto groups = (*admin)->ListGroups();
+      if (!groups) return Die("list groups", groups.error());
+      std::printf("%-32s %-12s %s\n", "GROUP", "STATE", "MEMBERS");
+      for (const auto& g : *groups) std::printf("%-32s %-12s %d\n", g.group_id.c_str(), g.state.c_str(), g.members);
+    } else if (*gdescribe) {
+      auto d = (*admin)->DescribeGroup(group_id);
+      if (!d) return Die("describe group " + group_id, d.error());
+      std::printf("group %s  state %s  group_epoch %d  assignment_epoch %d  members %zu\n", d->group_id.c_str(),
+                  d->state.c_str(), d->group_epoch, d->assignment_epoch, d->members.size());
+      for (const auto& m : d->members) {
+        std::string assigned, pending;
+        for (const auto& tp : m.assignment) assigned += (assigned.empty() ? "" : ",") + telemq::ToString(tp);
+        for (const auto& tp : m.pending_revocation) pending += (pending.empty() ? "" : ",") + telemq::ToString(tp);
+        std::printf("member %s  instance %s  epoch %d  state %s%s  metadata '%s'\n  assignment %s\n",
+                    m.member_id.c_str(), m.instance_id.value_or("-").c_str(), m.member_epoch, m.state.c_str(),
+                    m.static_left ? " (static, left)" : "", m.metadata.c_str(), assigned.empty() ? "-" : assigned.c_str());
+        if (!pending.empty()) std::printf("  pending_revocation %s\n", pending.c_str());
+      }
+      std::printf("%-24s %-10s %-16s %-16s %-10s %s\n", "TOPIC", "PARTITION", "COMMITTED", "HIGH_WATERMARK", "LAG",
+                  "OWNER");
+      for (const auto& p : d->partitions) {
+        std::printf("%-24s %-10d %-16s %-16lld %-10s %s\n", p.partition.topic.c_str(), p.partition.partition,
+                    p.committed ? std::to_string(p.committed->value()).c_str() : "-",
+                    static_cast<long long>(p.high_watermark.value()),
+                    p.lag ? std::to_string(*p.lag).c_str() : "-", p.owner.empty() ? "-" : p.owner.c_str());
+      }
+    } else if (*greset) {
+      auto spec = telemq::cli::ParseResetFlags(reset_flags);
+      if (!spec) return Die("reset-offsets", spec.error());
+      std::optional<int32_t> only;
+      if (reset_partition >= 0) only = reset_partition;
+      auto done = (*admin)->ResetOffsets(group_id, reset_topic, *spec, only);
+      if (!done) return Die("reset offsets of " + group_id, done.error());
+      for (const auto& [tp, off] : *done) {
+        std::printf("%s %lld\n", telemq::ToString(tp).c_str(), static_cast<long long>(off.value()));
+      }
+    } else if (*gdelete) {
+      if (auto r = (*admin)->DeleteGroup(group_id); !r) return Die("delete group " + group_id, r.error());
+      std::printf("deleted group %s\n", group_id.c_str());
+    }
+    return 0;
+  }
+
+  if (*consume && !consume_group.empty()) {
+    InstallStopHandlers();
+    telemq::ConsumerOptions opts;
+    opts.client = client;
+    auto consumer = telemq::Consumer::Create(opts);
+    if (!consumer) return Die("connect", consumer.error());
+    telemq::GroupOptions g;
+    g.group_id = consume_group;
+    if (!instance_id.empty()) g.instance_id = instance_id;
+    g.timeouts.session_timeout = std::chrono::milliseconds(session_ms);
+    g.auto_commit = commit_after_print ? telemq::AutoCommit::kDisabled : telemq::AutoCommit::kEnabled;
+    if (from == "latest") {
+      g.auto_offset_reset = telemq::AutoOffsetReset::kLatest;
+    } else if (from != "earliest") {
+      std::fprintf(stderr, "telemq: with --group, --from must be earliest or latest (used without a committed offset)\n");
+      return 2;
+    }
+    auto listener = std::make_shared<LoggingListener>(log_assignments);
+    if (auto r = (*consumer)->Subscribe({name}, g, listener); !r) return Die("subscribe", r.error());
+    int64_t seen = 0;
+    auto last_record = std::chrono::steady_clock::now();
+    int rc = 0;
+    while (!g_stop && (max_records < 0 || seen < max_records)) {
+      auto records = (*consumer)->Poll(std::chrono::milliseconds(200));
+      if (!records) {
+        rc = Die("consume", records.error());
+        break;
+      }
+      if (records->empty()) {
+        if (idle_ms >= 0 && std::chrono::steady_clock::now() - last_record > std::chrono::milliseconds(idle_ms)) break;
+        continue;
+      }
+      last_record = std::chrono::steady_clock::now();
+      for (const auto& r : *records) {
+        if (max_records >= 0 && seen >= max_records) break;
+        PrintRecord(r, print_meta, print_key);
+        ++seen;
+      }
+      std::fflush(stdout);
+      if (commit_after_print) {
+        if (auto c = (*consumer)->CommitSync(); !c) {
+          std::fprintf(stderr, "telemq: commit failed: %s\n", c.error().ToString().c_str());
+        }
+      }
+    }
+    // Revokes (committing with auto-commit), then leaves the group.
+    (*consumer)->Close();
+    return rc;
+  }
 
   if (*topic || *cluster) {
     auto admin = telemq::Admin::Create(client);

@@ -278,18 +278,24 @@ Result<std::unique_ptr<PartitionLog::Segment>> PartitionLog::OpenSegment(Offset 
 // ---------------------------------------------------------------------------
 // Segment files
 
+// Segments are preallocated a chunk at a time, not whole: appends still
+// overwrite allocated space (DESIGN.md §8: cheaper fdatasync), but an idle
+// partition costs one chunk of disk, not a whole segment.
+constexpr uint64_t kPreallocateChunkBytes = 1 << 20;
+
 Result<std::unique_ptr<PartitionLog::Segment>> PartitionLog::CreateSegment(Offset base, int64_t now_ms) {
   auto seg = std::make_unique<Segment>(base, opts_.index_interval_bytes);
   const std::string path = PathOf(base, f::kLogSuffix);
   TELEMQ_ASSIGN_OR_RETURN(seg->file, fs_.OpenWritable(path, OpenMode::kTruncate));
   if (opts_.preallocate) {
-    auto allocated = seg->file->Allocate(opts_.segment_bytes);
+    const uint64_t first = std::min<uint64_t>(opts_.segment_bytes, kPreallocateChunkBytes);
+    auto allocated = seg->file->Allocate(first);
     if (!allocated) {
       seg->file.reset();
       IgnoreError(fs_.Remove(path), "the allocation error is what the caller needs to see");
       return tl::unexpected(allocated.error());
     }
-    seg->allocated_bytes = opts_.segment_bytes;
+    seg->allocated_bytes = first;
   }
   // The new name must survive a crash, or recovery would see a hole.
   TELEMQ_TRY(fs_.SyncDir(dir_));
@@ -404,7 +410,8 @@ Result<AppendResult> PartitionLog::Append(std::span<std::byte> batch, Term term,
   }
   const uint64_t position = seg->size_bytes;
   if (opts_.preallocate && position + length > seg->allocated_bytes) {
-    const uint64_t want = std::max<uint64_t>(position + length, opts_.segment_bytes);
+    const uint64_t want = std::max<uint64_t>(
+        position + length, std::min<uint64_t>(seg->allocated_bytes + kPreallocateChunkBytes, opts_.segment_bytes));
     TELEMQ_TRY(seg->file->Allocate(want));
     seg->allocated_bytes = want;
   }

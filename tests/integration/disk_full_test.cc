@@ -38,7 +38,7 @@ TEST(DiskFullTest, FullDiskFailsProduceClearlyKeepsAckedDataAndRecovers) {
   if (!PrivateTmpfsSupported()) GTEST_SKIP() << "needs root and mount namespaces (unshare) for a private tmpfs";
   BrokerOptions bopts;
   bopts.tmpfs_bytes = kTmpfsBytes;
-  bopts.args = {"--fsync", "always", "--segment-bytes", std::to_string(1 << 20), "--max-batch-bytes",
+  bopts.args = {"--offsets-partitions", "1", "--fsync", "always", "--segment-bytes", std::to_string(1 << 20), "--max-batch-bytes",
                 std::to_string(256 << 10)};
   auto broker = BrokerProcess::Start(bopts);
   ASSERT_TRUE(broker) << broker.error().ToString();

@@ -65,6 +65,11 @@ Result<std::unique_ptr<TopicRegistry>> TopicRegistry::Open(const std::string& di
   options.create_if_missing = true;
   options.max_open_files = 64;
   options.keep_log_file_num = 2;
+  // A few KiB of metadata: no need for RocksDB's multi-MiB preallocations
+  // (they would count against a small or nearly full data disk).
+  options.manifest_preallocation_size = 64 << 10;
+  options.write_buffer_size = 1 << 20;
+  options.allow_fallocate = false;
   rocksdb::DB* raw = nullptr;
   TELEMQ_TRY(Check(rocksdb::DB::Open(options, dir, &raw), "open metadata store " + dir));
   std::unique_ptr<TopicRegistry> reg(new TopicRegistry());

@@ -213,8 +213,8 @@ void Cluster::Shutdown() {
   thread_.join();
 }
 
-std::shared_ptr<Connection> Cluster::ConnectionTo(int32_t node) {
-  auto it = connections_.find(node);
+std::shared_ptr<Connection> Cluster::ConnectionTo(int32_t node, Lane lane) {
+  auto it = connections_.find({node, lane});
   if (it != connections_.end() && !it->second->dead()) return it->second;
   std::pair<std::string, uint16_t> address;
   if (node >= 0) {
@@ -228,7 +228,7 @@ std::shared_ptr<Connection> Cluster::ConnectionTo(int32_t node) {
     address = *ParseHostPort(options_.bootstrap_servers[next_bootstrap_++ % options_.bootstrap_servers.size()]);
   }
   auto conn = std::make_shared<Connection>(io_, options_, address.first, address.second);
-  connections_[node] = conn;
+  connections_[{node, lane}] = conn;
   conn->Start();
   return conn;
 }
@@ -239,8 +239,9 @@ void Cluster::Send(int32_t node, Request request, FrameCallback done) {
       done(Fail(Errc::kShuttingDown, "client is shutting down"));
       return;
     }
-    auto conn = self->ConnectionTo(node);
-    if (!conn) conn = self->ConnectionTo(-1);
+    const Lane lane = request.api_key == wire::ApiKey::kFetch ? Lane::kFetch : Lane::kDefault;
+    auto conn = self->ConnectionTo(node, lane);
+    if (!conn) conn = self->ConnectionTo(-1, lane);
     conn->Send(std::move(request), std::move(done));
   });
 }

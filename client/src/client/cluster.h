@@ -81,8 +81,14 @@ class Cluster : public std::enable_shared_from_this<Cluster> {
   void AddBroker(int32_t id, std::string host, uint16_t port);
 
  private:
+  // Responses on a connection leave in request order, so a long-poll fetch
+  // holds everything queued behind it for up to fetch_max_wait. Fetches get
+  // a connection of their own; heartbeats, commits and offset lookups use
+  // the other one and are never delayed by them.
+  enum class Lane { kDefault, kFetch };
+
   explicit Cluster(const ClientOptions& options);
-  std::shared_ptr<Connection> ConnectionTo(int32_t node);
+  std::shared_ptr<Connection> ConnectionTo(int32_t node, Lane lane);
   void ApplyMetadata(const Frame& frame, const std::vector<std::string>& asked, Result<void>* status);
 
   ClientOptions options_;
@@ -90,7 +96,7 @@ class Cluster : public std::enable_shared_from_this<Cluster> {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::thread thread_;
   // I/O-thread state.
-  std::map<int32_t, std::shared_ptr<Connection>> connections_;
+  std::map<std::pair<int32_t, Lane>, std::shared_ptr<Connection>> connections_;
   size_t next_bootstrap_ = 0;
   // Set by Shutdown(): no new connections or requests, so the I/O thread
   // runs out of work and ends.

@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "bench/load/group_bench_modes.h"
 #include "bench/load/histogram.h"
 #include "telemq/admin.h"
 #include "telemq/consumer.h"
@@ -301,7 +302,9 @@ int main(int argc, char** argv) {
   auto* e2e = app.add_subcommand("e2e", "End-to-end latency at a fixed rate");
   double rate = 50'000;
   e2e->add_option("-r,--rate", rate, "Target records/s (default 50000)");
+  telemq::bench::GroupLoadMode group_load(app);
   CLI11_PARSE(app, argc, argv);
+  if (group_load.selected()) return group_load.Run(c.bootstrap);
   telemq::ClientOptions client;
   client.bootstrap_servers = {c.bootstrap};
   if (*produce) return RunProduce(c, client, produce_rate);

@@ -97,8 +97,7 @@ void BM_CommitThroughput(benchmark::State& state) {
   }
   state.SetItemsProcessed(committed);  // entries committed per (CPU) second
   state.SetBytesProcessed(committed * static_cast<int64_t>(payload_bytes));
-  state.counters["records/s"] =
-      benchmark::Counter(static_cast<double>(committed) * 100, benchmark::Counter::kIsRate);
+  state.counters["records/s"] = benchmark::Counter(static_cast<double>(committed) * 100, benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_CommitThroughput)
     ->ArgNames({"batch", "bytes"})

@@ -59,7 +59,8 @@ std::unique_ptr<PartitionLog> OpenLog(const std::string& dir, LogOptions opts = 
 void SetCounters(benchmark::State& state, size_t batch_bytes, int records) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * batch_bytes));
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * records);
-  state.counters["batches/s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["batches/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
 // Append only (fsync=interval between syncs): one pwrite per batch.

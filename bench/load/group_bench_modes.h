@@ -8,7 +8,6 @@
 // I/O (/proc/<pid>/io). The broker must run on this machine.
 
 #include <CLI/CLI.hpp>
-
 #include <string>
 
 namespace telemq::bench {

@@ -8,10 +8,10 @@
 // Prints records/s, MB/s and latency percentiles. produce: send → ack;
 // e2e: send → consumer receives (timestamp carried in the value).
 
-#include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -101,7 +101,8 @@ void PaceTo(Clock::time_point start, int64_t i, double rate) {
   if (rate <= 0) return;
   const auto due = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / rate));
   while (Clock::now() < due) {
-    if (due - Clock::now() > std::chrono::microseconds(200)) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    if (due - Clock::now() > std::chrono::microseconds(200))
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
 }
 
@@ -116,7 +117,8 @@ int RunProduce(const Common& c, const telemq::ClientOptions& client, double rate
   Histogram hist;  // touched only by the producer's I/O thread (callbacks)
   std::atomic<int64_t> acked{0}, failed{0};
   const auto start = Clock::now();
-  const auto deadline = c.duration_s > 0 ? start + std::chrono::duration<double>(c.duration_s) : Clock::time_point::max();
+  const auto deadline =
+      c.duration_s > 0 ? start + std::chrono::duration<double>(c.duration_s) : Clock::time_point::max();
   int64_t sent = 0;
   for (; (c.duration_s > 0 || sent < c.records) && Clock::now() < deadline; ++sent) {
     PaceTo(start, sent, rate);
@@ -135,9 +137,10 @@ int RunProduce(const Common& c, const telemq::ClientOptions& client, double rate
   if (auto r = (*producer)->Flush(); !r) return Fail("flush", r.error());
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
   const double mb = static_cast<double>(acked.load()) * static_cast<double>(c.record_size) / 1e6;
-  std::printf("produce: %lld records in %.2f s: %.0f records/s, %.1f MB/s (values), acks=%s, %d partition(s), failed=%lld\n",
-              static_cast<long long>(acked.load()), secs, acked.load() / secs, mb / secs, c.acks.c_str(), *parts,
-              static_cast<long long>(failed.load()));
+  std::printf(
+      "produce: %lld records in %.2f s: %.0f records/s, %.1f MB/s (values), acks=%s, %d partition(s), failed=%lld\n",
+      static_cast<long long>(acked.load()), secs, acked.load() / secs, mb / secs, c.acks.c_str(), *parts,
+      static_cast<long long>(failed.load()));
   PrintLatency("produce→ack", hist);
   return failed.load() > 0 ? 1 : 0;
 }
@@ -255,7 +258,8 @@ int RunFsyncProbe(const std::string& dir, double seconds) {
   uint64_t n = 0;
   while (Clock::now() - start < std::chrono::duration<double>(seconds)) {
     const int64_t t0 = NowMicros();
-    if (::pwrite(fd, block.data(), kBlock, static_cast<off_t>((n * kBlock) % kFileBytes)) != static_cast<ssize_t>(kBlock) ||
+    if (::pwrite(fd, block.data(), kBlock, static_cast<off_t>((n * kBlock) % kFileBytes)) !=
+            static_cast<ssize_t>(kBlock) ||
         ::fdatasync(fd) != 0) {
       std::perror("telemq-bench: fsync-probe write");
       break;

@@ -14,11 +14,11 @@ namespace {
 struct Work {
   std::vector<std::string> topic_names;
   std::vector<int32_t> partition_counts;
-  std::vector<std::vector<int>> subscribers;       // topic -> member indices, ascending
-  std::vector<std::vector<char>> subscribed;       // member -> topic -> 0/1
-  std::vector<std::vector<int>> owner;             // topic -> partition -> member or -1
+  std::vector<std::vector<int>> subscribers;               // topic -> member indices, ascending
+  std::vector<std::vector<char>> subscribed;               // member -> topic -> 0/1
+  std::vector<std::vector<int>> owner;                     // topic -> partition -> member or -1
   std::vector<std::map<int, std::vector<int32_t>>> owned;  // member -> topic -> sorted partitions
-  std::vector<int64_t> load;                       // member -> partitions owned
+  std::vector<int64_t> load;                               // member -> partitions owned
 };
 
 void Give(Work& w, int member, int topic, int32_t partition) {
@@ -129,8 +129,7 @@ TargetAssignment ComputeTargetAssignment(const std::vector<AssignorMember>& memb
         if (parts.empty()) continue;
         int b = LeastLoaded(w, t, a);
         if (b < 0) continue;
-        if (best_taker < 0 || w.load[b] < w.load[best_taker] ||
-            (w.load[b] == w.load[best_taker] && b < best_taker)) {
+        if (best_taker < 0 || w.load[b] < w.load[best_taker] || (w.load[b] == w.load[best_taker] && b < best_taker)) {
           best_taker = b;
           best_topic = t;
         }

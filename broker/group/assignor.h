@@ -47,7 +47,6 @@ struct AssignorMember {
 };
 
 [[nodiscard]] TargetAssignment ComputeTargetAssignment(const std::vector<AssignorMember>& members,
-                                                       const TopicMetadata& topics,
-                                                       const TargetAssignment& current);
+                                                       const TopicMetadata& topics, const TargetAssignment& current);
 
 }  // namespace telemq::group

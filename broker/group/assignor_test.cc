@@ -49,7 +49,8 @@ Case RandomUniformCase(std::mt19937_64& rng, int min_members = 1) {
   std::vector<std::string> names;
   int left = total;
   for (int t = 0; t < topic_count; ++t) {
-    const int count = t + 1 == topic_count ? left : std::uniform_int_distribution<int>(1, left - (topic_count - t - 1))(rng);
+    const int count =
+        t + 1 == topic_count ? left : std::uniform_int_distribution<int>(1, left - (topic_count - t - 1))(rng);
     left -= count;
     names.push_back("topic-" + std::to_string(t));
     c.topics[names.back()] = count;
@@ -90,9 +91,7 @@ void ExpectBalanced(const TargetAssignment& target) {
   EXPECT_LE(hi - lo, 1u) << "loads range " << lo << ".." << hi;
 }
 
-TEST(AssignorTest, EmptyGroupAssignsNothing) {
-  EXPECT_TRUE(ComputeTargetAssignment({}, {{"t", 4}}, {}).empty());
-}
+TEST(AssignorTest, EmptyGroupAssignsNothing) { EXPECT_TRUE(ComputeTargetAssignment({}, {{"t", 4}}, {}).empty()); }
 
 TEST(AssignorTest, ThreeMembersOnTwelvePartitionsGetFourEach) {
   std::vector<AssignorMember> members = {{"a", {"t"}}, {"b", {"t"}}, {"c", {"t"}}};

@@ -32,8 +32,8 @@ Group::Group(std::string group_id, GroupConfig config) : group_id_(std::move(gro
 
 Result<HeartbeatResponse> Group::Heartbeat(const HeartbeatRequest& request, Millis now) {
   if (request.session_timeout < config_.min_session_timeout || request.session_timeout > config_.max_session_timeout) {
-    return Fail(Errc::kInvalidRequest, "session timeout " + std::to_string(request.session_timeout.count()) +
-                                           " ms outside the allowed range");
+    return Fail(Errc::kInvalidRequest,
+                "session timeout " + std::to_string(request.session_timeout.count()) + " ms outside the allowed range");
   }
   if (request.rebalance_timeout <= Millis(0)) return Fail(Errc::kInvalidRequest, "rebalance timeout must be positive");
   if (request.instance_id && request.instance_id->empty()) {
@@ -150,8 +150,7 @@ Result<HeartbeatResponse> Group::Join(const HeartbeatRequest& request, Millis no
   return ResponseFor(m);
 }
 
-Result<HeartbeatResponse> Group::TakeOverStaticSlot(std::string old_id, const HeartbeatRequest& request,
-                                                    Millis now) {
+Result<HeartbeatResponse> Group::TakeOverStaticSlot(std::string old_id, const HeartbeatRequest& request, Millis now) {
   // Static membership: a new process with the same instance id replaces the
   // old one (which left with -2, or crashed and has not expired yet). The
   // slot keeps its epoch and assignment, so nothing is rebalanced; the old
@@ -244,7 +243,8 @@ void Group::Reconcile(Member& m, const std::optional<Assignment>& owned, Millis 
     return;  // still kUnrevokedPartitions; the epoch waits for the revocation
   }
   m.revocation_deadline.reset();
-  if (m.r.member_epoch == MemberEpochOf(assignment_epoch_) && m.r.state == MemberState::kStable) return;  // the common case
+  if (m.r.member_epoch == MemberEpochOf(assignment_epoch_) && m.r.state == MemberState::kStable)
+    return;  // the common case
 
   // 2. Shrink to the target first; what the member still holds waits for
   //    its confirmation and keeps the member at its old epoch.
@@ -388,12 +388,12 @@ Result<void> Group::ValidateCommit(std::string_view member_id, MemberEpoch membe
   }
   const MemberEpoch current = it->second.r.member_epoch;
   if (member_epoch > current) {
-    return Fail(Errc::kFencedMemberEpoch, "epoch " + std::to_string(member_epoch.value()) + " was never given (current " +
-                                              std::to_string(current.value()) + ")");
+    return Fail(Errc::kFencedMemberEpoch, "epoch " + std::to_string(member_epoch.value()) +
+                                              " was never given (current " + std::to_string(current.value()) + ")");
   }
   if (member_epoch < current) {
-    return Fail(Errc::kStaleMemberEpoch,
-                "epoch " + std::to_string(member_epoch.value()) + " is stale (current " + std::to_string(current.value()) + ")");
+    return Fail(Errc::kStaleMemberEpoch, "epoch " + std::to_string(member_epoch.value()) + " is stale (current " +
+                                             std::to_string(current.value()) + ")");
   }
   return {};
 }
@@ -438,7 +438,8 @@ GroupDescription Group::Describe() const {
   d.topics = topics_;
   d.state = members_.empty() ? GroupState::kEmpty : GroupState::kStable;
   for (const auto& [id, m] : members_) {
-    if (m.r.member_epoch != MemberEpochOf(assignment_epoch_) || m.r.state != MemberState::kStable) d.state = GroupState::kReconciling;
+    if (m.r.member_epoch != MemberEpochOf(assignment_epoch_) || m.r.state != MemberState::kStable)
+      d.state = GroupState::kReconciling;
     d.members.push_back(MemberDescription{id, m.r.instance_id, m.r.metadata, m.r.subscribed_topics, m.r.member_epoch,
                                           m.r.previous_member_epoch, m.r.state, m.r.presence, m.r.assigned,
                                           m.r.pending_revocation, TargetOf(id)});

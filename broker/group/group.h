@@ -152,8 +152,9 @@ class Group {
   // this member never had), kStaleMemberEpoch (an older epoch: heartbeat and
   // retry). Expiry happens in Tick: call Tick(now) first for exactness.
   [[nodiscard]] Result<void> ValidateCommit(std::string_view member_id, MemberEpoch member_epoch) const;
-  [[nodiscard]] Result<void> CommitOffset(std::string_view member_id, MemberEpoch member_epoch, const std::string& topic,
-                                          PartitionId partition, Offset offset, std::string metadata);
+  [[nodiscard]] Result<void> CommitOffset(std::string_view member_id, MemberEpoch member_epoch,
+                                          const std::string& topic, PartitionId partition, Offset offset,
+                                          std::string metadata);
   // Offset reset by an operator: only while the group has no members
   // (kNonEmptyGroup otherwise), like an admin tool's reset-offsets.
   [[nodiscard]] Result<void> AdminCommitOffset(const std::string& topic, PartitionId partition, Offset offset,
@@ -202,8 +203,8 @@ class Group {
   GroupEpoch group_epoch_{0};
   GroupEpoch assignment_epoch_{0};
   TopicMetadata topics_;
-  std::map<std::string, Member> members_;               // by member id: the assignor's order
-  std::map<std::string, std::string> instances_;        // instance id -> member id
+  std::map<std::string, Member> members_;         // by member id: the assignor's order
+  std::map<std::string, std::string> instances_;  // instance id -> member id
   TargetAssignment target_;
   // partition -> member holding it (assigned or pending revocation).
   // Derived from members_; rebuilt lazily after Replay.

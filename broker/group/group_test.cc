@@ -8,8 +8,8 @@
 
 #include <cstdlib>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -34,8 +34,8 @@ struct Client {
   std::vector<std::string> topics = {"t"};
   std::string member_id;
   MemberEpoch epoch{0};
-  Assignment owned;     // what the process holds (and reports)
-  Assignment told;      // the last assignment it received
+  Assignment owned;  // what the process holds (and reports)
+  Assignment told;   // the last assignment it received
   bool alive = true;
   // Client-side timers of the contract (docs/groups.md): a member whose last
   // successful heartbeat is a session timeout old treats its partitions as
@@ -539,8 +539,7 @@ TEST_F(GroupSimulationTest, RandomChurnNeverHasTwoOwnersAndConverges) {
         auto resp = Beat(*c, /*drop_revoked=*/rng() % 4 != 0);
         if (!resp) {
           // Expired or fenced: the client drops everything and rejoins, as a real one would.
-          ASSERT_TRUE(resp.error().code() == Errc::kUnknownMemberId ||
-                      resp.error().code() == Errc::kFencedMemberEpoch)
+          ASSERT_TRUE(resp.error().code() == Errc::kUnknownMemberId || resp.error().code() == Errc::kFencedMemberEpoch)
               << resp.error().ToString();
           ForgetMembership(*c);
         }

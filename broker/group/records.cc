@@ -131,9 +131,7 @@ void EncodeBody(Writer& w, const MemberRecord& r) {
   w.Assign(r.pending_revocation);
 }
 
-void EncodeBody(Writer& w, const MemberTombstone& r) {
-  w.Str(r.member_id);
-}
+void EncodeBody(Writer& w, const MemberTombstone& r) { w.Str(r.member_id); }
 
 void EncodeBody(Writer& w, const TargetAssignmentRecord& r) {
   w.I32(r.assignment_epoch.value());
@@ -212,9 +210,7 @@ Result<GroupRecord> DecodeRecord(std::string_view bytes) {
       out.body = std::move(m);
       break;
     }
-    case kRecordTypeMemberTombstone:
-      out.body = MemberTombstone{r.Str()};
-      break;
+    case kRecordTypeMemberTombstone: out.body = MemberTombstone{r.Str()}; break;
     case kRecordTypeTargetAssignment: {
       TargetAssignmentRecord t;
       t.assignment_epoch = GroupEpoch(r.I32());
@@ -235,8 +231,7 @@ Result<GroupRecord> DecodeRecord(std::string_view bytes) {
       out.body = std::move(o);
       break;
     }
-    default:
-      return Fail(Errc::kCorruptRecord, "unknown group record type " + std::to_string(type));
+    default: return Fail(Errc::kCorruptRecord, "unknown group record type " + std::to_string(type));
   }
   if (!r.ok()) return Fail(Errc::kCorruptRecord, "truncated or malformed group record");
   if (!r.done()) return Fail(Errc::kCorruptRecord, "trailing bytes after group record");

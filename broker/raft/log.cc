@@ -7,9 +7,7 @@
 
 namespace telemq::raft {
 
-Offset MemoryLog::NextOffset() const {
-  return entries_.empty() ? start_ : entries_.back().last_offset() + 1;
-}
+Offset MemoryLog::NextOffset() const { return entries_.empty() ? start_ : entries_.back().last_offset() + 1; }
 
 LogPosition MemoryLog::LastPosition() const {
   if (entries_.empty()) return LogPosition{start_ - 1, prev_term_};
@@ -28,20 +26,18 @@ Result<EntryMeta> MemoryLog::Lookup(Offset offset) const {
   if (offset == start_ - 1) return EntryMeta{offset, offset, prev_term_};
   ptrdiff_t i = Find(offset);
   if (i < 0) {
-    return Fail(Errc::kOffsetOutOfRange, "offset " + std::to_string(offset.value()) +
-                                             " outside log [" + std::to_string(start_.value()) +
-                                             ", " + std::to_string(NextOffset().value()) + ")");
+    return Fail(Errc::kOffsetOutOfRange, "offset " + std::to_string(offset.value()) + " outside log [" +
+                                             std::to_string(start_.value()) + ", " +
+                                             std::to_string(NextOffset().value()) + ")");
   }
   const Entry& e = entries_[i];
   return EntryMeta{e.base_offset, e.last_offset(), e.term};
 }
 
-Result<void> MemoryLog::Read(Offset from, Offset last, size_t max_bytes,
-                             std::vector<Entry>* out) const {
+Result<void> MemoryLog::Read(Offset from, Offset last, size_t max_bytes, std::vector<Entry>* out) const {
   ptrdiff_t i = Find(from);
   if (i < 0 || entries_[i].base_offset != from) {
-    return Fail(Errc::kOffsetOutOfRange,
-                "no entry starts at offset " + std::to_string(from.value()));
+    return Fail(Errc::kOffsetOutOfRange, "no entry starts at offset " + std::to_string(from.value()));
   }
   size_t bytes = 0;
   bool first = true;

@@ -61,8 +61,7 @@ class MemoryLog final : public LogReader {
   Offset StartOffset() const override { return start_; }
   Offset NextOffset() const override;
   [[nodiscard]] Result<EntryMeta> Lookup(Offset offset) const override;
-  [[nodiscard]] Result<void> Read(Offset from, Offset last, size_t max_bytes,
-                                  std::vector<Entry>* out) const override;
+  [[nodiscard]] Result<void> Read(Offset from, Offset last, size_t max_bytes, std::vector<Entry>* out) const override;
 
   // Ready::entries: drops stored entries at offsets >= entries.front()
   // .base_offset, then appends. The first entry must start at or below

@@ -35,11 +35,9 @@ std::string_view MessageTypeName(MessageType type) {
   return "?";
 }
 
-Node::Node(Config config, const LogReader* log, HardState hard_state)
-    : config_(std::move(config)), log_(log) {
+Node::Node(Config config, const LogReader* log, HardState hard_state) : config_(std::move(config)), log_(log) {
   TELEMQ_CHECK(config_.id > kNoNode, "node id must be positive");
-  TELEMQ_CHECK(std::find(config_.voters.begin(), config_.voters.end(), config_.id) !=
-                   config_.voters.end(),
+  TELEMQ_CHECK(std::find(config_.voters.begin(), config_.voters.end(), config_.id) != config_.voters.end(),
                "a node must be one of its group's voters");
   TELEMQ_CHECK(config_.random != nullptr, "Config::random is required");
   TELEMQ_CHECK(config_.heartbeat_ticks >= 1 && config_.heartbeat_ticks < config_.election_ticks,
@@ -61,13 +59,9 @@ Node::Node(Config config, const LogReader* log, HardState hard_state)
 // ---------------------------------------------------------------------------
 // Log view
 
-Offset Node::LastOffset() const {
-  return unstable_.empty() ? unstable_base_ - 1 : unstable_.back().last_offset();
-}
+Offset Node::LastOffset() const { return unstable_.empty() ? unstable_base_ - 1 : unstable_.back().last_offset(); }
 
-Offset Node::StartOffsetView() const {
-  return reset_ ? reset_->offset + 1 : log_->StartOffset();
-}
+Offset Node::StartOffsetView() const { return reset_ ? reset_->offset + 1 : log_->StartOffset(); }
 
 Result<EntryMeta> Node::LookupView(Offset offset) const {
   if (offset >= unstable_base_) {
@@ -265,8 +259,7 @@ int Node::Poll(NodeId from, bool granted) {
 bool Node::InLease() const {
   // Thesis §4.2.3: a server that heard from a current leader within the
   // minimum election timeout ignores requests to replace it.
-  return config_.check_quorum && leader_ != kNoNode &&
-         election_elapsed_ < config_.election_ticks;
+  return config_.check_quorum && leader_ != kNoNode && election_elapsed_ < config_.election_ticks;
 }
 
 void Node::Send(Message message) {
@@ -359,16 +352,14 @@ void Node::Step(const Message& m) {
       // Never changes our term (thesis §9.6).
     } else if (m.type == MessageType::kPreVoteResponse && !m.reject) {
       // A grant for the term we would campaign in.
-    } else if (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
-               m.type == MessageType::kRestart) {
+    } else if (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat || m.type == MessageType::kRestart) {
       BecomeFollower(m.term, m.from);
     } else {
       BecomeFollower(m.term, kNoNode);
     }
   } else if (m.term < term_) {
     if ((config_.check_quorum || config_.pre_vote) &&
-        (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
-         m.type == MessageType::kRestart)) {
+        (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat || m.type == MessageType::kRestart)) {
       // A deposed leader that cannot hear the new one (or a node that came
       // back with a bumped term) learns our term and steps down.
       Message r;
@@ -403,8 +394,7 @@ void Node::HandleVoteRequest(const Message& m) {
   LogPosition last = LastPosition();
   // §5.4.1: grant only to a candidate whose log is at least as up to date:
   // a later last term, or the same last term and a log at least as long.
-  const bool up_to_date =
-      m.log_term > last.term || (m.log_term == last.term && m.offset >= last.offset);
+  const bool up_to_date = m.log_term > last.term || (m.log_term == last.term && m.offset >= last.offset);
   // §5.2: at most one vote per term, first come first served; a node that
   // knows a leader for this term does not vote. A pre-vote for a future term
   // promises nothing, so it only needs the log check.
@@ -412,8 +402,7 @@ void Node::HandleVoteRequest(const Message& m) {
                         (m.type == MessageType::kPreVote && m.term > term_);
   Message r;
   r.to = m.from;
-  r.type = m.type == MessageType::kVote ? MessageType::kVoteResponse
-                                        : MessageType::kPreVoteResponse;
+  r.type = m.type == MessageType::kVote ? MessageType::kVoteResponse : MessageType::kPreVoteResponse;
   if (can_vote && up_to_date) {
     r.term = m.term;
     if (m.type == MessageType::kVote) {
@@ -442,8 +431,7 @@ void Node::StepFollower(const Message& m) {
       // Thesis §3.10: the leader asked us to take over; skip pre-vote.
       CampaignAs(CampaignKind::kTransfer);
       break;
-    default:
-      break;
+    default: break;
   }
 }
 
@@ -472,8 +460,7 @@ void Node::StepCandidate(const Message& m) {
         BecomeFollower(term_, kNoNode);
       }
       break;
-    default:
-      break;
+    default: break;
   }
 }
 
@@ -588,8 +575,7 @@ void Node::SendAppend(NodeId to, bool allow_empty) {
   Progress& pr = found->second;
   while (true) {
     if (pr.state == ProgressState::kProbe && pr.probe_sent) return;
-    if (pr.state == ProgressState::kReplicate &&
-        pr.inflight.size() >= config_.max_inflight_appends) {
+    if (pr.state == ProgressState::kReplicate && pr.inflight.size() >= config_.max_inflight_appends) {
       return;
     }
     Offset start = StartOffsetView();

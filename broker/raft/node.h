@@ -158,10 +158,10 @@ class Node {
     Offset match{-1};
     Offset next{0};
     ProgressState state = ProgressState::kProbe;
-    bool probe_sent = false;       // probe mode: an append is outstanding
-    bool recent_active = false;    // heard from since the last check-quorum
-    Offset match_at_heartbeat{-1}; // match when the last heartbeat answer came
-    std::vector<Offset> inflight;  // last offsets of outstanding appends, ascending
+    bool probe_sent = false;        // probe mode: an append is outstanding
+    bool recent_active = false;     // heard from since the last check-quorum
+    Offset match_at_heartbeat{-1};  // match when the last heartbeat answer came
+    std::vector<Offset> inflight;   // last offsets of outstanding appends, ascending
   };
 
   // Log view: durable entries below unstable_base_ (from log_ or, after a

@@ -67,16 +67,16 @@ enum class Role : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
 std::string_view RoleName(Role role);
 
 enum class MessageType : uint8_t {
-  kPreVote,             // "would you vote for me at term+1?" (thesis §9.6); changes no state
+  kPreVote,  // "would you vote for me at term+1?" (thesis §9.6); changes no state
   kPreVoteResponse,
-  kVote,                // RequestVote (§5.2)
+  kVote,  // RequestVote (§5.2)
   kVoteResponse,
-  kAppend,              // AppendEntries with entries (§5.3)
-  kAppendResponse,      // also answers kRestart
-  kHeartbeat,           // AppendEntries without entries or log check; carries commit
+  kAppend,          // AppendEntries with entries (§5.3)
+  kAppendResponse,  // also answers kRestart
+  kHeartbeat,       // AppendEntries without entries or log check; carries commit
   kHeartbeatResponse,
-  kRestart,             // "my log starts at offset+1; discard yours and start there"
-  kTimeoutNow,          // leadership transfer: start an election now (thesis §3.10)
+  kRestart,     // "my log starts at offset+1; discard yours and start there"
+  kTimeoutNow,  // leadership transfer: start an election now (thesis §3.10)
 };
 std::string_view MessageTypeName(MessageType type);
 

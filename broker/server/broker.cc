@@ -328,8 +328,8 @@ void Broker::Impl::HandleApiVersions(Reply& reply) {
   flatbuffers::FlatBufferBuilder b(256);
   std::vector<flatbuffers::Offset<fb::ApiVersionRange>> apis;
   for (uint16_t k = 0; k < wire::kApiKeyCount; ++k) apis.push_back(fb::CreateApiVersionRange(b, k, 1, 1));
-  b.Finish(fb::CreateApiVersionsResponseDirect(b, ErrorCode::None, &apis, config.node_id,
-                                               registry->cluster_id().c_str()));
+  b.Finish(
+      fb::CreateApiVersionsResponseDirect(b, ErrorCode::None, &apis, config.node_id, registry->cluster_id().c_str()));
   reply(Finish(b));
 }
 
@@ -342,11 +342,12 @@ void Broker::Impl::HandleMetadata(const fb::MetadataRequest* req, Reply& reply) 
     std::vector<flatbuffers::Offset<fb::PartitionMetadata>> parts;
     std::vector<int32_t> replicas{config.node_id};
     for (int32_t p = 0; p < static_cast<int32_t>(t.partitions.size()); ++p) {
-      parts.push_back(fb::CreatePartitionMetadataDirect(b, p, ErrorCode::None, config.node_id,
-                                                        kSingleNodeTerm.value(), &replicas));
+      parts.push_back(
+          fb::CreatePartitionMetadataDirect(b, p, ErrorCode::None, config.node_id, kSingleNodeTerm.value(), &replicas));
     }
     auto cfg = fb::CreateTopicConfig(b, t.spec.retention_ms, t.spec.retention_bytes, t.spec.segment_bytes);
-    out.push_back(fb::CreateTopicMetadataDirect(b, name.c_str(), ErrorCode::None, nullptr, &parts, cfg, IsInternal(name)));
+    out.push_back(
+        fb::CreateTopicMetadataDirect(b, name.c_str(), ErrorCode::None, nullptr, &parts, cfg, IsInternal(name)));
   };
   {
     std::shared_lock lock(topics_mu);
@@ -469,8 +470,8 @@ void Broker::Impl::HandleDeleteTopics(const fb::DeleteTopicsRequest* req, Reply&
           continue;
         }
         if (auto r = registry->Delete(name); !r) {
-          results.push_back(
-              fb::CreateTopicResultDirect(b, name.c_str(), wire::ToWireError(r.error().code()), r.error().message().c_str()));
+          results.push_back(fb::CreateTopicResultDirect(b, name.c_str(), wire::ToWireError(r.error().code()),
+                                                        r.error().message().c_str()));
           continue;
         }
         removed = std::move(it->second);
@@ -546,8 +547,8 @@ void Broker::Impl::HandleProduce(const fb::ProduceRequest* req, std::span<std::b
   }
   if (declared != payload.size()) {
     ctx->reply(MakeErrorResponse(Errc::kCorrupt,
-                                 "produce payload is " + std::to_string(payload.size()) + " bytes, partitions declare " +
-                                     std::to_string(declared),
+                                 "produce payload is " + std::to_string(payload.size()) +
+                                     " bytes, partitions declare " + std::to_string(declared),
                                  true));
     return;
   }
@@ -592,8 +593,8 @@ void Broker::Impl::HandleProduce(const fb::ProduceRequest* req, std::span<std::b
           ok = false;
           break;
         }
-        auto mutable_bytes = records.subspan(static_cast<size_t>(bytes->data() - reinterpret_cast<const std::byte*>(records.data())),
-                                             bytes->size());
+        auto mutable_bytes = records.subspan(
+            static_cast<size_t>(bytes->data() - reinterpret_cast<const std::byte*>(records.data())), bytes->size());
         batches.emplace_back(mutable_bytes, h);
       }
       if (!ok) continue;
@@ -685,9 +686,8 @@ void FetchOp::Attempt(bool final_attempt) {
   };
   std::vector<Planned> plan;
   std::vector<std::shared_ptr<Partition>> watched;
-  const uint64_t response_max =
-      std::min<uint64_t>(req->max_bytes() > 0 ? static_cast<uint64_t>(req->max_bytes()) : UINT32_MAX,
-                         broker->config.fetch_max_bytes);
+  const uint64_t response_max = std::min<uint64_t>(
+      req->max_bytes() > 0 ? static_cast<uint64_t>(req->max_bytes()) : UINT32_MAX, broker->config.fetch_max_bytes);
   uint64_t total = 0;
   bool any_error = false;
   if (req->topics()) {
@@ -840,8 +840,8 @@ void Broker::Impl::HandleInitProducerId(Reply& reply) {
   flatbuffers::FlatBufferBuilder b(64);
   auto id = registry->NextProducerId();
   if (!id) {
-    b.Finish(fb::CreateInitProducerIdResponseDirect(b, wire::ToWireError(id.error().code()),
-                                                    id.error().message().c_str()));
+    b.Finish(
+        fb::CreateInitProducerIdResponseDirect(b, wire::ToWireError(id.error().code()), id.error().message().c_str()));
   } else {
     b.Finish(fb::CreateInitProducerIdResponseDirect(b, ErrorCode::None, nullptr, id->value(), 0));
   }

@@ -55,7 +55,7 @@ class Broker {
   // run concurrently or afterwards.
   [[nodiscard]] Result<void> Close();
 
- struct Impl;  // opaque; public so helpers in broker.cc can name it
+  struct Impl;  // opaque; public so helpers in broker.cc can name it
 
  private:
   explicit Broker(std::unique_ptr<Impl> impl);

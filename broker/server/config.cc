@@ -38,11 +38,11 @@ Result<BrokerConfig> LoadConfigFile(const std::string& path, BrokerConfig c) {
       return Fail(Errc::kInvalidArgument, "config file '" + path + "': keys must be strings");
     }
     const YAML::Node& v = kv.second;
-#define TELEMQ_FIELD(name, type, target)          \
-  if (key == name) {                              \
+#define TELEMQ_FIELD(name, type, target)                 \
+  if (key == name) {                                     \
     TELEMQ_ASSIGN_OR_RETURN(auto val, As<type>(v, key)); \
-    target;                                       \
-    continue;                                     \
+    target;                                              \
+    continue;                                            \
   }
     TELEMQ_FIELD("node_id", int32_t, c.node_id = val)
     TELEMQ_FIELD("listen_host", std::string, c.listen_host = val)

@@ -15,31 +15,31 @@ namespace telemq::broker {
 enum class FsyncMode { kAlways, kInterval };
 
 struct BrokerConfig {
-  int32_t node_id = 0;                       // broker id (pod ordinal on Kubernetes)
-  std::string listen_host = "127.0.0.1";     // address to bind
-  uint16_t port = 9092;                      // 0: pick an ephemeral port (see port_file)
-  std::string advertised_host;               // host clients should dial; default listen_host
-  uint16_t advertised_port = 0;              // port clients should dial (behind a proxy/NAT); 0: the bound port
-  std::string data_dir = "./data";           // partition logs and the metadata store
-  std::string port_file;                     // if set, the bound port is written here once listening
-  int io_threads = 2;                        // Asio threads serving connections
-  FsyncMode fsync = FsyncMode::kInterval;    // always: ack after fdatasync (group commit)
+  int32_t node_id = 0;                            // broker id (pod ordinal on Kubernetes)
+  std::string listen_host = "127.0.0.1";          // address to bind
+  uint16_t port = 9092;                           // 0: pick an ephemeral port (see port_file)
+  std::string advertised_host;                    // host clients should dial; default listen_host
+  uint16_t advertised_port = 0;                   // port clients should dial (behind a proxy/NAT); 0: the bound port
+  std::string data_dir = "./data";                // partition logs and the metadata store
+  std::string port_file;                          // if set, the bound port is written here once listening
+  int io_threads = 2;                             // Asio threads serving connections
+  FsyncMode fsync = FsyncMode::kInterval;         // always: ack after fdatasync (group commit)
   std::chrono::milliseconds fsync_interval{100};  // interval mode: max time data stays unsynced
-  uint64_t segment_bytes = 128ull << 20;     // roll a segment at this size
+  uint64_t segment_bytes = 128ull << 20;          // roll a segment at this size
   std::chrono::milliseconds segment_ms{7LL * 24 * 3600 * 1000};  // roll a segment at this age
-  int64_t retention_ms = 7LL * 24 * 3600 * 1000;  // default topic retention by age; -1 unlimited
-  int64_t retention_bytes = -1;              // default per-partition retention by size; -1 unlimited
+  int64_t retention_ms = 7LL * 24 * 3600 * 1000;                 // default topic retention by age; -1 unlimited
+  int64_t retention_bytes = -1;  // default per-partition retention by size; -1 unlimited
   std::chrono::milliseconds retention_check_interval{30'000};
-  int32_t default_partitions = 1;            // partitions of a topic created without a count
-  uint32_t max_frame_bytes = 64u << 20;      // largest request frame accepted
-  int32_t max_batch_bytes = 16 << 20;        // largest record batch accepted
-  uint64_t produce_memory_bytes = 256ull << 20;  // broker-wide budget for produce requests in memory
-  int max_in_flight_per_connection = 64;     // requests read ahead of their responses
-  uint32_t fetch_max_bytes = 50u << 20;      // cap on one fetch response
-  std::chrono::milliseconds shutdown_grace{10'000};  // SIGTERM: time to finish in-flight requests
-  int32_t offsets_partitions = 16;           // partitions of __consumer_offsets (fixed once created)
-  std::chrono::milliseconds group_heartbeat_interval{1000};    // told to group members
-  std::chrono::milliseconds group_min_session_timeout{1000};   // members asking for less get this
+  int32_t default_partitions = 1;                             // partitions of a topic created without a count
+  uint32_t max_frame_bytes = 64u << 20;                       // largest request frame accepted
+  int32_t max_batch_bytes = 16 << 20;                         // largest record batch accepted
+  uint64_t produce_memory_bytes = 256ull << 20;               // broker-wide budget for produce requests in memory
+  int max_in_flight_per_connection = 64;                      // requests read ahead of their responses
+  uint32_t fetch_max_bytes = 50u << 20;                       // cap on one fetch response
+  std::chrono::milliseconds shutdown_grace{10'000};           // SIGTERM: time to finish in-flight requests
+  int32_t offsets_partitions = 16;                            // partitions of __consumer_offsets (fixed once created)
+  std::chrono::milliseconds group_heartbeat_interval{1000};   // told to group members
+  std::chrono::milliseconds group_min_session_timeout{1000};  // members asking for less get this
   std::chrono::milliseconds group_max_session_timeout{300'000};
   std::string log_level = "info";
 };

@@ -12,7 +12,8 @@ namespace {
 class ConfigFile : public ::testing::Test {
  protected:
   std::string Write(const std::string& text) {
-    path_ = (std::filesystem::temp_directory_path() / ("telemq-config-" + std::to_string(::getpid()) + ".yaml")).string();
+    path_ =
+        (std::filesystem::temp_directory_path() / ("telemq-config-" + std::to_string(::getpid()) + ".yaml")).string();
     std::ofstream(path_) << text;
     return path_;
   }
@@ -48,9 +49,7 @@ TEST_F(ConfigFile, BadFsyncValueIsRejected) {
   EXPECT_NE(c.error().message().find("fsync"), std::string::npos);
 }
 
-TEST_F(ConfigFile, MalformedYamlIsAnError) {
-  EXPECT_FALSE(LoadConfigFile(Write("port: [1, 2\n")).has_value());
-}
+TEST_F(ConfigFile, MalformedYamlIsAnError) { EXPECT_FALSE(LoadConfigFile(Write("port: [1, 2\n")).has_value()); }
 
 TEST(ConfigFileMissing, IsNotFound) {
   auto c = LoadConfigFile("/nonexistent/telemq.yaml");

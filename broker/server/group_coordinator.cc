@@ -24,9 +24,7 @@ namespace {
 // record keys start with the non-empty group id).
 const std::string kDeletePrefix = std::string("\0delete\0", 8);
 
-Millis Now() {
-  return std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now().time_since_epoch());
-}
+Millis Now() { return std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now().time_since_epoch()); }
 
 std::string NewMemberId() {
   thread_local std::mt19937_64 rng(std::random_device{}());
@@ -153,15 +151,15 @@ struct GroupCoordinator::Impl {
       return;
     }
     auto shared_ok = std::make_shared<Response>(std::move(ok));
-    hooks.append(shard, std::move(records),
-                 [shared_ok, failed = std::move(failed), reply = std::move(reply)](Result<void> r) {
-                   if (r) {
-                     reply(std::move(*shared_ok));
-                     return;
-                   }
-                   spdlog::error("group state not persisted: {}", r.error().ToString());
-                   reply(failed(wire::ToWireError(r.error().code()), "group state not persisted: " + r.error().message()));
-                 });
+    hooks.append(
+        shard, std::move(records), [shared_ok, failed = std::move(failed), reply = std::move(reply)](Result<void> r) {
+          if (r) {
+            reply(std::move(*shared_ok));
+            return;
+          }
+          spdlog::error("group state not persisted: {}", r.error().ToString());
+          reply(failed(wire::ToWireError(r.error().code()), "group state not persisted: " + r.error().message()));
+        });
   }
 };
 
@@ -178,14 +176,16 @@ int32_t GroupCoordinator::ShardOf(std::string_view group_id) const {
                               static_cast<uint64_t>(impl_->options.shards));
 }
 
-Result<void> GroupCoordinator::Replay(int32_t shard_index, std::string_view key, std::optional<std::string_view> value) {
+Result<void> GroupCoordinator::Replay(int32_t shard_index, std::string_view key,
+                                      std::optional<std::string_view> value) {
   if (shard_index < 0 || shard_index >= static_cast<int32_t>(impl_->shards.size())) {
     return Fail(Errc::kCorrupt, "group record in unknown shard " + std::to_string(shard_index));
   }
   Shard& shard = *impl_->shards[shard_index];
   std::lock_guard lock(shard.mu);
   if (!value) {
-    if (key.substr(0, kDeletePrefix.size()) == kDeletePrefix) shard.groups.erase(std::string(key.substr(kDeletePrefix.size())));
+    if (key.substr(0, kDeletePrefix.size()) == kDeletePrefix)
+      shard.groups.erase(std::string(key.substr(kDeletePrefix.size())));
     return Ok();
   }
   auto record = group::DecodeRecord(*value);
@@ -251,7 +251,8 @@ void GroupCoordinator::Heartbeat(const fb::GroupHeartbeatRequest* req, Reply rep
     for (const auto* t : *req->subscribed_topics()) topics.push_back(t->str());
     hb.subscribed_topics = std::move(topics);
   }
-  if (req->metadata()) hb.metadata = std::string(reinterpret_cast<const char*>(req->metadata()->data()), req->metadata()->size());
+  if (req->metadata())
+    hb.metadata = std::string(reinterpret_cast<const char*>(req->metadata()->data()), req->metadata()->size());
   if (req->owned()) hb.owned = ToAssignment(req->owned());
 
   const std::string group_id = req->group_id()->str();
@@ -311,9 +312,9 @@ void GroupCoordinator::OffsetCommit(const fb::OffsetCommitRequest* req, Reply re
             r = g.CommitOffset(member_id, group::MemberEpoch(req->member_epoch()), topic, PartitionId(p->partition()),
                                Offset(p->offset()), wire::Str(p->metadata()));
           }
-          parts.push_back(fb::CreateOffsetCommitPartitionResultDirect(
-              b, p->partition(), r ? ErrorCode::None : ToWire(r.error().code()),
-              r ? nullptr : r.error().message().c_str()));
+          parts.push_back(fb::CreateOffsetCommitPartitionResultDirect(b, p->partition(),
+                                                                      r ? ErrorCode::None : ToWire(r.error().code()),
+                                                                      r ? nullptr : r.error().message().c_str()));
         }
       }
       topics.push_back(fb::CreateOffsetCommitTopicResultDirect(b, topic.c_str(), &parts));
@@ -459,8 +460,9 @@ void GroupCoordinator::DeleteGroup(const fb::DeleteGroupRequest* req, Reply repl
   impl_->hooks.append(shard_index, {{kDeletePrefix + group_id, std::nullopt}}, [ok, reply](Result<void> r) {
     if (r) return reply(std::move(*ok));
     flatbuffers::FlatBufferBuilder fb_builder(128);
-    fb_builder.Finish(fb::CreateDeleteGroupResponseDirect(fb_builder, wire::ToWireError(r.error().code()),
-                                                          ("group deletion not persisted: " + r.error().message()).c_str()));
+    fb_builder.Finish(
+        fb::CreateDeleteGroupResponseDirect(fb_builder, wire::ToWireError(r.error().code()),
+                                            ("group deletion not persisted: " + r.error().message()).c_str()));
     reply(Finish(fb_builder));
   });
 }

@@ -126,7 +126,6 @@ TEST_F(GroupCoordinatorTest, UnknownGroupHasNoCommittedOffsets) {
   }
 }
 
-
 TEST_F(GroupCoordinatorTest, AdminCommitNeedsAnEmptyGroupAndDeleteIsPersisted) {
   auto c = Make();
   auto commit = [&](const std::string& member, int32_t epoch) {

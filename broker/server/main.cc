@@ -6,9 +6,9 @@
 // or SIGINT: stop accepting, answer in-flight requests, sync and close every
 // log, mark the shutdown clean, exit 0.
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -33,31 +33,41 @@ int Run(int argc, char** argv) {
   app.add_option("--listen-host", c.listen_host, "Address to bind (default 127.0.0.1)");
   app.add_option("--port", c.port, "TCP port; 0 picks an ephemeral port (default 9092)");
   app.add_option("--advertised-host", c.advertised_host, "Host clients dial (default: listen host)");
-  app.add_option("--advertised-port", c.advertised_port, "Port clients dial, e.g. behind a proxy (default: the bound port)");
+  app.add_option("--advertised-port", c.advertised_port,
+                 "Port clients dial, e.g. behind a proxy (default: the bound port)");
   app.add_option("--data-dir", c.data_dir, "Directory for partition logs and metadata (default ./data)");
   app.add_option("--port-file", c.port_file, "Write the bound port to this file once listening");
   app.add_option("--io-threads", c.io_threads, "I/O threads (default 2)");
-  app.add_option("--fsync", fsync, "always: ack after fdatasync (group commit); interval: sync every --fsync-interval-ms")
+  app.add_option("--fsync", fsync,
+                 "always: ack after fdatasync (group commit); interval: sync every --fsync-interval-ms")
       ->check(CLI::IsMember({"always", "interval"}));
-  app.add_option("--fsync-interval-ms", fsync_interval_ms, "Max ms data stays unsynced with fsync=interval (default 100)");
+  app.add_option("--fsync-interval-ms", fsync_interval_ms,
+                 "Max ms data stays unsynced with fsync=interval (default 100)");
   app.add_option("--segment-bytes", c.segment_bytes, "Roll a segment at this size (default 128 MiB)");
   app.add_option("--segment-ms", segment_ms, "Roll a segment at this age in ms (default 7 days)");
-  app.add_option("--retention-ms", c.retention_ms, "Default topic retention by age in ms, -1 unlimited (default 7 days)");
+  app.add_option("--retention-ms", c.retention_ms,
+                 "Default topic retention by age in ms, -1 unlimited (default 7 days)");
   app.add_option("--retention-bytes", c.retention_bytes, "Default per-partition retention by size, -1 unlimited");
   app.add_option("--retention-check-interval-ms", retention_check_ms, "How often retention runs (default 30000)");
-  app.add_option("--default-partitions", c.default_partitions, "Partitions of a topic created without a count (default 1)");
+  app.add_option("--default-partitions", c.default_partitions,
+                 "Partitions of a topic created without a count (default 1)");
   app.add_option("--max-frame-bytes", c.max_frame_bytes, "Largest request frame accepted (default 64 MiB)");
   app.add_option("--max-batch-bytes", c.max_batch_bytes, "Largest record batch accepted (default 16 MiB)");
-  app.add_option("--produce-memory-bytes", c.produce_memory_bytes, "Broker-wide produce memory budget (default 256 MiB)");
+  app.add_option("--produce-memory-bytes", c.produce_memory_bytes,
+                 "Broker-wide produce memory budget (default 256 MiB)");
   app.add_option("--max-in-flight", c.max_in_flight_per_connection, "Requests read ahead per connection (default 64)");
   app.add_option("--fetch-max-bytes", c.fetch_max_bytes, "Cap on one fetch response (default 50 MiB)");
-  app.add_option("--shutdown-grace-ms", shutdown_grace_ms, "Time to finish in-flight requests on SIGTERM (default 10000)");
+  app.add_option("--shutdown-grace-ms", shutdown_grace_ms,
+                 "Time to finish in-flight requests on SIGTERM (default 10000)");
   app.add_option("--log-level", c.log_level, "trace|debug|info|warn|error|critical|off (default info)");
   int64_t group_hb_ms = -1, group_min_session_ms = -1, group_max_session_ms = -1;
   app.add_option("--offsets-partitions", c.offsets_partitions, "Partitions of __consumer_offsets (default 16)");
-  app.add_option("--group-heartbeat-interval-ms", group_hb_ms, "Heartbeat interval told to group members (default 1000)");
-  app.add_option("--group-min-session-timeout-ms", group_min_session_ms, "Smallest member session timeout (default 1000)");
-  app.add_option("--group-max-session-timeout-ms", group_max_session_ms, "Largest member session timeout (default 300000)");
+  app.add_option("--group-heartbeat-interval-ms", group_hb_ms,
+                 "Heartbeat interval told to group members (default 1000)");
+  app.add_option("--group-min-session-timeout-ms", group_min_session_ms,
+                 "Smallest member session timeout (default 1000)");
+  app.add_option("--group-max-session-timeout-ms", group_max_session_ms,
+                 "Largest member session timeout (default 300000)");
   CLI11_PARSE(app, argc, argv);
 
   BrokerConfig base;
@@ -85,7 +95,8 @@ int Run(int argc, char** argv) {
   if (given("--segment-ms")) base.segment_ms = std::chrono::milliseconds(segment_ms);
   if (given("--retention-ms")) base.retention_ms = c.retention_ms;
   if (given("--retention-bytes")) base.retention_bytes = c.retention_bytes;
-  if (given("--retention-check-interval-ms")) base.retention_check_interval = std::chrono::milliseconds(retention_check_ms);
+  if (given("--retention-check-interval-ms"))
+    base.retention_check_interval = std::chrono::milliseconds(retention_check_ms);
   if (given("--default-partitions")) base.default_partitions = c.default_partitions;
   if (given("--max-frame-bytes")) base.max_frame_bytes = c.max_frame_bytes;
   if (given("--max-batch-bytes")) base.max_batch_bytes = c.max_batch_bytes;
@@ -96,8 +107,10 @@ int Run(int argc, char** argv) {
   if (given("--log-level")) base.log_level = c.log_level;
   if (given("--offsets-partitions")) base.offsets_partitions = c.offsets_partitions;
   if (given("--group-heartbeat-interval-ms")) base.group_heartbeat_interval = std::chrono::milliseconds(group_hb_ms);
-  if (given("--group-min-session-timeout-ms")) base.group_min_session_timeout = std::chrono::milliseconds(group_min_session_ms);
-  if (given("--group-max-session-timeout-ms")) base.group_max_session_timeout = std::chrono::milliseconds(group_max_session_ms);
+  if (given("--group-min-session-timeout-ms"))
+    base.group_min_session_timeout = std::chrono::milliseconds(group_min_session_ms);
+  if (given("--group-max-session-timeout-ms"))
+    base.group_max_session_timeout = std::chrono::milliseconds(group_max_session_ms);
   if (auto v = telemq::broker::Validate(base); !v) {
     std::fprintf(stderr, "telemq-broker: invalid configuration: %s\n", v.error().message().c_str());
     return 2;

@@ -20,8 +20,8 @@ Result<std::optional<Offset>> ProducerStateTable::Check(const Incoming& b) const
   }
   const Entry& e = it->second;
   if (b.epoch < e.epoch) {
-    return Fail(Errc::kProducerFenced, "producer epoch " + std::to_string(b.epoch) + " is older than " +
-                                           std::to_string(e.epoch));
+    return Fail(Errc::kProducerFenced,
+                "producer epoch " + std::to_string(b.epoch) + " is older than " + std::to_string(e.epoch));
   }
   const int32_t last = e.recent.empty() ? -1 : e.recent.back().last_sequence;
   if (b.first_sequence == last + 1) return std::optional<Offset>();
@@ -31,11 +31,11 @@ Result<std::optional<Offset>> ProducerStateTable::Check(const Incoming& b) const
     }
   }
   if (b.first_sequence <= last) {
-    return Fail(Errc::kDuplicateSequence, "sequence " + std::to_string(b.first_sequence) +
-                                              " was already written and is too old to locate");
+    return Fail(Errc::kDuplicateSequence,
+                "sequence " + std::to_string(b.first_sequence) + " was already written and is too old to locate");
   }
-  return Fail(Errc::kOutOfOrderSequence, "expected sequence " + std::to_string(last + 1) + ", got " +
-                                             std::to_string(b.first_sequence));
+  return Fail(Errc::kOutOfOrderSequence,
+              "expected sequence " + std::to_string(last + 1) + ", got " + std::to_string(b.first_sequence));
 }
 
 void ProducerStateTable::OnAppended(const Incoming& b, Offset base_offset) {

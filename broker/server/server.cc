@@ -58,7 +58,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void Start() {
-    asio::co_spawn(strand_, [self = shared_from_this()]() { return self->ReadLoop(); }, asio::detached);
+    asio::co_spawn(
+        strand_, [self = shared_from_this()]() { return self->ReadLoop(); }, asio::detached);
   }
   void Close() {
     asio::post(strand_, [self = shared_from_this()]() { self->Shutdown(); });
@@ -210,8 +211,7 @@ struct Server::Impl {
   bool stopped = false;         // guarded by mu
   uint16_t port = 0;
 
-  explicit Impl(BrokerConfig c)
-      : config(std::move(c)), io(config.io_threads), budget(config.produce_memory_bytes) {}
+  explicit Impl(BrokerConfig c) : config(std::move(c)), io(config.io_threads), budget(config.produce_memory_bytes) {}
 
   awaitable<void> AcceptLoop() {
     for (;;) {
@@ -279,8 +279,8 @@ Result<void> Server::Start() {
   if (!ec) m.acceptor->bind(endpoint, ec);
   if (!ec) m.acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return Fail(Errc::kIo, "cannot listen on " + m.config.listen_host + ":" + std::to_string(m.config.port) + ": " +
-                               ec.message());
+    return Fail(Errc::kIo,
+                "cannot listen on " + m.config.listen_host + ":" + std::to_string(m.config.port) + ": " + ec.message());
   }
   m.port = m.acceptor->local_endpoint().port();
   m.broker->SetAdvertisedAddress(m.config.advertised_host.empty() ? m.config.listen_host : m.config.advertised_host,

@@ -1,10 +1,10 @@
 #include "broker/server/topic_registry.h"
 
-#include <nlohmann/json.hpp>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
+#include <nlohmann/json.hpp>
 #include <random>
 
 namespace telemq::broker {
@@ -53,8 +53,8 @@ Result<void> ValidateTopicName(const std::string& name) {
   if (name.empty() || name.size() > 249) return Fail(Errc::kInvalidArgument, "topic name must be 1..249 characters");
   if (name == "." || name == "..") return Fail(Errc::kInvalidArgument, "topic name cannot be '.' or '..'");
   for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                    c == '_' || c == '-';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) return Fail(Errc::kInvalidArgument, "topic name '" + name + "' has characters outside [A-Za-z0-9._-]");
   }
   return Ok();

@@ -187,7 +187,9 @@ Result<void> FaultInjectionFileSystem::Remove(const std::string& path) {
   return base_.Remove(path);
 }
 
-Result<std::vector<std::string>> FaultInjectionFileSystem::ListDir(const std::string& dir) { return base_.ListDir(dir); }
+Result<std::vector<std::string>> FaultInjectionFileSystem::ListDir(const std::string& dir) {
+  return base_.ListDir(dir);
+}
 
 Result<void> FaultInjectionFileSystem::CreateDir(const std::string& dir) {
   {

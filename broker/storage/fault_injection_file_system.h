@@ -78,11 +78,11 @@ class FaultInjectionFileSystem final : public FileSystem {
   FileSystem& base_;
   std::mutex mu_;
   std::map<std::string, FileState> files_;  // GUARDED_BY(mu_)
-  int fail_countdown_[4] = {0, 0, 0, 0};     // GUARDED_BY(mu_)
-  int fail_errno_[4] = {0, 0, 0, 0};         // GUARDED_BY(mu_)
-  bool has_budget_ = false;                  // GUARDED_BY(mu_)
-  uint64_t budget_bytes_ = 0;                // GUARDED_BY(mu_)
-  bool read_only_ = false;                   // GUARDED_BY(mu_)
+  int fail_countdown_[4] = {0, 0, 0, 0};    // GUARDED_BY(mu_)
+  int fail_errno_[4] = {0, 0, 0, 0};        // GUARDED_BY(mu_)
+  bool has_budget_ = false;                 // GUARDED_BY(mu_)
+  uint64_t budget_bytes_ = 0;               // GUARDED_BY(mu_)
+  bool read_only_ = false;                  // GUARDED_BY(mu_)
   std::atomic<int64_t> sync_count_{0};
 };
 

@@ -39,7 +39,7 @@ TEST_F(FaultInjectionFileSystemTest, CrashRestoresEachFileToItsLastSync) {
   ASSERT_TRUE(file.has_value());
   ASSERT_TRUE((*file)->PWrite(0, Bytes("hello world")));
   ASSERT_TRUE((*file)->Sync());
-  ASSERT_TRUE((*file)->PWrite(0, Bytes("HELLO")));      // overwrite in place
+  ASSERT_TRUE((*file)->PWrite(0, Bytes("HELLO")));       // overwrite in place
   ASSERT_TRUE((*file)->PWrite(11, Bytes(" and more")));  // extend
   ASSERT_TRUE((*file)->Allocate(1000));
   EXPECT_EQ(Contents(posix_, path()).substr(0, 20), std::string("HELLO world and more"));

@@ -20,14 +20,9 @@ Error ErrnoError(int err, std::string_view what, std::string_view path) {
       break;
     case EROFS:
     case EACCES:
-    case EPERM:
-      code = Errc::kReadOnly;
-      break;
-    case ENOENT:
-      code = Errc::kNotFound;
-      break;
-    default:
-      break;
+    case EPERM: code = Errc::kReadOnly; break;
+    case ENOENT: code = Errc::kNotFound; break;
+    default: break;
   }
   std::string msg(what);
   msg += ' ';

@@ -60,8 +60,7 @@ enum class OpenMode {
 class FileSystem {
  public:
   virtual ~FileSystem() = default;
-  [[nodiscard]] virtual Result<std::shared_ptr<WritableFile>> OpenWritable(const std::string& path,
-                                                                           OpenMode mode) = 0;
+  [[nodiscard]] virtual Result<std::shared_ptr<WritableFile>> OpenWritable(const std::string& path, OpenMode mode) = 0;
   [[nodiscard]] virtual Result<std::shared_ptr<ReadableFile>> OpenReadable(const std::string& path) = 0;
   // Atomic replacement of `to` (rename(2)).
   [[nodiscard]] virtual Result<void> Rename(const std::string& from, const std::string& to) = 0;

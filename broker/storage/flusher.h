@@ -64,10 +64,10 @@ class Flusher {
   const std::chrono::milliseconds interval_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<Request> pending_;                          // GUARDED_BY(mu_)
+  std::vector<Request> pending_;                           // GUARDED_BY(mu_)
   std::vector<std::shared_ptr<PartitionLog>> registered_;  // GUARDED_BY(mu_)
-  bool wake_ = false;                                     // GUARDED_BY(mu_): new requests arrived
-  bool stop_ = false;                                     // GUARDED_BY(mu_)
+  bool wake_ = false;                                      // GUARDED_BY(mu_): new requests arrived
+  bool stop_ = false;                                      // GUARDED_BY(mu_)
   std::thread thread_;
 };
 

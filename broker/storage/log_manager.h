@@ -25,8 +25,8 @@ namespace telemq::storage {
 
 class LogManager {
  public:
-  using Visitor = std::function<void(const std::string& topic, PartitionId partition,
-                                     const std::shared_ptr<PartitionLog>& log)>;
+  using Visitor =
+      std::function<void(const std::string& topic, PartitionId partition, const std::shared_ptr<PartitionLog>& log)>;
 
   // Creates data_dir if needed and opens (recovering) every partition
   // directory in it with `defaults`. Topic configs live in the controller's

@@ -74,11 +74,11 @@ struct MarkerEntry {
 struct PartitionLog::Segment {
   Segment(Offset b, uint32_t interval_bytes) : base(b), next(b), index(b, interval_bytes) {}
   Offset base;
-  Offset next;                 // offset after the last batch
-  uint64_t size_bytes = 0;     // logical end: bytes of whole batches
-  uint64_t allocated_bytes = 0;  // file size (preallocated zeros beyond size_bytes)
+  Offset next;                     // offset after the last batch
+  uint64_t size_bytes = 0;         // logical end: bytes of whole batches
+  uint64_t allocated_bytes = 0;    // file size (preallocated zeros beyond size_bytes)
   int64_t roll_start_ms = kUnset;  // when the segment got its first batch
-  bool sealed = false;         // trimmed, synced and index files written
+  bool sealed = false;             // trimmed, synced and index files written
   std::shared_ptr<WritableFile> file;
   detail::SegmentIndex index;
 };
@@ -148,10 +148,9 @@ Result<void> PartitionLog::Recover() {
         LoadLE<uint64_t>(b.data() + want - 8) == XXH3_64bits(b.data(), want - 8)) {
       for (size_t i = 0; i < n; ++i) {
         const std::byte* p = b.data() + f::kMarkerHeaderSize + i * f::kMarkerEntrySize;
-        marker.push_back(MarkerEntry{Offset(LoadLE<int64_t>(p + f::kMarkerBaseOffset)),
-                                     LoadLE<uint64_t>(p + f::kMarkerSizeBytes),
-                                     Offset(LoadLE<int64_t>(p + f::kMarkerNextOffset)),
-                                     LoadLE<int64_t>(p + f::kMarkerMaxTimestamp)});
+        marker.push_back(MarkerEntry{
+            Offset(LoadLE<int64_t>(p + f::kMarkerBaseOffset)), LoadLE<uint64_t>(p + f::kMarkerSizeBytes),
+            Offset(LoadLE<int64_t>(p + f::kMarkerNextOffset)), LoadLE<int64_t>(p + f::kMarkerMaxTimestamp)});
       }
     } else {
       spdlog::warn("{}: clean-shutdown marker is corrupt; recovering by scanning", dir_);
@@ -224,7 +223,8 @@ Result<std::unique_ptr<PartitionLog::Segment>> PartitionLog::OpenSegment(Offset 
     if (index && time_index) {
       auto loaded = seg->index.Load(*index, *time_index, file_size);
       index_ok = loaded.has_value();
-      if (!loaded) spdlog::warn("{}: rebuilding indexes of segment {}: {}", dir_, base.value(), loaded.error().ToString());
+      if (!loaded)
+        spdlog::warn("{}: rebuilding indexes of segment {}: {}", dir_, base.value(), loaded.error().ToString());
     } else if ((!index && index.error().code() != Errc::kNotFound) ||
                (!time_index && time_index.error().code() != Errc::kNotFound)) {
       return tl::unexpected(!index ? index.error() : time_index.error());
@@ -238,8 +238,8 @@ Result<std::unique_ptr<PartitionLog::Segment>> PartitionLog::OpenSegment(Offset 
     // after the last index entry need checking (they also restore the byte
     // count and max timestamp the sparse index does not hold).
     const IndexEntry resume = seg->index.resume_point();
-    TELEMQ_ASSIGN_OR_RETURN(auto scan, detail::ScanBatches(*seg->file, resume.position, resume.offset, file_size,
-                                                           &seg->index));
+    TELEMQ_ASSIGN_OR_RETURN(auto scan,
+                            detail::ScanBatches(*seg->file, resume.position, resume.offset, file_size, &seg->index));
     const auto& times = seg->index.time_entries();
     if (scan.stop_reason.empty() && (times.empty() || times.back().offset < scan.next_offset)) {
       seg->size_bytes = scan.end_position;
@@ -631,8 +631,8 @@ Result<int> PartitionLog::ApplyRetention(int64_t now_ms) {
     for (const auto& seg : segments_) total += seg->size_bytes;
     while (segments_.size() > 1) {
       const Segment& oldest = *segments_.front();
-      const bool expired = opts_.retention_ms.count() >= 0 &&
-                           oldest.index.max_timestamp_ms() < now_ms - opts_.retention_ms.count();
+      const bool expired =
+          opts_.retention_ms.count() >= 0 && oldest.index.max_timestamp_ms() < now_ms - opts_.retention_ms.count();
       const bool oversize = opts_.retention_bytes >= 0 && total > static_cast<uint64_t>(opts_.retention_bytes);
       if (!expired && !oversize) break;
       total -= oldest.size_bytes;

@@ -214,14 +214,14 @@ TEST_F(PartitionLogTest, OffsetForTimestampFindsTheFirstBatchAtOrAfterIt) {
     EXPECT_TRUE(r.has_value());
     return r.value_or(std::nullopt);
   };
-  EXPECT_EQ(at(0), Offset(0));                   // before everything: the first batch
-  EXPECT_EQ(at(1002), Offset(0));                // the first batch's max
-  EXPECT_EQ(at(1003), Offset(3));                // just after it: the next batch
-  EXPECT_EQ(at(1500), Offset(150));              // exact first timestamp of batch 50
-  EXPECT_EQ(at(1505), Offset(153));              // between batches 50 and 51
-  EXPECT_EQ(at(1000 + 990 + 2), Offset(297));    // the last batch's max
-  EXPECT_EQ(at(1000 + 990 + 3), std::nullopt);   // after everything
-  EXPECT_GE(log_->segment_count(), 2u);          // the answers crossed segments
+  EXPECT_EQ(at(0), Offset(0));                  // before everything: the first batch
+  EXPECT_EQ(at(1002), Offset(0));               // the first batch's max
+  EXPECT_EQ(at(1003), Offset(3));               // just after it: the next batch
+  EXPECT_EQ(at(1500), Offset(150));             // exact first timestamp of batch 50
+  EXPECT_EQ(at(1505), Offset(153));             // between batches 50 and 51
+  EXPECT_EQ(at(1000 + 990 + 2), Offset(297));   // the last batch's max
+  EXPECT_EQ(at(1000 + 990 + 3), std::nullopt);  // after everything
+  EXPECT_GE(log_->segment_count(), 2u);         // the answers crossed segments
 }
 
 TEST_F(PartitionLogTest, OffsetForTimestampHandlesTimestampsThatGoBackwards) {

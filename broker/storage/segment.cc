@@ -123,8 +123,7 @@ Result<void> SegmentIndex::Load(std::span<const std::byte> index, std::span<cons
     const TimeIndexEntry e{LoadLE<int64_t>(time_index.data() + i + f::kTimeIndexTimestamp),
                            base_ + LoadLE<uint32_t>(time_index.data() + i + f::kTimeIndexRelativeOffset)};
     if (!times.empty() && (e.timestamp_ms <= times.back().timestamp_ms || e.offset < times.back().offset)) {
-      return Fail(Errc::kCorrupt, "time index entry " + std::to_string(i / f::kTimeIndexEntrySize) +
-                                      " out of order");
+      return Fail(Errc::kCorrupt, "time index entry " + std::to_string(i / f::kTimeIndexEntrySize) + " out of order");
     }
     times.push_back(e);
   }
@@ -171,8 +170,8 @@ Result<ScanResult> ScanBatches(const ReadableFile& file, uint64_t position, Offs
     auto header_bytes = cursor.Get(pos, wire::batch::kHeaderSize);
     if (!header_bytes) return tl::unexpected(header_bytes.error());
     const int32_t length = LoadLE<int32_t>(header_bytes->data() + wire::batch::kBatchLength);
-    if (length == 0 && std::all_of(header_bytes->begin(), header_bytes->end(),
-                                   [](std::byte b) { return b == std::byte{0}; })) {
+    if (length == 0 &&
+        std::all_of(header_bytes->begin(), header_bytes->end(), [](std::byte b) { return b == std::byte{0}; })) {
       result.stop_reason = "zeros at " + std::to_string(pos);
       result.zero_tail = true;
       break;

@@ -31,14 +31,14 @@ inline constexpr size_t kTimeIndexEntrySize = 12;
 // The clean-shutdown marker, file `clean_shutdown` in the partition directory.
 inline constexpr std::string_view kCleanShutdownName = "clean_shutdown";
 inline constexpr uint64_t kMarkerMagic = 0x4e41454c43514d54ull;  // "TMQCLEAN"
-inline constexpr size_t kMarkerMagicAt = 0;        // u64 kMarkerMagic
-inline constexpr size_t kMarkerVersion = 8;        // u32 1
-inline constexpr size_t kMarkerSegmentCount = 12;  // u32 number of segment entries
+inline constexpr size_t kMarkerMagicAt = 0;                      // u64 kMarkerMagic
+inline constexpr size_t kMarkerVersion = 8;                      // u32 1
+inline constexpr size_t kMarkerSegmentCount = 12;                // u32 number of segment entries
 inline constexpr size_t kMarkerHeaderSize = 16;
 // Then per segment, in base-offset order:
-inline constexpr size_t kMarkerBaseOffset = 0;   // i64 segment base offset
-inline constexpr size_t kMarkerSizeBytes = 8;    // u64 bytes of batches in the .log (= its file size)
-inline constexpr size_t kMarkerNextOffset = 16;  // i64 offset after the segment's last batch
+inline constexpr size_t kMarkerBaseOffset = 0;     // i64 segment base offset
+inline constexpr size_t kMarkerSizeBytes = 8;      // u64 bytes of batches in the .log (= its file size)
+inline constexpr size_t kMarkerNextOffset = 16;    // i64 offset after the segment's last batch
 inline constexpr size_t kMarkerMaxTimestamp = 24;  // i64 ms, largest batch max timestamp (INT64_MIN if empty)
 inline constexpr size_t kMarkerEntrySize = 32;
 // Then a u64 XXH3-64 of every byte before it.

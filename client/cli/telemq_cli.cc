@@ -12,7 +12,6 @@
 // --bootstrap host:port[,host:port...] (or $TELEMQ_BOOTSTRAP) picks the cluster.
 
 #include <CLI/CLI.hpp>
-
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -197,7 +196,8 @@ int Run(int argc, char** argv) {
         for (const auto& tp : m.pending_revocation) pending += (pending.empty() ? "" : ",") + telemq::ToString(tp);
         std::printf("member %s  instance %s  epoch %d  state %s%s  metadata '%s'\n  assignment %s\n",
                     m.member_id.c_str(), m.instance_id.value_or("-").c_str(), m.member_epoch, m.state.c_str(),
-                    m.static_left ? " (static, left)" : "", m.metadata.c_str(), assigned.empty() ? "-" : assigned.c_str());
+                    m.static_left ? " (static, left)" : "", m.metadata.c_str(),
+                    assigned.empty() ? "-" : assigned.c_str());
         if (!pending.empty()) std::printf("  pending_revocation %s\n", pending.c_str());
       }
       std::printf("%-24s %-10s %-16s %-16s %-10s %s\n", "TOPIC", "PARTITION", "COMMITTED", "HIGH_WATERMARK", "LAG",
@@ -205,8 +205,8 @@ int Run(int argc, char** argv) {
       for (const auto& p : d->partitions) {
         std::printf("%-24s %-10d %-16s %-16lld %-10s %s\n", p.partition.topic.c_str(), p.partition.partition,
                     p.committed ? std::to_string(p.committed->value()).c_str() : "-",
-                    static_cast<long long>(p.high_watermark.value()),
-                    p.lag ? std::to_string(*p.lag).c_str() : "-", p.owner.empty() ? "-" : p.owner.c_str());
+                    static_cast<long long>(p.high_watermark.value()), p.lag ? std::to_string(*p.lag).c_str() : "-",
+                    p.owner.empty() ? "-" : p.owner.c_str());
       }
     } else if (*greset) {
       auto spec = telemq::cli::ParseResetFlags(reset_flags);
@@ -239,7 +239,8 @@ int Run(int argc, char** argv) {
     if (from == "latest") {
       g.auto_offset_reset = telemq::AutoOffsetReset::kLatest;
     } else if (from != "earliest") {
-      std::fprintf(stderr, "telemq: with --group, --from must be earliest or latest (used without a committed offset)\n");
+      std::fprintf(stderr,
+                   "telemq: with --group, --from must be earliest or latest (used without a committed offset)\n");
       return 2;
     }
     auto listener = std::make_shared<LoggingListener>(log_assignments);

@@ -16,8 +16,7 @@ class BadConfigTest : public ::testing::Test {
   RunResult RunWithConfig(const std::string& yaml) {
     const std::string path = dir_.File("broker.yaml");
     std::ofstream(path) << yaml;
-    auto r = RunProgram({BrokerProcess::BinaryPath(), "--config", path, "--port", "0", "--data-dir",
-                         dir_.File("data")},
+    auto r = RunProgram({BrokerProcess::BinaryPath(), "--config", path, "--port", "0", "--data-dir", dir_.File("data")},
                         dir_.File("out.log"), std::chrono::seconds(10));
     EXPECT_TRUE(r) << r.error().ToString();
     return r ? *r : RunResult{};

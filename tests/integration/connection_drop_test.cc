@@ -44,16 +44,17 @@ TEST(ConnectionDropTest, RetriesAfterDroppedConnectionsCreateNoDuplicates) {
   int severed_connections = 0;
   int next_cut = 1;
   for (int i = 0; i < kRecords; ++i) {
-    auto queued = (*producer)->Send("drops", std::nullopt, SequencedValue(i, 64),
-                                    [&](const Result<RecordMetadata>& md) {
-                                      if (md) {
-                                        ++acked;
-                                        return;
-                                      }
-                                      std::lock_guard lock(mu);
-                                      errors.push_back(md.error().ToString());
-                                    },
-                                    std::nullopt, i % kPartitions);
+    auto queued = (*producer)->Send(
+        "drops", std::nullopt, SequencedValue(i, 64),
+        [&](const Result<RecordMetadata>& md) {
+          if (md) {
+            ++acked;
+            return;
+          }
+          std::lock_guard lock(mu);
+          errors.push_back(md.error().ToString());
+        },
+        std::nullopt, i % kPartitions);
     ASSERT_TRUE(queued) << queued.error().ToString();
     // Cut at evenly spread points of the stream, once the producer has
     // actually got going (some acks), so requests are in flight.

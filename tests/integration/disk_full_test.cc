@@ -19,8 +19,8 @@ constexpr uint64_t kTmpfsBytes = 6u << 20;
 
 struct Outcome {
   std::mutex mu;
-  std::vector<int64_t> acked;       // guarded by mu
-  std::vector<Error> failures;      // guarded by mu
+  std::vector<int64_t> acked;   // guarded by mu
+  std::vector<Error> failures;  // guarded by mu
 };
 
 SendCallback Track(Outcome* out, int64_t seq) {
@@ -38,7 +38,13 @@ TEST(DiskFullTest, FullDiskFailsProduceClearlyKeepsAckedDataAndRecovers) {
   if (!PrivateTmpfsSupported()) GTEST_SKIP() << "needs root and mount namespaces (unshare) for a private tmpfs";
   BrokerOptions bopts;
   bopts.tmpfs_bytes = kTmpfsBytes;
-  bopts.args = {"--offsets-partitions", "1", "--fsync", "always", "--segment-bytes", std::to_string(1 << 20), "--max-batch-bytes",
+  bopts.args = {"--offsets-partitions",
+                "1",
+                "--fsync",
+                "always",
+                "--segment-bytes",
+                std::to_string(1 << 20),
+                "--max-batch-bytes",
                 std::to_string(256 << 10)};
   auto broker = BrokerProcess::Start(bopts);
   ASSERT_TRUE(broker) << broker.error().ToString();
@@ -102,8 +108,8 @@ TEST(DiskFullTest, FullDiskFailsProduceClearlyKeepsAckedDataAndRecovers) {
   ASSERT_TRUE((*producer)->Flush(std::chrono::seconds(20)));
   {
     std::lock_guard lock(out.mu);
-    EXPECT_EQ(out.acked.size(), before + 200) << "produce did not recover after space returned; last error: "
-                                              << out.failures.back().ToString();
+    EXPECT_EQ(out.acked.size(), before + 200)
+        << "produce did not recover after space returned; last error: " << out.failures.back().ToString();
     acked = out.acked;
   }
   check_readable(acked);

@@ -121,9 +121,21 @@ class GroupConsumer {
     // exec keeps the pid: signals reach telemq itself.
     std::string script = "exec \"$@\" 2>";
     script += err_path_;
-    std::vector<std::string> argv = {"/bin/sh", "-c", script, "sh", TELEMQ_CLI_BIN,
-                                     "-b", address, "consume", topic, "--group", group, "--log-assignments",
-                                     "--print-meta", "--session-timeout-ms", std::to_string(kSessionMs)};
+    std::vector<std::string> argv = {"/bin/sh",
+                                     "-c",
+                                     script,
+                                     "sh",
+                                     TELEMQ_CLI_BIN,
+                                     "-b",
+                                     address,
+                                     "consume",
+                                     topic,
+                                     "--group",
+                                     group,
+                                     "--log-assignments",
+                                     "--print-meta",
+                                     "--session-timeout-ms",
+                                     std::to_string(kSessionMs)};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return child_.Spawn({argv, out_path_, std::nullopt});
   }
@@ -233,8 +245,8 @@ void ExpectNeverTwoOwners(const Members& members) {
         const auto& b = list[j];
         ++checked;
         EXPECT_FALSE(a.member != b.member && a.from < b.to && b.from < a.to)
-            << "partition " << p << " owned by " << a.member << " [" << a.from << "," << a.to << ") and "
-            << b.member << " [" << b.from << "," << b.to << ")";
+            << "partition " << p << " owned by " << a.member << " [" << a.from << "," << a.to << ") and " << b.member
+            << " [" << b.from << "," << b.to << ")";
       }
     }
   }
@@ -259,8 +271,9 @@ class SequencedProducer {
     thread_ = std::thread([this] {
       while (!stop_) {
         for (size_t p = 0; p < sent_.size(); ++p) {
-          if (!(*producer_)->Send(topic_, std::nullopt, SequencedValue(sent_[p]), nullptr, std::nullopt,
-                                  static_cast<int32_t>(p))) {
+          if (!(*producer_)
+                   ->Send(topic_, std::nullopt, SequencedValue(sent_[p]), nullptr, std::nullopt,
+                          static_cast<int32_t>(p))) {
             failed_ = true;
             return;
           }
@@ -294,10 +307,9 @@ class SequencedProducer {
 class RawMember {
  public:
   static Result<std::unique_ptr<RawMember>> Connect(uint16_t port, std::string group, std::string topic,
-                                                   int32_t session_ms) {
+                                                    int32_t session_ms) {
     TELEMQ_ASSIGN_OR_RETURN(auto conn, RawConnection::Connect(port));
-    return std::unique_ptr<RawMember>(
-        new RawMember(std::move(conn), std::move(group), std::move(topic), session_ms));
+    return std::unique_ptr<RawMember>(new RawMember(std::move(conn), std::move(group), std::move(topic), session_ms));
   }
 
   // One heartbeat; on success adopts the answer (owns exactly its
@@ -307,8 +319,8 @@ class RawMember {
     std::vector<flatbuffers::Offset<flatbuffers::String>> topics{b.CreateString(topic_)};
     std::vector<flatbuffers::Offset<fb::TopicPartitions>> owned{
         fb::CreateTopicPartitionsDirect(b, topic_.c_str(), &assignment_)};
-    b.Finish(fb::CreateGroupHeartbeatRequestDirect(b, group_.c_str(), member_id_.c_str(), nullptr, epoch_,
-                                                   session_ms_, 60'000, &topics, nullptr, &owned));
+    b.Finish(fb::CreateGroupHeartbeatRequestDirect(b, group_.c_str(), member_id_.c_str(), nullptr, epoch_, session_ms_,
+                                                   60'000, &topics, nullptr, &owned));
     TELEMQ_ASSIGN_OR_RETURN(auto resp, Exchange(wire::ApiKey::kGroupHeartbeat, b));
     TELEMQ_ASSIGN_OR_RETURN(const auto* r, wire::VerifyBody<fb::GroupHeartbeatResponse>(resp.body));
     if (r->error() != fb::ErrorCode::None) return r->error();
@@ -523,8 +535,8 @@ TEST_F(GroupTest, Kill9dMembersPartitionsAreOwnedAgainWithinSessionTimeout) {
   const auto at = ReownedAt(others, lost, kill_ms);
   ASSERT_TRUE(at);
   const int64_t took_ms = *at - kill_ms;
-  std::printf("kill -9 → all %zu partitions owned again after %lld ms (session %d ms, heartbeat %d ms)\n",
-              lost.size(), static_cast<long long>(took_ms), kSessionMs, kHeartbeatMs);
+  std::printf("kill -9 → all %zu partitions owned again after %lld ms (session %d ms, heartbeat %d ms)\n", lost.size(),
+              static_cast<long long>(took_ms), kSessionMs, kHeartbeatMs);
   EXPECT_LE(took_ms, kSessionMs + kHeartbeatMs + kSlackMs);
   // Not before the session could have lapsed (its last heartbeat was at
   // most one interval before the kill; the broker judges expiry every 200 ms).
@@ -627,8 +639,7 @@ TEST_F(GroupTest, ExpiredMembersCommitIsRejectedWhileLiveMembersSucceeds) {
           if (!b || *b != fb::ErrorCode::None) return false;
         }
         auto d = admin_->DescribeGroup("g");
-        return d && d->members.size() == 1 && d->members[0].member_id != zombie_id &&
-               (*live)->assignment().size() == 4;
+        return d && d->members.size() == 1 && d->members[0].member_id != zombie_id && (*live)->assignment().size() == 4;
       },
       seconds(10)));
 
@@ -704,9 +715,11 @@ TEST_F(GroupTest, MillionRecordsWhileScalingOneToFiveToTwoAreConsumedAtLeastOnce
   GroupConsumer* victim = members_[2].get();
   const int64_t victim_bytes = static_cast<int64_t>(victim->OutputBytes());
   victim->Kill9();
-  ASSERT_TRUE(WaitFor([&] { return Settled({members_[0].get(), members_[1].get(), members_[3].get(), members_[4].get()},
-                                           kParts, {2}); },
-                      seconds(15)));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Settled({members_[0].get(), members_[1].get(), members_[3].get(), members_[4].get()}, kParts, {2});
+      },
+      seconds(15)));
   for (int i : {3, 4}) {
     auto st = members_[i]->Terminate();
     ASSERT_TRUE(st) << st.error().ToString();
@@ -771,9 +784,9 @@ TEST_F(GroupTest, MillionRecordsWhileScalingOneToFiveToTwoAreConsumedAtLeastOnce
       }
     }
   }
-  std::printf("1M records: %lld printed, %lld duplicates (all in the kill -9'd member's tail; it had printed %lld bytes)\n",
-              static_cast<long long>(printed), static_cast<long long>(duplicates),
-              static_cast<long long>(victim_bytes));
+  std::printf(
+      "1M records: %lld printed, %lld duplicates (all in the kill -9'd member's tail; it had printed %lld bytes)\n",
+      static_cast<long long>(printed), static_cast<long long>(duplicates), static_cast<long long>(victim_bytes));
   ExpectNeverTwoOwners(members_);
 }
 

@@ -37,7 +37,8 @@ std::vector<std::byte> ValidBatch(const std::string& value) {
 std::vector<std::byte> ProduceFrame(uint32_t correlation_id, const std::string& topic, int32_t partition,
                                     std::span<const std::byte> payload, uint32_t declared_bytes) {
   flatbuffers::FlatBufferBuilder b(256);
-  std::vector<flatbuffers::Offset<fb::ProducePartition>> parts{fb::CreateProducePartition(b, partition, declared_bytes)};
+  std::vector<flatbuffers::Offset<fb::ProducePartition>> parts{
+      fb::CreateProducePartition(b, partition, declared_bytes)};
   std::vector<flatbuffers::Offset<fb::ProduceTopic>> topics{fb::CreateProduceTopicDirect(b, topic.c_str(), &parts)};
   b.Finish(fb::CreateProduceRequestDirect(b, fb::Acks::All, 10'000, &topics));
   return EncodeRequest(wire::ApiKey::kProduce, 1, correlation_id, Bytes(b), payload);
@@ -65,7 +66,8 @@ Answer Exchange(RawConnection& conn, std::span<const std::byte> frame, bool expe
     return a;
   }
   if (expect_produce_response) {
-    if (auto p = wire::VerifyBody<fb::ProduceResponse>(resp->body); p && (*p)->topics() && (*p)->topics()->size() == 1) {
+    if (auto p = wire::VerifyBody<fb::ProduceResponse>(resp->body);
+        p && (*p)->topics() && (*p)->topics()->size() == 1) {
       const auto* parts = (*p)->topics()->Get(0)->partitions();
       if (parts && parts->size() == 1) {
         a.partition_error = parts->Get(0)->error();
@@ -120,9 +122,10 @@ class MalformedFramesTest : public ::testing::Test {
         return;
       }
       for (int64_t seq = 0; !stop_; ++seq) {
-        if (!(*producer)->Send("normal", std::nullopt, SequencedValue(seq, 32),
-                               [this](const Result<RecordMetadata>& md) { md ? ++normal_acked_ : ++normal_errors_; },
-                               std::nullopt, static_cast<int32_t>(seq % 2))) {
+        if (!(*producer)->Send(
+                "normal", std::nullopt, SequencedValue(seq, 32),
+                [this](const Result<RecordMetadata>& md) { md ? ++normal_acked_ : ++normal_errors_; }, std::nullopt,
+                static_cast<int32_t>(seq % 2))) {
           ++normal_errors_;
         }
         if (seq % 100 == 99 && !(*producer)->Flush(std::chrono::seconds(10))) ++normal_errors_;

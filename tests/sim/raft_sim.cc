@@ -105,11 +105,10 @@ int main(int argc, char** argv) {
       opt.verbose = false;
       Outcome replay = RunSimulation(opt);
       std::printf("FAIL seed %llu (%s): %s\n--- last events ---\n%s--- replay with: raft_sim --seed %llu --verbose\n",
-                  static_cast<unsigned long long>(s), out.summary.c_str(), out.failure.c_str(),
-                  replay.trace.c_str(), static_cast<unsigned long long>(s));
+                  static_cast<unsigned long long>(s), out.summary.c_str(), out.failure.c_str(), replay.trace.c_str(),
+                  static_cast<unsigned long long>(s));
       if (replay.failure != out.failure) {
-        std::printf("NOTE: replay diverged (%s): the simulation is not deterministic\n",
-                    replay.failure.c_str());
+        std::printf("NOTE: replay diverged (%s): the simulation is not deterministic\n", replay.failure.c_str());
       }
       if (failures >= 3) break;
     }

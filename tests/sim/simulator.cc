@@ -5,7 +5,6 @@
 #include <cstring>
 #include <deque>
 #include <limits>
-#include <tuple>
 #include <map>
 #include <memory>
 #include <optional>
@@ -13,6 +12,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -208,8 +208,7 @@ std::string Simulation::Describe(const Message& m) const {
     case MessageType::kAppend:
       s << " prev=" << m.offset << "@" << m.log_term << " n=" << m.entries.size();
       if (!m.entries.empty()) {
-        s << " [" << m.entries.front().base_offset << ".." << m.entries.back().last_offset()
-          << "]";
+        s << " [" << m.entries.front().base_offset << ".." << m.entries.back().last_offset() << "]";
       }
       s << " commit=" << m.commit;
       break;
@@ -218,21 +217,12 @@ std::string Simulation::Describe(const Message& m) const {
       if (m.reject) s << " hint=" << m.reject_hint;
       break;
     case MessageType::kPreVote:
-    case MessageType::kVote:
-      s << " last=" << m.offset << "@" << m.log_term << (m.transfer ? " transfer" : "");
-      break;
+    case MessageType::kVote: s << " last=" << m.offset << "@" << m.log_term << (m.transfer ? " transfer" : ""); break;
     case MessageType::kPreVoteResponse:
-    case MessageType::kVoteResponse:
-      s << (m.reject ? " REJECT" : " granted");
-      break;
-    case MessageType::kHeartbeat:
-      s << " commit=" << m.commit;
-      break;
-    case MessageType::kRestart:
-      s << " start=" << (m.offset + 1) << " prev_term=" << m.log_term;
-      break;
-    default:
-      break;
+    case MessageType::kVoteResponse: s << (m.reject ? " REJECT" : " granted"); break;
+    case MessageType::kHeartbeat: s << " commit=" << m.commit; break;
+    case MessageType::kRestart: s << " start=" << (m.offset + 1) << " prev_term=" << m.log_term; break;
+    default: break;
   }
   return s.str();
 }
@@ -247,8 +237,7 @@ void Simulation::Violation(const std::string& what) {
 SimNode* Simulation::Leader() {
   SimNode* best = nullptr;
   for (auto& n : nodes_) {
-    if (n.up && n.node->role() == Role::kLeader &&
-        (!best || n.node->term() > best->node->term())) {
+    if (n.up && n.node->role() == Role::kLeader && (!best || n.node->term() > best->node->term())) {
       best = &n;
     }
   }
@@ -319,8 +308,7 @@ void Simulation::Crash(SimNode& n, const char* why) {
   n.up = false;
   n.down_until = now_ + rng_.Range(20, 1500);
   ++stats_.crashes;
-  Trace("crash node " + std::to_string(n.id) + " (" + why + "), down until " +
-        std::to_string(n.down_until));
+  Trace("crash node " + std::to_string(n.id) + " (" + why + "), down until " + std::to_string(n.down_until));
 }
 
 void Simulation::HealAll() {
@@ -332,10 +320,8 @@ void Simulation::InjectFaults() {
   for (auto& n : nodes_) {
     if (!n.up && n.down_until <= now_) {
       StartNode(n);
-      Trace("restart node " + std::to_string(n.id) + " log=[" +
-            std::to_string(n.log.StartOffset().value()) + "," +
-            std::to_string(n.log.NextOffset().value()) + ") term=" +
-            std::to_string(n.hard.term.value()));
+      Trace("restart node " + std::to_string(n.id) + " log=[" + std::to_string(n.log.StartOffset().value()) + "," +
+            std::to_string(n.log.NextOffset().value()) + ") term=" + std::to_string(n.hard.term.value()));
     }
   }
   if (healed_) return;
@@ -390,8 +376,7 @@ void Simulation::InjectFaults() {
       if (meta && meta->last_offset <= limit) {
         n.log.TruncatePrefix(meta->last_offset + 1);
         ++stats_.retentions;
-        Trace("retention node " + std::to_string(n.id) + " start=" +
-              std::to_string(n.log.StartOffset().value()));
+        Trace("retention node " + std::to_string(n.id) + " start=" + std::to_string(n.log.StartOffset().value()));
       }
     }
   }
@@ -400,8 +385,7 @@ void Simulation::InjectFaults() {
       NodeId target(static_cast<int>(rng_.Range(1, static_cast<int64_t>(nodes_.size()))));
       if (l->node->TransferLeadership(target)) {
         ++stats_.transfers;
-        Trace("transfer leadership " + std::to_string(l->id) + " -> " +
-              std::to_string(target.value()));
+        Trace("transfer leadership " + std::to_string(l->id) + " -> " + std::to_string(target.value()));
       }
     }
   }
@@ -432,12 +416,11 @@ void Simulation::MaybePropose(double probability) {
   if (!r) return;
   ++stats_.proposals;
   proposal_index_[id] = proposals_.size();
-  proposals_.push_back(Proposal{id, target->id, r->term, r->base_offset, r->last_offset(), now_,
-                                target->ticks, std::nullopt});
+  proposals_.push_back(
+      Proposal{id, target->id, r->term, r->base_offset, r->last_offset(), now_, target->ticks, std::nullopt});
   if (tracing()) {
     Trace("propose #" + std::to_string(id) + " at node " + std::to_string(target->id) +
-          " term=" + std::to_string(r->term.value()) + " [" +
-          std::to_string(r->base_offset.value()) + ".." +
+          " term=" + std::to_string(r->term.value()) + " [" + std::to_string(r->base_offset.value()) + ".." +
           std::to_string(r->last_offset().value()) + "]");
   }
 }
@@ -486,8 +469,7 @@ void Simulation::TickNodes() {
     n.node->Tick();
     if (tracing() && n.node->role() != before) {
       Trace("node " + std::to_string(n.id) + " " + std::string(RoleName(before)) + " -> " +
-            std::string(RoleName(n.node->role())) + " term=" +
-            std::to_string(n.node->term().value()));
+            std::string(RoleName(n.node->role())) + " term=" + std::to_string(n.node->term().value()));
     }
     ProcessReady(n);
   }
@@ -522,8 +504,7 @@ void Simulation::ProcessReady(SimNode& n) {
       n.log.Reset(*rd.log_reset);
       n.last_applied = std::max(n.last_applied, rd.log_reset->offset);
       ++stats_.log_resets;
-      Trace("node " + std::to_string(n.id) + " log reset to start " +
-            std::to_string(rd.log_reset->offset.value() + 1));
+      Trace("node " + std::to_string(n.id) + " log reset to start " + std::to_string(rd.log_reset->offset.value() + 1));
     }
     n.log.Append(rd.entries);
     for (const Entry& e : rd.entries) {
@@ -534,8 +515,8 @@ void Simulation::ProcessReady(SimNode& n) {
       if (!inserted && it->second != value) {
         // Log Matching (§5.3): one (term, offset) names one entry, with one
         // predecessor, in every log.
-        Violation("log matching: entry at offset " + std::to_string(key.second) + " term " +
-                  std::to_string(key.first) + " differs between logs");
+        Violation("log matching: entry at offset " + std::to_string(key.second) + " term " + std::to_string(key.first) +
+                  " differs between logs");
         return;
       }
     }
@@ -543,8 +524,7 @@ void Simulation::ProcessReady(SimNode& n) {
     if (rd.role == Role::kLeader && n.verified_leader_term != n.node->term()) {
       n.verified_leader_term = n.node->term();
       ++stats_.leaders_elected;
-      Trace("node " + std::to_string(n.id) + " is leader of term " +
-            std::to_string(n.node->term().value()));
+      Trace("node " + std::to_string(n.id) + " is leader of term " + std::to_string(n.node->term().value()));
       CheckLeaderCompleteness(n);
       if (failed_) return;
     }
@@ -609,8 +589,7 @@ void Simulation::CheckLeaderCompleteness(SimNode& n) {
     auto meta = n.log.Lookup(Offset(base));
     if (!meta || meta->term != c.term || meta->last_offset != c.last) {
       Violation("leader completeness: node " + std::to_string(n.id) + " leads term " +
-                std::to_string(n.node->term().value()) + " without committed entry at offset " +
-                std::to_string(base));
+                std::to_string(n.node->term().value()) + " without committed entry at offset " + std::to_string(base));
       return;
     }
   }
@@ -618,8 +597,7 @@ void Simulation::CheckLeaderCompleteness(SimNode& n) {
 
 void Simulation::CheckApply(SimNode& n, const Entry& e) {
   if (e.base_offset != n.last_applied + 1) {
-    Violation("node " + std::to_string(n.id) + " applies offset " +
-              std::to_string(e.base_offset.value()) + " after " +
+    Violation("node " + std::to_string(n.id) + " applies offset " + std::to_string(e.base_offset.value()) + " after " +
               std::to_string(n.last_applied.value()));
     return;
   }
@@ -631,8 +609,8 @@ void Simulation::CheckApply(SimNode& n, const Entry& e) {
     const CommittedEntry& c = it->second;
     if (c.term != mine.term || c.last != mine.last || c.content != mine.content) {
       Violation("node " + std::to_string(n.id) + " applies a different entry at offset " +
-                std::to_string(e.base_offset.value()) + " (term " +
-                std::to_string(e.term.value()) + " vs " + std::to_string(c.term.value()) + ")");
+                std::to_string(e.base_offset.value()) + " (term " + std::to_string(e.term.value()) + " vs " +
+                std::to_string(c.term.value()) + ")");
     }
   } else {
     ++stats_.committed_entries;
@@ -647,13 +625,12 @@ void Simulation::CheckApply(SimNode& n, const Entry& e) {
       if (meta && meta->term == e.term && meta->last_offset == e.last_offset()) ++holders;
     }
     if (holders < Majority()) {
-      Violation("entry at offset " + std::to_string(e.base_offset.value()) +
-                " applied while durable on only " + std::to_string(holders) + " nodes");
+      Violation("entry at offset " + std::to_string(e.base_offset.value()) + " applied while durable on only " +
+                std::to_string(holders) + " nodes");
     }
     if (tracing()) {
-      Trace("commit [" + std::to_string(e.base_offset.value()) + ".." +
-            std::to_string(e.last_offset().value()) + "] term " + std::to_string(e.term.value()) +
-            " #" + std::to_string(ContentId(e)));
+      Trace("commit [" + std::to_string(e.base_offset.value()) + ".." + std::to_string(e.last_offset().value()) +
+            "] term " + std::to_string(e.term.value()) + " #" + std::to_string(ContentId(e)));
     }
   }
   if (uint64_t id = ContentId(e); id != 0) {
@@ -680,8 +657,7 @@ void Simulation::CheckLiveness() {
   }
   SimNode* l = Leader();
   if (!l) {
-    Violation("liveness: no leader " + std::to_string(now_ - healed_at_) +
-              " time units after faults healed");
+    Violation("liveness: no leader " + std::to_string(now_ - healed_at_) + " time units after faults healed");
     return;
   }
   for (const Proposal& p : proposals_) {
@@ -694,21 +670,19 @@ void Simulation::CheckLiveness() {
       }
     } else if (l->ticks - p.accepted_tick > kCommitBoundTicks) {
       // Accepted before the heal or after it: by now it must have committed.
-      Violation("liveness: proposal #" + std::to_string(p.id) + " accepted by leader " +
-                std::to_string(l->id) + " in term " + std::to_string(p.term.value()) +
-                " is not committed after " + std::to_string(l->ticks - p.accepted_tick) +
-                " ticks");
+      Violation("liveness: proposal #" + std::to_string(p.id) + " accepted by leader " + std::to_string(l->id) +
+                " in term " + std::to_string(p.term.value()) + " is not committed after " +
+                std::to_string(l->ticks - p.accepted_tick) + " ticks");
       return;
     }
   }
   // Every node has caught up with the leader.
   for (auto& n : nodes_) {
     if (n.log.LastPosition() != l->log.LastPosition() || n.last_applied != l->last_applied) {
-      Violation("liveness: node " + std::to_string(n.id) + " did not catch up with leader " +
-                std::to_string(l->id) + " (last " + std::to_string(n.log.LastPosition().offset.value()) +
-                " vs " + std::to_string(l->log.LastPosition().offset.value()) + ", applied " +
-                std::to_string(n.last_applied.value()) + " vs " +
-                std::to_string(l->last_applied.value()) + ")");
+      Violation("liveness: node " + std::to_string(n.id) + " did not catch up with leader " + std::to_string(l->id) +
+                " (last " + std::to_string(n.log.LastPosition().offset.value()) + " vs " +
+                std::to_string(l->log.LastPosition().offset.value()) + ", applied " +
+                std::to_string(n.last_applied.value()) + " vs " + std::to_string(l->last_applied.value()) + ")");
       return;
     }
   }
@@ -753,8 +727,7 @@ Outcome Simulation::Run() {
   out.failure = failure_;
   out.stats = stats_;
   std::ostringstream s;
-  s << nodes_.size() << " nodes, loss=" << loss_ << " dup=" << duplicate_
-    << " latency<=" << max_latency_;
+  s << nodes_.size() << " nodes, loss=" << loss_ << " dup=" << duplicate_ << " latency<=" << max_latency_;
   out.summary = s.str();
   for (const auto& line : trace_) out.trace += line + "\n";
   return out;

@@ -85,12 +85,17 @@ Result<void> BrokerProcess::Launch(uint16_t port_wanted) {
   if (options_.tmpfs_bytes) {
     // unshare execs (no fork) and sh execs the broker: one pid throughout,
     // so signals and the parent-death signal reach the broker itself.
-    argv = {"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+    argv = {"/usr/bin/unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "/bin/sh",
+            "-c",
             "mount -t tmpfs -o size=" + std::to_string(*options_.tmpfs_bytes) + " telemq-it \"$0\" && exec \"$@\"",
             data_dir_};
   }
-  argv.insert(argv.end(), {BinaryPath(), "--port", std::to_string(port_wanted), "--listen-host", "127.0.0.1", "--port-file", port_file_,
-                           "--data-dir", data_dir_});
+  argv.insert(argv.end(), {BinaryPath(), "--port", std::to_string(port_wanted), "--listen-host", "127.0.0.1",
+                           "--port-file", port_file_, "--data-dir", data_dir_});
   argv.insert(argv.end(), options_.args.begin(), options_.args.end());
   {
     std::ofstream log(log_path_, std::ios::app);
@@ -98,8 +103,8 @@ Result<void> BrokerProcess::Launch(uint16_t port_wanted) {
     for (const auto& a : argv) log << ' ' << a;
     log << '\n';
   }
-  TELEMQ_TRY(child_.Spawn({.argv = argv, .log_path = log_path_,
-                           .file_size_limit_bytes = options_.file_size_limit_bytes}));
+  TELEMQ_TRY(
+      child_.Spawn({.argv = argv, .log_path = log_path_, .file_size_limit_bytes = options_.file_size_limit_bytes}));
   std::optional<ExitStatus> exited;
   std::optional<uint16_t> port;
   const bool ready = WaitFor(
@@ -114,8 +119,8 @@ Result<void> BrokerProcess::Launch(uint16_t port_wanted) {
   }
   if (!ready) {
     child_.Kill();
-    return Fail(Errc::kTimeout, "broker not ready after " + std::to_string(options_.ready_timeout.count()) +
-                                    " ms:\n" + LogTail());
+    return Fail(Errc::kTimeout,
+                "broker not ready after " + std::to_string(options_.ready_timeout.count()) + " ms:\n" + LogTail());
   }
   port_ = *port;
   return Ok();

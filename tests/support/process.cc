@@ -119,8 +119,8 @@ Result<ExitStatus> ChildProcess::Wait(std::chrono::milliseconds timeout) {
   if (!running()) return Fail(Errc::kInvalidArgument, "process not running");
   std::optional<ExitStatus> status;
   if (!WaitFor([&] { return (status = Poll()).has_value(); }, timeout)) {
-    return Fail(Errc::kTimeout, "process " + std::to_string(pid_) + " still running after " +
-                                    std::to_string(timeout.count()) + " ms");
+    return Fail(Errc::kTimeout,
+                "process " + std::to_string(pid_) + " still running after " + std::to_string(timeout.count()) + " ms");
   }
   return *status;
 }
@@ -140,9 +140,7 @@ void ChildProcess::Signal(int sig) {
 
 Result<RunResult> RunProgram(const std::vector<std::string>& argv, const std::string& log_path,
                              std::chrono::milliseconds timeout) {
-  {
-    std::ofstream truncate(log_path, std::ios::trunc);
-  }
+  { std::ofstream truncate(log_path, std::ios::trunc); }
   ChildProcess child;
   TELEMQ_TRY(child.Spawn({.argv = argv, .log_path = log_path, .file_size_limit_bytes = std::nullopt}));
   auto status = child.Wait(timeout);

@@ -72,7 +72,7 @@ struct GroupMemberInfo {
   std::optional<std::string> instance_id;
   std::string metadata;  // opaque bytes as the member sent them
   int32_t member_epoch = 0;
-  std::string state;  // stable, unrevoked_partitions, unreleased_partitions
+  std::string state;         // stable, unrevoked_partitions, unreleased_partitions
   bool static_left = false;  // a static member's slot kept after epoch -2
   std::vector<std::string> subscribed_topics;
   std::vector<TopicPartition> assignment;
@@ -83,8 +83,8 @@ struct GroupPartitionLag {
   TopicPartition partition;
   std::optional<Offset> committed;  // nullopt: nothing committed
   Offset high_watermark{-1};
-  std::optional<int64_t> lag;       // high watermark - committed, when both are known
-  std::string owner;                // member id holding it, or empty
+  std::optional<int64_t> lag;  // high watermark - committed, when both are known
+  std::string owner;           // member id holding it, or empty
 };
 
 struct GroupDescription {

@@ -36,15 +36,15 @@ enum class Idempotence { kEnabled, kDisabled };
 
 struct ProducerOptions {
   ClientOptions client;
-  Acks acks = Acks::kAll;                        // kAll: committed by a majority (= leader until replication)
+  Acks acks = Acks::kAll;  // kAll: committed by a majority (= leader until replication)
   Idempotence idempotence = Idempotence::kEnabled;
   Compression compression = Compression::kNone;
-  std::chrono::milliseconds linger{5};           // wait this long for a batch to fill
-  size_t batch_bytes = 256 * 1024;               // close a batch at this size
-  size_t request_max_bytes = 8 << 20;            // largest produce request
-  size_t buffer_bytes = 64 << 20;                // records buffered, not yet acknowledged
+  std::chrono::milliseconds linger{5};  // wait this long for a batch to fill
+  size_t batch_bytes = 256 * 1024;      // close a batch at this size
+  size_t request_max_bytes = 8 << 20;   // largest produce request
+  size_t buffer_bytes = 64 << 20;       // records buffered, not yet acknowledged
   BufferFullPolicy on_full = BufferFullPolicy::kBlock;
-  std::chrono::milliseconds max_block{60'000};   // kBlock: longest wait in Send for space or metadata
+  std::chrono::milliseconds max_block{60'000};          // kBlock: longest wait in Send for space or metadata
   std::chrono::milliseconds delivery_timeout{120'000};  // give up on a record after this long
 };
 

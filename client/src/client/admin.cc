@@ -159,8 +159,8 @@ namespace {
 // Sends a group request to the group's coordinator, looking it up (again)
 // when the answer says it moved.
 template <typename T>
-Result<const T*> GroupCall(client::Cluster& cluster, const std::string& group_id,
-                           const std::function<Request()>& build, Result<client::Frame>* keep) {
+Result<const T*> GroupCall(client::Cluster& cluster, const std::string& group_id, const std::function<Request()>& build,
+                           Result<client::Frame>* keep) {
   const auto deadline = std::chrono::steady_clock::now() + cluster.options().request_timeout;
   for (;;) {
     TELEMQ_ASSIGN_OR_RETURN(auto node, client::FindCoordinator(cluster, group_id));
@@ -186,18 +186,22 @@ Result<std::vector<GroupListing>> Admin::ListGroups() {
   }
   std::vector<GroupListing> out;
   if (resp->groups()) {
-    for (const auto* g : *resp->groups()) out.push_back({wire::Str(g->group_id()), wire::Str(g->state()), g->members()});
+    for (const auto* g : *resp->groups())
+      out.push_back({wire::Str(g->group_id()), wire::Str(g->state()), g->members()});
   }
   return out;
 }
 
 Result<GroupDescription> Admin::DescribeGroup(const std::string& group_id) {
   Result<client::Frame> frame = Fail(Errc::kUnknown, "");
-  TELEMQ_ASSIGN_OR_RETURN(auto resp, GroupCall<fb::DescribeGroupResponse>(*cluster_, group_id, [&]() {
-    flatbuffers::FlatBufferBuilder b(128);
-    b.Finish(fb::CreateDescribeGroupRequestDirect(b, group_id.c_str()));
-    return Request{wire::ApiKey::kDescribeGroup, b.Release(), {}, nullptr};
-  }, &frame));
+  TELEMQ_ASSIGN_OR_RETURN(auto resp, GroupCall<fb::DescribeGroupResponse>(
+                                         *cluster_, group_id,
+                                         [&]() {
+                                           flatbuffers::FlatBufferBuilder b(128);
+                                           b.Finish(fb::CreateDescribeGroupRequestDirect(b, group_id.c_str()));
+                                           return Request{wire::ApiKey::kDescribeGroup, b.Release(), {}, nullptr};
+                                         },
+                                         &frame));
   if (resp->error() != fb::ErrorCode::None) {
     return tl::unexpected(client::GroupError(resp->error(), wire::Str(resp->message()), "describe group " + group_id));
   }
@@ -213,7 +217,8 @@ Result<GroupDescription> Admin::DescribeGroup(const std::string& group_id) {
       GroupMemberInfo info;
       info.member_id = wire::Str(m->member_id());
       if (m->instance_id()) info.instance_id = m->instance_id()->str();
-      if (m->metadata()) info.metadata.assign(reinterpret_cast<const char*>(m->metadata()->data()), m->metadata()->size());
+      if (m->metadata())
+        info.metadata.assign(reinterpret_cast<const char*>(m->metadata()->data()), m->metadata()->size());
       info.member_epoch = m->member_epoch();
       info.state = wire::Str(m->state());
       info.static_left = m->static_left();
@@ -303,11 +308,14 @@ Result<std::vector<std::pair<TopicPartition, Offset>>> Admin::ResetOffsets(const
 
 Result<void> Admin::DeleteGroup(const std::string& group_id) {
   Result<client::Frame> frame = Fail(Errc::kUnknown, "");
-  TELEMQ_ASSIGN_OR_RETURN(auto resp, GroupCall<fb::DeleteGroupResponse>(*cluster_, group_id, [&]() {
-    flatbuffers::FlatBufferBuilder b(128);
-    b.Finish(fb::CreateDeleteGroupRequestDirect(b, group_id.c_str()));
-    return Request{wire::ApiKey::kDeleteGroup, b.Release(), {}, nullptr};
-  }, &frame));
+  TELEMQ_ASSIGN_OR_RETURN(auto resp, GroupCall<fb::DeleteGroupResponse>(
+                                         *cluster_, group_id,
+                                         [&]() {
+                                           flatbuffers::FlatBufferBuilder b(128);
+                                           b.Finish(fb::CreateDeleteGroupRequestDirect(b, group_id.c_str()));
+                                           return Request{wire::ApiKey::kDeleteGroup, b.Release(), {}, nullptr};
+                                         },
+                                         &frame));
   if (resp->error() != fb::ErrorCode::None) {
     return tl::unexpected(client::GroupError(resp->error(), wire::Str(resp->message()), "delete group " + group_id));
   }

@@ -147,7 +147,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (ec || self->dead_) return;
       const auto now = std::chrono::steady_clock::now();
       if (!self->connected_) {
-        return self->Fail(Errc::kTimeout, "connect to " + self->host_ + ":" + std::to_string(self->port_) + " timed out");
+        return self->Fail(Errc::kTimeout,
+                          "connect to " + self->host_ + ":" + std::to_string(self->port_) + " timed out");
       }
       if (!self->pending_.empty() && self->pending_.front().deadline <= now) {
         return self->Fail(Errc::kTimeout, "request to " + self->host_ + " timed out");
@@ -234,16 +235,17 @@ std::shared_ptr<Connection> Cluster::ConnectionTo(int32_t node, Lane lane) {
 }
 
 void Cluster::Send(int32_t node, Request request, FrameCallback done) {
-  asio::dispatch(io_, [self = shared_from_this(), node, request = std::move(request), done = std::move(done)]() mutable {
-    if (self->stopping_) {
-      done(Fail(Errc::kShuttingDown, "client is shutting down"));
-      return;
-    }
-    const Lane lane = request.api_key == wire::ApiKey::kFetch ? Lane::kFetch : Lane::kDefault;
-    auto conn = self->ConnectionTo(node, lane);
-    if (!conn) conn = self->ConnectionTo(-1, lane);
-    conn->Send(std::move(request), std::move(done));
-  });
+  asio::dispatch(io_,
+                 [self = shared_from_this(), node, request = std::move(request), done = std::move(done)]() mutable {
+                   if (self->stopping_) {
+                     done(Fail(Errc::kShuttingDown, "client is shutting down"));
+                     return;
+                   }
+                   const Lane lane = request.api_key == wire::ApiKey::kFetch ? Lane::kFetch : Lane::kDefault;
+                   auto conn = self->ConnectionTo(node, lane);
+                   if (!conn) conn = self->ConnectionTo(-1, lane);
+                   conn->Send(std::move(request), std::move(done));
+                 });
 }
 
 Result<Frame> Cluster::Call(int32_t node, Request request) {
@@ -351,11 +353,12 @@ Result<int64_t> Cluster::ListOffset(const std::string& topic, int32_t partition,
   TELEMQ_ASSIGN_OR_RETURN(auto info, WaitForTopic(topic, options_.request_timeout));
   (void)info;
   flatbuffers::FlatBufferBuilder b(128);
-  std::vector<flatbuffers::Offset<fb::ListOffsetsPartition>> parts{fb::CreateListOffsetsPartition(b, partition, timestamp)};
-  std::vector<flatbuffers::Offset<fb::ListOffsetsTopic>> topics{fb::CreateListOffsetsTopicDirect(b, topic.c_str(), &parts)};
+  std::vector<flatbuffers::Offset<fb::ListOffsetsPartition>> parts{
+      fb::CreateListOffsetsPartition(b, partition, timestamp)};
+  std::vector<flatbuffers::Offset<fb::ListOffsetsTopic>> topics{
+      fb::CreateListOffsetsTopicDirect(b, topic.c_str(), &parts)};
   b.Finish(fb::CreateListOffsetsRequestDirect(b, &topics));
-  auto frame = Call(LeaderOf(topic, partition),
-                              Request{wire::ApiKey::kListOffsets, b.Release(), {}, nullptr});
+  auto frame = Call(LeaderOf(topic, partition), Request{wire::ApiKey::kListOffsets, b.Release(), {}, nullptr});
   if (!frame) return tl::unexpected(frame.error());
   TELEMQ_ASSIGN_OR_RETURN(auto resp, wire::VerifyBody<fb::ListOffsetsResponse>(frame->body()));
   if (!resp->topics() || resp->topics()->size() != 1 || !resp->topics()->Get(0)->partitions() ||

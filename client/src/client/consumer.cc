@@ -50,16 +50,16 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
   bool closed = false;                             // guarded by mu
   // Source of PartitionState::epoch values, so a partition dropped and
   // assigned again never matches answers of its previous incarnation.
-  uint64_t last_epoch = 0;                         // guarded by mu
-  std::unique_ptr<asio::steady_timer> timer;       // I/O thread
+  uint64_t last_epoch = 0;                    // guarded by mu
+  std::unique_ptr<asio::steady_timer> timer;  // I/O thread
 
   // Group mode (Subscribe). Set once, before the membership starts.
   std::shared_ptr<client::Membership> membership;
   GroupOptions group;
   std::shared_ptr<RebalanceListener> listener;
-  bool group_wake = false;                          // guarded by mu
-  Clock::time_point next_auto_commit;               // Poll thread
-  std::optional<Error> pending_assign_error;        // Poll thread
+  bool group_wake = false;                    // guarded by mu
+  Clock::time_point next_auto_commit;         // Poll thread
+  std::optional<Error> pending_assign_error;  // Poll thread
 
   void Start() {
     timer = std::make_unique<asio::steady_timer>(cluster->io());
@@ -108,8 +108,8 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
         std::vector<flatbuffers::Offset<fb::FetchPartition>> ps;
         size_t j = i;
         for (; j < list.size() && list[j].first.topic == list[i].first.topic; ++j) {
-          ps.push_back(fb::CreateFetchPartition(b, list[j].first.partition, list[j].second,
-                                                opts.partition_fetch_max_bytes));
+          ps.push_back(
+              fb::CreateFetchPartition(b, list[j].first.partition, list[j].second, opts.partition_fetch_max_bytes));
         }
         topics.push_back(fb::CreateFetchTopicDirect(b, list[i].first.topic.c_str(), &ps));
         i = j;
@@ -160,9 +160,13 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
                 st->second.retry_at = Clock::now() + opts.client.retry_backoff;
                 refresh = true;
               } else {
-                completed.push_back({tp, ep->second, nullptr, {},
-                                     Error(wire::FromWireError(p->error()),
-                                           tp.topic + "/" + std::to_string(tp.partition) + ": " + wire::Str(p->message()))});
+                completed.push_back(
+                    {tp,
+                     ep->second,
+                     nullptr,
+                     {},
+                     Error(wire::FromWireError(p->error()),
+                           tp.topic + "/" + std::to_string(tp.partition) + ": " + wire::Str(p->message()))});
                 st->second.retry_at = Clock::now() + opts.client.retry_backoff;
               }
               continue;
@@ -448,7 +452,8 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
   Result<void> Reset(const TopicPartition& tp, Offset offset) {
     std::lock_guard lock(mu);
     auto st = parts.find(tp);
-    if (st == parts.end()) return Fail(Errc::kInvalidArgument, tp.topic + "/" + std::to_string(tp.partition) + " is not assigned");
+    if (st == parts.end())
+      return Fail(Errc::kInvalidArgument, tp.topic + "/" + std::to_string(tp.partition) + " is not assigned");
     st->second.position = offset;
     st->second.fetch_offset = offset;
     st->second.in_flight = false;
@@ -470,7 +475,8 @@ Result<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& option
 }
 
 Result<void> Consumer::Assign(const std::vector<TopicPartition>& partitions) {
-  if (impl_->membership) return Fail(Errc::kInvalidArgument, "the consumer is subscribed to a group; Assign is for manual mode");
+  if (impl_->membership)
+    return Fail(Errc::kInvalidArgument, "the consumer is subscribed to a group; Assign is for manual mode");
   std::map<TopicPartition, PartitionState> next;
   for (const auto& tp : partitions) {
     TELEMQ_ASSIGN_OR_RETURN(auto info, impl_->cluster->WaitForTopic(tp.topic, impl_->opts.client.request_timeout));

@@ -12,20 +12,13 @@ using Clock = std::chrono::steady_clock;
 Error GroupError(fb::ErrorCode code, const std::string& message, const std::string& context) {
   std::string text = context + ": " + fb::EnumNameErrorCode(code);
   switch (code) {
-    case fb::ErrorCode::UnknownMemberId:
-      text += " (the member left, expired or was replaced; it rejoins)";
-      break;
+    case fb::ErrorCode::UnknownMemberId: text += " (the member left, expired or was replaced; it rejoins)"; break;
     case fb::ErrorCode::FencedMemberEpoch:
       text += " (a newer epoch of this member exists: this one is a zombie; it rejoins)";
       break;
-    case fb::ErrorCode::StaleMemberEpoch:
-      text += " (the member epoch moved on; retry after the next heartbeat)";
-      break;
-    case fb::ErrorCode::NonEmptyGroup:
-      text += " (the group has members; stop them first)";
-      break;
-    default:
-      break;
+    case fb::ErrorCode::StaleMemberEpoch: text += " (the member epoch moved on; retry after the next heartbeat)"; break;
+    case fb::ErrorCode::NonEmptyGroup: text += " (the group has members; stop them first)"; break;
+    default: break;
   }
   if (!message.empty()) text += ": " + message;
   return Error(wire::FromWireError(code), std::move(text));
@@ -70,9 +63,9 @@ Result<void> ParseOffsetCommit(const Result<Frame>& frame, fb::ErrorCode* code) 
       for (const auto* p : *t->partitions()) {
         if (p->error() == fb::ErrorCode::None) continue;
         if (code) *code = p->error();
-        return tl::unexpected(GroupError(p->error(), wire::Str(p->message()),
-                                         "offset commit of " + wire::Str(t->name()) + ":" +
-                                             std::to_string(p->partition())));
+        return tl::unexpected(
+            GroupError(p->error(), wire::Str(p->message()),
+                       "offset commit of " + wire::Str(t->name()) + ":" + std::to_string(p->partition())));
       }
     }
   }
@@ -127,9 +120,7 @@ bool CoordinatorRetriable(fb::ErrorCode code) {
          code == fb::ErrorCode::ShuttingDown;
 }
 
-bool TransportRetriable(const Error& e) {
-  return e.code() == Errc::kDisconnected || e.code() == Errc::kTimeout;
-}
+bool TransportRetriable(const Error& e) { return e.code() == Errc::kDisconnected || e.code() == Errc::kTimeout; }
 
 // Runs `attempt(node)` against the group's coordinator, looking it up again
 // after errors that say it moved, until `timeout`.
@@ -160,8 +151,7 @@ Result<void> CallOffsetCommit(Cluster& cluster, const std::string& group_id, con
                               std::chrono::milliseconds timeout) {
   if (offsets.empty()) return Ok();
   return WithCoordinator<void>(cluster, group_id, timeout, [&](int32_t node, fb::ErrorCode* code) {
-    return ParseOffsetCommit(cluster.Call(node, OffsetCommitRequest(group_id, member_id, member_epoch, offsets)),
-                             code);
+    return ParseOffsetCommit(cluster.Call(node, OffsetCommitRequest(group_id, member_id, member_epoch, offsets)), code);
   });
 }
 

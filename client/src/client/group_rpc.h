@@ -57,9 +57,8 @@ std::vector<TopicPartition> ReadPartitions(
 
 // Blocking, with coordinator lookup and retries of NotCoordinator /
 // CoordinatorLoading / transport errors until `timeout`.
-[[nodiscard]] Result<void> CallOffsetCommit(Cluster& cluster, const std::string& group_id,
-                                            const std::string& member_id, int32_t member_epoch,
-                                            const std::map<TopicPartition, Offset>& offsets,
+[[nodiscard]] Result<void> CallOffsetCommit(Cluster& cluster, const std::string& group_id, const std::string& member_id,
+                                            int32_t member_epoch, const std::map<TopicPartition, Offset>& offsets,
                                             std::chrono::milliseconds timeout);
 [[nodiscard]] Result<std::map<TopicPartition, CommittedOffset>> CallOffsetFetch(
     Cluster& cluster, const std::string& group_id, const std::vector<TopicPartition>& partitions,

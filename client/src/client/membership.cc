@@ -90,9 +90,7 @@ void MembershipCore::OnFailure(HeartbeatFailure failure, SteadyTime now) {
       send_full_ = true;
       next_heartbeat_at_ = now + config_.retry_backoff;
       return;
-    case HeartbeatFailure::kFenced:
-      MarkLost();
-      return;
+    case HeartbeatFailure::kFenced: MarkLost(); return;
   }
 }
 
@@ -167,8 +165,8 @@ std::optional<HeartbeatPlan> MembershipCore::BeginLeave() {
   HeartbeatPlan plan;
   plan.member_id = member_id_;
   plan.instance_id = config_.instance_id;
-  plan.member_epoch = config_.close_mode == CloseMode::kKeepStaticSlot && config_.instance_id ? kStaticLeaveEpoch
-                                                                                             : kLeaveEpoch;
+  plan.member_epoch =
+      config_.close_mode == CloseMode::kKeepStaticSlot && config_.instance_id ? kStaticLeaveEpoch : kLeaveEpoch;
   plan.session_timeout = config_.timeouts.session_timeout;
   plan.rebalance_timeout = config_.timeouts.rebalance_timeout;
   return plan;
@@ -205,10 +203,9 @@ Request HeartbeatRequest(const std::string& group_id, const HeartbeatPlan& plan)
     }
     owned = b.CreateVector(list);
   }
-  b.Finish(fb::CreateGroupHeartbeatRequest(b, gid, mid, iid, plan.member_epoch,
-                                           static_cast<int32_t>(plan.session_timeout.count()),
-                                           static_cast<int32_t>(plan.rebalance_timeout.count()), topics, metadata,
-                                           owned));
+  b.Finish(fb::CreateGroupHeartbeatRequest(
+      b, gid, mid, iid, plan.member_epoch, static_cast<int32_t>(plan.session_timeout.count()),
+      static_cast<int32_t>(plan.rebalance_timeout.count()), topics, metadata, owned));
   return Request{wire::ApiKey::kGroupHeartbeat, b.Release(), {}, nullptr};
 }
 
@@ -313,8 +310,7 @@ void Membership::SendHeartbeat(const HeartbeatPlan& plan, int32_t node) {
       } else if (code == fb::ErrorCode::UnknownMemberId || code == fb::ErrorCode::FencedMemberEpoch) {
         self->core_.OnFailure(HeartbeatFailure::kFenced, now);
       } else if (code == fb::ErrorCode::InvalidGroupId || code == fb::ErrorCode::InvalidRequest ||
-                 code == fb::ErrorCode::InvalidConfig ||
-                 (!resp && resp.error().code() == Errc::kUnsupportedVersion)) {
+                 code == fb::ErrorCode::InvalidConfig || (!resp && resp.error().code() == Errc::kUnsupportedVersion)) {
         self->fatal_ = resp ? GroupError(code, wire::Str((*resp)->message()), "heartbeat of " + self->config_.group_id)
                             : resp.error();
         self->core_.OnFailure(HeartbeatFailure::kRetry, now);
@@ -397,8 +393,7 @@ void Membership::Leave(milliseconds timeout) {
   if (plan && node >= 0) {
     auto promise = std::make_shared<std::promise<void>>();
     auto done = promise->get_future();
-    cluster_->Send(node, HeartbeatRequest(config_.group_id, *plan),
-                   [promise](Result<Frame>) { promise->set_value(); });
+    cluster_->Send(node, HeartbeatRequest(config_.group_id, *plan), [promise](Result<Frame>) { promise->set_value(); });
     // Best effort: without an answer the coordinator expires us after the
     // session timeout instead.
     done.wait_for(timeout);

@@ -83,8 +83,8 @@ struct HeartbeatAnswer {
 };
 
 enum class HeartbeatFailure {
-  kRetry,  // transport error, coordinator moved or loading: retry after backoff
-  kFenced, // unknown member or fenced epoch: everything is lost, rejoin
+  kRetry,   // transport error, coordinator moved or loading: retry after backoff
+  kFenced,  // unknown member or fenced epoch: everything is lost, rejoin
 };
 
 class MembershipCore {
@@ -196,12 +196,12 @@ class Membership : public std::enable_shared_from_this<Membership> {
   std::unique_ptr<Timer> timer_;  // I/O thread
 
   mutable std::mutex mu_;
-  MembershipCore core_;                // guarded by mu_
-  int32_t coordinator_ = -1;           // guarded by mu_
-  bool discovering_ = false;           // guarded by mu_
-  SteadyTime discover_at_{};           // guarded by mu_
-  std::optional<Error> fatal_;         // guarded by mu_
-  bool stopped_ = false;               // guarded by mu_
+  MembershipCore core_;         // guarded by mu_
+  int32_t coordinator_ = -1;    // guarded by mu_
+  bool discovering_ = false;    // guarded by mu_
+  SteadyTime discover_at_{};    // guarded by mu_
+  std::optional<Error> fatal_;  // guarded by mu_
+  bool stopped_ = false;        // guarded by mu_
 };
 
 // Blocking coordinator lookup (not on the I/O thread): node id, after

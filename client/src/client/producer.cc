@@ -54,11 +54,11 @@ struct Batch {
 };
 
 struct PartitionQueue {
-  std::unique_ptr<Batch> open;                // guarded by Impl::mu
-  std::deque<std::unique_ptr<Batch>> ready;   // guarded by Impl::mu: closed, waiting to be sent
-  std::unique_ptr<Batch> in_flight;           // I/O thread only (moved under mu)
-  int32_t next_sequence = 0;                  // guarded by Impl::mu
-  Clock::time_point retry_at{};               // guarded by Impl::mu
+  std::unique_ptr<Batch> open;               // guarded by Impl::mu
+  std::deque<std::unique_ptr<Batch>> ready;  // guarded by Impl::mu: closed, waiting to be sent
+  std::unique_ptr<Batch> in_flight;          // I/O thread only (moved under mu)
+  int32_t next_sequence = 0;                 // guarded by Impl::mu
+  Clock::time_point retry_at{};              // guarded by Impl::mu
 };
 
 using PartitionKey = std::pair<std::string, int32_t>;
@@ -82,7 +82,7 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
   int flushing = 0;                               // guarded by mu
   bool closed = false;                            // guarded by mu
   std::atomic<bool> drain_posted{false};
-  std::unique_ptr<asio::steady_timer> timer;      // I/O thread
+  std::unique_ptr<asio::steady_timer> timer;  // I/O thread
 
   Result<void> Init() {
     codec = ToCodec(opts.compression);
@@ -128,8 +128,8 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
   Result<void> Send(std::string_view topic, std::optional<std::string_view> key, std::optional<std::string_view> value,
                     std::span<const wire::RecordHeaderView> headers, SendCallback done,
                     std::optional<int64_t> timestamp_ms, std::optional<int32_t> partition) {
-    const size_t size = wire::BatchBuilder::RecordSizeUpperBound(key ? key->size() : 0, value ? value->size() : 0,
-                                                                 headers);
+    const size_t size =
+        wire::BatchBuilder::RecordSizeUpperBound(key ? key->size() : 0, value ? value->size() : 0, headers);
     if (size + 1024 > opts.request_max_bytes) {
       return Fail(Errc::kMessageTooLarge, "record of " + std::to_string(size) + " bytes exceeds request_max_bytes");
     }
@@ -143,8 +143,8 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
     const int32_t count = static_cast<int32_t>(info->partitions.size());
     if (count == 0) return Fail(Errc::kNotFound, "topic '" + topic_name + "' has no partitions");
     if (partition && (*partition < 0 || *partition >= count)) {
-      return Fail(Errc::kInvalidArgument, "partition " + std::to_string(*partition) + " out of range for '" +
-                                              topic_name + "'");
+      return Fail(Errc::kInvalidArgument,
+                  "partition " + std::to_string(*partition) + " out of range for '" + topic_name + "'");
     }
     const int64_t ts = timestamp_ms.value_or(WallMs());
     // Year 0..9999 in ms: keeps timestamp deltas inside a batch far from overflow.
@@ -157,7 +157,8 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
       if (closed) return Fail(Errc::kShuttingDown, "producer is closed");
       if (buffered_bytes + size > opts.buffer_bytes) {
         if (opts.on_full == BufferFullPolicy::kFail) return Fail(Errc::kBufferFull, "producer buffer is full");
-        if (!space_cv.wait_for(lock, opts.max_block, [&] { return closed || buffered_bytes + size <= opts.buffer_bytes; })) {
+        if (!space_cv.wait_for(lock, opts.max_block,
+                               [&] { return closed || buffered_bytes + size <= opts.buffer_bytes; })) {
           return Fail(Errc::kBufferFull, "producer buffer stayed full for max_block");
         }
         if (closed) return Fail(Errc::kShuttingDown, "producer is closed");
@@ -249,7 +250,8 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
       size_t i = 0;
       while (i < list.size()) {
         size_t bytes = 0, j = i;
-        while (j < list.size() && (j == i || bytes + list[j].queue->in_flight->bytes.size() <= opts.request_max_bytes)) {
+        while (j < list.size() &&
+               (j == i || bytes + list[j].queue->in_flight->bytes.size() <= opts.request_max_bytes)) {
           bytes += list[j].queue->in_flight->bytes.size();
           ++j;
         }
@@ -276,12 +278,12 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
       i = j;
     }
     const auto acks = opts.acks == Acks::kAll ? fb::Acks::All : fb::Acks::Leader;
-    b.Finish(fb::CreateProduceRequestDirect(b, acks, static_cast<int32_t>(opts.client.request_timeout.count()), &topics));
+    b.Finish(
+        fb::CreateProduceRequestDirect(b, acks, static_cast<int32_t>(opts.client.request_timeout.count()), &topics));
     req.body = b.Release();
     // Batches stay owned by their queues (in_flight) until the answer.
-    cluster->Send(leader, std::move(req), [self = shared_from_this(), group](Result<client::Frame> frame) {
-      self->OnResponse(group, frame);
-    });
+    cluster->Send(leader, std::move(req),
+                  [self = shared_from_this(), group](Result<client::Frame> frame) { self->OnResponse(group, frame); });
   }
 
   template <typename ToSend>

@@ -19,8 +19,8 @@ bool BatchHeader::is_control() const { return (attributes & b::kControlFlag) != 
 
 Result<BatchHeader> DecodeHeader(std::span<const std::byte> bytes) {
   if (bytes.size() < b::kHeaderSize) {
-    return Fail(Errc::kCorrupt, "batch header truncated: " + std::to_string(bytes.size()) +
-                                    " bytes, need " + std::to_string(b::kHeaderSize));
+    return Fail(Errc::kCorrupt, "batch header truncated: " + std::to_string(bytes.size()) + " bytes, need " +
+                                    std::to_string(b::kHeaderSize));
   }
   const std::byte* p = bytes.data();
   BatchHeader h;

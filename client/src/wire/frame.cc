@@ -39,8 +39,8 @@ Result<RequestHeader> DecodeRequestHeader(std::span<const std::byte, kRequestHea
     return Fail(Errc::kCorrupt, "frame length " + std::to_string(h.frame_length) + " shorter than its header");
   }
   if (h.frame_length > max_frame_bytes) {
-    return Fail(Errc::kMessageTooLarge,
-                "frame of " + std::to_string(h.frame_length) + " bytes exceeds limit " + std::to_string(max_frame_bytes));
+    return Fail(Errc::kMessageTooLarge, "frame of " + std::to_string(h.frame_length) + " bytes exceeds limit " +
+                                            std::to_string(max_frame_bytes));
   }
   if (h.body_length > h.remaining()) {
     return Fail(Errc::kCorrupt, "body length " + std::to_string(h.body_length) + " exceeds frame");
@@ -58,8 +58,8 @@ Result<ResponseHeader> DecodeResponseHeader(std::span<const std::byte, kResponse
     return Fail(Errc::kCorrupt, "frame length " + std::to_string(h.frame_length) + " shorter than its header");
   }
   if (h.frame_length > max_frame_bytes) {
-    return Fail(Errc::kMessageTooLarge,
-                "frame of " + std::to_string(h.frame_length) + " bytes exceeds limit " + std::to_string(max_frame_bytes));
+    return Fail(Errc::kMessageTooLarge, "frame of " + std::to_string(h.frame_length) + " bytes exceeds limit " +
+                                            std::to_string(max_frame_bytes));
   }
   if (h.body_length > h.remaining()) {
     return Fail(Errc::kCorrupt, "body length " + std::to_string(h.body_length) + " exceeds frame");
@@ -76,8 +76,8 @@ void EncodeRequestHeader(std::span<std::byte, kRequestHeaderBytes> out, ApiKey a
   StoreLE<uint32_t>(out.data() + 12, body_length);
 }
 
-void EncodeResponseHeader(std::span<std::byte, kResponseHeaderBytes> out, uint32_t correlation_id,
-                          uint32_t body_length, size_t payload_length) {
+void EncodeResponseHeader(std::span<std::byte, kResponseHeaderBytes> out, uint32_t correlation_id, uint32_t body_length,
+                          size_t payload_length) {
   StoreLE<uint32_t>(out.data(), static_cast<uint32_t>(kResponseHeaderBytes - 4 + body_length + payload_length));
   StoreLE<uint32_t>(out.data() + 4, correlation_id);
   StoreLE<uint32_t>(out.data() + 8, body_length);

@@ -79,8 +79,7 @@ bool IsRetriable(ErrorCode code) {
     case ErrorCode::UnknownTopicOrPartition:  // metadata may lag a fresh create
     case ErrorCode::CorruptMessage:           // damaged in transit: resend the same bytes
       return true;
-    default:
-      return false;
+    default: return false;
   }
 }
 

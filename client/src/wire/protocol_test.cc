@@ -78,8 +78,8 @@ TEST(WireError, EveryWireCodeMapsBack) {
 
 TEST(WireError, RetriableSetIsExactlyTheTransientOnes) {
   const std::set<fb::ErrorCode> retriable = {
-      fb::ErrorCode::NotLeader,    fb::ErrorCode::RequestTimedOut,         fb::ErrorCode::Throttled,
-      fb::ErrorCode::ShuttingDown, fb::ErrorCode::UnknownTopicOrPartition, fb::ErrorCode::CorruptMessage,
+      fb::ErrorCode::NotLeader,      fb::ErrorCode::RequestTimedOut,         fb::ErrorCode::Throttled,
+      fb::ErrorCode::ShuttingDown,   fb::ErrorCode::UnknownTopicOrPartition, fb::ErrorCode::CorruptMessage,
       fb::ErrorCode::NotCoordinator, fb::ErrorCode::CoordinatorLoading,
   };
   for (fb::ErrorCode c : fb::EnumValuesErrorCode()) {

@@ -60,8 +60,8 @@ size_t BatchBuilder::RecordSizeUpperBound(size_t key_bytes, size_t value_bytes,
   return n + kMaxVarintBytes;  // the record's own length prefix
 }
 
-void BatchBuilder::Add(int64_t timestamp_ms, std::optional<std::string_view> key,
-                       std::optional<std::string_view> value, std::span<const RecordHeaderView> headers) {
+void BatchBuilder::Add(int64_t timestamp_ms, std::optional<std::string_view> key, std::optional<std::string_view> value,
+                       std::span<const RecordHeaderView> headers) {
   if (record_count_ == 0) {
     first_timestamp_ms_ = timestamp_ms;
     max_timestamp_ms_ = timestamp_ms;
@@ -136,9 +136,7 @@ Result<std::vector<std::byte>> Compress(Codec codec, std::span<const std::byte> 
   }
   std::vector<std::byte> out;
   switch (codec) {
-    case Codec::kNone:
-      out.assign(input.begin(), input.end());
-      return out;
+    case Codec::kNone: out.assign(input.begin(), input.end()); return out;
     case Codec::kLz4: {
       const int bound = LZ4_compressBound(static_cast<int>(input.size()));
       out.resize(kSizePrefix + static_cast<size_t>(bound));
@@ -157,8 +155,7 @@ Result<std::vector<std::byte>> Compress(Codec codec, std::span<const std::byte> 
       out.resize(kSizePrefix + n);
       break;
     }
-    default:
-      return Fail(Errc::kInvalidArgument, "unknown codec");
+    default: return Fail(Errc::kInvalidArgument, "unknown codec");
   }
   StoreLE<uint32_t>(out.data(), static_cast<uint32_t>(input.size()));
   return out;
@@ -179,9 +176,9 @@ Result<void> Decompress(Codec codec, std::span<const std::byte> input, size_t ma
   output->resize(size);
   auto src = input.subspan(kSizePrefix);
   if (codec == Codec::kLz4) {
-    const int n = LZ4_decompress_safe(reinterpret_cast<const char*>(src.data()),
-                                      reinterpret_cast<char*>(output->data()), static_cast<int>(src.size()),
-                                      static_cast<int>(size));
+    const int n =
+        LZ4_decompress_safe(reinterpret_cast<const char*>(src.data()), reinterpret_cast<char*>(output->data()),
+                            static_cast<int>(src.size()), static_cast<int>(size));
     if (n < 0 || static_cast<uint32_t>(n) != size) return Fail(Errc::kCorrupt, "lz4 section does not decompress");
     return Ok();
   }

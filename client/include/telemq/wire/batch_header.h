@@ -47,8 +47,7 @@ struct BatchHeader {
 // [kHeaderSize, min(kMaxBatchBytes, max_batch_bytes)] and fits in `bytes`,
 // codec is known, record_count >= 1 and equals last_offset_delta + 1,
 // timestamps are ordered, and the checksum matches. Returns the header.
-[[nodiscard]] Result<BatchHeader> ValidateBatch(std::span<const std::byte> bytes,
-                                                int32_t max_batch_bytes = INT32_MAX);
+[[nodiscard]] Result<BatchHeader> ValidateBatch(std::span<const std::byte> bytes, int32_t max_batch_bytes = INT32_MAX);
 
 // XXH3-64 over bytes [kChecksummedFrom, size). `batch` is one whole batch.
 uint64_t ComputeChecksum(std::span<const std::byte> batch);

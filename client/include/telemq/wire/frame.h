@@ -72,7 +72,7 @@ struct ResponseHeader {
 
 void EncodeRequestHeader(std::span<std::byte, kRequestHeaderBytes> out, ApiKey api_key, uint16_t api_version,
                          uint32_t correlation_id, uint32_t body_length, size_t payload_length);
-void EncodeResponseHeader(std::span<std::byte, kResponseHeaderBytes> out, uint32_t correlation_id,
-                          uint32_t body_length, size_t payload_length);
+void EncodeResponseHeader(std::span<std::byte, kResponseHeaderBytes> out, uint32_t correlation_id, uint32_t body_length,
+                          size_t payload_length);
 
 }  // namespace telemq::wire

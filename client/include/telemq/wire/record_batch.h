@@ -74,8 +74,7 @@ class BatchBuilder {
 class BatchReader {
  public:
   using Visitor = std::function<void(const RecordView&)>;
-  [[nodiscard]] Result<void> Decode(std::span<const std::byte> batch, const BatchHeader& header,
-                                    const Visitor& visit);
+  [[nodiscard]] Result<void> Decode(std::span<const std::byte> batch, const BatchHeader& header, const Visitor& visit);
 
  private:
   std::vector<std::byte> decompressed_;

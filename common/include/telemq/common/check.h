@@ -7,11 +7,10 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define TELEMQ_CHECK(cond, msg)                                                  \
-  do {                                                                           \
-    if (!(cond)) [[unlikely]] {                                                  \
-      std::fprintf(stderr, "telemq: invariant violated at %s:%d: %s (%s)\n",     \
-                   __FILE__, __LINE__, #cond, msg);                              \
-      std::abort();                                                              \
-    }                                                                            \
+#define TELEMQ_CHECK(cond, msg)                                                                               \
+  do {                                                                                                        \
+    if (!(cond)) [[unlikely]] {                                                                               \
+      std::fprintf(stderr, "telemq: invariant violated at %s:%d: %s (%s)\n", __FILE__, __LINE__, #cond, msg); \
+      std::abort();                                                                                           \
+    }                                                                                                         \
   } while (0)

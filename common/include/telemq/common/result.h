@@ -7,9 +7,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <utility>
-
 #include <tl/expected.hpp>
+#include <utility>
 
 namespace telemq {
 
@@ -20,15 +19,15 @@ namespace telemq {
 enum class Errc : uint16_t {
   kOk = 0,
   kUnknown,
-  kInvalidArgument,     // caller passed something malformed
-  kCorrupt,             // checksum, bounds or magic mismatch in stored or received data
-  kIo,                  // the operating system refused an I/O call
-  kNoSpace,             // ENOSPC / EDQUOT: the disk is full
-  kReadOnly,            // EROFS / EACCES on write
-  kNotFound,            // no such topic, partition, file, key
+  kInvalidArgument,  // caller passed something malformed
+  kCorrupt,          // checksum, bounds or magic mismatch in stored or received data
+  kIo,               // the operating system refused an I/O call
+  kNoSpace,          // ENOSPC / EDQUOT: the disk is full
+  kReadOnly,         // EROFS / EACCES on write
+  kNotFound,         // no such topic, partition, file, key
   kAlreadyExists,
   kOffsetOutOfRange,
-  kMessageTooLarge,     // a batch or request above the configured limit
+  kMessageTooLarge,  // a batch or request above the configured limit
   kTimeout,
   kNotLeader,
   kOutOfOrderSequence,  // idempotent producer: a gap in the sequence
@@ -114,23 +113,21 @@ inline std::string Error::ToString() const {
 
 // Propagates the error of a Result-returning expression:
 //   TELEMQ_TRY(file->Sync());
-#define TELEMQ_TRY(expr)                                             \
-  do {                                                               \
-    auto telemq_try_result_ = (expr);                                \
-    if (!telemq_try_result_) {                                       \
-      return tl::unexpected<::telemq::Error>(                        \
-          std::move(telemq_try_result_).error());                    \
-    }                                                                \
+#define TELEMQ_TRY(expr)                                                             \
+  do {                                                                               \
+    auto telemq_try_result_ = (expr);                                                \
+    if (!telemq_try_result_) {                                                       \
+      return tl::unexpected<::telemq::Error>(std::move(telemq_try_result_).error()); \
+    }                                                                                \
   } while (0)
 
 // Binds the value of a Result-returning expression or propagates its error:
 //   TELEMQ_ASSIGN_OR_RETURN(auto file, fs.Open(path));
 #define TELEMQ_CONCAT_INNER_(a, b) a##b
 #define TELEMQ_CONCAT_(a, b) TELEMQ_CONCAT_INNER_(a, b)
-#define TELEMQ_ASSIGN_OR_RETURN(lhs, expr)                                       \
-  auto TELEMQ_CONCAT_(telemq_r_, __LINE__) = (expr);                             \
-  if (!TELEMQ_CONCAT_(telemq_r_, __LINE__)) {                                    \
-    return tl::unexpected<::telemq::Error>(                                      \
-        std::move(TELEMQ_CONCAT_(telemq_r_, __LINE__)).error());                 \
-  }                                                                              \
+#define TELEMQ_ASSIGN_OR_RETURN(lhs, expr)                                                          \
+  auto TELEMQ_CONCAT_(telemq_r_, __LINE__) = (expr);                                                \
+  if (!TELEMQ_CONCAT_(telemq_r_, __LINE__)) {                                                       \
+    return tl::unexpected<::telemq::Error>(std::move(TELEMQ_CONCAT_(telemq_r_, __LINE__)).error()); \
+  }                                                                                                 \
   lhs = std::move(*TELEMQ_CONCAT_(telemq_r_, __LINE__))

@@ -23,8 +23,14 @@ class StrongId {
   constexpr StrongId operator+(Rep n) const { return StrongId(value_ + n); }
   constexpr StrongId operator-(Rep n) const { return StrongId(value_ - n); }
   constexpr Rep operator-(StrongId other) const { return value_ - other.value_; }
-  constexpr StrongId& operator++() { ++value_; return *this; }
-  constexpr StrongId& operator+=(Rep n) { value_ += n; return *this; }
+  constexpr StrongId& operator++() {
+    ++value_;
+    return *this;
+  }
+  constexpr StrongId& operator+=(Rep n) {
+    value_ += n;
+    return *this;
+  }
 
   friend std::ostream& operator<<(std::ostream& os, StrongId id) { return os << id.value_; }
 
@@ -47,7 +53,5 @@ using ProducerId = StrongId<struct ProducerIdTag, int64_t>;
 
 template <typename Tag, typename Rep>
 struct std::hash<telemq::StrongId<Tag, Rep>> {
-  size_t operator()(telemq::StrongId<Tag, Rep> id) const noexcept {
-    return std::hash<Rep>()(id.value());
-  }
+  size_t operator()(telemq::StrongId<Tag, Rep> id) const noexcept { return std::hash<Rep>()(id.value()); }
 };

@@ -5,7 +5,7 @@
 # One broker on 127.0.0.1, 3 consumers on a 12-partition topic, RUNS runs per
 # case; prints each run and the median.
 #
-#   bench/group_failover.sh [BUILD_DIR]     (default build-gt)
+#   bench/group_failover.sh [BUILD_DIR]     (default build)
 #   RUNS=5 CASES="fast-term fast-kill default-term default-kill" bench/group_failover.sh
 #
 # Cases: default-* = broker defaults (heartbeat 1000 ms) and the client's
@@ -13,7 +13,7 @@
 # --group-min-session-timeout-ms 500 and --session-timeout-ms 2000.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${1:-$ROOT/build-gt}
+BUILD=${1:-$ROOT/build}
 BROKER=$BUILD/broker/server/telemq-broker
 CLI=$BUILD/client/telemq
 RUNS=${RUNS:-3}

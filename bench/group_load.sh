@@ -6,11 +6,11 @@
 # /proc/<pid>/io deltas (rchar/wchar: all read/write syscalls, sockets and
 # files; read_bytes/write_bytes: disk only), with an idle baseline first.
 #
-#   bench/group_load.sh [BUILD_DIR]          (default build-gt)
+#   bench/group_load.sh [BUILD_DIR]          (default build)
 #   MEMBERS=100 PARTITIONS=1000 MEASURE_S=20 BROKER_ARGS="--group-heartbeat-interval-ms 200" bench/group_load.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${1:-$ROOT/build-gt}
+BUILD=${1:-$ROOT/build}
 MEMBERS=${MEMBERS:-100}
 PARTITIONS=${PARTITIONS:-1000}
 MEASURE_S=${MEASURE_S:-20}

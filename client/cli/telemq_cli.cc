@@ -401,18 +401,7 @@ int Run(int argc, char** argv) {
       last_record = std::chrono::steady_clock::now();
       for (const auto& r : *records) {
         if (max_records >= 0 && seen >= max_records) break;
-        if (print_meta) {
-          std::printf("%d\t%lld\t%lld\t", r.partition, static_cast<long long>(r.offset.value()),
-                      static_cast<long long>(r.timestamp_ms));
-        }
-        if (print_key) {
-          auto k = r.key.value_or("");
-          std::fwrite(k.data(), 1, k.size(), stdout);
-          std::fputc('\t', stdout);
-        }
-        auto v = r.value.value_or("");
-        std::fwrite(v.data(), 1, v.size(), stdout);
-        std::fputc('\n', stdout);
+        PrintRecord(r, print_meta, print_key);
         ++seen;
       }
       std::fflush(stdout);

@@ -27,6 +27,26 @@ std::string_view ApiKeyName(ApiKey key) {
   return "unknown";
 }
 
+namespace {
+
+// The length rules both frame kinds share: the frame holds at least its
+// header, stays within the limit, and the body fits inside it.
+Result<void> CheckLengths(uint32_t frame_length, size_t header_bytes, uint32_t body_length, uint32_t max_frame_bytes) {
+  if (frame_length < header_bytes - 4) {
+    return Fail(Errc::kCorrupt, "frame length " + std::to_string(frame_length) + " shorter than its header");
+  }
+  if (frame_length > max_frame_bytes) {
+    return Fail(Errc::kMessageTooLarge,
+                "frame of " + std::to_string(frame_length) + " bytes exceeds limit " + std::to_string(max_frame_bytes));
+  }
+  if (body_length > frame_length - (header_bytes - 4)) {
+    return Fail(Errc::kCorrupt, "body length " + std::to_string(body_length) + " exceeds frame");
+  }
+  return Ok();
+}
+
+}  // namespace
+
 Result<RequestHeader> DecodeRequestHeader(std::span<const std::byte, kRequestHeaderBytes> bytes,
                                           uint32_t max_frame_bytes) {
   RequestHeader h;
@@ -35,16 +55,7 @@ Result<RequestHeader> DecodeRequestHeader(std::span<const std::byte, kRequestHea
   h.api_version = LoadLE<uint16_t>(bytes.data() + 6);
   h.correlation_id = LoadLE<uint32_t>(bytes.data() + 8);
   h.body_length = LoadLE<uint32_t>(bytes.data() + 12);
-  if (h.frame_length < kRequestHeaderBytes - 4) {
-    return Fail(Errc::kCorrupt, "frame length " + std::to_string(h.frame_length) + " shorter than its header");
-  }
-  if (h.frame_length > max_frame_bytes) {
-    return Fail(Errc::kMessageTooLarge, "frame of " + std::to_string(h.frame_length) + " bytes exceeds limit " +
-                                            std::to_string(max_frame_bytes));
-  }
-  if (h.body_length > h.remaining()) {
-    return Fail(Errc::kCorrupt, "body length " + std::to_string(h.body_length) + " exceeds frame");
-  }
+  TELEMQ_TRY(CheckLengths(h.frame_length, kRequestHeaderBytes, h.body_length, max_frame_bytes));
   return h;
 }
 
@@ -54,16 +65,7 @@ Result<ResponseHeader> DecodeResponseHeader(std::span<const std::byte, kResponse
   h.frame_length = LoadLE<uint32_t>(bytes.data());
   h.correlation_id = LoadLE<uint32_t>(bytes.data() + 4);
   h.body_length = LoadLE<uint32_t>(bytes.data() + 8);
-  if (h.frame_length < kResponseHeaderBytes - 4) {
-    return Fail(Errc::kCorrupt, "frame length " + std::to_string(h.frame_length) + " shorter than its header");
-  }
-  if (h.frame_length > max_frame_bytes) {
-    return Fail(Errc::kMessageTooLarge, "frame of " + std::to_string(h.frame_length) + " bytes exceeds limit " +
-                                            std::to_string(max_frame_bytes));
-  }
-  if (h.body_length > h.remaining()) {
-    return Fail(Errc::kCorrupt, "body length " + std::to_string(h.body_length) + " exceeds frame");
-  }
+  TELEMQ_TRY(CheckLengths(h.frame_length, kResponseHeaderBytes, h.body_length, max_frame_bytes));
   return h;
 }
 

@@ -32,7 +32,7 @@ test: deps
 coverage: deps
 	cmake -S . -B build-coverage -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTELEMQ_COVERAGE=ON -DTELEMQ_BUILD_BENCH=OFF
 	cmake --build build-coverage -j $(JOBS)
-	cd build-coverage && ctest --output-on-failure -j $(JOBS) -LE slow
+	cd build-coverage && ctest --output-on-failure -j $(JOBS) -E fuzz_short
 	mkdir -p build/coverage
 	gcovr -r . build-coverage --exclude 'tests/' --exclude '.*_test\.cc' --exclude 'build-coverage/' \
 	  --txt-metric branch --html-details build/coverage/index.html --print-summary

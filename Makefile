@@ -35,7 +35,8 @@ coverage: deps
 	cd build-coverage && ctest --output-on-failure -j $(JOBS) -E fuzz_short
 	mkdir -p build/coverage
 	gcovr -r . build-coverage --exclude 'tests/' --exclude '.*_test\.cc' --exclude 'build-coverage/' \
-	  --txt-metric branch --html-details build/coverage/index.html --print-summary
+	  --exclude-unreachable-branches --exclude-throw-branches \
+	  --html-details build/coverage/index.html --print-summary
 	@echo "HTML report: build/coverage/index.html"
 
 bench: deps

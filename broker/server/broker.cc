@@ -113,6 +113,13 @@ struct Broker::Impl {
   std::string advertised_host;
   uint16_t advertised_port = 0;
   std::unique_ptr<GroupCoordinator> groups;
+  // Serialises "snapshot the topics, hand them to the groups" so two topic
+  // changes cannot deliver their snapshots in the wrong order.
+  std::mutex group_topics_mu;
+  void PublishTopicsToGroups() {
+    std::lock_guard lock(group_topics_mu);
+    groups->UpdateTopics(UserTopics());
+  }
 
   Impl(const BrokerConfig& c, asio::io_context& i) : config(c), io(i) {}
 
@@ -440,7 +447,7 @@ void Broker::Impl::HandleCreateTopics(const fb::CreateTopicsRequest* req, Reply&
       }
       topics.emplace(name, std::move(topic));
       lock.unlock();
-      groups->UpdateTopics(UserTopics());
+      PublishTopicsToGroups();
       spdlog::info("created topic {} with {} partitions", name, spec.partitions);
       result(name, Errc::kOk, "");
     }
@@ -484,7 +491,7 @@ void Broker::Impl::HandleDeleteTopics(const fb::DeleteTopicsRequest* req, Reply&
         fs::remove_all(PartitionDir(name, part->index), ec);
         part->AdvanceHighWatermark(part->hwm());  // wake long polls so they see the topic is gone
       }
-      groups->UpdateTopics(UserTopics());
+      PublishTopicsToGroups();
       spdlog::info("deleted topic {}", name);
       results.push_back(fb::CreateTopicResultDirect(b, name.c_str(), ErrorCode::None, ""));
     }
@@ -556,6 +563,11 @@ void Broker::Impl::HandleProduce(const fb::ProduceRequest* req, std::span<std::b
     ctx->Done();
     return;
   }
+  // Every outcome slot exists before any sync completes: flusher callbacks
+  // write into `outcomes` while this thread is still filling it.
+  size_t partition_count = 0;
+  for (const auto* t : *req->topics()) partition_count += t->partitions() ? t->partitions()->size() : 0;
+  ctx->outcomes.reserve(partition_count);
   const int64_t now = NowMs();
   size_t pos = 0;
   for (const auto* t : *req->topics()) {

@@ -221,6 +221,9 @@ struct Server::Impl {
       if (ec) {
         if (ec == asio::error::operation_aborted) co_return;
         spdlog::warn("accept failed: {}", ec.message());
+        // Out of descriptors (EMFILE) and the like: back off instead of spinning.
+        asio::steady_timer backoff(acceptor->get_executor(), std::chrono::milliseconds(100));
+        co_await backoff.async_wait(asio::redirect_error(use_awaitable, ec));
         continue;
       }
       socket.set_option(tcp::no_delay(true), ec);

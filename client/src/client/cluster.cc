@@ -200,7 +200,12 @@ Result<std::shared_ptr<Cluster>> Cluster::Create(const ClientOptions& options) {
 Cluster::~Cluster() { Shutdown(); }
 
 void Cluster::Shutdown() {
-  stopping_ = true;
+  {
+    // After this, Send fails at once instead of queueing work for an I/O
+    // thread that may already have finished (a Call would wait forever).
+    std::lock_guard lock(send_mu_);
+    stopping_ = true;
+  }
   if (!thread_.joinable()) return;
   asio::post(io_, [this]() {
     for (auto& [_, c] : connections_) c->Close();
@@ -235,6 +240,12 @@ std::shared_ptr<Connection> Cluster::ConnectionTo(int32_t node, Lane lane) {
 }
 
 void Cluster::Send(int32_t node, Request request, FrameCallback done) {
+  std::unique_lock lock(send_mu_);
+  if (stopping_) {
+    lock.unlock();
+    done(Fail(Errc::kShuttingDown, "client is shutting down"));
+    return;
+  }
   asio::dispatch(io_,
                  [self = shared_from_this(), node, request = std::move(request), done = std::move(done)]() mutable {
                    if (self->stopping_) {

@@ -100,7 +100,8 @@ class Cluster : public std::enable_shared_from_this<Cluster> {
   size_t next_bootstrap_ = 0;
   // Set by Shutdown(): no new connections or requests, so the I/O thread
   // runs out of work and ends.
-  std::atomic<bool> stopping_{false};
+  std::atomic<bool> stopping_{false};  // written under send_mu_
+  std::mutex send_mu_;
   // Shared with callers; guarded by mu_.
   mutable std::mutex mu_;
   std::map<std::string, TopicInfo> topics_;

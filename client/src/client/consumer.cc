@@ -255,19 +255,26 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
       out.buffers_.push_back(c.frame);
       out.buffers_.push_back(ps.topic);
       wire::BatchIterator it(c.records);
-      while (!it.Done()) {
+      // A batch that fails validation or decoding is corruption (the broker
+      // sends whole batches only): records before it are returned, the
+      // partition refetches from the first record not delivered, and the
+      // error is reported when nothing else is.
+      std::optional<Error> corrupt;
+      auto fail_batch = [&](const Error& e, size_t records_before) {
+        out.records_.resize(records_before);
+        ps.fetch_offset = ps.position;
+        ps.epoch = ++last_epoch;
+        ps.in_flight = false;  // the fetch in flight answers for the old epoch
+        ps.retry_at = {};
+        corrupt = Error(Errc::kCorrupt, c.tp.topic + "/" + std::to_string(c.tp.partition) + " at offset " +
+                                            std::to_string(ps.position.value()) + ": " + e.message());
+      };
+      while (!it.Done() && !corrupt) {
         wire::BatchHeader h;
+        const size_t records_before = out.records_.size();
         auto batch = it.Next(&h);
         if (!batch) {
-          // The broker sends whole batches only, so a batch that fails
-          // validation is corruption: report it, and refetch from the first
-          // record not delivered if the caller polls again.
-          ps.fetch_offset = ps.position;  // refetch from the first record not delivered
-          ps.epoch = ++last_epoch;
-          if (out.records_.empty()) {
-            return Fail(Errc::kCorrupt, c.tp.topic + "/" + std::to_string(c.tp.partition) + " at offset " +
-                                            std::to_string(ps.position.value()) + ": " + batch.error().message());
-          }
+          fail_batch(batch.error(), records_before);
           break;
         }
         if (h.next_offset() <= ps.position) continue;
@@ -275,7 +282,10 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
         if (h.codec() != wire::Codec::kNone) {
           auto owned = std::make_shared<std::vector<std::byte>>();
           auto d = wire::Decompress(h.codec(), section, wire::batch::kMaxBatchBytes, owned.get());
-          if (!d) return tl::unexpected(d.error());
+          if (!d) {
+            fail_batch(d.error(), records_before);
+            break;
+          }
           section = *owned;
           out.buffers_.push_back(owned);
         }
@@ -287,8 +297,19 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
           for (const auto& hd : r.headers) cr.headers.push_back({hd.key, hd.value});
           out.records_.push_back(std::move(cr));
         });
-        if (!decoded) return tl::unexpected(decoded.error());
+        if (!decoded) {
+          fail_batch(decoded.error(), records_before);
+          break;
+        }
         ps.position = h.next_offset();
+      }
+      if (corrupt) {
+        if (out.records_.empty()) {
+          lock.unlock();
+          PostFetch();
+          return tl::unexpected(*corrupt);
+        }
+        break;
       }
     }
     lock.unlock();
@@ -505,6 +526,9 @@ Result<void> Consumer::Assign(const std::vector<TopicPartition>& partitions) {
   }
   {
     std::lock_guard lock(impl_->mu);
+    // A fresh epoch for every newly assigned partition: answers to fetches
+    // of an earlier assignment of the same partition must not match.
+    for (const auto& tp : fresh) next[tp].epoch = ++impl_->last_epoch;
     impl_->parts = std::move(next);
   }
   impl_->PostFetch();

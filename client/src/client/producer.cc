@@ -327,7 +327,9 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
         refresh |= code == fb::ErrorCode::NotLeader || code == fb::ErrorCode::UnknownTopicOrPartition;
         Retry(s.key, q, Error(wire::FromWireError(code), detail.first));
       } else {
-        Complete(s.key, q, tl::unexpected(Error(wire::FromWireError(code), detail.first)));
+        // A storage error may come after the append (the sync failed).
+        Complete(s.key, q, tl::unexpected(Error(wire::FromWireError(code), detail.first)),
+                 code == fb::ErrorCode::StorageError ? Outcome::kUnknown : Outcome::kNotWritten);
       }
     }
     if (refresh) {
@@ -341,8 +343,19 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
   // Puts the in-flight batch back at the head of its queue with the same
   // bytes and sequence, unless it has exhausted its delivery timeout.
   void Retry(const PartitionKey& key, PartitionQueue& q, const Error& why) {
+    bool closing;
+    {
+      std::lock_guard lock(mu);
+      closing = closed;
+    }
+    if (closing && (why.code() == Errc::kShuttingDown || why.code() == Errc::kCancelled)) {
+      // The client itself is going away: retrying cannot succeed.
+      Complete(key, q, tl::unexpected(why), Outcome::kUnknown);
+      return;
+    }
     if (Clock::now() - q.in_flight->created >= opts.delivery_timeout) {
-      Complete(key, q, tl::unexpected(Error(Errc::kTimeout, "delivery timed out; last error: " + why.ToString())));
+      Complete(key, q, tl::unexpected(Error(Errc::kTimeout, "delivery timed out; last error: " + why.ToString())),
+               Outcome::kUnknown);
       return;
     }
     std::lock_guard lock(mu);
@@ -350,14 +363,22 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
     q.ready.push_front(std::move(q.in_flight));
   }
 
-  void Complete(const PartitionKey& key, PartitionQueue& q, const Result<Offset>& base) {
+  // How a failed batch ended: certainly not written (rejected before any
+  // append, or never sent), or unknown (timed out, storage error after the
+  // append may have happened).
+  enum class Outcome { kNotWritten, kUnknown };
+
+  void Complete(const PartitionKey& key, PartitionQueue& q, const Result<Offset>& base,
+                Outcome outcome = Outcome::kNotWritten) {
     std::unique_ptr<Batch> b = std::move(q.in_flight);
-    if (!base) {
+    if (!base && outcome == Outcome::kNotWritten) {
       // The broker wrote none of it: the sequences it held are free again,
       // and every later batch of this partition (not yet sent) follows it.
-      std::lock_guard lock(mu);
       // Only the in-flight batch ever holds a sequence, so no queued batch
-      // needs renumbering.
+      // needs renumbering. After an unknown outcome the sequence is never
+      // reused: a batch the broker did write would otherwise make the next
+      // one look like its duplicate and be acknowledged without being written.
+      std::lock_guard lock(mu);
       if (b->base_sequence >= 0) q.next_sequence = b->base_sequence;
     }
     for (auto& c : b->callbacks) {

@@ -67,6 +67,7 @@ Result<BrokerConfig> LoadConfigFile(const std::string& path, BrokerConfig c) {
     TELEMQ_FIELD("shutdown_grace_ms", int64_t, c.shutdown_grace = std::chrono::milliseconds(val))
     TELEMQ_FIELD("log_level", std::string, c.log_level = val)
     TELEMQ_FIELD("offsets_partitions", int32_t, c.offsets_partitions = val)
+    TELEMQ_FIELD("frame_read_timeout_ms", int64_t, c.frame_read_timeout = std::chrono::milliseconds(val))
     TELEMQ_FIELD("group_heartbeat_interval_ms", int64_t, c.group_heartbeat_interval = std::chrono::milliseconds(val))
     TELEMQ_FIELD("group_min_session_timeout_ms", int64_t, c.group_min_session_timeout = std::chrono::milliseconds(val))
     TELEMQ_FIELD("group_max_session_timeout_ms", int64_t, c.group_max_session_timeout = std::chrono::milliseconds(val))
@@ -103,6 +104,7 @@ Result<void> Validate(const BrokerConfig& c) {
   }
   if (c.produce_memory_bytes < c.max_frame_bytes) return bad("produce_memory_bytes must be >= max_frame_bytes");
   if (c.max_in_flight_per_connection < 1) return bad("max_in_flight_per_connection must be >= 1");
+  if (c.frame_read_timeout.count() < 10) return bad("frame_read_timeout_ms must be >= 10");
   if (c.offsets_partitions < 1 || c.offsets_partitions > 1000) return bad("offsets_partitions must be within 1..1000");
   if (c.group_heartbeat_interval.count() < 10) return bad("group_heartbeat_interval_ms must be >= 10");
   if (c.group_min_session_timeout < c.group_heartbeat_interval) {

@@ -35,6 +35,7 @@ struct BrokerConfig {
   int32_t max_batch_bytes = 16 << 20;                         // largest record batch accepted
   uint64_t produce_memory_bytes = 256ull << 20;               // broker-wide budget for produce requests in memory
   int max_in_flight_per_connection = 64;                      // requests read ahead of their responses
+  std::chrono::milliseconds frame_read_timeout{30'000};       // rest of a frame must arrive this soon after its header
   uint32_t fetch_max_bytes = 50u << 20;                       // cap on one fetch response
   std::chrono::milliseconds shutdown_grace{10'000};           // SIGTERM: time to finish in-flight requests
   int32_t offsets_partitions = 16;                            // partitions of __consumer_offsets (fixed once created)

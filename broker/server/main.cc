@@ -62,6 +62,9 @@ int Run(int argc, char** argv) {
   app.add_option("--log-level", c.log_level, "trace|debug|info|warn|error|critical|off (default info)");
   int64_t group_hb_ms = -1, group_min_session_ms = -1, group_max_session_ms = -1;
   app.add_option("--offsets-partitions", c.offsets_partitions, "Partitions of __consumer_offsets (default 16)");
+  int64_t frame_read_timeout_ms = -1;
+  app.add_option("--frame-read-timeout-ms", frame_read_timeout_ms,
+                 "Time for the rest of a request frame to arrive after its header (default 30000)");
   app.add_option("--group-heartbeat-interval-ms", group_hb_ms,
                  "Heartbeat interval told to group members (default 1000)");
   app.add_option("--group-min-session-timeout-ms", group_min_session_ms,
@@ -106,6 +109,7 @@ int Run(int argc, char** argv) {
   if (given("--shutdown-grace-ms")) base.shutdown_grace = std::chrono::milliseconds(shutdown_grace_ms);
   if (given("--log-level")) base.log_level = c.log_level;
   if (given("--offsets-partitions")) base.offsets_partitions = c.offsets_partitions;
+  if (given("--frame-read-timeout-ms")) base.frame_read_timeout = std::chrono::milliseconds(frame_read_timeout_ms);
   if (given("--group-heartbeat-interval-ms")) base.group_heartbeat_interval = std::chrono::milliseconds(group_hb_ms);
   if (given("--group-min-session-timeout-ms"))
     base.group_min_session_timeout = std::chrono::milliseconds(group_min_session_ms);

@@ -99,7 +99,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
         }
         std::vector<std::byte> frame(frame_bytes);
         std::error_code ec;
+        // A peer that stops half-way through a frame (host gone, no FIN)
+        // must not hold its share of the produce budget forever: the body
+        // has to arrive within the request read timeout.
+        auto deadline = std::make_shared<asio::steady_timer>(strand_, config_.frame_read_timeout);
+        deadline->async_wait([self = shared_from_this()](const std::error_code& timer_ec) {
+          if (!timer_ec) {
+            spdlog::warn("closing connection {}: request body not received within {} ms", self->peer_,
+                         self->config_.frame_read_timeout.count());
+            self->Shutdown();
+          }
+        });
         co_await asio::async_read(socket_, asio::buffer(frame), asio::redirect_error(use_awaitable, ec));
+        deadline->cancel();
         if (ec) {
           if (is_produce) budget_.Release(frame_bytes);
           throw std::system_error(ec);
@@ -227,6 +239,8 @@ struct Server::Impl {
         continue;
       }
       socket.set_option(tcp::no_delay(true), ec);
+      // Detects peers that vanished without closing (with the kernel's probe timing).
+      socket.set_option(asio::socket_base::keep_alive(true), ec);
       std::string peer;
       auto ep = socket.remote_endpoint(ec);
       if (!ec) peer = ep.address().to_string() + ":" + std::to_string(ep.port());

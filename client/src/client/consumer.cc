@@ -51,6 +51,7 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
   // Source of PartitionState::epoch values, so a partition dropped and
   // assigned again never matches answers of its previous incarnation.
   uint64_t last_epoch = 0;                    // guarded by mu
+  std::recursive_mutex group_service_mu;      // serialises ServiceGroup / LeaveGroup
   std::unique_ptr<asio::steady_timer> timer;  // I/O thread
 
   // Group mode (Subscribe). Set once, before the membership starts.
@@ -398,7 +399,11 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
   }
 
   // Applies pending partition changes, runs the listener, auto-commits.
+  // Serialised: Close() on one thread may race Poll() on another, and the
+  // listener must never run on two threads at once. Recursive, because a
+  // listener callback may itself call Close().
   Result<void> ServiceGroup() {
+    std::lock_guard service(group_service_mu);
     if (auto fatal = membership->FatalError()) return tl::unexpected(*fatal);
     const bool auto_commit = group.auto_commit == AutoCommit::kEnabled;
     while (auto h = membership->TakeHandoff()) {
@@ -454,6 +459,7 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
 
   void LeaveGroup() {
     if (!membership) return;
+    std::lock_guard service(group_service_mu);
     // Finish what is in progress, then give everything back.
     IgnoreError(ServiceGroup(), "closing anyway");
     auto owned = membership->Owned();

@@ -123,11 +123,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
         auto body = all.first(header->body_length);
         auto payload = all.subspan(header->body_length);
         broker_.Handle(*header, body, payload, [self = shared_from_this(), slot](Response r) {
+          // A protocol violation ends the connection: nothing read after it
+          // may be executed, since it would never be answered.
+          if (r.close_after) self->violated_ = true;
           asio::post(self->strand_, [self, slot, r = std::move(r)]() mutable { self->Complete(slot, std::move(r)); });
         });
         // The produce payload has been appended (or rejected) by now.
         if (is_produce) budget_.Release(frame_bytes);
-        if (closing_) co_return;
+        if (closing_ || violated_) co_return;
       }
     } catch (const std::system_error& e) {
       if (e.code() != asio::error::eof && e.code() != asio::error::operation_aborted) {
@@ -202,6 +205,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::deque<Slot> slots_;  // deque: pointers to elements stay valid on push_back/pop_front
   bool writing_ = false;
   bool closing_ = false;
+  std::atomic<bool> violated_{false};  // set by a reply that closes the connection
   std::atomic<int> in_flight_{0};
   std::string peer_;
 };

@@ -156,9 +156,9 @@ Result<DcgmCsvReader> DcgmCsvReader::Create(std::string_view header_line) {
     int* index;
   };
   const Want wants[] = {
-      {"uuid", &r.uuid_},           {"metric_name", &r.metric_},  {"gpu_id", &r.gpu_id_},
-      {"value", &r.value_},         {"timestamp", &r.timestamp_}, {"device", &r.device_},
-      {"modelName", &r.model_},     {"Hostname", &r.hostname_},   {"labels_raw", &r.labels_},
+      {"uuid", &r.uuid_},       {"metric_name", &r.metric_},  {"gpu_id", &r.gpu_id_},
+      {"value", &r.value_},     {"timestamp", &r.timestamp_}, {"device", &r.device_},
+      {"modelName", &r.model_}, {"Hostname", &r.hostname_},   {"labels_raw", &r.labels_},
   };
   for (size_t c = 0; c < fields->size(); ++c) {
     std::string_view name = Trim((*fields)[c]);

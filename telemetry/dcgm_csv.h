@@ -51,8 +51,8 @@ enum class SkipReason : uint8_t {
   kUnterminatedQuote,  // also: garbage after a closing quote
   kMissingUuid,
   kMissingMetric,
-  kBadGpuId,           // missing or not a base-10 int32
-  kBadValue,           // missing, not fully numeric, NaN or infinite
+  kBadGpuId,  // missing or not a base-10 int32
+  kBadValue,  // missing, not fully numeric, NaN or infinite
 };
 inline constexpr size_t kSkipReasonCount = 6;
 std::string_view SkipReasonName(SkipReason reason);
@@ -60,7 +60,7 @@ std::string_view SkipReasonName(SkipReason reason);
 struct RowSkip {
   int64_t line_number = 0;  // 1-based; the header is line 1
   SkipReason reason = SkipReason::kWrongColumnCount;
-  std::string detail;       // for the log
+  std::string detail;  // for the log
 };
 
 struct DcgmRow {
@@ -91,7 +91,7 @@ class DcgmCsvReader {
   RowSkip Skip(int64_t line, SkipReason reason, std::string detail);
 
   size_t column_count_ = 0;
-  int uuid_ = -1, metric_ = -1, gpu_id_ = -1, value_ = -1;  // required column indexes
+  int uuid_ = -1, metric_ = -1, gpu_id_ = -1, value_ = -1;                       // required column indexes
   int timestamp_ = -1, device_ = -1, model_ = -1, hostname_ = -1, labels_ = -1;  // optional, -1 if absent
   SkipCounts skips_;
   uint64_t malformed_labels_ = 0;

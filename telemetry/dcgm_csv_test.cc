@@ -12,7 +12,8 @@ namespace {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
-const char kHeader[] = "timestamp,metric_name,gpu_id,device,uuid,modelName,Hostname,container,pod,namespace,value,labels_raw";
+const char kHeader[] =
+    "timestamp,metric_name,gpu_id,device,uuid,modelName,Hostname,container,pod,namespace,value,labels_raw";
 
 // One well-formed row of the export, with fields that tests override.
 std::string Row(std::string metric = "DCGM_FI_DEV_GPU_UTIL", std::string gpu_id = "0",
@@ -160,7 +161,8 @@ TEST(DcgmCsvReaderTest, EveryMalformedRowKindIsSkippedAndCounted) {
 }
 
 TEST(ReadDcgmCsvTest, GoodRowsFlowBadRowsAreCountedBlankLinesIgnored) {
-  std::stringstream in(std::string(kHeader) + "\r\n" + Row() + "\r\n\r\n" + Row("M", "0", "") + "\n" + Row("M2") + "\n");
+  std::stringstream in(std::string(kHeader) + "\r\n" + Row() + "\r\n\r\n" + Row("M", "0", "") + "\n" + Row("M2") +
+                       "\n");
   std::vector<DcgmRow> rows;
   auto summary = ReadDcgmCsv(in, [&](DcgmRow&& r) { rows.push_back(std::move(r)); });
   ASSERT_TRUE(summary) << summary.error().ToString();

@@ -62,16 +62,16 @@ void SyntheticFleet::SampleGpu(size_t index, double t, std::vector<TelemetryPoin
   const double util = std::round(100 * load);
   const double fb_used = std::round(4 + (77400 - 4) * mem_load);
   const double values[kDcgmFieldCount] = {
-      util,                                                   // GPU_UTIL, %
-      std::round(Clamp(80 * load * (0.6 + 0.4 * mem_load), 0, 100)),  // MEM_COPY_UTIL, %
+      util,                                                              // GPU_UTIL, %
+      std::round(Clamp(80 * load * (0.6 + 0.4 * mem_load), 0, 100)),     // MEM_COPY_UTIL, %
       std::round(Clamp(66 + (690 - 66) * load, 60, 700) * 1000) / 1000,  // POWER_USAGE, W
-      std::round(Clamp(30 + 55 * heat, 30, 85)),              // GPU_TEMP, C
-      fb_used,                                                // FB_USED, MiB
-      kFramebufferMiB - fb_used,                              // FB_FREE, MiB
-      0,                                                      // DEC_UTIL: idle in the export
-      0,                                                      // ENC_UTIL: idle in the export
-      std::round(Clamp(345 + (1980 - 345) * load, 210, 1980)),  // SM_CLOCK, MHz
-      2619,                                                   // MEM_CLOCK, MHz: fixed on H100
+      std::round(Clamp(30 + 55 * heat, 30, 85)),                         // GPU_TEMP, C
+      fb_used,                                                           // FB_USED, MiB
+      kFramebufferMiB - fb_used,                                         // FB_FREE, MiB
+      0,                                                                 // DEC_UTIL: idle in the export
+      0,                                                                 // ENC_UTIL: idle in the export
+      std::round(Clamp(345 + (1980 - 345) * load, 210, 1980)),           // SM_CLOCK, MHz
+      2619,                                                              // MEM_CLOCK, MHz: fixed on H100
   };
   const int64_t ts_us = std::llround(t * 1e6);
   for (size_t f = 0; f < kDcgmFieldCount; ++f) {

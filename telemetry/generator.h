@@ -21,9 +21,9 @@ namespace telemq::telemetry {
 
 // The ten fields, in the export's order.
 inline constexpr std::string_view kDcgmFields[] = {
-    "DCGM_FI_DEV_GPU_UTIL",   "DCGM_FI_DEV_MEM_COPY_UTIL", "DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_DEV_GPU_TEMP",
-    "DCGM_FI_DEV_FB_USED",    "DCGM_FI_DEV_FB_FREE",       "DCGM_FI_DEV_DEC_UTIL",    "DCGM_FI_DEV_ENC_UTIL",
-    "DCGM_FI_DEV_SM_CLOCK",   "DCGM_FI_DEV_MEM_CLOCK",
+    "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_MEM_COPY_UTIL", "DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_DEV_GPU_TEMP",
+    "DCGM_FI_DEV_FB_USED",  "DCGM_FI_DEV_FB_FREE",       "DCGM_FI_DEV_DEC_UTIL",    "DCGM_FI_DEV_ENC_UTIL",
+    "DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_DEV_MEM_CLOCK",
 };
 inline constexpr size_t kDcgmFieldCount = sizeof(kDcgmFields) / sizeof(kDcgmFields[0]);
 

@@ -114,9 +114,8 @@ Result<TelemetryPoint> DecodePoint(std::string_view bytes) {
   uint64_t value_bits = 0;
   uint64_t ts = 0;
   uint16_t label_count = 0;
-  if (!r.Str(&p.gpu_uuid) || !r.U32(&gpu_id) || !r.Str(&p.device) || !r.Str(&p.model_name) ||
-      !r.Str(&p.hostname) || !r.Str(&p.metric_name) || !r.U64(&value_bits) || !r.U64(&ts) ||
-      !r.U16(&label_count)) {
+  if (!r.Str(&p.gpu_uuid) || !r.U32(&gpu_id) || !r.Str(&p.device) || !r.Str(&p.model_name) || !r.Str(&p.hostname) ||
+      !r.Str(&p.metric_name) || !r.U64(&value_bits) || !r.U64(&ts) || !r.U16(&label_count)) {
     return Fail(Errc::kCorrupt, "telemetry point: truncated");
   }
   p.gpu_id = static_cast<int32_t>(gpu_id);

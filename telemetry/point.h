@@ -31,14 +31,14 @@
 namespace telemq::telemetry {
 
 struct TelemetryPoint {
-  std::string gpu_uuid;     // identity of the GPU ("GPU-5fd4f087-..."), the record key
-  int32_t gpu_id = 0;       // index on its host (DCGM "gpu"); not unique across hosts
-  std::string device;       // "nvidia0"
-  std::string model_name;   // "NVIDIA H100 80GB HBM3"
+  std::string gpu_uuid;    // identity of the GPU ("GPU-5fd4f087-..."), the record key
+  int32_t gpu_id = 0;      // index on its host (DCGM "gpu"); not unique across hosts
+  std::string device;      // "nvidia0"
+  std::string model_name;  // "NVIDIA H100 80GB HBM3"
   std::string hostname;
-  std::string metric_name;  // DCGM field name, e.g. "DCGM_FI_DEV_GPU_UTIL"
-  double value = 0;         // finite; unit depends on the field
-  int64_t timestamp_us = 0; // when the point was stamped (the streamer's processing time)
+  std::string metric_name;   // DCGM field name, e.g. "DCGM_FI_DEV_GPU_UTIL"
+  double value = 0;          // finite; unit depends on the field
+  int64_t timestamp_us = 0;  // when the point was stamped (the streamer's processing time)
   std::vector<std::pair<std::string, std::string>> labels;  // in source order
 
   friend bool operator==(const TelemetryPoint&, const TelemetryPoint&) = default;

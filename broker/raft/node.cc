@@ -327,11 +327,7 @@ Result<void> Node::TransferLeadership(NodeId target) {
   election_elapsed_ = 0;  // the transfer has one election timeout to finish
   Progress& pr = progress_[target];
   if (pr.match == LastOffset()) {
-    Message m;
-    m.type = MessageType::kTimeoutNow;
-    m.to = target;
-    m.term = term_;
-    Send(std::move(m));
+    SendTimeoutNow(target);
   } else {
     SendAppend(target, true);
   }
@@ -696,14 +692,18 @@ void Node::HandleAppendResponse(const Message& m) {
     if (MaybeCommit()) broadcast_pending_ = true;
   }
   if (pr.state == ProgressState::kProbe) pr.probe_sent = false;
-  if (transferee_ == m.from && pr.match == LastOffset()) {
-    Message t;
-    t.type = MessageType::kTimeoutNow;
-    t.to = m.from;
-    t.term = term_;
-    Send(std::move(t));
-  }
+  if (transferee_ == m.from && pr.match == LastOffset()) SendTimeoutNow(m.from);
   SendAppend(m.from, false);
+}
+
+// Leadership transfer (Raft thesis §3.10): the target is caught up, so it
+// may campaign at once.
+void Node::SendTimeoutNow(NodeId target) {
+  Message t;
+  t.type = MessageType::kTimeoutNow;
+  t.to = target;
+  t.term = term_;
+  Send(std::move(t));
 }
 
 void Node::HandleHeartbeatResponse(const Message& m) {
@@ -729,13 +729,7 @@ void Node::HandleHeartbeatResponse(const Message& m) {
     }
   }
   pr.match_at_heartbeat = pr.match;
-  if (transferee_ == m.from && pr.match == LastOffset()) {
-    Message t;
-    t.type = MessageType::kTimeoutNow;
-    t.to = m.from;
-    t.term = term_;
-    Send(std::move(t));
-  }
+  if (transferee_ == m.from && pr.match == LastOffset()) SendTimeoutNow(m.from);
 }
 
 // ---------------------------------------------------------------------------

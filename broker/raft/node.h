@@ -195,6 +195,7 @@ class Node {
   void HandleRestart(const Message& m);
   void HandleAppendResponse(const Message& m);
   void HandleHeartbeatResponse(const Message& m);
+  void SendTimeoutNow(NodeId target);
   // Returns the election outcome once decided: +1 won, -1 lost, 0 pending.
   int Poll(NodeId from, bool granted);
 

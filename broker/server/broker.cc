@@ -41,18 +41,18 @@ int64_t NowMs() {
 // leader, in term 1.
 constexpr Term kSingleNodeTerm{1};
 
-Response Finish(flatbuffers::FlatBufferBuilder& b) {
+}  // namespace
+
+Response FinishResponse(flatbuffers::FlatBufferBuilder& b) {
   Response r;
   r.body = b.Release();
   return r;
 }
 
-}  // namespace
-
 Response MakeErrorResponse(Errc code, const std::string& message, bool close_after) {
   flatbuffers::FlatBufferBuilder b(128);
   b.Finish(fb::CreateErrorResponseDirect(b, wire::ToWireError(code), message.c_str()));
-  Response r = Finish(b);
+  Response r = FinishResponse(b);
   r.close_after = close_after;
   return r;
 }
@@ -291,7 +291,7 @@ void Broker::Handle(const wire::RequestHeader& header, std::span<const std::byte
       flatbuffers::FlatBufferBuilder b(128);
       b.Finish(fb::CreateFindCoordinatorResponseDirect(b, ErrorCode::None, nullptr, impl_->config.node_id,
                                                        impl_->advertised_host.c_str(), impl_->advertised_port));
-      return reply(Finish(b));
+      return reply(FinishResponse(b));
     }
     case ApiKey::kGroupHeartbeat:
       if (auto r = wire::VerifyBody<fb::GroupHeartbeatRequest>(body); !r) {
@@ -337,7 +337,7 @@ void Broker::Impl::HandleApiVersions(Reply& reply) {
   for (uint16_t k = 0; k < wire::kApiKeyCount; ++k) apis.push_back(fb::CreateApiVersionRange(b, k, 1, 1));
   b.Finish(
       fb::CreateApiVersionsResponseDirect(b, ErrorCode::None, &apis, config.node_id, registry->cluster_id().c_str()));
-  reply(Finish(b));
+  reply(FinishResponse(b));
 }
 
 void Broker::Impl::HandleMetadata(const fb::MetadataRequest* req, Reply& reply) {
@@ -373,7 +373,7 @@ void Broker::Impl::HandleMetadata(const fb::MetadataRequest* req, Reply& reply) 
     }
   }
   b.Finish(fb::CreateMetadataResponseDirect(b, &brokers, config.node_id, &out, registry->cluster_id().c_str()));
-  reply(Finish(b));
+  reply(FinishResponse(b));
 }
 
 void Broker::Impl::HandleCreateTopics(const fb::CreateTopicsRequest* req, Reply& reply) {
@@ -453,7 +453,7 @@ void Broker::Impl::HandleCreateTopics(const fb::CreateTopicsRequest* req, Reply&
     }
   }
   b.Finish(fb::CreateCreateTopicsResponseDirect(b, &results));
-  reply(Finish(b));
+  reply(FinishResponse(b));
 }
 
 void Broker::Impl::HandleDeleteTopics(const fb::DeleteTopicsRequest* req, Reply& reply) {
@@ -497,7 +497,7 @@ void Broker::Impl::HandleDeleteTopics(const fb::DeleteTopicsRequest* req, Reply&
     }
   }
   b.Finish(fb::CreateDeleteTopicsResponseDirect(b, &results));
-  reply(Finish(b));
+  reply(FinishResponse(b));
 }
 
 // Collects per-partition outcomes of one produce request; the last partition
@@ -536,7 +536,7 @@ struct ProduceContext {
       i = j;
     }
     b.Finish(fb::CreateProduceResponseDirect(b, &topics, 0));
-    reply(Finish(b));
+    reply(FinishResponse(b));
   }
 };
 
@@ -845,7 +845,7 @@ void Broker::Impl::HandleListOffsets(const fb::ListOffsetsRequest* req, Reply& r
     }
   }
   b.Finish(fb::CreateListOffsetsResponseDirect(b, &topics_out));
-  reply(Finish(b));
+  reply(FinishResponse(b));
 }
 
 void Broker::Impl::HandleInitProducerId(Reply& reply) {
@@ -857,7 +857,7 @@ void Broker::Impl::HandleInitProducerId(Reply& reply) {
   } else {
     b.Finish(fb::CreateInitProducerIdResponseDirect(b, ErrorCode::None, nullptr, id->value(), 0));
   }
-  reply(Finish(b));
+  reply(FinishResponse(b));
 }
 
 void Broker::Impl::CommitAppended(const std::shared_ptr<Partition>& part, Offset end,

@@ -62,6 +62,9 @@ class Broker {
   std::unique_ptr<Impl> impl_;
 };
 
+// A response whose body is the message just finished in `b` (no payload).
+Response FinishResponse(flatbuffers::FlatBufferBuilder& b);
+
 // Builds the body of an ErrorResponse (frame-level failures).
 Response MakeErrorResponse(Errc code, const std::string& message, bool close_after);
 

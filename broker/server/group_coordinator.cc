@@ -55,12 +55,6 @@ Result<void> ValidateGroupId(const flatbuffers::String* id) {
   return Ok();
 }
 
-Response Finish(flatbuffers::FlatBufferBuilder& b) {
-  Response r;
-  r.body = b.Release();
-  return r;
-}
-
 group::Assignment ToAssignment(const flatbuffers::Vector<flatbuffers::Offset<fb::TopicPartitions>>* v) {
   group::Assignment a;
   if (!v) return a;
@@ -87,13 +81,13 @@ flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::TopicPartitions>
 Response HeartbeatFailure(ErrorCode code, const std::string& message) {
   flatbuffers::FlatBufferBuilder b(128);
   b.Finish(fb::CreateGroupHeartbeatResponseDirect(b, code, message.c_str()));
-  return Finish(b);
+  return FinishResponse(b);
 }
 
 Response CommitFailure(ErrorCode code, const std::string& message) {
   flatbuffers::FlatBufferBuilder b(128);
   b.Finish(fb::CreateOffsetCommitResponseDirect(b, code, message.c_str()));
-  return Finish(b);
+  return FinishResponse(b);
 }
 
 std::vector<OffsetsRecord> ToOffsetsRecords(const std::vector<group::GroupRecord>& records) {
@@ -237,7 +231,7 @@ void GroupCoordinator::Heartbeat(const fb::GroupHeartbeatRequest* req, Reply rep
   flatbuffers::FlatBufferBuilder b(512);
   auto fail = [&](ErrorCode code, const std::string& msg) {
     b.Finish(fb::CreateGroupHeartbeatResponseDirect(b, code, msg.c_str()));
-    reply(Finish(b));
+    reply(FinishResponse(b));
   };
   if (auto v = ValidateGroupId(req->group_id()); !v) return fail(ErrorCode::InvalidGroupId, v.error().message());
   group::HeartbeatRequest hb;
@@ -266,21 +260,21 @@ void GroupCoordinator::Heartbeat(const fb::GroupHeartbeatRequest* req, Reply rep
   if (!resp) {
     // A rejected heartbeat may still have changed state (expiry): persist it.
     b.Finish(fb::CreateGroupHeartbeatResponseDirect(b, ToWire(resp.error().code()), resp.error().message().c_str()));
-    impl_->PersistThenReply(shard_index, g, Finish(b), HeartbeatFailure, std::move(reply));
+    impl_->PersistThenReply(shard_index, g, FinishResponse(b), HeartbeatFailure, std::move(reply));
     return;
   }
   auto assignment = FromAssignment(b, resp->assignment);
   b.Finish(fb::CreateGroupHeartbeatResponse(b, ErrorCode::None, 0, b.CreateString(resp->member_id),
                                             resp->member_epoch.value(),
                                             static_cast<int32_t>(resp->heartbeat_interval.count()), assignment));
-  impl_->PersistThenReply(shard_index, g, Finish(b), HeartbeatFailure, std::move(reply));
+  impl_->PersistThenReply(shard_index, g, FinishResponse(b), HeartbeatFailure, std::move(reply));
 }
 
 void GroupCoordinator::OffsetCommit(const fb::OffsetCommitRequest* req, Reply reply) {
   flatbuffers::FlatBufferBuilder b(512);
   if (auto v = ValidateGroupId(req->group_id()); !v) {
     b.Finish(fb::CreateOffsetCommitResponseDirect(b, ErrorCode::InvalidGroupId, v.error().message().c_str()));
-    return reply(Finish(b));
+    return reply(FinishResponse(b));
   }
   const std::string group_id = req->group_id()->str();
   const std::string member_id = wire::Str(req->member_id());
@@ -292,7 +286,7 @@ void GroupCoordinator::OffsetCommit(const fb::OffsetCommitRequest* req, Reply re
   if (it == shard.groups.end() && !admin) {
     b.Finish(fb::CreateOffsetCommitResponseDirect(b, ErrorCode::UnknownMemberId,
                                                   ("group '" + group_id + "' has no member " + member_id).c_str()));
-    return reply(Finish(b));
+    return reply(FinishResponse(b));
   }
   auto& g = impl_->GetOrCreate(shard, group_id);
   (void)g.Tick(Now());  // exact expiry before judging the member's epoch
@@ -321,7 +315,7 @@ void GroupCoordinator::OffsetCommit(const fb::OffsetCommitRequest* req, Reply re
     }
   }
   b.Finish(fb::CreateOffsetCommitResponseDirect(b, ErrorCode::None, nullptr, &topics));
-  impl_->PersistThenReply(shard_index, g, Finish(b), CommitFailure, std::move(reply));
+  impl_->PersistThenReply(shard_index, g, FinishResponse(b), CommitFailure, std::move(reply));
 }
 
 namespace {
@@ -361,7 +355,7 @@ void GroupCoordinator::OffsetFetch(const fb::OffsetFetchRequest* req, Reply repl
   flatbuffers::FlatBufferBuilder b(512);
   if (auto v = ValidateGroupId(req->group_id()); !v) {
     b.Finish(fb::CreateOffsetFetchResponseDirect(b, ErrorCode::InvalidGroupId, v.error().message().c_str()));
-    return reply(Finish(b));
+    return reply(FinishResponse(b));
   }
   const std::string group_id = req->group_id()->str();
   Shard& shard = *impl_->shards[ShardOf(group_id)];
@@ -371,7 +365,7 @@ void GroupCoordinator::OffsetFetch(const fb::OffsetFetchRequest* req, Reply repl
   // consumer joining a new group needs no special case.
   auto topics = CommittedOffsets(b, it == shard.groups.end() ? nullptr : &it->second, req, impl_->hooks);
   b.Finish(fb::CreateOffsetFetchResponse(b, ErrorCode::None, 0, topics));
-  reply(Finish(b));
+  reply(FinishResponse(b));
 }
 
 void GroupCoordinator::ListGroups(Reply reply) {
@@ -386,14 +380,14 @@ void GroupCoordinator::ListGroups(Reply reply) {
     }
   }
   b.Finish(fb::CreateListGroupsResponseDirect(b, ErrorCode::None, nullptr, &out));
-  reply(Finish(b));
+  reply(FinishResponse(b));
 }
 
 void GroupCoordinator::DescribeGroup(const fb::DescribeGroupRequest* req, Reply reply) {
   flatbuffers::FlatBufferBuilder b(1024);
   if (auto v = ValidateGroupId(req->group_id()); !v) {
     b.Finish(fb::CreateDescribeGroupResponseDirect(b, ErrorCode::InvalidGroupId, v.error().message().c_str()));
-    return reply(Finish(b));
+    return reply(FinishResponse(b));
   }
   const std::string group_id = req->group_id()->str();
   Shard& shard = *impl_->shards[ShardOf(group_id)];
@@ -402,7 +396,7 @@ void GroupCoordinator::DescribeGroup(const fb::DescribeGroupRequest* req, Reply 
   if (it == shard.groups.end()) {
     b.Finish(fb::CreateDescribeGroupResponseDirect(b, ErrorCode::GroupIdNotFound,
                                                    ("group '" + group_id + "' does not exist").c_str()));
-    return reply(Finish(b));
+    return reply(FinishResponse(b));
   }
   const auto d = it->second.Describe();
   std::vector<flatbuffers::Offset<fb::GroupMemberDescription>> members;
@@ -426,14 +420,14 @@ void GroupCoordinator::DescribeGroup(const fb::DescribeGroupRequest* req, Reply 
   auto state = b.CreateString(std::string(group::GroupStateName(d.state)));
   b.Finish(fb::CreateDescribeGroupResponse(b, ErrorCode::None, 0, gid, state, d.group_epoch.value(),
                                            d.assignment_epoch.value(), members_v, offsets));
-  reply(Finish(b));
+  reply(FinishResponse(b));
 }
 
 void GroupCoordinator::DeleteGroup(const fb::DeleteGroupRequest* req, Reply reply) {
   flatbuffers::FlatBufferBuilder b(128);
   if (auto v = ValidateGroupId(req->group_id()); !v) {
     b.Finish(fb::CreateDeleteGroupResponseDirect(b, ErrorCode::InvalidGroupId, v.error().message().c_str()));
-    return reply(Finish(b));
+    return reply(FinishResponse(b));
   }
   const std::string group_id = req->group_id()->str();
   const int32_t shard_index = ShardOf(group_id);
@@ -443,27 +437,27 @@ void GroupCoordinator::DeleteGroup(const fb::DeleteGroupRequest* req, Reply repl
   if (it == shard.groups.end()) {
     b.Finish(fb::CreateDeleteGroupResponseDirect(b, ErrorCode::GroupIdNotFound,
                                                  ("group '" + group_id + "' does not exist").c_str()));
-    return reply(Finish(b));
+    return reply(FinishResponse(b));
   }
   (void)it->second.Tick(Now());
   if (it->second.member_count() > 0) {
     b.Finish(fb::CreateDeleteGroupResponseDirect(
         b, ErrorCode::NonEmptyGroup,
         ("group '" + group_id + "' has " + std::to_string(it->second.member_count()) + " member(s)").c_str()));
-    return reply(Finish(b));
+    return reply(FinishResponse(b));
   }
   // Whatever the group still had to persist is superseded by the tombstone.
   (void)it->second.TakeRecords();
   shard.groups.erase(it);
   b.Finish(fb::CreateDeleteGroupResponseDirect(b, ErrorCode::None));
-  auto ok = std::make_shared<Response>(Finish(b));
+  auto ok = std::make_shared<Response>(FinishResponse(b));
   impl_->hooks.append(shard_index, {{kDeletePrefix + group_id, std::nullopt}}, [ok, reply](Result<void> r) {
     if (r) return reply(std::move(*ok));
     flatbuffers::FlatBufferBuilder fb_builder(128);
     fb_builder.Finish(
         fb::CreateDeleteGroupResponseDirect(fb_builder, wire::ToWireError(r.error().code()),
                                             ("group deletion not persisted: " + r.error().message()).c_str()));
-    reply(Finish(fb_builder));
+    reply(FinishResponse(fb_builder));
   });
 }
 

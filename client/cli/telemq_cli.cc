@@ -16,6 +16,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <string>
 
@@ -80,6 +81,41 @@ void PrintRecord(const telemq::ConsumerRecord& r, bool print_meta, bool print_ke
 int Die(const std::string& what, const telemq::Error& e) {
   std::fprintf(stderr, "telemq: %s: %s\n", what.c_str(), e.ToString().c_str());
   return 1;
+}
+
+struct ConsumeLimits {
+  int64_t max_records = -1;  // stop after this many; -1 unlimited
+  int64_t idle_ms = -1;      // stop after this long without records; -1 never
+  bool print_meta = false;
+  bool print_key = false;
+};
+
+// Polls and prints until the limits are reached, a stop signal arrives or a
+// poll fails; `after_print` runs after each printed poll (commit-after-print).
+// Returns the exit code.
+int ConsumeLoop(telemq::Consumer& consumer, const ConsumeLimits& limits, const std::function<void()>& after_print) {
+  int64_t seen = 0;
+  auto last_record = std::chrono::steady_clock::now();
+  while (!g_stop && (limits.max_records < 0 || seen < limits.max_records)) {
+    auto records = consumer.Poll(std::chrono::milliseconds(200));
+    if (!records) return Die("consume", records.error());
+    if (records->empty()) {
+      if (limits.idle_ms >= 0 &&
+          std::chrono::steady_clock::now() - last_record > std::chrono::milliseconds(limits.idle_ms)) {
+        break;
+      }
+      continue;
+    }
+    last_record = std::chrono::steady_clock::now();
+    for (const auto& r : *records) {
+      if (limits.max_records >= 0 && seen >= limits.max_records) break;
+      PrintRecord(r, limits.print_meta, limits.print_key);
+      ++seen;
+    }
+    std::fflush(stdout);
+    if (after_print) after_print();
+  }
+  return 0;
 }
 
 std::vector<std::string> SplitComma(const std::string& s) {
@@ -245,32 +281,13 @@ int Run(int argc, char** argv) {
     }
     auto listener = std::make_shared<LoggingListener>(log_assignments);
     if (auto r = (*consumer)->Subscribe({name}, g, listener); !r) return Die("subscribe", r.error());
-    int64_t seen = 0;
-    auto last_record = std::chrono::steady_clock::now();
-    int rc = 0;
-    while (!g_stop && (max_records < 0 || seen < max_records)) {
-      auto records = (*consumer)->Poll(std::chrono::milliseconds(200));
-      if (!records) {
-        rc = Die("consume", records.error());
-        break;
-      }
-      if (records->empty()) {
-        if (idle_ms >= 0 && std::chrono::steady_clock::now() - last_record > std::chrono::milliseconds(idle_ms)) break;
-        continue;
-      }
-      last_record = std::chrono::steady_clock::now();
-      for (const auto& r : *records) {
-        if (max_records >= 0 && seen >= max_records) break;
-        PrintRecord(r, print_meta, print_key);
-        ++seen;
-      }
-      std::fflush(stdout);
-      if (commit_after_print) {
-        if (auto c = (*consumer)->CommitSync(); !c) {
-          std::fprintf(stderr, "telemq: commit failed: %s\n", c.error().ToString().c_str());
-        }
-      }
-    }
+    const int rc =
+        ConsumeLoop(**consumer, {max_records, idle_ms, print_meta, print_key}, [&consumer, commit_after_print]() {
+          if (!commit_after_print) return;
+          if (auto c = (*consumer)->CommitSync(); !c) {
+            std::fprintf(stderr, "telemq: commit failed: %s\n", c.error().ToString().c_str());
+          }
+        });
     // Revokes (committing with auto-commit), then leaves the group.
     (*consumer)->Close();
     return rc;
@@ -389,24 +406,7 @@ int Run(int argc, char** argv) {
       }
     }
     if (!positioned) return Die("seek", positioned.error());
-    int64_t seen = 0;
-    auto last_record = std::chrono::steady_clock::now();
-    while (max_records < 0 || seen < max_records) {
-      auto records = (*consumer)->Poll(std::chrono::milliseconds(200));
-      if (!records) return Die("consume", records.error());
-      if (records->empty()) {
-        if (idle_ms >= 0 && std::chrono::steady_clock::now() - last_record > std::chrono::milliseconds(idle_ms)) break;
-        continue;
-      }
-      last_record = std::chrono::steady_clock::now();
-      for (const auto& r : *records) {
-        if (max_records >= 0 && seen >= max_records) break;
-        PrintRecord(r, print_meta, print_key);
-        ++seen;
-      }
-      std::fflush(stdout);
-    }
-    return 0;
+    return ConsumeLoop(**consumer, {max_records, idle_ms, print_meta, print_key}, nullptr);
   }
   return 0;
 }

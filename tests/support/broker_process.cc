@@ -20,16 +20,12 @@ namespace telemq::testing {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-std::optional<uint16_t> ReadPort(const std::string& path) {
+std::optional<uint16_t> ReadPortFile(const std::string& path) {
   std::ifstream in(path);
   unsigned port = 0;
   if (!(in >> port) || port == 0 || port > 65535) return std::nullopt;
   return static_cast<uint16_t>(port);
 }
-
-}  // namespace
 
 bool CanConnect(uint16_t port, std::chrono::milliseconds timeout) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -110,7 +106,7 @@ Result<void> BrokerProcess::Launch(uint16_t port_wanted) {
   const bool ready = WaitFor(
       [&] {
         if ((exited = child_.Poll())) return true;
-        if (!port) port = ReadPort(port_file_);
+        if (!port) port = ReadPortFile(port_file_);
         return port && CanConnect(*port, std::chrono::milliseconds(200));
       },
       options_.ready_timeout);

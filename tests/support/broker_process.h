@@ -86,6 +86,9 @@ class BrokerProcess {
 // the container allows it). Checked once by trying.
 bool PrivateTmpfsSupported();
 
+// The port number written in a --port-file; nullopt while absent or partial.
+std::optional<uint16_t> ReadPortFile(const std::string& path);
+
 // True when a TCP connect to 127.0.0.1:port succeeds within `timeout`.
 bool CanConnect(uint16_t port, std::chrono::milliseconds timeout);
 

@@ -1,136 +1,146 @@
 #include "telemetry/point.h"
 
-#include <bit>
+#include <flatbuffers/flatbuffers.h>
+
 #include <cmath>
 #include <cstring>
+
+#include "telemetry/point_generated.h"
 
 namespace telemq::telemetry {
 namespace {
 
-// Explicit byte-by-byte little-endian so the format does not depend on the
-// host's endianness.
-void PutU16(std::string* out, uint16_t v) {
-  out->push_back(static_cast<char>(v & 0xFF));
-  out->push_back(static_cast<char>(v >> 8));
+using LabelVector = flatbuffers::Vector<flatbuffers::Offset<fb::Label>>;
+
+// A point's value is a few hundred bytes; anything near the FlatBuffers 2 GiB
+// ceiling (where its Verifier asserts) is rejected before it is looked at.
+constexpr size_t kMaxPointBytes = 64 << 20;
+// Size prefix, root offset, identifier.
+constexpr size_t kMinPointBytes = 3 * sizeof(flatbuffers::uoffset_t);
+
+std::string_view View(const flatbuffers::String* s) {
+  return s == nullptr ? std::string_view() : std::string_view(s->data(), s->size());
 }
 
-void PutU64(std::string* out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+size_t StringBytes(const TelemetryPoint& p) {
+  size_t n = p.gpu_uuid.size() + p.device.size() + p.model_name.size() + p.hostname.size() + p.metric_name.size();
+  for (const auto& [k, v] : p.labels) n += k.size() + v.size();
+  return n;
 }
-
-void PutU32(std::string* out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-
-Result<void> PutStr(std::string* out, std::string_view s, const char* what) {
-  if (s.size() > kMaxPointStringBytes) {
-    return Fail(Errc::kInvalidArgument, std::string(what) + " longer than 65535 bytes");
-  }
-  PutU16(out, static_cast<uint16_t>(s.size()));
-  out->append(s);
-  return Ok();
-}
-
-// A bounds-checked cursor: every read checks what is left first.
-class Reader {
- public:
-  explicit Reader(std::string_view bytes) : bytes_(bytes) {}
-
-  bool U8(uint8_t* v) {
-    if (left() < 1) return false;
-    *v = static_cast<uint8_t>(bytes_[pos_++]);
-    return true;
-  }
-  bool U16(uint16_t* v) {
-    if (left() < 2) return false;
-    *v = static_cast<uint16_t>(Byte(0) | (Byte(1) << 8));
-    pos_ += 2;
-    return true;
-  }
-  bool U32(uint32_t* v) {
-    if (left() < 4) return false;
-    uint32_t r = 0;
-    for (int i = 0; i < 4; ++i) r |= static_cast<uint32_t>(Byte(i)) << (8 * i);
-    *v = r;
-    pos_ += 4;
-    return true;
-  }
-  bool U64(uint64_t* v) {
-    if (left() < 8) return false;
-    uint64_t r = 0;
-    for (int i = 0; i < 8; ++i) r |= static_cast<uint64_t>(Byte(i)) << (8 * i);
-    *v = r;
-    pos_ += 8;
-    return true;
-  }
-  bool Str(std::string* s) {
-    uint16_t n = 0;
-    if (!U16(&n) || left() < n) return false;
-    s->assign(bytes_.substr(pos_, n));
-    pos_ += n;
-    return true;
-  }
-  size_t left() const { return bytes_.size() - pos_; }
-
- private:
-  uint32_t Byte(size_t i) const { return static_cast<uint8_t>(bytes_[pos_ + i]); }
-  std::string_view bytes_;
-  size_t pos_ = 0;
-};
 
 }  // namespace
 
-Result<std::string> EncodePoint(const TelemetryPoint& p) {
-  if (p.labels.size() > kMaxPointLabels) return Fail(Errc::kInvalidArgument, "more than 65535 labels");
-  std::string out;
-  out.reserve(64 + p.gpu_uuid.size() + p.device.size() + p.model_name.size() + p.hostname.size() +
-              p.metric_name.size());
-  out.push_back(static_cast<char>(kPointEncodingVersion));
-  TELEMQ_TRY(PutStr(&out, p.gpu_uuid, "gpu_uuid"));
-  PutU32(&out, static_cast<uint32_t>(p.gpu_id));
-  TELEMQ_TRY(PutStr(&out, p.device, "device"));
-  TELEMQ_TRY(PutStr(&out, p.model_name, "model_name"));
-  TELEMQ_TRY(PutStr(&out, p.hostname, "hostname"));
-  TELEMQ_TRY(PutStr(&out, p.metric_name, "metric_name"));
-  PutU64(&out, std::bit_cast<uint64_t>(p.value));
-  PutU64(&out, static_cast<uint64_t>(p.timestamp_us));
-  PutU16(&out, static_cast<uint16_t>(p.labels.size()));
-  for (const auto& [k, v] : p.labels) {
-    TELEMQ_TRY(PutStr(&out, k, "label key"));
-    TELEMQ_TRY(PutStr(&out, v, "label value"));
+struct PointEncoder::Impl {
+  flatbuffers::FlatBufferBuilder builder{1024};
+  std::vector<flatbuffers::Offset<fb::Label>> labels;  // reused between points
+};
+
+PointEncoder::PointEncoder() : impl_(std::make_unique<Impl>()) {}
+PointEncoder::~PointEncoder() = default;
+
+Result<std::string_view> PointEncoder::Encode(const TelemetryPoint& p) {
+  // Checked first so the builder (which aborts near 2 GiB) never grows
+  // beyond what a sane point needs.
+  if (StringBytes(p) > kMaxPointStringBytes) {
+    return Fail(Errc::kInvalidArgument, "telemetry point: strings exceed " + std::to_string(kMaxPointStringBytes) +
+                                            " bytes (" + std::to_string(p.labels.size()) + " labels)");
   }
-  return out;
+  auto& b = impl_->builder;
+  b.Clear();  // keeps the buffer's memory
+  auto& labels = impl_->labels;
+  labels.clear();
+  for (const auto& [k, v] : p.labels) {
+    auto key = b.CreateString(k);
+    auto value = b.CreateString(v);
+    labels.push_back(fb::CreateLabel(b, key, value));
+  }
+  auto label_vector = b.CreateVector(labels);
+  auto uuid = b.CreateString(p.gpu_uuid);
+  auto device = b.CreateString(p.device);
+  auto model = b.CreateString(p.model_name);
+  auto host = b.CreateString(p.hostname);
+  auto metric = b.CreateString(p.metric_name);
+  auto root =
+      fb::CreateTelemetryPoint(b, uuid, p.gpu_id, device, model, host, metric, p.value, p.timestamp_us, label_vector);
+  fb::FinishSizePrefixedTelemetryPointBuffer(b, root);
+  return std::string_view(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+Result<std::string> EncodePoint(const TelemetryPoint& point) {
+  thread_local PointEncoder encoder;
+  TELEMQ_ASSIGN_OR_RETURN(std::string_view bytes, encoder.Encode(point));
+  return std::string(bytes);
+}
+
+Result<PointView> DecodePointView(std::string_view bytes) {
+  if (bytes.size() < kMinPointBytes) return Fail(Errc::kCorrupt, "telemetry point: truncated");
+  if (bytes.size() > kMaxPointBytes) return Fail(Errc::kCorrupt, "telemetry point: value too large");
+  const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
+  // The identifier is checked by hand first so a newer version is told
+  // apart from garbage.
+  std::string_view id(bytes.data() + 2 * sizeof(flatbuffers::uoffset_t), 4);
+  if (id != kPointFileIdentifier) {
+    if (id.substr(0, 3) == kPointFileIdentifier.substr(0, 3)) {
+      return Fail(Errc::kUnsupportedVersion, "telemetry point: encoding " + std::string(id));
+    }
+    return Fail(Errc::kCorrupt, "telemetry point: not a telemetry point (identifier)");
+  }
+  if (flatbuffers::ReadScalar<flatbuffers::uoffset_t>(data) != bytes.size() - sizeof(flatbuffers::uoffset_t)) {
+    return Fail(Errc::kCorrupt, "telemetry point: size prefix does not match the value (truncated or trailing bytes)");
+  }
+  // Bounds every table count by what the bytes could hold, so a hostile
+  // value cannot make verification slow.
+  flatbuffers::Verifier verifier(data, bytes.size(), /*max_depth=*/8,
+                                 /*max_tables=*/static_cast<flatbuffers::uoffset_t>(bytes.size() / 4 + 1));
+  if (!fb::VerifySizePrefixedTelemetryPointBuffer(verifier)) {
+    return Fail(Errc::kCorrupt, "telemetry point: fails verification");
+  }
+  const fb::TelemetryPoint* root = fb::GetSizePrefixedTelemetryPoint(data);
+  PointView v;
+  v.value = root->value();
+  if (!std::isfinite(v.value)) return Fail(Errc::kCorrupt, "telemetry point: non-finite value");
+  v.gpu_uuid = View(root->gpu_uuid());
+  v.gpu_id = root->gpu_id();
+  v.device = View(root->device());
+  v.model_name = View(root->model_name());
+  v.hostname = View(root->hostname());
+  v.metric_name = View(root->metric_name());
+  v.timestamp_us = root->timestamp_us();
+  v.labels_ = root->labels();
+  return v;
+}
+
+size_t PointView::label_count() const {
+  return labels_ == nullptr ? 0 : static_cast<const LabelVector*>(labels_)->size();
+}
+
+std::pair<std::string_view, std::string_view> PointView::label(size_t i) const {
+  const fb::Label* l = static_cast<const LabelVector*>(labels_)->Get(static_cast<flatbuffers::uoffset_t>(i));
+  return {View(l->key()), View(l->value())};
+}
+
+TelemetryPoint PointView::ToPoint() const {
+  TelemetryPoint p;
+  p.gpu_uuid = gpu_uuid;
+  p.gpu_id = gpu_id;
+  p.device = device;
+  p.model_name = model_name;
+  p.hostname = hostname;
+  p.metric_name = metric_name;
+  p.value = value;
+  p.timestamp_us = timestamp_us;
+  const size_t n = label_count();
+  p.labels.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto [k, val] = label(i);
+    p.labels.emplace_back(k, val);
+  }
+  return p;
 }
 
 Result<TelemetryPoint> DecodePoint(std::string_view bytes) {
-  Reader r(bytes);
-  uint8_t version = 0;
-  if (!r.U8(&version)) return Fail(Errc::kCorrupt, "telemetry point: empty value");
-  if (version != kPointEncodingVersion) {
-    return Fail(Errc::kUnsupportedVersion, "telemetry point: version " + std::to_string(version));
-  }
-  TelemetryPoint p;
-  uint32_t gpu_id = 0;
-  uint64_t value_bits = 0;
-  uint64_t ts = 0;
-  uint16_t label_count = 0;
-  if (!r.Str(&p.gpu_uuid) || !r.U32(&gpu_id) || !r.Str(&p.device) || !r.Str(&p.model_name) || !r.Str(&p.hostname) ||
-      !r.Str(&p.metric_name) || !r.U64(&value_bits) || !r.U64(&ts) || !r.U16(&label_count)) {
-    return Fail(Errc::kCorrupt, "telemetry point: truncated");
-  }
-  p.gpu_id = static_cast<int32_t>(gpu_id);
-  p.value = std::bit_cast<double>(value_bits);
-  p.timestamp_us = static_cast<int64_t>(ts);
-  if (!std::isfinite(p.value)) return Fail(Errc::kCorrupt, "telemetry point: non-finite value");
-  // Each label needs at least 4 bytes; checking first keeps a corrupt count
-  // from reserving memory the value cannot back.
-  if (r.left() < 4u * label_count) return Fail(Errc::kCorrupt, "telemetry point: truncated labels");
-  p.labels.resize(label_count);
-  for (auto& [k, v] : p.labels) {
-    if (!r.Str(&k) || !r.Str(&v)) return Fail(Errc::kCorrupt, "telemetry point: truncated labels");
-  }
-  if (r.left() != 0) return Fail(Errc::kCorrupt, "telemetry point: trailing bytes");
-  return p;
+  TELEMQ_ASSIGN_OR_RETURN(PointView view, DecodePointView(bytes));
+  return view.ToPoint();
 }
 
 }  // namespace telemq::telemetry

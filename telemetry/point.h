@@ -2,25 +2,18 @@
 // The telemetry point: one metric sample of one GPU, and its record encoding.
 //
 // A point is the value of one record on the telemetry topic; the record key
-// is the GPU's UUID (identity.h). The encoding is little-endian, versioned
-// and length-prefixed; DecodePoint checks every bound and rejects trailing
-// bytes, so a corrupt or truncated value is an error, never a crash. Pure
-// functions, no shared state: safe from any thread.
+// is the GPU's UUID (identity.h). The encoding is the FlatBuffers table of
+// telemetry/schemas/point.fbs, size-prefixed, with file identifier "TMP1"
+// (schema + version). Decoding runs the FlatBuffers Verifier and checks the
+// size prefix against the value's length before any field is read, so a
+// corrupt, truncated or foreign value is an error, never a crash.
 //
-// Encoding, version 1 (all integers little-endian):
-//   u8  version (= kPointEncodingVersion)
-//   str gpu_uuid
-//   i32 gpu_id
-//   str device
-//   str model_name
-//   str hostname
-//   str metric_name
-//   f64 value            (IEEE-754 bits)
-//   i64 timestamp_us     (microseconds since the Unix epoch)
-//   u16 label count, then per label: str key, str value
-// where str = u16 byte length + bytes (UTF-8, not NUL-terminated).
+// Free functions are safe from any thread (EncodePoint keeps one builder per
+// thread). A PointEncoder is for one thread at a time; a PointView borrows
+// the bytes it was decoded from.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -44,15 +37,60 @@ struct TelemetryPoint {
   friend bool operator==(const TelemetryPoint&, const TelemetryPoint&) = default;
 };
 
-inline constexpr uint8_t kPointEncodingVersion = 1;
-// Strings are u16-length-prefixed, and so is the label count.
-inline constexpr size_t kMaxPointStringBytes = 0xFFFF;
-inline constexpr size_t kMaxPointLabels = 0xFFFF;
+// FlatBuffers file identifier of encoding version 1 ("TMP" + version).
+inline constexpr std::string_view kPointFileIdentifier = "TMP1";
+// Sum of all string bytes (fields, label keys and values) a point may carry.
+// Real points carry a few hundred; the bound keeps one bad input from
+// growing the encoder's buffer without limit.
+inline constexpr size_t kMaxPointStringBytes = 1 << 20;
 
-// kInvalidArgument when a string or the label list exceeds its u16 limit.
+// A decoded point that borrows from the encoded bytes: no copies, valid only
+// while those bytes are. Absent strings read as empty.
+struct PointView {
+  std::string_view gpu_uuid;
+  int32_t gpu_id = 0;
+  std::string_view device;
+  std::string_view model_name;
+  std::string_view hostname;
+  std::string_view metric_name;
+  double value = 0;
+  int64_t timestamp_us = 0;
+
+  size_t label_count() const;
+  // Requires i < label_count().
+  std::pair<std::string_view, std::string_view> label(size_t i) const;
+  TelemetryPoint ToPoint() const;
+
+ private:
+  friend Result<PointView> DecodePointView(std::string_view bytes);
+  const void* labels_ = nullptr;  // the verified FlatBuffers vector of labels, or null
+};
+
+// Encodes into a buffer it keeps, so encoding allocates nothing once the
+// buffer has grown to a point's size. Not thread-safe: one per thread.
+class PointEncoder {
+ public:
+  PointEncoder();
+  ~PointEncoder();
+  PointEncoder(const PointEncoder&) = delete;
+  PointEncoder& operator=(const PointEncoder&) = delete;
+
+  // The encoded value, valid until the next Encode or the encoder's end.
+  // kInvalidArgument when the strings exceed kMaxPointStringBytes.
+  [[nodiscard]] Result<std::string_view> Encode(const TelemetryPoint& point);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// kInvalidArgument when the strings exceed kMaxPointStringBytes.
 [[nodiscard]] Result<std::string> EncodePoint(const TelemetryPoint& point);
-// kUnsupportedVersion for an unknown version byte; kCorrupt for truncation,
-// trailing bytes or a non-finite value.
+// kCorrupt when the bytes fail the Verifier, the size prefix does not match
+// their length (truncation, trailing bytes), the identifier is not a point's,
+// or the value is not finite; kUnsupportedVersion for "TMP" with another
+// version digit.
+[[nodiscard]] Result<PointView> DecodePointView(std::string_view bytes);
 [[nodiscard]] Result<TelemetryPoint> DecodePoint(std::string_view bytes);
 
 }  // namespace telemq::telemetry

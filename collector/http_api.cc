@@ -1,0 +1,205 @@
+#include "collector/http_api.h"
+
+#include <charconv>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <variant>
+
+namespace telemq::collector {
+namespace {
+
+using nlohmann::json;
+
+ApiResponse Error(int status, std::string_view code, std::string_view message) {
+  ApiResponse r;
+  r.status = status;
+  r.body = ErrorBody(code, message);
+  r.retry_after = status == 503;
+  return r;
+}
+
+ApiResponse Json(const json& j) {
+  ApiResponse r;
+  r.body = j.dump();
+  return r;
+}
+
+// A malformed parameter, for a 400 naming it.
+struct BadParameter {
+  std::string name;
+  std::string message;
+};
+
+const std::string* Param(const QueryParams& params, const std::string& name) {
+  auto it = params.find(name);
+  return it == params.end() ? nullptr : &it->second;
+}
+
+// Whole-string base-10 integer within [lo, hi]: no sign '+', spaces or
+// trailing bytes.
+template <typename T>
+std::optional<BadParameter> ParseInt(const QueryParams& params, const std::string& name, T lo, T hi,
+                                     std::optional<T>* out) {
+  const std::string* v = Param(params, name);
+  if (v == nullptr) return std::nullopt;
+  T value{};
+  const char* end = v->data() + v->size();
+  auto [ptr, ec] = std::from_chars(v->data(), end, value);
+  if (v->empty() || ec != std::errc() || ptr != end) {
+    return BadParameter{name, name + " must be an integer, got '" + *v + "'"};
+  }
+  if (value < lo || value > hi) {
+    return BadParameter{name,
+                        name + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " + *v};
+  }
+  *out = value;
+  return std::nullopt;
+}
+
+std::optional<BadParameter> ParseName(const QueryParams& params, const std::string& name,
+                                      std::optional<std::string>* out) {
+  const std::string* v = Param(params, name);
+  if (v == nullptr) return std::nullopt;
+  if (v->empty()) return BadParameter{name, name + " must not be empty"};
+  *out = *v;
+  return std::nullopt;
+}
+
+ApiResponse BadRequest(const BadParameter& bad) {
+  ApiResponse r = Error(400, "invalid_parameter", bad.message);
+  // The parameter's name, also as a field, so clients need not parse prose.
+  auto j = json::parse(r.body);
+  j["error"]["parameter"] = bad.name;
+  r.body = j.dump();
+  return r;
+}
+
+std::optional<BadParameter> ParsePartition(const QueryParams& params, int32_t* partition) {
+  std::optional<int32_t> p;
+  if (auto bad = ParseInt<int32_t>(params, "partition", 0, std::numeric_limits<int32_t>::max(), &p)) return bad;
+  if (!p) return BadParameter{"partition", "partition is required"};
+  *partition = *p;
+  return std::nullopt;
+}
+
+// The serving store of `partition`, or the 503 to answer.
+std::variant<std::shared_ptr<PartitionStore>, ApiResponse> ServingStore(const PartitionDirectory& dir,
+                                                                        int32_t partition) {
+  auto h = dir.Find(partition);
+  const std::string p = std::to_string(partition);
+  if (!h) return Error(503, "partition_unavailable", "partition " + p + " is not owned by this collector");
+  if (h->state != PartitionState::kServing || h->store == nullptr) {
+    return Error(503, "partition_unavailable", "partition " + p + " is restoring");
+  }
+  return h->store;
+}
+
+ApiResponse StoreError(const telemq::Error& e, int32_t partition) {
+  switch (e.code()) {
+    case Errc::kNotFound: return Error(404, "gpu_not_found", e.message());
+    case Errc::kShuttingDown:
+      return Error(503, "partition_unavailable",
+                   "partition " + std::to_string(partition) + " is no longer owned by this collector");
+    default: return Error(500, "internal", e.ToString());
+  }
+}
+
+json GpuJson(const GpuSummary& g, int32_t partition) {
+  return json{{"uuid", g.uuid},
+              {"gpu_id", g.gpu_id},
+              {"device", g.device},
+              {"model_name", g.model_name},
+              {"hostname", g.hostname},
+              {"partition", partition},
+              {"first_timestamp_us", g.first_timestamp_us},
+              {"last_timestamp_us", g.last_timestamp_us},
+              {"metrics", g.metrics}};
+}
+
+}  // namespace
+
+std::string_view PartitionStateName(PartitionState state) {
+  return state == PartitionState::kServing ? "serving" : "restoring";
+}
+
+std::string ErrorBody(std::string_view code, std::string_view message) {
+  return json{{"error", {{"code", code}, {"message", message}}}}.dump();
+}
+
+ApiResponse HandleStatus(const PartitionDirectory& dir) {
+  json parts = json::array();
+  for (const auto& h : dir.Partitions()) {
+    StoreStats s;
+    if (h.store) s = h.store->Stats();
+    parts.push_back({{"partition", h.partition},
+                     {"state", PartitionStateName(h.state)},
+                     {"applied_offset", s.applied.value()},
+                     {"gpus", s.gpus},
+                     {"points", s.points}});
+  }
+  return Json({{"member_id", dir.MemberId()}, {"partitions", std::move(parts)}});
+}
+
+ApiResponse HandleGpus(const PartitionDirectory& dir) {
+  json gpus = json::array();
+  json serving = json::array();
+  json restoring = json::array();
+  for (const auto& h : dir.Partitions()) {
+    if (h.state != PartitionState::kServing || h.store == nullptr) {
+      restoring.push_back(h.partition);
+      continue;
+    }
+    auto list = h.store->ListGpus();
+    if (!list) {
+      // Closed since the snapshot: no longer ours, so in neither list.
+      if (list.error().code() == Errc::kShuttingDown) continue;
+      return Error(500, "internal", list.error().ToString());
+    }
+    for (const auto& g : *list) gpus.push_back(GpuJson(g, h.partition));
+    serving.push_back(h.partition);
+  }
+  return Json({{"gpus", std::move(gpus)}, {"serving", std::move(serving)}, {"restoring", std::move(restoring)}});
+}
+
+ApiResponse HandleGpu(const PartitionDirectory& dir, std::string_view uuid, const QueryParams& params) {
+  int32_t partition = 0;
+  if (auto bad = ParsePartition(params, &partition)) return BadRequest(*bad);
+  auto store = ServingStore(dir, partition);
+  if (auto* r = std::get_if<ApiResponse>(&store)) return *r;
+  auto g = std::get<0>(store)->GetGpu(uuid);
+  if (!g) return StoreError(g.error(), partition);
+  return Json(GpuJson(*g, partition));
+}
+
+ApiResponse HandleTelemetry(const PartitionDirectory& dir, std::string_view uuid, const QueryParams& params) {
+  constexpr auto kMin = std::numeric_limits<int64_t>::min();
+  constexpr auto kMax = std::numeric_limits<int64_t>::max();
+  int32_t partition = 0;
+  if (auto bad = ParsePartition(params, &partition)) return BadRequest(*bad);
+  WindowQuery q;
+  std::optional<int64_t> limit;
+  if (auto bad = ParseInt<int64_t>(params, "start_us", kMin, kMax, &q.start_us)) return BadRequest(*bad);
+  if (auto bad = ParseInt<int64_t>(params, "end_us", kMin, kMax, &q.end_us)) return BadRequest(*bad);
+  if (auto bad = ParseInt<int64_t>(params, "limit", 1, kMaxQueryLimit, &limit)) return BadRequest(*bad);
+  if (auto bad = ParseInt<int64_t>(params, "after_us", kMin, kMax, &q.after_us)) return BadRequest(*bad);
+  if (auto bad = ParseName(params, "metric", &q.metric)) return BadRequest(*bad);
+  if (auto bad = ParseName(params, "after_metric", &q.after_metric)) return BadRequest(*bad);
+  if (q.start_us && q.end_us && *q.start_us > *q.end_us) {
+    return BadRequest({"end_us", "end_us (" + std::to_string(*q.end_us) + ") is before start_us (" +
+                                     std::to_string(*q.start_us) + ")"});
+  }
+  if (q.after_metric && !q.after_us) return BadRequest({"after_metric", "after_metric needs after_us"});
+  q.limit = static_cast<size_t>(limit.value_or(kDefaultQueryLimit));
+
+  auto store = ServingStore(dir, partition);
+  if (auto* r = std::get_if<ApiResponse>(&store)) return *r;
+  auto result = std::get<0>(store)->QueryWindow(uuid, q);
+  if (!result) return StoreError(result.error(), partition);
+  json points = json::array();
+  for (const auto& p : result->points) {
+    points.push_back({{"timestamp_us", p.timestamp_us}, {"metric", p.metric}, {"value", p.value}});
+  }
+  return Json({{"points", std::move(points)}, {"more", result->more}});
+}
+
+}  // namespace telemq::collector

@@ -1,0 +1,381 @@
+#include "collector/partition_store.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "collector/store_test_util.h"
+
+namespace telemq::collector {
+namespace {
+
+using testing::MakePoint;
+using testing::OpenOrDie;
+using testing::RecordLog;
+using testing::ScratchDir;
+
+const std::string kGpuA = "GPU-aaaaaaaa-0000-0000-0000-000000000001";
+const std::string kGpuB = "GPU-bbbbbbbb-0000-0000-0000-000000000002";
+const std::vector<std::string> kMetrics = {"DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_POWER_USAGE"};
+
+class PartitionStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { store_ = OpenOrDie(Path()); }
+  std::string Path() const { return dir_.File("partition-0"); }
+
+  // `n` samples per GPU at times base + i * step, all metrics each.
+  void Fill(const std::vector<std::string>& gpus, int n, int64_t base = 1'000'000, int64_t step = 1'000'000) {
+    for (int i = 0; i < n; ++i) {
+      for (const auto& g : gpus) {
+        for (size_t m = 0; m < kMetrics.size(); ++m) {
+          log_.Append(MakePoint(g, base + i * step, kMetrics[m], i * 10.0 + static_cast<double>(m)));
+        }
+      }
+    }
+  }
+  ApplyStats ApplyAll() { return ApplyRange(0, log_.size()); }
+  ApplyStats ApplyRange(int64_t from, int64_t to) {
+    auto records = log_.Range(from, to);
+    auto st = store_->Apply(records);
+    EXPECT_TRUE(st.has_value()) << (st ? "" : st.error().ToString());
+    return st ? *st : ApplyStats{};
+  }
+  WindowResult Query(const std::string& gpu, const WindowQuery& q) {
+    auto r = store_->QueryWindow(gpu, q);
+    EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().ToString());
+    return r ? std::move(*r) : WindowResult{};
+  }
+  // Every point of `gpu` matching `q`, following the cursor page by page.
+  std::vector<std::pair<int64_t, std::string>> Paged(const std::string& gpu, WindowQuery q, size_t page) {
+    std::vector<std::pair<int64_t, std::string>> out;
+    q.limit = page;
+    for (int guard = 0; guard < 100000; ++guard) {
+      auto r = Query(gpu, q);
+      EXPECT_LE(r.points.size(), page);
+      for (const auto& p : r.points) out.emplace_back(p.timestamp_us, std::string(p.metric));
+      if (!r.more) return out;
+      EXPECT_FALSE(r.points.empty());
+      if (r.points.empty()) return out;
+      q.after_us = r.points.back().timestamp_us;
+      q.after_metric = std::string(r.points.back().metric);
+    }
+    ADD_FAILURE() << "paging did not end";
+    return out;
+  }
+
+  ScratchDir dir_;
+  RecordLog log_;
+  std::unique_ptr<PartitionStore> store_;
+};
+
+TEST_F(PartitionStoreTest, NewStoreIsEmptyAtOffsetZero) {
+  const auto s = store_->Stats();
+  EXPECT_EQ(s.applied, Offset(0));
+  EXPECT_EQ(s.points, 0u);
+  EXPECT_EQ(s.gpus, 0u);
+  EXPECT_EQ(store_->GetGpu(kGpuA).error().code(), Errc::kNotFound);
+  EXPECT_EQ(store_->QueryWindow(kGpuA, {}).error().code(), Errc::kNotFound);
+}
+
+TEST_F(PartitionStoreTest, ApplyWritesPointsOffsetAndGpuInfo) {
+  Fill({kGpuA, kGpuB}, 10);
+  const auto st = ApplyAll();
+  EXPECT_EQ(st.points, 60u);
+  EXPECT_EQ(st.redelivered, 0u);
+  EXPECT_EQ(st.rejected_total(), 0u);
+  const auto s = store_->Stats();
+  EXPECT_EQ(s.applied, Offset(60));
+  EXPECT_EQ(s.points, 60u);
+  EXPECT_EQ(s.gpus, 2u);
+  auto g = store_->GetGpu(kGpuA);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->hostname, "host-0001");
+  EXPECT_EQ(g->device, "nvidia0");
+  EXPECT_EQ(g->model_name, "NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(g->first_timestamp_us, 1'000'000);
+  EXPECT_EQ(g->last_timestamp_us, 10'000'000);
+  std::vector<std::string> sorted = kMetrics;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(g->metrics, sorted);
+  auto list = store_->ListGpus();
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].uuid, kGpuA);
+  EXPECT_EQ((*list)[1].uuid, kGpuB);
+}
+
+TEST_F(PartitionStoreTest, WindowBoundsAreInclusiveAndPointsOrderedByTimeThenMetricName) {
+  Fill({kGpuA, kGpuB}, 10);
+  ApplyAll();
+  auto r = Query(kGpuA, {.start_us = 3'000'000, .end_us = 6'000'000});
+  ASSERT_EQ(r.points.size(), 12u);
+  EXPECT_FALSE(r.more);
+  EXPECT_EQ(r.points.front().timestamp_us, 3'000'000);
+  EXPECT_EQ(r.points.back().timestamp_us, 6'000'000);
+  for (size_t i = 1; i < r.points.size(); ++i) {
+    const auto& a = r.points[i - 1];
+    const auto& b = r.points[i];
+    EXPECT_LT(std::tie(a.timestamp_us, a.metric), std::tie(b.timestamp_us, b.metric)) << i;
+  }
+  // Metric ids were assigned UTIL, TEMP, POWER; names sort TEMP, POWER? No:
+  // GPU_TEMP < GPU_UTIL < POWER_USAGE.
+  EXPECT_EQ(r.points[0].metric, "DCGM_FI_DEV_GPU_TEMP");
+  EXPECT_EQ(r.points[1].metric, "DCGM_FI_DEV_GPU_UTIL");
+  EXPECT_EQ(r.points[2].metric, "DCGM_FI_DEV_POWER_USAGE");
+  EXPECT_DOUBLE_EQ(r.points[1].value, 20.0);  // UTIL at i = 2
+  // Open ends.
+  EXPECT_EQ(Query(kGpuA, {.start_us = 9'000'000}).points.size(), 6u);
+  EXPECT_EQ(Query(kGpuA, {.end_us = 1'000'000}).points.size(), 3u);
+  EXPECT_EQ(Query(kGpuA, {}).points.size(), 30u);
+  // Outside the data, and an empty window between samples.
+  EXPECT_TRUE(Query(kGpuA, {.start_us = 11'000'000}).points.empty());
+  EXPECT_TRUE(Query(kGpuA, {.start_us = 3'000'001, .end_us = 3'999'999}).points.empty());
+}
+
+TEST_F(PartitionStoreTest, NegativeAndZeroTimestampsScanInOrder) {
+  for (int64_t ts : {int64_t{-5'000'000}, int64_t{-1}, int64_t{0}, int64_t{1}, int64_t{4'000'000'000'000'000}}) {
+    log_.Append(MakePoint(kGpuA, ts, kMetrics[0], 1));
+  }
+  ApplyAll();
+  auto r = Query(kGpuA, {});
+  ASSERT_EQ(r.points.size(), 5u);
+  EXPECT_EQ(r.points[0].timestamp_us, -5'000'000);
+  EXPECT_EQ(r.points[4].timestamp_us, 4'000'000'000'000'000);
+  EXPECT_EQ(Query(kGpuA, {.start_us = -1, .end_us = 0}).points.size(), 2u);
+  auto g = store_->GetGpu(kGpuA);
+  EXPECT_EQ(g->first_timestamp_us, -5'000'000);
+}
+
+TEST_F(PartitionStoreTest, MetricFilterReturnsOnlyThatMetric) {
+  Fill({kGpuA}, 10);
+  ApplyAll();
+  auto r = Query(kGpuA, {.start_us = 2'000'000, .end_us = 4'000'000, .metric = "DCGM_FI_DEV_POWER_USAGE"});
+  ASSERT_EQ(r.points.size(), 3u);
+  for (const auto& p : r.points) EXPECT_EQ(p.metric, "DCGM_FI_DEV_POWER_USAGE");
+  EXPECT_TRUE(Query(kGpuA, {.metric = "DCGM_FI_NO_SUCH_FIELD"}).points.empty());
+}
+
+TEST_F(PartitionStoreTest, CursorPagingReturnsEveryPointExactlyOnce) {
+  Fill({kGpuA, kGpuB}, 50);
+  ApplyAll();
+  const auto all = Query(kGpuA, {.limit = 10000});
+  ASSERT_EQ(all.points.size(), 150u);
+  std::vector<std::pair<int64_t, std::string>> expected;
+  for (const auto& p : all.points) expected.emplace_back(p.timestamp_us, std::string(p.metric));
+  for (size_t page : {1, 2, 3, 7, 149, 150, 151}) {
+    EXPECT_EQ(Paged(kGpuA, {}, page), expected) << "page " << page;
+  }
+  // A window and a metric filter page the same way.
+  auto windowed = Paged(kGpuA, {.start_us = 10'000'000, .end_us = 20'000'000, .metric = kMetrics[1]}, 4);
+  ASSERT_EQ(windowed.size(), 11u);
+  std::set<int64_t> times;
+  for (const auto& [ts, m] : windowed) times.insert(ts);
+  EXPECT_EQ(times.size(), 11u);
+}
+
+TEST_F(PartitionStoreTest, MoreIsFalseWhenThePageEndsExactlyAtTheLastPoint) {
+  Fill({kGpuA}, 2);
+  ApplyAll();
+  auto r = Query(kGpuA, {.limit = 6});
+  EXPECT_EQ(r.points.size(), 6u);
+  EXPECT_FALSE(r.more);
+  r = Query(kGpuA, {.limit = 3});
+  EXPECT_TRUE(r.more);
+  // With a cursor at the very last point nothing is left.
+  r = Query(kGpuA, {.after_us = 2'000'000, .after_metric = "DCGM_FI_DEV_POWER_USAGE"});
+  EXPECT_TRUE(r.points.empty());
+  EXPECT_FALSE(r.more);
+  // A cursor without a metric skips that whole timestamp.
+  r = Query(kGpuA, {.after_us = 1'000'000});
+  EXPECT_EQ(r.points.size(), 3u);
+  EXPECT_EQ(r.points.front().timestamp_us, 2'000'000);
+}
+
+TEST_F(PartitionStoreTest, RedeliveryCreatesNoDuplicatesAndNeverMovesTheOffsetBack) {
+  Fill({kGpuA, kGpuB}, 20);  // 120 records
+  ApplyRange(0, 100);
+  EXPECT_EQ(store_->Stats().applied, Offset(100));
+  // Overlapping redelivery: 50..99 are skipped, 100..119 applied.
+  auto st = ApplyRange(50, 120);
+  EXPECT_EQ(st.redelivered, 50u);
+  EXPECT_EQ(st.points, 20u);
+  EXPECT_EQ(store_->Stats().applied, Offset(120));
+  // A whole old batch again: nothing written, offset unchanged.
+  st = ApplyRange(0, 30);
+  EXPECT_EQ(st.redelivered, 30u);
+  EXPECT_EQ(st.points, 0u);
+  EXPECT_EQ(store_->Stats().applied, Offset(120));
+  EXPECT_EQ(store_->Stats().points, 120u);
+  EXPECT_EQ(Query(kGpuA, {.limit = 10000}).points.size(), 60u);
+}
+
+TEST_F(PartitionStoreTest, ReopenKeepsPointsOffsetDictionariesAndCountsCorrectly) {
+  Fill({kGpuA, kGpuB}, 5);
+  ApplyAll();
+  store_->Close();
+  store_ = OpenOrDie(Path());
+  auto s = store_->Stats();
+  EXPECT_EQ(s.applied, Offset(30));
+  EXPECT_EQ(s.points, 30u);
+  EXPECT_EQ(s.gpus, 2u);
+  EXPECT_EQ(store_->GetGpu(kGpuB)->last_timestamp_us, 5'000'000);
+  // A new metric at the last timestamp after the reopen is a new point; a
+  // known one at the same time is a rewrite.
+  log_.Append(MakePoint(kGpuA, 5'000'000, "DCGM_FI_DEV_SM_CLOCK", 1410));
+  log_.Append(MakePoint(kGpuA, 5'000'000, kMetrics[0], 99));
+  auto st = ApplyRange(30, 32);
+  EXPECT_EQ(st.points, 1u);
+  EXPECT_EQ(st.overwritten, 1u);
+  EXPECT_EQ(store_->Stats().points, 31u);
+  EXPECT_EQ(store_->GetGpu(kGpuA)->metrics.size(), 4u);
+}
+
+TEST_F(PartitionStoreTest, ARewrittenPointKeepsOneCopyWithTheNewValue) {
+  log_.Append(MakePoint(kGpuA, 1'000, kMetrics[0], 1));
+  log_.Append(MakePoint(kGpuA, 2'000, kMetrics[0], 2));
+  log_.Append(MakePoint(kGpuA, 1'000, kMetrics[0], 3));  // same (gpu, time, metric), later offset
+  log_.Append(MakePoint(kGpuA, 500, kMetrics[0], 4));    // earlier than everything: new
+  auto st = ApplyAll();
+  EXPECT_EQ(st.points, 3u);
+  EXPECT_EQ(st.overwritten, 1u);
+  EXPECT_EQ(store_->Stats().points, 3u);
+  EXPECT_EQ(store_->Stats().applied, Offset(4));
+  auto r = Query(kGpuA, {});
+  ASSERT_EQ(r.points.size(), 3u);
+  EXPECT_EQ(r.points[0].timestamp_us, 500);
+  EXPECT_DOUBLE_EQ(r.points[1].value, 3);
+  EXPECT_EQ(store_->GetGpu(kGpuA)->first_timestamp_us, 500);
+}
+
+TEST_F(PartitionStoreTest, CorruptValuesAreCountedAndSkippedNotFatal) {
+  log_.Append(MakePoint(kGpuA, 1'000, kMetrics[0], 1));
+  log_.AppendRaw(kGpuA, std::string("not a point"));
+  log_.AppendRaw(kGpuA, std::nullopt);
+  auto other = telemetry::EncodePoint(MakePoint(kGpuB, 1'000, kMetrics[0], 1));
+  log_.AppendRaw(kGpuA, *other);  // key names another GPU
+  auto versioned = *other;
+  log_.AppendRaw(kGpuB, versioned.substr(0, versioned.size() - 1));  // truncated
+  log_.Append(MakePoint(kGpuA, 2'000, kMetrics[0], 2));
+  auto st = ApplyAll();
+  EXPECT_EQ(st.points, 2u);
+  EXPECT_EQ(st.rejected[static_cast<size_t>(RejectReason::kCorrupt)], 2u);
+  EXPECT_EQ(st.rejected[static_cast<size_t>(RejectReason::kNullValue)], 1u);
+  EXPECT_EQ(st.rejected[static_cast<size_t>(RejectReason::kKeyMismatch)], 1u);
+  EXPECT_EQ(st.rejected_total(), 4u);
+  // The offset moves past the skipped records: they are not retried.
+  EXPECT_EQ(store_->Stats().applied, Offset(6));
+  EXPECT_EQ(store_->GetGpu(kGpuB).error().code(), Errc::kNotFound);
+}
+
+TEST_F(PartitionStoreTest, RetentionDeletesOldPointsAndGpusLeftWithout) {
+  Fill({kGpuA}, 10);  // 1..10 s
+  for (int i = 1; i <= 3; ++i) log_.Append(MakePoint(kGpuB, i * 1'000'000, kMetrics[0], i));
+  ApplyAll();
+  ASSERT_EQ(store_->Stats().points, 33u);
+  auto e = store_->Expire(5'000'000);
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_EQ(e->points, 12u + 3u);
+  EXPECT_EQ(e->gpus, 1u);
+  EXPECT_EQ(store_->Stats().points, 18u);
+  EXPECT_EQ(store_->Stats().gpus, 1u);
+  EXPECT_EQ(store_->GetGpu(kGpuA)->first_timestamp_us, 5'000'000);
+  EXPECT_EQ(store_->GetGpu(kGpuB).error().code(), Errc::kNotFound);
+  EXPECT_EQ(Query(kGpuA, {}).points.size(), 18u);
+  EXPECT_EQ(Query(kGpuA, {}).points.front().timestamp_us, 5'000'000);
+  // Nothing older left: a second pass deletes nothing.
+  EXPECT_EQ(store_->Expire(5'000'000)->points, 0u);
+  // It all holds after a reopen, and a returning GPU starts afresh.
+  store_->Close();
+  store_ = OpenOrDie(Path());
+  EXPECT_EQ(store_->Stats().points, 18u);
+  EXPECT_EQ(store_->Stats().gpus, 1u);
+  EXPECT_EQ(store_->GetGpu(kGpuB).error().code(), Errc::kNotFound);
+  log_.Append(MakePoint(kGpuB, 20'000'000, kMetrics[0], 1));
+  EXPECT_EQ(ApplyRange(log_.size() - 1, log_.size()).points, 1u);
+  EXPECT_EQ(Query(kGpuB, {}).points.size(), 1u);
+}
+
+TEST_F(PartitionStoreTest, HostnameChangeUpdatesTheGpuInfo) {
+  log_.Append(MakePoint(kGpuA, 1'000, kMetrics[0], 1, "host-0001"));
+  log_.Append(MakePoint(kGpuA, 2'000, kMetrics[0], 1, "host-0002"));
+  ApplyAll();
+  EXPECT_EQ(store_->GetGpu(kGpuA)->hostname, "host-0002");
+  store_->Close();
+  store_ = OpenOrDie(Path());
+  EXPECT_EQ(store_->GetGpu(kGpuA)->hostname, "host-0002");
+}
+
+TEST_F(PartitionStoreTest, StartAtSetsTheOffsetOfAnEmptyStoreOnly) {
+  ASSERT_TRUE(store_->StartAt(Offset(2)));
+  EXPECT_EQ(store_->Stats().applied, Offset(2));
+  Fill({kGpuA}, 2);  // offsets 0..5
+  auto st = ApplyAll();
+  EXPECT_EQ(st.redelivered, 2u);  // below the start: skipped
+  EXPECT_EQ(st.points, 4u);
+  EXPECT_EQ(store_->Stats().applied, Offset(6));
+  auto again = store_->StartAt(Offset(100));
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), Errc::kInvalidArgument);
+}
+
+TEST_F(PartitionStoreTest, StoreOfAnotherTopicIsRefused) {
+  store_->Close();
+  auto other = PartitionStore::Open({Path(), "other.topic", nullptr});
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().code(), Errc::kInvalidArgument);
+  ASSERT_TRUE(PartitionStore::Destroy(Path()));
+  EXPECT_TRUE(PartitionStore::Open({Path(), "other.topic", nullptr}));
+}
+
+TEST_F(PartitionStoreTest, ClosedStoreAnswersShuttingDownAndFreesTheDirectory) {
+  Fill({kGpuA}, 1);
+  ApplyAll();
+  store_->Close();
+  EXPECT_EQ(store_->ListGpus().error().code(), Errc::kShuttingDown);
+  EXPECT_EQ(store_->GetGpu(kGpuA).error().code(), Errc::kShuttingDown);
+  EXPECT_EQ(store_->QueryWindow(kGpuA, {}).error().code(), Errc::kShuttingDown);
+  auto again = OpenOrDie(Path());
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->Stats().points, 3u);
+}
+
+TEST_F(PartitionStoreTest, ReadersRunConcurrentlyWithTheWriter) {
+  Fill({kGpuA, kGpuB}, 400);
+  std::atomic<bool> done{false};
+  std::atomic<int> queries{0};
+  std::thread reader([&] {
+    size_t last = 0;
+    while (!done.load()) {
+      auto r = store_->QueryWindow(kGpuA, {.limit = 10000});
+      if (r) {
+        // The view only grows, and is always a whole prefix of the samples.
+        EXPECT_GE(r->points.size(), last);
+        last = r->points.size();
+        for (size_t i = 0; i < r->points.size(); ++i) {
+          EXPECT_EQ(r->points[i].timestamp_us, 1'000'000 + static_cast<int64_t>(i / 3) * 1'000'000);
+        }
+      }
+      ++queries;
+    }
+  });
+  for (int64_t from = 0; from < log_.size(); from += 37) ApplyRange(from, from + 37);
+  done = true;
+  reader.join();
+  EXPECT_GT(queries.load(), 0);
+  EXPECT_EQ(store_->Stats().points, 2400u);
+}
+
+TEST_F(PartitionStoreTest, CompactionKeepsEverythingAndReportsSize) {
+  Fill({kGpuA, kGpuB}, 100);
+  ApplyAll();
+  ASSERT_TRUE(store_->CompactAll());
+  auto bytes = store_->SstBytes();
+  ASSERT_TRUE(bytes);
+  EXPECT_GT(*bytes, 0u);
+  EXPECT_EQ(Query(kGpuB, {.limit = 10000}).points.size(), 300u);
+}
+
+}  // namespace
+}  // namespace telemq::collector

@@ -1,0 +1,112 @@
+#pragma once
+// On-disk format of one collector partition store (a RocksDB database per
+// owned partition). docs/collector.md, "Store format", is the prose spec;
+// this header is its single source of constants and codecs. Pure functions,
+// no RocksDB types: safe from any thread.
+//
+// Keys (one column family; the first byte names the kind of key):
+//   'D' | gpu u32 BE | timestamp_us biased u64 BE | metric u16 BE  -> f64 value (8 bytes, LE IEEE-754)
+//   'G' | gpu uuid                                                 -> GpuRecord (see EncodeGpuRecord)
+//   'M' | metric name                                              -> metric u16 (LE)
+//   'O'                                                            -> applied offset i64 LE | points u64 LE
+//   'V'                                                            -> format version u8 | topic (bytes)
+// Data keys sort by store-local GPU id, then time, then metric id, so one
+// GPU's time window is one contiguous key range. Timestamps are biased
+// (sign bit flipped) so negative ones sort before positive ones as unsigned
+// big-endian bytes.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "telemq/common/result.h"
+#include "telemq/common/strong_id.h"
+
+namespace telemq::collector::format {
+
+inline constexpr uint8_t kFormatVersion = 1;
+
+inline constexpr char kDataPrefix = 'D';
+inline constexpr char kGpuPrefix = 'G';
+inline constexpr char kMetricPrefix = 'M';
+inline constexpr std::string_view kOffsetKey = "O";
+inline constexpr std::string_view kVersionKey = "V";
+
+// 'D' + gpu (4) + timestamp (8) + metric (2).
+inline constexpr size_t kDataKeySize = 15;
+inline constexpr size_t kDataValueSize = 8;
+
+// Store-local dictionary ids: a GPU uuid maps to a u32, a metric name to a
+// u16, so a data key is 15 bytes whatever the names' lengths.
+using GpuSid = uint32_t;
+using MetricId = uint16_t;
+inline constexpr uint32_t kMaxMetrics = 0x10000;
+
+struct DataKey {
+  GpuSid gpu = 0;
+  int64_t timestamp_us = 0;
+  MetricId metric = 0;
+  friend bool operator==(const DataKey&, const DataKey&) = default;
+};
+
+// Order-preserving: signed order of timestamps = unsigned order of the result.
+inline uint64_t BiasTimestamp(int64_t ts) { return static_cast<uint64_t>(ts) ^ (uint64_t{1} << 63); }
+inline int64_t UnbiasTimestamp(uint64_t v) { return static_cast<int64_t>(v ^ (uint64_t{1} << 63)); }
+
+void EncodeDataKey(const DataKey& key, char out[kDataKeySize]);
+std::string DataKeyString(const DataKey& key);
+// nullopt when `bytes` is not a well-formed data key.
+std::optional<DataKey> DecodeDataKey(std::string_view bytes);
+
+// The smallest data key of `gpu` at `timestamp_us` (metric 0).
+std::string DataLowerBound(GpuSid gpu, int64_t timestamp_us);
+// A key greater than every data key of `gpu` at or before `timestamp_us` and
+// smaller than every later one: an exclusive upper bound for an inclusive end.
+std::string DataUpperBoundInclusive(GpuSid gpu, int64_t timestamp_us);
+// All keys of `gpu`: [DataLowerBound(gpu, INT64_MIN), GpuDataEnd(gpu)).
+std::string GpuDataEnd(GpuSid gpu);
+
+void EncodeValue(double value, char out[kDataValueSize]);
+std::optional<double> DecodeValue(std::string_view bytes);
+
+// What a store keeps about one GPU besides its points. first/last timestamps
+// are not stored: they are read from the data keys when the store opens, so
+// the record changes only when a GPU's identity or metric set changes.
+struct GpuRecord {
+  GpuSid sid = 0;
+  int32_t gpu_id = 0;
+  std::string device;
+  std::string model_name;
+  std::string hostname;
+  std::vector<MetricId> metrics;  // ascending, no duplicates
+  friend bool operator==(const GpuRecord&, const GpuRecord&) = default;
+};
+
+// u8 version | u32 sid | i32 gpu_id | str device | str model | str hostname |
+// u16 n | n x u16 metric (all little-endian; str = u16 length + bytes).
+std::string EncodeGpuRecord(const GpuRecord& record);
+[[nodiscard]] Result<GpuRecord> DecodeGpuRecord(std::string_view bytes);
+
+std::string GpuKey(std::string_view uuid);
+std::string MetricKey(std::string_view name);
+std::string EncodeMetricId(MetricId id);
+[[nodiscard]] Result<MetricId> DecodeMetricId(std::string_view bytes);
+
+struct OffsetRecord {
+  Offset applied{0};    // next offset to apply
+  uint64_t points = 0;  // data keys in the store
+  friend bool operator==(const OffsetRecord&, const OffsetRecord&) = default;
+};
+std::string EncodeOffsetRecord(const OffsetRecord& record);
+[[nodiscard]] Result<OffsetRecord> DecodeOffsetRecord(std::string_view bytes);
+
+struct VersionRecord {
+  uint8_t version = kFormatVersion;
+  std::string topic;
+};
+std::string EncodeVersionRecord(const VersionRecord& record);
+[[nodiscard]] Result<VersionRecord> DecodeVersionRecord(std::string_view bytes);
+
+}  // namespace telemq::collector::format

@@ -1,0 +1,153 @@
+// telemq-gateway: the public REST API of the GPU telemetry pipeline.
+//
+//   telemq-gateway --bootstrap 127.0.0.1:9092 --http-port 8080
+//   telemq-gateway --print-openapi > docs/openapi.json
+//
+// SIGTERM or SIGINT: stop accepting, finish in-flight requests, exit 0. A bad
+// flag: a message and exit code 2. docs/operations.md lists the flags.
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+
+#include "gateway/api.h"
+#include "gateway/gateway.h"
+
+#ifndef TELEMQ_GATEWAY_DEFAULT_DOCS_DIR
+#define TELEMQ_GATEWAY_DEFAULT_DOCS_DIR ""
+#endif
+
+namespace {
+
+// Written to a temp name and renamed, so a reader never sees half a number.
+bool WritePortFile(const std::string& path, uint16_t port) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    if (!out.good()) return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  return !ec;
+}
+
+std::vector<std::string> SplitComma(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    if (comma == std::string::npos) comma = s.size();
+    if (comma > start) out.push_back(s.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+int Run(int argc, char** argv) {
+  using telemq::gateway::GatewayOptions;
+  CLI::App app{"telemq-gateway: public REST API over the telemetry collectors"};
+  GatewayOptions o;
+  o.docs_dir = TELEMQ_GATEWAY_DEFAULT_DOCS_DIR;
+  std::string bootstrap = "127.0.0.1:9092";
+  std::string port_file;
+  std::string log_level = "info";
+  int64_t refresh_ms = o.routing_refresh.count();
+  int64_t upstream_timeout_ms = o.upstream_timeout.count();
+  int64_t connect_timeout_ms = o.upstream_connect_timeout.count();
+  bool print_openapi = false;
+  bool print_routes = false;
+  app.add_option("--bootstrap", bootstrap, "Brokers, host:port comma list (default 127.0.0.1:9092)");
+  app.add_option("--topic", o.topic, "Telemetry topic (default gpu.telemetry)");
+  app.add_option("--collector-group", o.collector_group,
+                 "Consumer group of the collectors (default telemq-collectors)");
+  app.add_option("--http-host", o.http_host, "Address to listen on (default 127.0.0.1; 0.0.0.0 in Kubernetes)");
+  app.add_option("--http-port", o.http_port, "HTTP port; 0 picks an ephemeral one (default 8080)");
+  app.add_option("--port-file", port_file, "Write the bound HTTP port here once listening");
+  app.add_option("--http-threads", o.http_threads, "Threads serving HTTP requests (default 16)")
+      ->check(CLI::Range(2, 1024));
+  app.add_option("--docs-dir", o.docs_dir,
+                 "Directory of the swagger-ui-dist package served at /docs (default: " +
+                     std::string(TELEMQ_GATEWAY_DEFAULT_DOCS_DIR) + ")");
+  app.add_option("--routing-refresh-ms", refresh_ms,
+                 "How often the routing table is re-read from the broker (default 1000)")
+      ->check(CLI::Range(int64_t{50}, int64_t{600'000}));
+  app.add_option("--upstream-timeout-ms", upstream_timeout_ms,
+                 "Time a collector has to answer before the client gets 504 (default 5000)")
+      ->check(CLI::Range(int64_t{10}, int64_t{600'000}));
+  app.add_option("--upstream-connect-timeout-ms", connect_timeout_ms,
+                 "Time to open a connection to a collector (default 1000)")
+      ->check(CLI::Range(int64_t{10}, int64_t{60'000}));
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|critical|off (default info)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_flag("--print-openapi", print_openapi, "Print the OpenAPI document and exit");
+  app.add_flag("--print-routes", print_routes, "Print one 'METHOD path' line per route and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (print_openapi) {
+    std::fputs(telemq::gateway::OpenApiDocument().c_str(), stdout);
+    return 0;
+  }
+  if (print_routes) {
+    for (const auto& r : telemq::gateway::Routes())
+      std::printf("%.*s %.*s\n", static_cast<int>(r.method.size()), r.method.data(), static_cast<int>(r.path.size()),
+                  r.path.data());
+    return 0;
+  }
+  o.bootstrap = SplitComma(bootstrap);
+  if (o.bootstrap.empty()) {
+    std::fprintf(stderr, "telemq-gateway: --bootstrap names no broker\n");
+    return 2;
+  }
+  o.routing_refresh = std::chrono::milliseconds(refresh_ms);
+  o.upstream_timeout = std::chrono::milliseconds(upstream_timeout_ms);
+  o.upstream_connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l gateway[%P] %v");
+
+  // Signals are taken synchronously by this thread only.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  telemq::gateway::Gateway gateway(o);
+  if (auto r = gateway.Start(); !r) {
+    spdlog::critical("cannot start: {}", r.error().ToString());
+    return 1;
+  }
+  spdlog::info("listening on http://{}:{} (brokers {}, topic {}, group {})", o.http_host, gateway.port(), bootstrap,
+               o.topic, o.collector_group);
+  if (!port_file.empty() && !WritePortFile(port_file, gateway.port())) {
+    spdlog::critical("cannot write port file {}", port_file);
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received signal {}, stopping", sig);
+  gateway.Stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "telemq-gateway: fatal: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,61 @@
+#pragma once
+// Request validation for the public API: every query is checked against its
+// route's parameter table (api.h) before anything is forwarded, and every
+// refusal is an ApiError that names the offending parameter.
+//
+// Decisions (docs/gateway.md): an unknown or repeated query parameter is a
+// 400 (a typo such as `start=` must not silently widen a query); integers
+// must be plain base-10 within the documented bounds; times are RFC 3339
+// (rfc3339.h); a cursor must come from the same query (cursor.h).
+// Pure functions, safe from any thread.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tl/expected.hpp>
+
+#include "gateway/api.h"
+#include "gateway/cursor.h"
+
+namespace telemq::gateway {
+
+struct ApiError {
+  int status = 400;
+  std::string code;       // invalid_parameter, unknown_parameter, gpu_not_found, ...
+  std::string parameter;  // empty when no single parameter is to blame
+  std::string message;
+  bool retry_after = false;  // 503: add "Retry-After: 1"
+};
+
+// {"error":{"status":..,"code":..,"parameter":..,"message":..}} (parameter
+// only when set).
+std::string ErrorJson(const ApiError& error);
+
+// Same type as httplib::Params, so handlers pass request params as they are.
+using QueryParams = std::multimap<std::string, std::string>;
+
+// Unknown or repeated names, integers that are malformed or out of bounds,
+// strings over their length limit. Path parameters are not query parameters.
+std::optional<ApiError> CheckQuery(const RouteSpec& route, const QueryParams& params);
+
+// The {id} path parameter: a GPU UUID as documented (pattern of the id
+// parameter: letters, digits, '.', '_', ':' and '-', 1..128 characters).
+std::optional<ApiError> CheckGpuId(std::string_view id);
+
+struct TelemetryQuery {
+  std::string uuid;
+  std::optional<int64_t> start_us;
+  std::optional<int64_t> end_us;
+  std::string metric;  // empty: all metrics
+  int32_t limit = 1000;
+  std::optional<CursorPosition> after;
+
+  CursorScope Scope() const { return {uuid, start_us, end_us, metric}; }
+};
+
+// Validates the id and the query of GET /api/v1/gpus/{id}/telemetry.
+tl::expected<TelemetryQuery, ApiError> ParseTelemetryQuery(std::string_view id, const QueryParams& params);
+
+}  // namespace telemq::gateway

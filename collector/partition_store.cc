@@ -14,6 +14,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <unordered_map>
 
@@ -93,6 +94,10 @@ struct GpuState {
   std::vector<MetricId> at_last;
   bool record_dirty = false;  // the 'G' key must be rewritten with the next batch
   bool touched = false;       // readers' view must be refreshed after the next batch
+  // Within one Apply, after this GPU's first out-of-order point: the keys
+  // written since, so a rewrite within the batch is recognised.
+  bool slow = false;
+  std::set<std::pair<int64_t, MetricId>> batch_keys;
 };
 
 // What readers see of a GPU: refreshed after each batch that touched it.
@@ -425,6 +430,13 @@ Result<ApplyStats> PartitionStore::Apply(std::span<const StoreRecord> records) {
   };
   char key[fmt_::kDataKeySize];
   char value[fmt_::kDataValueSize];
+  std::vector<GpuState*> slow;
+  auto end_slow = [&] {
+    for (GpuState* g : slow) {
+      g->slow = false;
+      g->batch_keys.clear();
+    }
+  };
 
   for (const StoreRecord& rec : records) {
     if (rec.offset < applied) {
@@ -522,20 +534,31 @@ Result<ApplyStats> PartitionStore::Apply(std::span<const StoreRecord> records) {
       g->at_last.push_back(mid);
     } else {
       // Not after everything this GPU has: only a read can tell a new point
-      // from a rewrite. Rare (the streamer's times increase per GPU), so the
-      // records before this one are committed first and the read sees them.
-      m.Touch(g);
-      TELEMQ_TRY(m.Commit(&batch, rec.offset, points));
-      std::string existing;
-      auto s = m.db->Get(rocksdb::ReadOptions(), rocksdb::Slice(key, sizeof key), &existing);
-      if (s.ok()) {
+      // from a rewrite. Rare (the streamer's times increase per GPU). The
+      // first time in an Apply, the records before this one are committed so
+      // that reads see them; from then on this GPU's keys written in the
+      // batch are remembered, and a key is new if neither has it.
+      if (!g->slow) {
+        m.Touch(g);
+        TELEMQ_TRY(m.Commit(&batch, rec.offset, points));
+        g->slow = true;
+        slow.push_back(g);
+      }
+      if (g->batch_keys.count({ts, mid}) != 0) {
         is_new = false;
-      } else if (!s.IsNotFound()) {
-        m.failed = true;
-        return tl::unexpected(FromStatus(s, "read store " + m.options.path));
+      } else {
+        std::string existing;
+        auto s = m.db->Get(rocksdb::ReadOptions(), rocksdb::Slice(key, sizeof key), &existing);
+        if (s.ok()) {
+          is_new = false;
+        } else if (!s.IsNotFound()) {
+          m.failed = true;
+          return tl::unexpected(FromStatus(s, "read store " + m.options.path));
+        }
       }
       g->first_ts = std::min(g->first_ts, ts);
     }
+    if (g->slow) g->batch_keys.insert({ts, mid});
     batch.Put(rocksdb::Slice(key, sizeof key), rocksdb::Slice(value, sizeof value));
     m.Touch(g);
     if (is_new) {
@@ -549,6 +572,7 @@ Result<ApplyStats> PartitionStore::Apply(std::span<const StoreRecord> records) {
     spdlog::warn("store {}: {} more records skipped in this batch", m.options.path,
                  log_lines - kRejectLogLinesPerApply);
   }
+  end_slow();
   TELEMQ_TRY(m.Commit(&batch, applied, points));
   return st;
 }

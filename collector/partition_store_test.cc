@@ -249,6 +249,30 @@ TEST_F(PartitionStoreTest, ARewrittenPointKeepsOneCopyWithTheNewValue) {
   EXPECT_EQ(store_->GetGpu(kGpuA)->first_timestamp_us, 500);
 }
 
+TEST_F(PartitionStoreTest, AnOverlappingHistoryCountsRewritesExactly) {
+  // 10..20 s, then a second history over 15..25 s in one batch, with one of
+  // its out-of-order points repeated inside the batch.
+  for (int t = 10; t <= 20; ++t) {
+    for (const auto& m : kMetrics) log_.Append(MakePoint(kGpuA, t * 1'000'000, m, t));
+  }
+  ApplyAll();
+  const int64_t first_batch = log_.size();
+  for (int t = 15; t <= 25; ++t) {
+    for (const auto& m : kMetrics) log_.Append(MakePoint(kGpuA, t * 1'000'000, m, 100 + t));
+    log_.Append(MakePoint(kGpuB, t * 1'000'000, kMetrics[0], t));
+  }
+  log_.Append(MakePoint(kGpuA, 16'000'000, kMetrics[0], 7));
+  auto st = ApplyRange(first_batch, log_.size());
+  EXPECT_EQ(st.points, 5u * 3u + 11u);
+  EXPECT_EQ(st.overwritten, 6u * 3u + 1u);
+  EXPECT_EQ(store_->Stats().points, 16u * 3u + 11u);
+  EXPECT_EQ(store_->Stats().applied, Offset(log_.size()));
+  auto r = Query(kGpuA, {.start_us = 16'000'000, .end_us = 16'000'000, .metric = kMetrics[0]});
+  ASSERT_EQ(r.points.size(), 1u);
+  EXPECT_DOUBLE_EQ(r.points[0].value, 7);
+  EXPECT_EQ(Query(kGpuA, {.limit = 10000}).points.size(), 48u);
+}
+
 TEST_F(PartitionStoreTest, CorruptValuesAreCountedAndSkippedNotFatal) {
   log_.Append(MakePoint(kGpuA, 1'000, kMetrics[0], 1));
   log_.AppendRaw(kGpuA, std::string("not a point"));

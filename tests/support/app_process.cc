@@ -81,6 +81,15 @@ Result<void> AppProcess::Launch() {
       },
       options_.ready_timeout);
   if (exited) {
+    // A finite job (a single-pass streamer) may finish before the first
+    // probe connects: having written its port file it was ready, and exit 0
+    // is its success. Poll() reports the status.
+    if (!port) port = ReadPortFile(port_file_);
+    if (port && !exited->signaled && exited->exit_code == 0) {
+      port_ = *port;
+      finished_ = exited;
+      return Ok();
+    }
     return Fail(Errc::kIo, options_.name + " exited during start-up (" + exited->ToString() + "):\n" + LogTail());
   }
   if (!ready) {

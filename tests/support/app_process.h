@@ -49,8 +49,9 @@ class AppProcess {
   pid_t pid() const { return child_.pid(); }
   bool running() const { return child_.running(); }
   std::string LogTail(size_t max_bytes = 4096) const { return ReadFileTail(log_path_, max_bytes); }
-  // Exit status if it has exited (reaps it).
-  std::optional<ExitStatus> Poll() { return child_.Poll(); }
+  // Exit status if it has exited (reaps it). A job that already finished
+  // (exit 0) during Start() reports that status here every time.
+  std::optional<ExitStatus> Poll() { return finished_ ? finished_ : child_.Poll(); }
 
   void Kill9();
   // SIGTERM, then waits up to `timeout` for the exit status.
@@ -67,6 +68,7 @@ class AppProcess {
   std::string log_path_;
   ChildProcess child_;
   uint16_t port_ = 0;
+  std::optional<ExitStatus> finished_;  // exited 0 after becoming ready, before Start() saw it listening
 };
 
 // Where the build put the app binaries (compile definitions set by

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <numbers>
 
+#include "telemq/common/check.h"
+
 namespace telemq::telemetry {
 namespace {
 
@@ -51,6 +53,13 @@ SyntheticFleet::SyntheticFleet(int32_t hosts, int32_t gpus_per_host, uint64_t se
 }
 
 void SyntheticFleet::SampleGpu(size_t index, double t, std::vector<TelemetryPoint>* out) const {
+  const size_t first = out->size();
+  out->resize(first + kDcgmFieldCount);
+  SampleGpuInto(index, t, std::span<TelemetryPoint>(out->data() + first, kDcgmFieldCount));
+}
+
+void SyntheticFleet::SampleGpuInto(size_t index, double t, std::span<TelemetryPoint> out) const {
+  TELEMQ_CHECK(out.size() >= kDcgmFieldCount, "SampleGpuInto needs kDcgmFieldCount points");
   const SyntheticGpu& gpu = gpus_.at(index);
   const double w = 2 * std::numbers::pi / gpu.period_s;
   // Main load in [0, 1] plus a faster ripple; memory and temperature follow
@@ -74,28 +83,34 @@ void SyntheticFleet::SampleGpu(size_t index, double t, std::vector<TelemetryPoin
       2619,                                                              // MEM_CLOCK, MHz: fixed on H100
   };
   const int64_t ts_us = std::llround(t * 1e6);
+  // assign() rather than fresh strings: out's memory is reused.
+  char gpu_index[16];
+  const int gpu_index_len = std::snprintf(gpu_index, sizeof(gpu_index), "%d", gpu.gpu_id);
   for (size_t f = 0; f < kDcgmFieldCount; ++f) {
-    TelemetryPoint p;
-    p.gpu_uuid = gpu.uuid;
+    TelemetryPoint& p = out[f];
+    p.gpu_uuid.assign(gpu.uuid);
     p.gpu_id = gpu.gpu_id;
-    p.device = gpu.device;
-    p.model_name = std::string(kSyntheticModel);
-    p.hostname = gpu.hostname;
-    p.metric_name = std::string(kDcgmFields[f]);
+    p.device.assign(gpu.device);
+    p.model_name.assign(kSyntheticModel);
+    p.hostname.assign(gpu.hostname);
+    p.metric_name.assign(kDcgmFields[f]);
     p.value = values[f];
     p.timestamp_us = ts_us;
-    p.labels = {
-        {"DCGM_FI_DRIVER_VERSION", "535.129.03"},
-        {"Hostname", gpu.hostname},
-        {"UUID", gpu.uuid},
-        {"__name__", p.metric_name},
-        {"device", gpu.device},
-        {"gpu", std::to_string(gpu.gpu_id)},
-        {"instance", gpu.hostname + ":9400"},
-        {"job", "dgx_dcgm_exporter"},
-        {"modelName", p.model_name},
+    p.labels.resize(9);
+    auto set = [&](size_t i, std::string_view key, std::string_view value) {
+      p.labels[i].first.assign(key);
+      p.labels[i].second.assign(value);
     };
-    out->push_back(std::move(p));
+    set(0, "DCGM_FI_DRIVER_VERSION", "535.129.03");
+    set(1, "Hostname", gpu.hostname);
+    set(2, "UUID", gpu.uuid);
+    set(3, "__name__", kDcgmFields[f]);
+    set(4, "device", gpu.device);
+    set(5, "gpu", std::string_view(gpu_index, static_cast<size_t>(gpu_index_len)));
+    set(6, "instance", gpu.hostname);
+    p.labels[6].second.append(":9400");
+    set(7, "job", "dgx_dcgm_exporter");
+    set(8, "modelName", kSyntheticModel);
   }
 }
 

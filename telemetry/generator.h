@@ -11,6 +11,7 @@
 // so Sample may be called from several threads.
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +52,10 @@ class SyntheticFleet {
   // Appends kDcgmFieldCount points for gpus()[index] at time_s (seconds since
   // the epoch); timestamp_us = time_s in microseconds. Labels mirror the export.
   void SampleGpu(size_t index, double time_s, std::vector<TelemetryPoint>* out) const;
+  // The same kDcgmFieldCount points written over out[0..kDcgmFieldCount),
+  // reusing their strings' and label vectors' memory, so a caller that keeps
+  // its buffer samples without allocating (the streamer's hot path).
+  void SampleGpuInto(size_t index, double time_s, std::span<TelemetryPoint> out) const;
   // All GPUs, host-major, fields in kDcgmFields order.
   std::vector<TelemetryPoint> Sample(double time_s) const;
 

@@ -101,5 +101,17 @@ TEST(SyntheticFleetTest, FramebufferUsedPlusFreeIsConstant) {
   }
 }
 
+TEST(SyntheticFleetTest, SampleIntoAReusedBufferEqualsAFreshSample) {
+  SyntheticFleet fleet(3, 2, 5);
+  std::vector<TelemetryPoint> buffer;
+  fleet.SampleGpu(5, 1'752'871'000.5, &buffer);  // another GPU's points, to be overwritten
+  for (size_t gpu = 0; gpu < fleet.gpus().size(); ++gpu) {
+    std::vector<TelemetryPoint> fresh;
+    fleet.SampleGpu(gpu, 1'752'871'354.25, &fresh);
+    fleet.SampleGpuInto(gpu, 1'752'871'354.25, buffer);
+    EXPECT_EQ(buffer, fresh) << "GPU " << gpu;
+  }
+}
+
 }  // namespace
 }  // namespace telemq::telemetry

@@ -47,20 +47,34 @@ Result<std::string_view> PointEncoder::Encode(const TelemetryPoint& p) {
   }
   auto& b = impl_->builder;
   b.Clear();  // keeps the buffer's memory
+  using StringRef = flatbuffers::Offset<flatbuffers::String>;
+  const StringRef uuid = b.CreateString(p.gpu_uuid);
+  const StringRef device = b.CreateString(p.device);
+  const StringRef model = b.CreateString(p.model_name);
+  const StringRef host = b.CreateString(p.hostname);
+  const StringRef metric = b.CreateString(p.metric_name);
+  // DCGM labels repeat the fields (UUID, Hostname, __name__, device,
+  // modelName): such a value points at the field's string instead of a copy
+  // (FlatBuffers strings may be shared). A third of the bytes of a typical
+  // point, and of the work to compress, store and read them.
+  const std::pair<std::string_view, StringRef> fields[] = {
+      {p.gpu_uuid, uuid}, {p.hostname, host}, {p.metric_name, metric}, {p.device, device}, {p.model_name, model}};
   auto& labels = impl_->labels;
   labels.clear();
   for (const auto& [k, v] : p.labels) {
-    auto key = b.CreateString(k);
-    auto value = b.CreateString(v);
+    const StringRef key = b.CreateString(k);
+    StringRef value;
+    for (const auto& [text, ref] : fields) {
+      if (!v.empty() && v == text) {
+        value = ref;
+        break;
+      }
+    }
+    if (value.IsNull()) value = b.CreateString(v);
     labels.push_back(fb::CreateLabel(b, key, value));
   }
-  auto label_vector = b.CreateVector(labels);
-  auto uuid = b.CreateString(p.gpu_uuid);
-  auto device = b.CreateString(p.device);
-  auto model = b.CreateString(p.model_name);
-  auto host = b.CreateString(p.hostname);
-  auto metric = b.CreateString(p.metric_name);
-  auto root =
+  const auto label_vector = b.CreateVector(labels);
+  const auto root =
       fb::CreateTelemetryPoint(b, uuid, p.gpu_id, device, model, host, metric, p.value, p.timestamp_us, label_vector);
   fb::FinishSizePrefixedTelemetryPointBuffer(b, root);
   return std::string_view(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());

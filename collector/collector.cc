@@ -273,6 +273,9 @@ void Collector::Impl::Prepare(Slot& slot) {
 void Collector::Impl::Activate(const TopicPartition& tp) {
   auto slot = std::make_shared<Slot>(tp.partition);
   slot->assigned_at = Clock::now();
+  // Opened before it is shown, so the status never shows a kept store's
+  // partition at offset 0 (Prepare retries if this fails).
+  if (auto store = OpenStore(tp.partition); store) slot->store = *store;
   {
     std::lock_guard lock(mu);
     slots[tp.partition] = slot;  // visible as restoring from now on
@@ -495,6 +498,8 @@ Result<void> Collector::Start(const std::string& endpoint) {
   std::shared_ptr<RebalanceListener> listener(impl_.get(), [](RebalanceListener*) {});
   TELEMQ_TRY(m.consumer->Subscribe({m.options.topic}, std::move(g), std::move(listener)));
   m.last_poll_ok_ms.store(std::chrono::duration_cast<milliseconds>(Clock::now().time_since_epoch()).count());
+  // The first periodic flush comes one interval after the start, not at once.
+  m.next_flush = Clock::now() + m.options.flush_interval;
   spdlog::info("joining group {} on topic {} as {}", m.options.group, m.options.topic, m.metadata);
   return Ok();
 }

@@ -1,0 +1,407 @@
+// telemq-collector with real processes on 127.0.0.1: a telemq-broker, one
+// or two telemq-collector members, points produced with the client Producer
+// (value = EncodePoint, key = GPU uuid). Everything is checked through the
+// collector's internal API (docs/collector.md): counts equal what was
+// produced, points come back in (time, metric) order exactly once, a
+// collector killed with SIGKILL mid-stream and restarted on its data
+// directory neither loses nor duplicates a point, two members split the
+// partitions (503 for the ones they do not own), and a survivor takes over a
+// killed member's partitions by replay.
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "telemetry/generator.h"
+#include "telemetry/identity.h"
+#include "telemetry/point.h"
+#include "telemq/admin.h"
+#include "telemq/producer.h"
+#include "tests/support/app_process.h"
+#include "tests/support/broker_process.h"
+
+namespace telemq::testing {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr const char* kTopic = "gpu.telemetry";
+constexpr int32_t kPartitions = 4;
+// 2 hosts x 4 GPUs, ten DCGM fields each.
+constexpr int kHosts = 2;
+constexpr int kGpusPerHost = 4;
+constexpr int kGpus = kHosts * kGpusPerHost;
+constexpr int kFields = static_cast<int>(telemetry::kDcgmFieldCount);
+
+ClientOptions Loopback(const std::string& address) {
+  ClientOptions o;
+  o.bootstrap_servers = {address};
+  o.client_id = "collector-e2e";
+  o.request_timeout = seconds(10);
+  o.connect_timeout = seconds(2);
+  o.retry_backoff = milliseconds(20);
+  return o;
+}
+
+struct HttpAnswer {
+  int status = 0;  // 0: no answer
+  std::string body;
+  std::string retry_after;
+};
+
+HttpAnswer Get(uint16_t port, const std::string& target) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(5);
+  auto r = client.Get(target.c_str());
+  if (!r) return {};
+  return {r->status, r->body, r->get_header_value("Retry-After")};
+}
+
+std::optional<json> GetJson(uint16_t port, const std::string& target) {
+  const auto a = Get(port, target);
+  if (a.status != 200) return std::nullopt;
+  return json::parse(a.body, nullptr, false);
+}
+
+// Sends samples of a synthetic fleet, one snapshot (every GPU, every field)
+// per call, at increasing whole seconds ending before now (inside the
+// topic's retention), and counts what the broker acknowledged.
+class FleetProducer {
+ public:
+  explicit FleetProducer(const std::string& address) : fleet_(kHosts, kGpusPerHost, 7) {
+    ProducerOptions po;
+    po.client = Loopback(address);
+    po.linger = milliseconds(2);
+    auto p = Producer::Create(po);
+    EXPECT_TRUE(p) << (p ? "" : p.error().ToString());
+    if (p) producer_ = std::move(*p);
+    next_s_ = std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch()).count() - 3600;
+  }
+
+  void Snapshot() {
+    for (const auto& point : fleet_.Sample(static_cast<double>(next_s_))) {
+      auto value = telemetry::EncodePoint(point);
+      ASSERT_TRUE(value);
+      ASSERT_TRUE(producer_->Send(kTopic, point.gpu_uuid, *value, [this](const Result<RecordMetadata>& r) {
+        if (r) acked_.fetch_add(1);
+      }));
+    }
+    ++next_s_;
+    sent_ += kGpus * kFields;
+  }
+  void Flush() { ASSERT_TRUE(producer_->Flush(seconds(30))); }
+  int64_t sent() const { return sent_; }
+  int64_t acked() const { return acked_.load(); }
+  std::vector<std::string> uuids() const {
+    std::vector<std::string> out;
+    for (const auto& g : fleet_.gpus()) out.push_back(g.uuid);
+    return out;
+  }
+
+ private:
+  telemetry::SyntheticFleet fleet_;
+  std::unique_ptr<Producer> producer_;
+  int64_t next_s_ = 0;
+  int64_t sent_ = 0;
+  std::atomic<int64_t> acked_{0};
+};
+
+class CollectorE2ETest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(CollectorBinary().empty()) << "telemq-collector not built";
+    // Members heartbeat every 200 ms, so rebalances settle quickly.
+    auto b = BrokerProcess::Start({.args = {"--group-heartbeat-interval-ms", "200"}});
+    ASSERT_TRUE(b) << b.error().ToString();
+    broker_ = std::move(*b);
+    auto admin = Admin::Create(Loopback(broker_->address()));
+    ASSERT_TRUE(admin);
+    admin_ = std::move(*admin);
+    ASSERT_TRUE(admin_->CreateTopic(kTopic, {.partitions = kPartitions}));
+  }
+
+  std::unique_ptr<AppProcess> StartCollector(const std::string& name, const std::string& data_dir,
+                                             const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"--bootstrap", broker_->address(),     "--topic", kTopic, "--data-dir",
+                                     data_dir,      "--session-timeout-ms", "2000"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto app = AppProcess::Start({.binary = CollectorBinary(), .args = args, .name = name, .data_dir = data_dir});
+    EXPECT_TRUE(app) << (app ? "" : app.error().ToString());
+    return app ? std::move(*app) : nullptr;
+  }
+
+  std::vector<int64_t> HighWatermarks() {
+    std::vector<int64_t> out;
+    for (int32_t p = 0; p < kPartitions; ++p) {
+      auto hw = admin_->ListOffset(kTopic, p, OffsetSpec::kLatest);
+      out.push_back(hw ? hw->value() : -1);
+    }
+    return out;
+  }
+
+  // True once the collectors together own every partition exactly once, all
+  // serving and applied to the high watermark.
+  bool CaughtUp(const std::vector<AppProcess*>& collectors) {
+    const auto hw = HighWatermarks();
+    std::map<int32_t, int64_t> applied;
+    for (auto* c : collectors) {
+      auto s = GetJson(c->http_port(), "/internal/v1/status");
+      if (!s) return false;
+      for (const auto& p : (*s)["partitions"]) {
+        if (p["state"] != "serving") return false;
+        if (!applied.emplace(p["partition"].get<int32_t>(), p["applied_offset"].get<int64_t>()).second) return false;
+      }
+    }
+    if (applied.size() != static_cast<size_t>(kPartitions)) return false;
+    for (const auto& [p, a] : applied) {
+      if (a != hw[p]) return false;
+    }
+    return true;
+  }
+
+  // Every point of one GPU through the cursor, checking the order.
+  std::vector<std::pair<int64_t, std::string>> AllPoints(uint16_t port, const std::string& uuid, int32_t partition,
+                                                         int limit) {
+    std::vector<std::pair<int64_t, std::string>> out;
+    std::string cursor;
+    for (int page = 0; page < 10'000; ++page) {
+      const std::string target = "/internal/v1/gpus/" + uuid + "/telemetry?partition=" + std::to_string(partition) +
+                                 "&limit=" + std::to_string(limit) + cursor;
+      const auto a = Get(port, target);
+      if (a.status != 200) {
+        ADD_FAILURE() << target << " -> " << a.status << " " << a.body;
+        return out;
+      }
+      const auto j = json::parse(a.body);
+      for (const auto& p : j["points"]) {
+        std::pair<int64_t, std::string> key{p["timestamp_us"].get<int64_t>(), p["metric"].get<std::string>()};
+        if (!out.empty()) {
+          EXPECT_LT(out.back(), key) << uuid << ": out of order or duplicated";
+        }
+        out.push_back(std::move(key));
+      }
+      if (!j["more"].get<bool>()) return out;
+      const auto& last = j["points"].back();
+      cursor = "&after_us=" + std::to_string(last["timestamp_us"].get<int64_t>()) +
+               "&after_metric=" + last["metric"].get<std::string>();
+    }
+    ADD_FAILURE() << "too many pages for " << uuid;
+    return out;
+  }
+
+  // Sum of the group's lag (high watermark - committed) over the partitions;
+  // -1 while unknown.
+  int64_t GroupLag() {
+    auto d = admin_->DescribeGroup("telemq-collectors");
+    if (!d || d->partitions.size() != static_cast<size_t>(kPartitions)) return -1;
+    int64_t lag = 0;
+    for (const auto& p : d->partitions) {
+      if (!p.lag) return -1;
+      lag += *p.lag;
+    }
+    return lag;
+  }
+
+  // Sum of "points" over the collectors' status.
+  int64_t StoredPoints(const std::vector<AppProcess*>& collectors) {
+    int64_t n = 0;
+    for (auto* c : collectors) {
+      auto s = GetJson(c->http_port(), "/internal/v1/status");
+      if (!s) return -1;
+      for (const auto& p : (*s)["partitions"]) n += p["points"].get<int64_t>();
+    }
+    return n;
+  }
+
+  // Every GPU answered by the collector owning its partition with exactly
+  // `samples` x 10 points, each once.
+  void ExpectEveryPointOnce(const std::vector<AppProcess*>& collectors, const std::vector<std::string>& uuids,
+                            int64_t samples) {
+    std::map<std::string, std::pair<int32_t, uint16_t>> listed;  // uuid -> (partition, port)
+    for (auto* c : collectors) {
+      auto g = GetJson(c->http_port(), "/internal/v1/gpus");
+      ASSERT_TRUE(g);
+      for (const auto& gpu : (*g)["gpus"]) {
+        EXPECT_TRUE(listed.emplace(gpu["uuid"], std::pair{gpu["partition"].get<int32_t>(), c->http_port()}).second)
+            << "gpu listed twice: " << gpu.dump();
+      }
+    }
+    ASSERT_EQ(listed.size(), uuids.size());
+    for (const auto& uuid : uuids) {
+      ASSERT_TRUE(listed.count(uuid)) << uuid;
+      const auto [partition, port] = listed[uuid];
+      EXPECT_EQ(partition, telemetry::PartitionForGpu(uuid, kPartitions));
+      const auto points = AllPoints(port, uuid, partition, 1000);
+      EXPECT_EQ(static_cast<int64_t>(points.size()), samples * kFields) << uuid;
+      EXPECT_EQ(std::set(points.begin(), points.end()).size(), points.size()) << uuid;
+    }
+  }
+
+  std::unique_ptr<BrokerProcess> broker_;
+  std::unique_ptr<Admin> admin_;
+  TempDir dirs_{"telemq-collector-e2e"};
+};
+
+TEST_F(CollectorE2ETest, ProducedPointsAreQueryableInOrderWithInclusiveWindows) {
+  FleetProducer producer(broker_->address());
+  constexpr int kSamples = 60;
+  for (int i = 0; i < kSamples; ++i) producer.Snapshot();
+  producer.Flush();
+  ASSERT_EQ(producer.acked(), kSamples * kGpus * kFields);
+
+  auto c = StartCollector("collector", dirs_.File("c"), {"--commit-interval-ms", "200"});
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(WaitFor([&] { return CaughtUp({c.get()}); }, seconds(20)));
+  EXPECT_EQ(StoredPoints({c.get()}), producer.sent());
+  ExpectEveryPointOnce({c.get()}, producer.uuids(), kSamples);
+
+  // One GPU in detail: its info, an inclusive window, a metric filter.
+  const std::string uuid = producer.uuids().front();
+  const std::string p = std::to_string(telemetry::PartitionForGpu(uuid, kPartitions));
+  auto info = GetJson(c->http_port(), "/internal/v1/gpus/" + uuid + "?partition=" + p);
+  ASSERT_TRUE(info);
+  EXPECT_EQ((*info)["metrics"].size(), static_cast<size_t>(kFields));
+  EXPECT_EQ((*info)["hostname"], "host-0001");
+  const int64_t first = (*info)["first_timestamp_us"];
+  const int64_t last = (*info)["last_timestamp_us"];
+  EXPECT_EQ(last - first, (kSamples - 1) * 1'000'000);
+  const std::string base = "/internal/v1/gpus/" + uuid + "/telemetry?partition=" + p;
+  auto window = GetJson(c->http_port(), base + "&start_us=" + std::to_string(first + 10'000'000) +
+                                            "&end_us=" + std::to_string(first + 19'000'000) + "&limit=10000");
+  ASSERT_TRUE(window);
+  EXPECT_EQ((*window)["points"].size(), static_cast<size_t>(10 * kFields));  // both ends included
+  EXPECT_EQ((*window)["points"].front()["timestamp_us"], first + 10'000'000);
+  EXPECT_EQ((*window)["points"].back()["timestamp_us"], first + 19'000'000);
+  auto one_metric = GetJson(c->http_port(), base + "&metric=DCGM_FI_DEV_GPU_TEMP&limit=10000");
+  ASSERT_TRUE(one_metric);
+  EXPECT_EQ((*one_metric)["points"].size(), static_cast<size_t>(kSamples));
+
+  // Errors: unknown GPU, malformed parameter.
+  EXPECT_EQ(Get(c->http_port(), "/internal/v1/gpus/GPU-none?partition=" + p).status, 404);
+  const auto bad = Get(c->http_port(), base + "&start_us=yesterday");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("start_us"), std::string::npos);
+  // The applied offsets reach the group (for `telemq group describe`).
+  EXPECT_TRUE(WaitFor([&] { return GroupLag() == 0; }, seconds(10)));
+  auto metrics = Get(c->http_port(), "/metrics");
+  EXPECT_NE(metrics.body.find("telemq_collector_points_applied_total " + std::to_string(producer.sent())),
+            std::string::npos);
+}
+
+TEST_F(CollectorE2ETest, KillNineMidStreamAndRestartLosesAndDuplicatesNothing) {
+  const std::string data = dirs_.File("c");
+  // No periodic flush: at the kill the stores' memtables (no WAL) are lost
+  // while the group's committed offsets are well ahead of what is on disk,
+  // so only the stores' own offsets can say where to resume.
+  const std::vector<std::string> no_flush = {"--flush-interval-ms", "600000", "--commit-interval-ms", "100"};
+  auto c = StartCollector("collector", data, no_flush);
+  ASSERT_TRUE(c);
+  FleetProducer producer(broker_->address());
+  for (int i = 0; i < 100; ++i) producer.Snapshot();
+  producer.Flush();
+  ASSERT_TRUE(WaitFor([&] { return CaughtUp({c.get()}) && GroupLag() == 0; }, seconds(20)));
+  // Kill it mid-stream, and produce more while it is down.
+  for (int i = 0; i < 100; ++i) producer.Snapshot();
+  std::this_thread::yield();
+  c->Kill9();
+  for (int i = 0; i < 100; ++i) producer.Snapshot();
+  producer.Flush();
+
+  auto restarted = StartCollector("collector-restarted", data, no_flush);
+  ASSERT_TRUE(restarted);
+  ASSERT_TRUE(WaitFor([&] { return CaughtUp({restarted.get()}); }, seconds(30)));
+  EXPECT_EQ(StoredPoints({restarted.get()}), producer.sent());
+  ExpectEveryPointOnce({restarted.get()}, producer.uuids(), 300);
+
+  // A clean stop keeps the stores: the next start resumes from them.
+  auto stopped = restarted->Terminate();
+  ASSERT_TRUE(stopped);
+  EXPECT_FALSE(stopped->signaled) << stopped->ToString();
+  EXPECT_EQ(stopped->exit_code, 0) << stopped->ToString();
+  int64_t on_disk = 0;
+  for (int64_t hw : HighWatermarks()) on_disk += hw;
+  for (int i = 0; i < 50; ++i) producer.Snapshot();
+  producer.Flush();
+  auto again = StartCollector("collector-again", data, no_flush);
+  ASSERT_TRUE(again);
+  int64_t resumed_from = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto s = GetJson(again->http_port(), "/internal/v1/status");
+        if (!s || (*s)["partitions"].size() != static_cast<size_t>(kPartitions)) return false;
+        resumed_from = 0;
+        for (const auto& p : (*s)["partitions"]) resumed_from += p["applied_offset"].get<int64_t>();
+        return true;
+      },
+      seconds(20)));
+  EXPECT_GE(resumed_from, on_disk);
+  ASSERT_TRUE(WaitFor([&] { return CaughtUp({again.get()}); }, seconds(30)));
+  EXPECT_EQ(StoredPoints({again.get()}), producer.sent());
+  ExpectEveryPointOnce({again.get()}, producer.uuids(), 350);
+  // Nothing was applied twice: the redelivered records were skipped.
+  const auto metrics = Get(again->http_port(), "/metrics").body;
+  EXPECT_NE(metrics.find("telemq_collector_points_overwritten_total 0\n"), std::string::npos);
+}
+
+TEST_F(CollectorE2ETest, TwoCollectorsSplitPartitionsAndTheSurvivorTakesOverByReplay) {
+  FleetProducer producer(broker_->address());
+  constexpr int kSamples = 40;
+  for (int i = 0; i < kSamples; ++i) producer.Snapshot();
+  producer.Flush();
+  auto a = StartCollector("collector-a", dirs_.File("a"));
+  auto b = StartCollector("collector-b", dirs_.File("b"));
+  ASSERT_TRUE(a && b);
+  // Split: each owns some partitions, together all, all serving.
+  std::map<int32_t, AppProcess*> owner;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        if (!CaughtUp({a.get(), b.get()})) return false;
+        owner.clear();
+        for (auto* c : {a.get(), b.get()}) {
+          auto s = GetJson(c->http_port(), "/internal/v1/status");
+          if (!s || (*s)["partitions"].empty()) return false;
+          for (const auto& p : (*s)["partitions"]) owner[p["partition"].get<int32_t>()] = c;
+        }
+        return owner.size() == static_cast<size_t>(kPartitions);
+      },
+      seconds(30)));
+  ExpectEveryPointOnce({a.get(), b.get()}, producer.uuids(), kSamples);
+
+  // Each member advertises its endpoint, and answers 503 for the others'.
+  auto group = admin_->DescribeGroup("telemq-collectors");
+  ASSERT_TRUE(group);
+  std::set<std::string> endpoints;
+  for (const auto& m : group->members) endpoints.insert(json::parse(m.metadata)["endpoint"].get<std::string>());
+  EXPECT_EQ(endpoints, (std::set<std::string>{a->http_base(), b->http_base()}));
+  for (const auto& uuid : producer.uuids()) {
+    const int32_t p = telemetry::PartitionForGpu(uuid, kPartitions);
+    AppProcess* other = owner[p] == a.get() ? b.get() : a.get();
+    const auto r = Get(other->http_port(), "/internal/v1/gpus/" + uuid + "/telemetry?partition=" + std::to_string(p));
+    EXPECT_EQ(r.status, 503) << r.body;
+    EXPECT_EQ(r.retry_after, "1");
+    EXPECT_EQ(json::parse(r.body)["error"]["code"], "partition_unavailable");
+    EXPECT_EQ(Get(other->http_port(), "/internal/v1/gpus/" + uuid + "?partition=" + std::to_string(p)).status, 503);
+  }
+
+  // A dies; B takes over its partitions by replaying them from the log.
+  a->Kill9();
+  for (int i = 0; i < 10; ++i) producer.Snapshot();
+  producer.Flush();
+  ASSERT_TRUE(WaitFor([&] { return CaughtUp({b.get()}); }, seconds(30)));
+  EXPECT_EQ(StoredPoints({b.get()}), producer.sent());
+  ExpectEveryPointOnce({b.get()}, producer.uuids(), kSamples + 10);
+}
+
+}  // namespace
+}  // namespace telemq::testing

@@ -195,11 +195,21 @@ ApiResponse HandleTelemetry(const PartitionDirectory& dir, std::string_view uuid
   if (auto* r = std::get_if<ApiResponse>(&store)) return *r;
   auto result = std::get<0>(store)->QueryWindow(uuid, q);
   if (!result) return StoreError(result.error(), partition);
-  json points = json::array();
+  // Built in place: nlohmann's initializer lists copy every value, which
+  // costs more than the scan itself on a 1000-point page.
+  json out(json::value_t::object);
+  json& points = out["points"] = json::array();
+  auto& array = points.get_ref<json::array_t&>();
+  array.reserve(result->points.size());
   for (const auto& p : result->points) {
-    points.push_back({{"timestamp_us", p.timestamp_us}, {"metric", p.metric}, {"value", p.value}});
+    json& point = array.emplace_back(json::value_t::object);
+    auto& fields = point.get_ref<json::object_t&>();
+    fields.emplace("timestamp_us", p.timestamp_us);
+    fields.emplace("metric", p.metric);
+    fields.emplace("value", p.value);
   }
-  return Json({{"points", std::move(points)}, {"more", result->more}});
+  out["more"] = result->more;
+  return Json(out);
 }
 
 }  // namespace telemq::collector

@@ -1,0 +1,18 @@
+# telemq-gateway end to end: a real broker and collector, the real DCGM
+# export produced through the client Producer, queries through the gateway.
+# Built only once both the gateway and the collector exist.
+if(TARGET telemq-gateway AND TARGET telemq-collector)
+  telemq_test(NAME gateway_e2e_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/gateway_test.cc
+    LIBS telemq_test_support telemq_client telemq_telemetry PkgConfig::HTTPLIB nlohmann_json::nlohmann_json
+    LABELS e2e TIMEOUT 120)
+  target_compile_definitions(gateway_e2e_test PRIVATE
+    TELEMQ_DCGM_SAMPLE_CSV="${PROJECT_SOURCE_DIR}/../shared/data/dcgm_metrics_20250718_134233.csv"
+    TELEMQ_COMMITTED_OPENAPI="${PROJECT_SOURCE_DIR}/docs/openapi.json"
+    TELEMQ_SWAGGER_UI_DIR="${PROJECT_SOURCE_DIR}/tools/node_modules/swagger-ui-dist")
+endif()
+
+# Latency measurement with wrk (not a ctest; see docs/gateway.md).
+if(TARGET telemq-gateway AND TARGET telemq-collector)
+  add_executable(gateway_bench ${CMAKE_CURRENT_LIST_DIR}/gateway_bench.cc)
+  target_link_libraries(gateway_bench PRIVATE telemq_test_support telemq_client telemq_telemetry GTest::gtest)
+endif()

@@ -1,0 +1,469 @@
+// telemq-gateway end to end (docs/gateway.md): a real telemq-broker and
+// telemq-collector, the real DCGM export (shared/data) produced with the
+// client Producer, every stamped with a distinct increasing timestamp, and
+// queries through a real telemq-gateway. Checks the fleet listing, per-GPU
+// telemetry order and values, inclusive windows, the metric filter, paging,
+// the 400/404 paths naming their parameter, the operational routes, and
+// finally 503 + Retry-After once the only collector has left the group.
+// The processes are started once for the suite; the last test stops the
+// collector, so the tests run in the order written.
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "telemetry/dcgm_csv.h"
+#include "telemetry/point.h"
+#include "telemq/admin.h"
+#include "telemq/producer.h"
+#include "tests/support/app_process.h"
+#include "tests/support/broker_process.h"
+
+namespace telemq::testing {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr const char* kTopic = "gpu.telemetry";
+constexpr int32_t kPartitions = 4;
+
+struct Answer {
+  int status = 0;  // 0: no answer
+  std::string body;
+  std::string retry_after;
+  std::string content_type;
+  json Json() const { return json::parse(body, nullptr, false); }
+};
+
+Answer Get(uint16_t port, const std::string& target) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(10);
+  auto r = client.Get(target);
+  if (!r) return {};
+  return {r->status, r->body, r->get_header_value("Retry-After"), r->get_header_value("Content-Type")};
+}
+
+std::string Enc(const std::string& s) { return httplib::detail::encode_query_param(s); }
+
+// "2025-07-18T20:42:34.123456Z" for microseconds since the epoch, written
+// independently of the gateway's formatter.
+std::string Rfc3339(int64_t us, int offset_minutes = 0) {
+  const int64_t local = us + int64_t{offset_minutes} * 60'000'000;
+  const time_t secs = static_cast<time_t>(local / 1'000'000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string out = buf;
+  char frac[16];
+  std::snprintf(frac, sizeof frac, ".%06lld", static_cast<long long>(local % 1'000'000));
+  out += frac;
+  if (offset_minutes == 0) return out + "Z";
+  char off[16];
+  std::snprintf(off, sizeof off, "%c%02d:%02d", offset_minutes < 0 ? '-' : '+', std::abs(offset_minutes) / 60,
+                std::abs(offset_minutes) % 60);
+  return out + off;
+}
+
+struct Stored {
+  int64_t timestamp_us;
+  std::string metric;
+  double value;
+};
+
+class GatewayE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!std::filesystem::exists(TELEMQ_DCGM_SAMPLE_CSV)) {
+      skip_reason_ = std::string(TELEMQ_DCGM_SAMPLE_CSV) + " is absent";
+      return;
+    }
+    auto fail = [](std::string why) { setup_error_ = std::move(why); };
+    auto broker = BrokerProcess::Start({.args = {"--group-heartbeat-interval-ms", "200"}});
+    if (!broker) return fail("broker: " + broker.error().ToString());
+    broker_ = std::move(*broker);
+    const std::string bootstrap = broker_->address();
+    {
+      auto admin = Admin::Create({.bootstrap_servers = {bootstrap}});
+      if (!admin) return fail("admin: " + admin.error().ToString());
+      if (auto r = (*admin)->CreateTopic(kTopic, {.partitions = kPartitions}); !r) {
+        return fail("create topic: " + r.error().ToString());
+      }
+    }
+    collector_data_ = std::make_unique<TempDir>("telemq-gw-collector");
+    auto collector = AppProcess::Start({.binary = CollectorBinary(),
+                                        .args = {"--bootstrap", bootstrap, "--topic", kTopic, "--data-dir",
+                                                 collector_data_->path(), "--session-timeout-ms", "2000"},
+                                        .name = "collector",
+                                        .data_dir = collector_data_->path()});
+    if (!collector) return fail("collector: " + collector.error().ToString());
+    collector_ = std::move(*collector);
+    auto gateway = AppProcess::Start({.binary = GatewayBinary(),
+                                      .args = {"--bootstrap", bootstrap, "--topic", kTopic, "--routing-refresh-ms",
+                                               "200", "--upstream-timeout-ms", "5000"},
+                                      .name = "gateway"});
+    if (!gateway) return fail("gateway: " + gateway.error().ToString());
+    gateway_ = std::move(*gateway);
+    if (auto r = ProduceExport(bootstrap); !r.empty()) return fail(r);
+    // Ready once the collector has applied every point and serves every partition.
+    const bool applied = WaitFor(
+        [] {
+          const auto status = Get(collector_->http_port(), "/internal/v1/status").Json();
+          if (!status.is_object() || !status.contains("partitions")) return false;
+          int64_t points = 0;
+          int serving = 0;
+          for (const auto& p : status["partitions"]) {
+            points += p.value("points", int64_t{0});
+            serving += p.value("state", "") == "serving";
+          }
+          return serving == kPartitions && points == static_cast<int64_t>(total_points_);
+        },
+        seconds(30));
+    if (!applied) return fail("the collector did not apply all points in time");
+    const bool routed = WaitFor([] { return Get(gateway_->http_port(), "/readyz").status == 200; }, seconds(10));
+    if (!routed) return fail("gateway not ready: " + Get(gateway_->http_port(), "/readyz").body);
+  }
+
+  static void TearDownTestSuite() {
+    gateway_.reset();
+    collector_.reset();
+    broker_.reset();
+    collector_data_.reset();
+  }
+
+  void SetUp() override {
+    if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
+    ASSERT_TRUE(setup_error_.empty()) << setup_error_;
+  }
+
+  // Reads the export and produces it, keyed by GPU UUID, each point stamped
+  // with a distinct increasing timestamp (1.000003 s apart, ending ~20 min ago).
+  static std::string ProduceExport(const std::string& bootstrap) {
+    std::ifstream in(TELEMQ_DCGM_SAMPLE_CSV);
+    std::vector<telemetry::TelemetryPoint> points;
+    auto summary =
+        telemetry::ReadDcgmCsv(in, [&](telemetry::DcgmRow&& row) { points.push_back(std::move(row.point)); });
+    if (!summary) return "read csv: " + summary.error().ToString();
+    const int64_t now_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    const int64_t base_us = (now_us / 1'000'000 - 3600) * 1'000'000 + 123'457;
+    auto producer = Producer::Create({.client = {.bootstrap_servers = {bootstrap}}});
+    if (!producer) return "producer: " + producer.error().ToString();
+    for (size_t i = 0; i < points.size(); ++i) {
+      auto& p = points[i];
+      p.timestamp_us = base_us + static_cast<int64_t>(i) * 1'000'003;
+      auto value = telemetry::EncodePoint(p);
+      if (!value) return "encode: " + value.error().ToString();
+      auto sent = (*producer)->Send(kTopic, p.gpu_uuid, *value, nullptr, p.timestamp_us / 1000);
+      if (!sent) return "send: " + sent.error().ToString();
+      gpus_[p.gpu_uuid] = p;
+      stored_[p.gpu_uuid].push_back({p.timestamp_us, p.metric_name, p.value});
+      hosts_[p.hostname].insert(p.gpu_uuid);
+    }
+    if (auto r = (*producer)->Flush(); !r) return "flush: " + r.error().ToString();
+    total_points_ = points.size();
+    return "";
+  }
+
+  static uint16_t Api() { return gateway_->http_port(); }
+  static std::string AnyGpu() { return gpus_.begin()->first; }
+
+  // Every point of one GPU's query, following next_cursor; pages counted.
+  static std::vector<json> FollowPages(const std::string& uuid, const std::string& query, int& pages) {
+    std::vector<json> out;
+    std::string cursor;
+    pages = 0;
+    while (pages < 100) {
+      std::string target = "/api/v1/gpus/" + uuid + "/telemetry?" + query;
+      if (!cursor.empty()) target += "&cursor=" + Enc(cursor);
+      const Answer a = Get(Api(), target);
+      ++pages;
+      if (a.status != 200) {
+        ADD_FAILURE() << target << " -> " << a.status << " " << a.body;
+        return out;
+      }
+      const json page = a.Json();
+      for (const auto& p : page["points"]) out.push_back(p);
+      if (page["next_cursor"].is_null()) return out;
+      cursor = page["next_cursor"].get<std::string>();
+    }
+    ADD_FAILURE() << "paging did not end";
+    return out;
+  }
+
+  static void ExpectBadParameter(const std::string& target, const std::string& parameter) {
+    const Answer a = Get(Api(), target);
+    EXPECT_EQ(a.status, 400) << target << ": " << a.body;
+    const json e = a.Json();
+    ASSERT_TRUE(e.is_object() && e.contains("error")) << target << ": " << a.body;
+    EXPECT_EQ(e["error"]["status"], 400) << a.body;
+    EXPECT_EQ(e["error"].value("parameter", ""), parameter) << target << ": " << a.body;
+    EXPECT_FALSE(e["error"].value("message", "").empty()) << a.body;
+    EXPECT_NE(a.content_type.find("application/json"), std::string::npos);
+  }
+
+  static inline std::string skip_reason_;
+  static inline std::string setup_error_;
+  static inline std::unique_ptr<BrokerProcess> broker_;
+  static inline std::unique_ptr<TempDir> collector_data_;
+  static inline std::unique_ptr<AppProcess> collector_;
+  static inline std::unique_ptr<AppProcess> gateway_;
+  static inline std::map<std::string, telemetry::TelemetryPoint> gpus_;  // last point of each GPU
+  static inline std::map<std::string, std::vector<Stored>> stored_;      // by GPU, in time order
+  static inline std::map<std::string, std::set<std::string>> hosts_;
+  static inline size_t total_points_ = 0;
+};
+
+TEST_F(GatewayE2E, ListsEveryGpuOfTheExportWithHostAndModel) {
+  const Answer a = Get(Api(), "/api/v1/gpus");
+  ASSERT_EQ(a.status, 200) << a.body;
+  const json body = a.Json();
+  EXPECT_EQ(body["partial"], false);
+  EXPECT_EQ(body["unavailable_partitions"], json::array());
+  ASSERT_EQ(body["gpus"].size(), 247u);
+  EXPECT_EQ(body["count"], 247);
+  std::string previous;
+  for (const auto& g : body["gpus"]) {
+    const std::string uuid = g["uuid"];
+    EXPECT_LT(previous, uuid) << "not sorted by uuid";
+    previous = uuid;
+    ASSERT_TRUE(gpus_.count(uuid)) << uuid;
+    const auto& expected = gpus_[uuid];
+    EXPECT_EQ(g["hostname"], expected.hostname);
+    EXPECT_FALSE(g["hostname"].get<std::string>().empty());
+    EXPECT_EQ(g["model_name"], expected.model_name);
+    EXPECT_FALSE(g["model_name"].get<std::string>().empty());
+    EXPECT_EQ(g["gpu_id"], expected.gpu_id);
+    EXPECT_EQ(g["device"], expected.device);
+    EXPECT_EQ(g["metrics"].size(), 10u) << uuid;
+    EXPECT_EQ(g["first_seen"], Rfc3339(stored_[uuid].front().timestamp_us));
+    EXPECT_EQ(g["last_seen"], Rfc3339(stored_[uuid].back().timestamp_us));
+  }
+}
+
+TEST_F(GatewayE2E, OneGpuAndAnUnknownOne) {
+  const std::string uuid = AnyGpu();
+  const Answer a = Get(Api(), "/api/v1/gpus/" + uuid);
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.Json()["uuid"], uuid);
+  EXPECT_EQ(a.Json()["hostname"], gpus_[uuid].hostname);
+
+  for (const std::string target : {"/api/v1/gpus/GPU-00000000-0000-0000-0000-000000000000",
+                                   "/api/v1/gpus/GPU-00000000-0000-0000-0000-000000000000/telemetry"}) {
+    const Answer nf = Get(Api(), target);
+    EXPECT_EQ(nf.status, 404) << target << ": " << nf.body;
+    EXPECT_EQ(nf.Json()["error"]["code"], "gpu_not_found") << nf.body;
+    EXPECT_EQ(nf.Json()["error"]["parameter"], "id") << nf.body;
+  }
+  ExpectBadParameter("/api/v1/gpus/GPU%20bad", "id");
+}
+
+TEST_F(GatewayE2E, EveryGpuHasItsTenMetricsInTimeOrderWithTheProducedValues) {
+  for (const auto& [uuid, expected] : stored_) {
+    const Answer a = Get(Api(), "/api/v1/gpus/" + uuid + "/telemetry");
+    ASSERT_EQ(a.status, 200) << uuid << ": " << a.body;
+    const json body = a.Json();
+    EXPECT_EQ(body["uuid"], uuid);
+    EXPECT_TRUE(body["next_cursor"].is_null());
+    const json& points = body["points"];
+    ASSERT_EQ(points.size(), expected.size()) << uuid;
+    ASSERT_EQ(points.size(), 10u) << uuid;
+    std::set<std::string> metrics;
+    for (size_t i = 0; i < points.size(); ++i) {
+      EXPECT_EQ(points[i]["timestamp"], Rfc3339(expected[i].timestamp_us)) << uuid << " #" << i;
+      EXPECT_EQ(points[i]["metric"], expected[i].metric) << uuid << " #" << i;
+      EXPECT_DOUBLE_EQ(points[i]["value"].get<double>(), expected[i].value) << uuid << " #" << i;
+      if (i > 0) {
+        EXPECT_LT(points[i - 1]["timestamp"].get<std::string>(), points[i]["timestamp"].get<std::string>());
+      }
+      metrics.insert(points[i]["metric"]);
+    }
+    EXPECT_EQ(metrics.size(), 10u) << uuid;
+  }
+}
+
+TEST_F(GatewayE2E, AWindowOnOnePointsTimestampReturnsThatPoint) {
+  const std::string uuid = AnyGpu();
+  const Stored& p = stored_[uuid][4];
+  // The same instant written in UTC and with an offset, percent-encoded '+'.
+  for (const auto& [start, end] : std::vector<std::pair<std::string, std::string>>{
+           {Rfc3339(p.timestamp_us), Rfc3339(p.timestamp_us)},
+           {Rfc3339(p.timestamp_us, 120), Rfc3339(p.timestamp_us, -330)}}) {
+    const Answer a =
+        Get(Api(), "/api/v1/gpus/" + uuid + "/telemetry?start_time=" + Enc(start) + "&end_time=" + Enc(end));
+    ASSERT_EQ(a.status, 200) << start << " " << end << ": " << a.body;
+    const json points = a.Json()["points"];
+    ASSERT_EQ(points.size(), 1u) << a.body;
+    EXPECT_EQ(points[0]["metric"], p.metric);
+    EXPECT_EQ(points[0]["timestamp"], Rfc3339(p.timestamp_us));
+  }
+  // Both bounds inclusive: [point 2, point 6] holds five points.
+  const auto& s = stored_[uuid];
+  const Answer a = Get(Api(), "/api/v1/gpus/" + uuid + "/telemetry?start_time=" + Enc(Rfc3339(s[2].timestamp_us)) +
+                                  "&end_time=" + Enc(Rfc3339(s[6].timestamp_us)));
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.Json()["points"].size(), 5u);
+  // One microsecond inside each bound drops both end points.
+  const Answer inner =
+      Get(Api(), "/api/v1/gpus/" + uuid + "/telemetry?start_time=" + Enc(Rfc3339(s[2].timestamp_us + 1)) +
+                     "&end_time=" + Enc(Rfc3339(s[6].timestamp_us - 1)));
+  EXPECT_EQ(inner.Json()["points"].size(), 3u) << inner.body;
+}
+
+TEST_F(GatewayE2E, MetricFilterReturnsOnlyThatMetric) {
+  for (const auto& [uuid, expected] : stored_) {
+    const Answer a = Get(Api(), "/api/v1/gpus/" + uuid + "/telemetry?metric=DCGM_FI_DEV_GPU_TEMP");
+    ASSERT_EQ(a.status, 200) << a.body;
+    const json points = a.Json()["points"];
+    ASSERT_EQ(points.size(), 1u) << uuid;
+    EXPECT_EQ(points[0]["metric"], "DCGM_FI_DEV_GPU_TEMP");
+    const auto it = std::find_if(expected.begin(), expected.end(),
+                                 [](const Stored& s) { return s.metric == "DCGM_FI_DEV_GPU_TEMP"; });
+    ASSERT_NE(it, expected.end());
+    EXPECT_DOUBLE_EQ(points[0]["value"].get<double>(), it->value);
+  }
+}
+
+TEST_F(GatewayE2E, PagingWithTheCursorReturnsEveryPointExactlyOnce) {
+  for (const auto& [uuid, expected] : stored_) {
+    int pages = 0;
+    const auto points = FollowPages(uuid, "limit=3", pages);
+    ASSERT_EQ(points.size(), expected.size()) << uuid;
+    EXPECT_EQ(pages, 4) << uuid;  // 3 + 3 + 3 + 1
+    for (size_t i = 0; i < points.size(); ++i) {
+      EXPECT_EQ(points[i]["timestamp"], Rfc3339(expected[i].timestamp_us)) << uuid << " #" << i;
+    }
+  }
+  // Within a window, with a page size that divides it exactly.
+  const std::string uuid = AnyGpu();
+  const auto& s = stored_[uuid];
+  int pages = 0;
+  const auto windowed = FollowPages(
+      uuid, "limit=2&start_time=" + Enc(Rfc3339(s[1].timestamp_us)) + "&end_time=" + Enc(Rfc3339(s[8].timestamp_us)),
+      pages);
+  ASSERT_EQ(windowed.size(), 8u);
+  EXPECT_EQ(windowed.front()["timestamp"], Rfc3339(s[1].timestamp_us));
+  EXPECT_EQ(windowed.back()["timestamp"], Rfc3339(s[8].timestamp_us));
+}
+
+TEST_F(GatewayE2E, BadParametersAre400NamingTheParameter) {
+  const std::string base = "/api/v1/gpus/" + AnyGpu() + "/telemetry?";
+  ExpectBadParameter(base + "start_time=yesterday", "start_time");
+  ExpectBadParameter(base + "end_time=2025-07-18T20:42:34", "end_time");
+  ExpectBadParameter(base + "start_time=2025-07-18T20:42:35Z&end_time=2025-07-18T20:42:34Z", "start_time");
+  ExpectBadParameter(base + "limit=0", "limit");
+  ExpectBadParameter(base + "limit=10001", "limit");
+  ExpectBadParameter(base + "limit=abc", "limit");
+  ExpectBadParameter(base + "cursor=garbage", "cursor");
+  ExpectBadParameter(base + "bogus=1", "bogus");
+  // A real cursor, but from another query.
+  const Answer first = Get(Api(), base + "limit=1");
+  ASSERT_EQ(first.status, 200);
+  const std::string cursor = first.Json()["next_cursor"];
+  ExpectBadParameter(base + "limit=1&metric=DCGM_FI_DEV_GPU_TEMP&cursor=" + Enc(cursor), "cursor");
+  ExpectBadParameter("/api/v1/gpus/" + std::next(gpus_.begin())->first + "/telemetry?cursor=" + Enc(cursor), "cursor");
+  EXPECT_EQ(Get(Api(), base + "limit=1&cursor=" + Enc(cursor)).status, 200);
+}
+
+TEST_F(GatewayE2E, HostsAndMetrics) {
+  const Answer hosts = Get(Api(), "/api/v1/hosts");
+  ASSERT_EQ(hosts.status, 200) << hosts.body;
+  const json h = hosts.Json();
+  ASSERT_EQ(h["hosts"].size(), hosts_.size());
+  for (const auto& host : h["hosts"]) {
+    const auto& expected = hosts_[host["hostname"]];
+    EXPECT_EQ(host["gpu_count"], expected.size());
+    EXPECT_EQ(host["gpus"], json(std::vector<std::string>(expected.begin(), expected.end())));
+  }
+  const Answer metrics = Get(Api(), "/api/v1/metrics");
+  ASSERT_EQ(metrics.status, 200) << metrics.body;
+  const json m = metrics.Json();
+  ASSERT_EQ(m["metrics"].size(), 10u);
+  for (const auto& metric : m["metrics"]) EXPECT_EQ(metric["gpu_count"], 247) << metric;
+}
+
+TEST_F(GatewayE2E, OperationalRoutes) {
+  EXPECT_EQ(Get(Api(), "/healthz").status, 200);
+  const Answer ready = Get(Api(), "/readyz");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  EXPECT_EQ(ready.Json()["ready"], true);
+
+  std::ifstream in(TELEMQ_COMMITTED_OPENAPI);
+  std::stringstream committed;
+  committed << in.rdbuf();
+  const Answer spec = Get(Api(), "/openapi.json");
+  EXPECT_EQ(spec.status, 200);
+  EXPECT_EQ(spec.body, committed.str());
+
+  const Answer metrics = Get(Api(), "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("telemq_gateway_requests_total{route=\"/api/v1/gpus\",status=\"200\"}"),
+            std::string::npos);
+  EXPECT_NE(metrics.body.find("telemq_gateway_request_duration_seconds_bucket{route=\"/api/v1/gpus/{id}/telemetry\""),
+            std::string::npos);
+  EXPECT_NE(metrics.body.find("telemq_gateway_upstream_errors_total"), std::string::npos);
+
+  const Answer nowhere = Get(Api(), "/api/v2/nothing");
+  EXPECT_EQ(nowhere.status, 404);
+  EXPECT_EQ(nowhere.Json()["error"]["code"], "not_found");
+
+  // Swagger UI from the npm package (scripts/install-deps installs it).
+  ASSERT_TRUE(std::filesystem::exists(std::string(TELEMQ_SWAGGER_UI_DIR) + "/swagger-ui-bundle.js"))
+      << "run scripts/install-deps (npm ci --prefix tools)";
+  const Answer docs = Get(Api(), "/docs");
+  EXPECT_EQ(docs.status, 200);
+  EXPECT_NE(docs.body.find("openapi.json"), std::string::npos);
+  const Answer bundle = Get(Api(), "/docs/swagger-ui-bundle.js");
+  EXPECT_EQ(bundle.status, 200);
+  EXPECT_GT(bundle.body.size(), 100'000u);
+  EXPECT_EQ(Get(Api(), "/docs/no-such-file.js").status, 404);
+
+  // Without the assets /docs says so instead of failing.
+  auto bare = AppProcess::Start({.binary = GatewayBinary(),
+                                 .args = {"--bootstrap", broker_->address(), "--docs-dir", "/nonexistent"},
+                                 .name = "gateway-nodocs"});
+  ASSERT_TRUE(bare) << bare.error().ToString();
+  const Answer missing = Get((*bare)->http_port(), "/docs");
+  EXPECT_EQ(missing.status, 503);
+  EXPECT_EQ(missing.Json()["error"]["code"], "docs_unavailable");
+}
+
+// Last: stops the collector, so its partitions have no owner.
+TEST_F(GatewayE2E, UnownedPartitionsAre503WithRetryAfter) {
+  const std::string uuid = AnyGpu();
+  auto exited = collector_->Terminate(seconds(15));
+  ASSERT_TRUE(exited) << exited.error().ToString();
+  EXPECT_EQ(exited->exit_code, 0) << exited->ToString();
+  Answer a;
+  const bool unavailable = WaitFor(
+      [&] {
+        a = Get(Api(), "/api/v1/gpus/" + uuid + "/telemetry");
+        return a.status == 503;
+      },
+      seconds(10));
+  ASSERT_TRUE(unavailable) << a.status << " " << a.body;
+  EXPECT_EQ(a.retry_after, "1");
+  EXPECT_EQ(a.Json()["error"]["code"], "partition_unavailable");
+  const Answer one = Get(Api(), "/api/v1/gpus/" + uuid);
+  EXPECT_EQ(one.status, 503);
+  EXPECT_EQ(one.retry_after, "1");
+  const Answer list = Get(Api(), "/api/v1/gpus");
+  EXPECT_EQ(list.status, 503) << list.body;
+  EXPECT_EQ(list.retry_after, "1");
+  EXPECT_EQ(Get(Api(), "/readyz").status, 503);
+  EXPECT_EQ(Get(Api(), "/healthz").status, 200);
+}
+
+}  // namespace
+}  // namespace telemq::testing

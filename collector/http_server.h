@@ -21,7 +21,10 @@ namespace telemq::collector {
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;  // 0: ephemeral
-  int threads = 8;    // concurrent requests (a keep-alive connection holds one while open)
+  // Concurrent connections served: httplib gives each kept-alive connection a
+  // thread while it is open, so this should exceed the gateways' pooled
+  // connections to this collector.
+  int threads = 32;
 };
 
 class HttpServer {

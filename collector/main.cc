@@ -59,7 +59,7 @@ int Run(int argc, char** argv) {
   std::string http_host = "127.0.0.1";
   std::string advertise_host = "127.0.0.1";
   uint16_t http_port = 8081;
-  int http_threads = 8;
+  int http_threads = 32;
   std::string port_file;
   std::string log_level = "info";
   std::string instance_id;
@@ -84,7 +84,8 @@ int Run(int argc, char** argv) {
   app.add_option("--port-file", port_file, "Write the bound HTTP port to this file once listening");
   app.add_option("--advertise-host", advertise_host,
                  "Host in the endpoint advertised to the group (gateways dial it; default 127.0.0.1)");
-  app.add_option("--http-threads", http_threads, "Threads serving HTTP requests (default 8)")
+  app.add_option("--http-threads", http_threads,
+                 "Threads serving HTTP connections; each open keep-alive connection holds one (default 32)")
       ->check(CLI::Range(1, 256));
   app.add_option("--session-timeout-ms", session_timeout_ms,
                  "Group session timeout: a silent collector's partitions move after it (default 10000)")

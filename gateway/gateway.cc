@@ -86,6 +86,16 @@ RoutingCacheOptions RoutingOptions(const GatewayOptions& o) {
   return r;
 }
 
+// Runs fn(0..n-1) concurrently (n is the number of collectors, at most a
+// few dozen): the calling thread takes the first, a thread each the rest.
+template <typename Fn>
+void ForEachParallel(size_t n, Fn&& fn) {
+  std::vector<std::future<void>> pending;
+  for (size_t i = 1; i < n; ++i) pending.push_back(std::async(std::launch::async, [&fn, i] { fn(i); }));
+  if (n > 0) fn(0);
+  for (auto& f : pending) f.wait();
+}
+
 }  // namespace
 
 struct Gateway::Impl {
@@ -309,10 +319,7 @@ struct Gateway::Impl {
       }
       replies[i].reply = std::move(*parsed);
     };
-    std::vector<std::future<void>> pending;
-    for (size_t i = 1; i < endpoints.size(); ++i) pending.push_back(std::async(std::launch::async, fetch, i));
-    if (!endpoints.empty()) fetch(0);
-    for (auto& f : pending) f.wait();
+    ForEachParallel(endpoints.size(), fetch);
     FleetView view = MergeFleet(snap->table, std::move(replies));
     if (view.nothing_available()) {
       return tl::unexpected(Unavailable("no partition of topic '" + options.topic + "' is served right now"));
@@ -336,27 +343,36 @@ struct Gateway::Impl {
     body["partitions"] = snap->table.partitions();
     const auto unowned = snap->table.UnownedPartitions();
     body["unowned_partitions"] = unowned;
-    std::set<int32_t> restoring;
-    std::vector<std::string> unreachable;
-    for (const auto& endpoint : snap->table.endpoints()) {
-      auto up = Call(endpoint, "/internal/v1/status");
-      const auto doc = up.outcome == UpstreamReply::Outcome::kOk && up.status == 200
-                           ? nlohmann::json::parse(up.body, nullptr, false)
-                           : nlohmann::json(nlohmann::json::value_t::discarded);
+    // Each owner's own view of its partitions, asked in parallel so one
+    // slow collector costs one timeout, not one per collector.
+    const auto& endpoints = snap->table.endpoints();
+    std::vector<std::optional<std::set<int32_t>>> serving(endpoints.size());
+    ForEachParallel(endpoints.size(), [&](size_t i) {
+      auto up = Call(endpoints[i], "/internal/v1/status");
+      if (up.outcome != UpstreamReply::Outcome::kOk || up.status != 200) return;
+      const auto doc = nlohmann::json::parse(up.body, nullptr, false);
       if (doc.is_discarded() || !doc.is_object() || !doc.contains("partitions") || !doc["partitions"].is_array()) {
-        unreachable.push_back(endpoint);
-        continue;
+        return;
       }
-      std::set<int32_t> serving;
+      std::set<int32_t> mine;
       for (const auto& p : doc["partitions"]) {
         if (p.is_object() && p.value("state", "") == "serving" && p.contains("partition") &&
             p["partition"].is_number_integer()) {
-          serving.insert(p["partition"].get<int32_t>());
+          mine.insert(p["partition"].get<int32_t>());
         }
+      }
+      serving[i] = std::move(mine);
+    });
+    std::set<int32_t> restoring;
+    std::vector<std::string> unreachable;
+    for (size_t i = 0; i < endpoints.size(); ++i) {
+      if (!serving[i]) {
+        unreachable.push_back(endpoints[i]);
+        continue;
       }
       for (int32_t p = 0; p < snap->table.partitions(); ++p) {
         const std::string* owner = snap->table.OwnerOf(p);
-        if (owner && *owner == endpoint && !serving.count(p)) restoring.insert(p);
+        if (owner && *owner == endpoints[i] && !serving[i]->count(p)) restoring.insert(p);
       }
     }
     body["restoring_partitions"] = restoring;

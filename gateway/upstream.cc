@@ -63,10 +63,12 @@ UpstreamReply Upstream::Get(const std::string& endpoint, const std::string& targ
     const httplib::Error err = res.error();
     reply.error = httplib::to_string(err);
     const auto elapsed = std::chrono::steady_clock::now() - started;
-    // Refused or unanswered connect: nobody serves at this endpoint now.
+    // Refused or unanswered connect: nobody serves at this endpoint now, or
+    // its accept queue overflowed and the SYN was dropped. One more try: a
+    // refusal repeats at once, a dropped SYN usually gets through.
     if (err == httplib::Error::Connection || err == httplib::Error::ConnectionTimeout) {
       reply.outcome = UpstreamReply::Outcome::kConnectFailed;
-      return reply;
+      continue;
     }
     if (elapsed >= impl_->options.read_timeout) {
       reply.outcome = UpstreamReply::Outcome::kTimeout;

@@ -27,6 +27,20 @@ TEST(PublicPoints, TranslatesTimesAndKeepsValuesAsWritten) {
   EXPECT_EQ(parsed[1]["value"].get<double>(), 0.1);
 }
 
+TEST(PublicPoints, WhitespaceEscapesAndExponentsAreJson) {
+  std::string out;
+  auto r = AppendPublicPoints(
+      " {\n \"more\" : false ,\"points\" : [ {\"value\" : -1.5e+3 , \"metric\" : \"A\\u00e9\\n\\ud83d\\ude00\", "
+      "\"timestamp_us\" : -1, \"x\": [null, true, {\"y\": \"z\"}]} ] } ",
+      out);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(out, R"({"timestamp":"1969-12-31T23:59:59.999999Z","metric":"A\u00e9\n\ud83d\ude00","value":-1.5e+3})");
+  EXPECT_EQ(r->last->after_metric, "A\xc3\xa9\n\xf0\x9f\x98\x80");
+  const auto parsed = json::parse("[" + out + "]");
+  EXPECT_EQ(parsed[0]["metric"], "A\xc3\xa9\n\xf0\x9f\x98\x80");
+  EXPECT_EQ(parsed[0]["value"].get<double>(), -1500.0);
+}
+
 TEST(PublicPoints, EmptyPage) {
   std::string out;
   auto r = AppendPublicPoints(R"({"more":false,"points":[]})", out);
@@ -38,14 +52,28 @@ TEST(PublicPoints, EmptyPage) {
 }
 
 TEST(PublicPoints, ContractBreachesAreErrorsAndLeaveNoOutput) {
-  for (const char* bad : {"", "[]", "{", R"({"points":[]})", R"({"more":true})", R"({"points":[1],"more":false})",
+  for (const char* bad : {"",
+                          "[]",
+                          "{",
+                          R"({"points":[]})",
+                          R"({"more":true})",
+                          R"({"points":[1],"more":false})",
                           R"({"points":[{"metric":"A","value":1}],"more":false})",
                           R"({"points":[{"timestamp_us":"1","metric":"A","value":1}],"more":false})",
                           R"({"points":[{"timestamp_us":1,"metric":2,"value":1}],"more":false})",
                           R"({"points":[{"timestamp_us":1,"metric":"A","value":"1"}],"more":false})",
                           R"({"points":[{"timestamp_us":1,"metric":"A","value":[1]}],"more":false})",
-                          R"({"points":{},"more":false})", R"({"points":[],"more":"yes"})",
-                          R"({"points":[{"timestamp_us":1,"metric":"A","value":1}],"more":false} trailing)"}) {
+                          R"({"points":{},"more":false})",
+                          R"({"points":[],"more":"yes"})",
+                          R"({"points":[{"timestamp_us":1,"metric":"A","value":1}],"more":false} trailing)",
+                          R"({"points":[{"timestamp_us":1.5,"metric":"A","value":1}],"more":false})",
+                          R"({"points":[{"timestamp_us":99999999999999999999,"metric":"A","value":1}],"more":false})",
+                          R"({"points":[{"timestamp_us":1,"metric":"A\x","value":1}],"more":false})",
+                          R"({"points":[{"timestamp_us":1,"metric":"A","value":01}],"more":false})",
+                          R"({"points":[{"timestamp_us":1,"metric":"A","value":1.}],"more":false})",
+                          R"({"points":[{"timestamp_us":1,"metric":"A","value":1,"x":tru}],"more":false})",
+                          R"({"points":[{"timestamp_us":1,"metric":"A","value":1},],"more":false})",
+                          "{\"points\":[{\"timestamp_us\":1,\"metric\":\"A\nB\",\"value\":1}],\"more\":false}"}) {
     std::string out = "keep";
     EXPECT_FALSE(AppendPublicPoints(bad, out)) << bad;
     EXPECT_EQ(out, "keep") << bad;

@@ -240,6 +240,8 @@ int Run(int argc, char** argv) {
     spdlog::info("synthetic fleet: {} hosts x {} GPUs (seed {})", spec->hosts, spec->gpus, spec->seed);
   }
 
+  if (source->hosts().empty()) spdlog::warn("the source has no hosts: nothing to stream");
+
   metrics::Registry registry;
   for (size_t r = 0; r < telemetry::kSkipReasonCount; ++r) {
     const auto reason = static_cast<telemetry::SkipReason>(r);

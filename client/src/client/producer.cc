@@ -146,7 +146,7 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
       return Fail(Errc::kInvalidArgument,
                   "partition " + std::to_string(*partition) + " out of range for '" + topic_name + "'");
     }
-    const int64_t ts = timestamp_ms.value_or(WallMs());
+    const int64_t ts = timestamp_ms ? *timestamp_ms : WallMs();
     // Year 0..9999 in ms: keeps timestamp deltas inside a batch far from overflow.
     if (ts < 0 || ts > 253'402'300'799'999) {
       return Fail(Errc::kInvalidArgument, "timestamp " + std::to_string(ts) + " ms is outside years 1970..9999");

@@ -43,7 +43,7 @@ const char* kSchemas = R"json({
         "required": ["status", "code", "message"],
         "properties": {
           "status": {"type": "integer", "description": "The HTTP status, repeated."},
-          "code": {"type": "string", "description": "Machine-readable cause: invalid_parameter, unknown_parameter, gpu_not_found, not_found, partition_unavailable, upstream_error, upstream_timeout, docs_unavailable."},
+          "code": {"type": "string", "description": "Machine-readable cause: invalid_parameter, unknown_parameter, gpu_not_found, not_found, partition_unavailable, upstream_error, upstream_timeout, docs_unavailable, method_not_allowed, internal_error."},
           "parameter": {"type": "string", "description": "The offending parameter, when one is to blame."},
           "message": {"type": "string", "description": "What is wrong, for people."}
         }

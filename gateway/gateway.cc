@@ -450,8 +450,12 @@ struct Gateway::Impl {
       if (!res.body.empty()) return;
       ApiError e{res.status, res.status == 404 ? "not_found" : "bad_request", "",
                  res.status == 404 ? "no route " + req.method + " " + req.path : "malformed request"};
-      if (res.status == 404 && req.method != "GET" && req.method != "HEAD") {
-        e.message = "only GET is served (" + req.method + " " + req.path + ")";
+      // Every route is GET: any other method is refused as such, whatever
+      // httplib made of the request.
+      if (req.method != "GET" && req.method != "HEAD") {
+        e = {405, "method_not_allowed", "", "only GET is served (" + req.method + " " + req.path + ")"};
+        res.status = 405;
+        res.set_header("Allow", "GET, HEAD");
       }
       res.set_content(ErrorJson(e), kJson);
       Observe("unmatched", res.status, Clock::duration::zero());

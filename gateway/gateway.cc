@@ -498,7 +498,8 @@ Result<void> Gateway::Start() {
   const int threads = std::max(2, g.options.http_threads);
   g.server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   g.server.set_keep_alive_max_count(100000);
-  g.server.set_keep_alive_timeout(30);
+  // An idle keep-alive connection holds a server thread: release it soon.
+  g.server.set_keep_alive_timeout(5);
   g.server.set_tcp_nodelay(true);
   g.server.set_payload_max_length(64 * 1024);  // GET only: no bodies worth the name
   g.Register();

@@ -30,7 +30,7 @@ struct GatewayOptions {
   std::string collector_group = "telemq-collectors";
   std::string http_host = "127.0.0.1";
   uint16_t http_port = 8080;  // 0: ephemeral
-  int http_threads = 16;
+  int http_threads = 64;      // httplib holds one per open keep-alive connection
   // Swagger UI distribution (swagger-ui-dist); /docs answers 503 when absent.
   std::string docs_dir;
   std::chrono::milliseconds routing_refresh{1000};

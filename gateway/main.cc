@@ -70,7 +70,8 @@ int Run(int argc, char** argv) {
   app.add_option("--http-host", o.http_host, "Address to listen on (default 127.0.0.1; 0.0.0.0 in Kubernetes)");
   app.add_option("--http-port", o.http_port, "HTTP port; 0 picks an ephemeral one (default 8080)");
   app.add_option("--port-file", port_file, "Write the bound HTTP port here once listening");
-  app.add_option("--http-threads", o.http_threads, "Threads serving HTTP requests (default 16)")
+  app.add_option("--http-threads", o.http_threads,
+                 "Threads serving HTTP requests; each open keep-alive connection holds one (default 64)")
       ->check(CLI::Range(2, 1024));
   app.add_option("--docs-dir", o.docs_dir,
                  "Directory of the swagger-ui-dist package served at /docs (default: " +

@@ -32,7 +32,8 @@ struct UpstreamReply {
 struct UpstreamOptions {
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds read_timeout{5000};
-  size_t max_idle_per_endpoint = 64;
+  // Collectors hold a server thread per open connection: keep few idle.
+  size_t max_idle_per_endpoint = 8;
 };
 
 class Upstream {

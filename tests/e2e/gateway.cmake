@@ -10,9 +10,3 @@ if(TARGET telemq-gateway AND TARGET telemq-collector)
     TELEMQ_COMMITTED_OPENAPI="${PROJECT_SOURCE_DIR}/docs/openapi.json"
     TELEMQ_SWAGGER_UI_DIR="${PROJECT_SOURCE_DIR}/tools/node_modules/swagger-ui-dist")
 endif()
-
-# Latency measurement with wrk (not a ctest; see docs/gateway.md).
-if(TARGET telemq-gateway AND TARGET telemq-collector)
-  add_executable(gateway_bench ${CMAKE_CURRENT_LIST_DIR}/gateway_bench.cc)
-  target_link_libraries(gateway_bench PRIVATE telemq_test_support telemq_client telemq_telemetry GTest::gtest)
-endif()

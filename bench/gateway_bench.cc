@@ -1,7 +1,7 @@
 // gateway_bench: query latency through telemq-gateway, measured with wrk.
 // Not a ctest: run by hand (docs/gateway.md, "Measurement").
 //
-//   build-gateway/tests/e2e/gateway_bench [--seconds 30] [--limit 1000] [--connections 10] [--think-ms 100]
+//   build/bench/gateway_bench [--seconds 30] [--limit 1000] [--connections 10] [--think-ms 100]
 //                                          [--direct 1]
 //
 // Starts a real broker, collector and gateway on 127.0.0.1, produces one

@@ -99,6 +99,10 @@ Result<uint16_t> HttpServer::Bind(const HttpServerOptions& options) {
   impl_->server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   // Short keep-alive: an idle kept-alive connection holds a pool thread.
   impl_->server.set_keep_alive_timeout(2);
+  // httplib writes headers and body separately; with Nagle on, the body of a
+  // small answer on a kept-alive connection waits for the client's delayed
+  // ACK (~40 ms, measured through the gateway; docs/gateway.md).
+  impl_->server.set_tcp_nodelay(true);
   int port = 0;
   if (options.port == 0) {
     port = impl_->server.bind_to_any_port(options.host);

@@ -61,6 +61,12 @@ struct Collector::Impl : RebalanceListener {
   std::string member_id;                           // guarded by mu
 
   std::atomic<int64_t> last_poll_ok_ms{0};
+  // Set by a failed asynchronous commit (I/O thread): commit everything again.
+  std::atomic<bool> commit_failed{false};
+  // The last failure to read the log's offsets: while the broker does not
+  // answer, other partitions wait for the retry instead of each timing out
+  // inside the rebalance callback.
+  Clock::time_point admin_failed_at{};
   std::set<int32_t> gauged_partitions;  // consumer thread
   bool assignment_changed = true;
   Clock::time_point next_commit{}, next_flush{}, next_retention{}, next_member_lookup{};
@@ -220,10 +226,12 @@ void Collector::Impl::Prepare(Slot& slot) {
     }
     SetStore(slot, *store);
   }
+  if (Clock::now() - admin_failed_at < kRetryBackoff) return Unready(slot, false);
   auto log_start = admin->ListOffset(options.topic, p, OffsetSpec::kEarliest);
   auto high_watermark = log_start ? admin->ListOffset(options.topic, p, OffsetSpec::kLatest) : log_start;
   if (!high_watermark) {
     spdlog::warn("partition {}: cannot read the log's offsets: {}; retrying", p, high_watermark.error().ToString());
+    admin_failed_at = Clock::now();
     return Unready(slot, false);
   }
   const StoreStats before = slot.store->Stats();
@@ -352,6 +360,9 @@ void Collector::Impl::Commit() {
     std::lock_guard lock(mu);
     for (const auto& [p, s] : slots) owned.push_back(s);
   }
+  if (commit_failed.exchange(false)) {
+    for (const auto& s : owned) s->committed = Offset(-1);
+  }
   for (const auto& s : owned) {
     if (!s->ready || !s->store) continue;
     const Offset applied = s->store->Stats().applied;
@@ -361,8 +372,10 @@ void Collector::Impl::Commit() {
   }
   if (offsets.empty()) return;
   consumer->CommitAsync(
-      [](Result<void> r) {
-        if (!r) spdlog::debug("offset commit failed: {}", r.error().ToString());
+      [this](Result<void> r) {
+        if (r) return;
+        spdlog::debug("offset commit failed: {}", r.error().ToString());
+        commit_failed.store(true);
       },
       std::move(offsets));
 }

@@ -1,0 +1,219 @@
+// The whole pipeline with real processes on 127.0.0.1: telemq-broker,
+// telemq-streamer (single pass over the real DCGM export), two
+// telemq-collector members, one telemq-gateway. Checks what a user sees
+// through the REST API, and that it survives a collector kill -9 followed by
+// a new collector joining: once the group settles, every GPU is answered
+// with all its points and none twice.
+//
+// Needs ../shared/data/dcgm_metrics_20250718_134233.csv (skips without it).
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "telemq/admin.h"
+#include "tests/support/app_process.h"
+#include "tests/support/broker_process.h"
+
+namespace telemq::testing {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr const char* kTopic = "gpu.telemetry";
+constexpr int kExportPoints = 2470;
+constexpr int kExportGpus = 247;
+
+struct HttpAnswer {
+  int status = 0;  // 0: no answer
+  std::string body;
+  std::string retry_after;
+};
+
+HttpAnswer Get(uint16_t port, const std::string& target) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(5);
+  auto r = client.Get(target);
+  if (!r) return {};
+  return {r->status, r->body, r->get_header_value("Retry-After")};
+}
+
+std::unique_ptr<AppProcess> StartCollector(const std::string& bootstrap, const std::string& name) {
+  auto app = AppProcess::Start({.binary = CollectorBinary(),
+                                .args = {"--bootstrap", bootstrap, "--topic", kTopic,
+                                         // Short sessions so a killed member's partitions move quickly.
+                                         "--session-timeout-ms", "2000"},
+                                .name = name});
+  EXPECT_TRUE(app.has_value()) << (app ? "" : app.error().ToString());
+  return app ? std::move(*app) : nullptr;
+}
+
+// Every point of one GPU through the API, following next_cursor.
+std::vector<json> AllPoints(uint16_t port, const std::string& uuid, int limit) {
+  std::vector<json> points;
+  std::string cursor;
+  for (int page = 0; page < 1000; ++page) {
+    std::string target = "/api/v1/gpus/" + uuid + "/telemetry?limit=" + std::to_string(limit);
+    if (!cursor.empty()) target += "&cursor=" + httplib::detail::encode_query_param(cursor);
+    const auto a = Get(port, target);
+    if (a.status != 200) {
+      ADD_FAILURE() << target << " -> " << a.status << " " << a.body;
+      return points;
+    }
+    const auto j = json::parse(a.body);
+    for (const auto& p : j.at("points")) points.push_back(p);
+    if (!j.contains("next_cursor") || j["next_cursor"].is_null()) return points;
+    cursor = j["next_cursor"].get<std::string>();
+  }
+  ADD_FAILURE() << "more than 1000 pages for " << uuid;
+  return points;
+}
+
+// uuid -> number of points, read through the gateway; nullopt until every
+// GPU answers 200.
+std::optional<std::map<std::string, size_t>> PointsPerGpu(uint16_t port) {
+  const auto list = Get(port, "/api/v1/gpus");
+  if (list.status != 200) return std::nullopt;
+  const auto j = json::parse(list.body);
+  std::map<std::string, size_t> out;
+  for (const auto& g : j.at("gpus")) {
+    const std::string uuid = g.at("uuid");
+    std::set<std::pair<std::string, std::string>> seen;  // (timestamp, metric)
+    size_t n = 0;
+    std::string cursor;
+    for (int page = 0; page < 100; ++page) {
+      std::string target = "/api/v1/gpus/" + uuid + "/telemetry?limit=100";
+      if (!cursor.empty()) target += "&cursor=" + httplib::detail::encode_query_param(cursor);
+      const auto a = Get(port, target);
+      if (a.status != 200) return std::nullopt;
+      const auto t = json::parse(a.body);
+      for (const auto& p : t.at("points")) {
+        EXPECT_TRUE(seen.emplace(p.at("timestamp").get<std::string>(), p.at("metric").get<std::string>()).second)
+            << "duplicate point for " << uuid << ": " << p.dump();
+        ++n;
+      }
+      if (t["next_cursor"].is_null()) break;
+      cursor = t["next_cursor"].get<std::string>();
+    }
+    out[uuid] = n;
+  }
+  return out;
+}
+
+TEST(PipelineTest, RealExportThroughTheApiSurvivesACollectorCrash) {
+  const std::string csv = TELEMQ_DCGM_SAMPLE_CSV;
+  if (!std::filesystem::exists(csv)) GTEST_SKIP() << csv << " is absent";
+  for (const auto& bin : {StreamerBinary(), CollectorBinary(), GatewayBinary()}) {
+    ASSERT_FALSE(bin.empty()) << "an app binary was not built";
+  }
+
+  auto broker = BrokerProcess::Start({.args = {"--group-heartbeat-interval-ms", "200"}});
+  ASSERT_TRUE(broker) << broker.error().ToString();
+  const std::string bootstrap = (*broker)->address();
+  {
+    auto admin = Admin::Create({.bootstrap_servers = {bootstrap}});
+    ASSERT_TRUE(admin);
+    ASSERT_TRUE((*admin)->CreateTopic(kTopic, {.partitions = 8}));
+  }
+  auto collector_a = StartCollector(bootstrap, "collector-a");
+  auto collector_b = StartCollector(bootstrap, "collector-b");
+  ASSERT_TRUE(collector_a && collector_b);
+  auto gateway = AppProcess::Start(
+      {.binary = GatewayBinary(), .args = {"--bootstrap", bootstrap, "--topic", kTopic}, .name = "gateway"});
+  ASSERT_TRUE(gateway) << gateway.error().ToString();
+  const uint16_t api = (*gateway)->http_port();
+
+  // One pass over the export: the streamer exits 0 once every point is acknowledged.
+  {
+    auto streamer = AppProcess::Start(
+        {.binary = StreamerBinary(),
+         .args = {"--bootstrap", bootstrap, "--topic", kTopic, "--source", "csv:" + csv, "--interval", "0s"},
+         .name = "streamer"});
+    ASSERT_TRUE(streamer) << streamer.error().ToString();
+    auto exit = (*streamer)->Poll();
+    ASSERT_TRUE(WaitFor([&] { return (exit = (*streamer)->Poll()).has_value(); }, seconds(60)))
+        << (*streamer)->LogTail();
+    ASSERT_FALSE(exit->signaled) << exit->ToString();
+    ASSERT_EQ(exit->exit_code, 0) << (*streamer)->LogTail();
+  }
+
+  // Readiness: every partition has a serving owner, and all points are visible.
+  std::optional<std::map<std::string, size_t>> counts;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        if (Get(api, "/readyz").status != 200) return false;
+        counts = PointsPerGpu(api);
+        if (!counts) return false;
+        size_t total = 0;
+        for (const auto& [uuid, n] : *counts) total += n;
+        return counts->size() == kExportGpus && total == kExportPoints;
+      },
+      seconds(60)))
+      << "gpus " << (counts ? counts->size() : 0);
+  for (const auto& [uuid, n] : *counts) EXPECT_EQ(n, 10u) << uuid;
+
+  // The listing carries identity from the export.
+  {
+    const auto list = json::parse(Get(api, "/api/v1/gpus").body);
+    ASSERT_EQ(list.at("gpus").size(), static_cast<size_t>(kExportGpus));
+    std::set<std::string> hosts;
+    for (const auto& g : list.at("gpus")) {
+      EXPECT_EQ(g.at("model_name"), "NVIDIA H100 80GB HBM3");
+      hosts.insert(g.at("hostname").get<std::string>());
+    }
+    EXPECT_EQ(hosts.size(), 31u);
+  }
+  // Ordered by time, and a window whose bounds equal one point's timestamp returns it.
+  {
+    const std::string uuid = counts->begin()->first;
+    const auto points = AllPoints(api, uuid, 3);
+    ASSERT_EQ(points.size(), 10u);
+    for (size_t i = 1; i < points.size(); ++i) {
+      EXPECT_LE(points[i - 1].at("timestamp").get<std::string>(), points[i].at("timestamp").get<std::string>());
+    }
+    const std::string ts = points[4].at("timestamp");
+    const auto window = Get(api, "/api/v1/gpus/" + uuid + "/telemetry?start_time=" + ts + "&end_time=" + ts);
+    ASSERT_EQ(window.status, 200) << window.body;
+    const auto w = json::parse(window.body);
+    ASSERT_GE(w.at("points").size(), 1u);
+    for (const auto& p : w.at("points")) EXPECT_EQ(p.at("timestamp"), ts);
+  }
+
+  // Crash one collector; a new one joins. Once settled, everything is answered once.
+  collector_a->Kill9();
+  auto collector_c = StartCollector(bootstrap, "collector-c");
+  ASSERT_TRUE(collector_c);
+  counts.reset();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        if (Get(api, "/readyz").status != 200) return false;
+        counts = PointsPerGpu(api);
+        if (!counts) return false;
+        size_t total = 0;
+        for (const auto& [uuid, n] : *counts) total += n;
+        return counts->size() == kExportGpus && total == kExportPoints;
+      },
+      seconds(60)))
+      << "after the crash: gpus " << (counts ? counts->size() : 0);
+  for (const auto& [uuid, n] : *counts) EXPECT_EQ(n, 10u) << uuid;
+
+  // Both remaining members own partitions (the new one took over the dead one's).
+  const auto status_b = json::parse(Get(collector_b->http_port(), "/internal/v1/status").body);
+  const auto status_c = json::parse(Get(collector_c->http_port(), "/internal/v1/status").body);
+  EXPECT_FALSE(status_b.at("partitions").empty());
+  EXPECT_FALSE(status_c.at("partitions").empty());
+  EXPECT_EQ(status_b.at("partitions").size() + status_c.at("partitions").size(), 8u);
+}
+
+}  // namespace
+}  // namespace telemq::testing

@@ -279,6 +279,9 @@ void Collector::Impl::Prepare(Slot& slot) {
 }
 
 void Collector::Impl::Activate(const TopicPartition& tp) {
+  // The client never assigns an owned partition twice; if it did, the old
+  // store must close first or the new one could not lock its directory.
+  if (FindSlot(tp.partition)) Deactivate(tp, /*commit=*/false);
   auto slot = std::make_shared<Slot>(tp.partition);
   slot->assigned_at = Clock::now();
   // Opened before it is shown, so the status never shows a kept store's

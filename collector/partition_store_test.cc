@@ -384,7 +384,14 @@ TEST_F(PartitionStoreTest, ReadersRunConcurrentlyWithTheWriter) {
       ++queries;
     }
   });
-  for (int64_t from = 0; from < log_.size(); from += 37) ApplyRange(from, from + 37);
+  for (int64_t from = 0; from < log_.size(); from += 37) {
+    // Let the reader in between batches too (on a busy machine it might
+    // otherwise only run after the last one), bounded.
+    const int seen = queries.load();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (queries.load() == seen && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    ApplyRange(from, from + 37);
+  }
   done = true;
   reader.join();
   EXPECT_GT(queries.load(), 0);

@@ -22,6 +22,7 @@
 
 #include "bench/load/group_bench_modes.h"
 #include "bench/load/histogram.h"
+#include "bench/load/telemetry_modes.h"
 #include "telemq/admin.h"
 #include "telemq/consumer.h"
 #include "telemq/producer.h"
@@ -307,8 +308,10 @@ int main(int argc, char** argv) {
   double rate = 50'000;
   e2e->add_option("-r,--rate", rate, "Target records/s (default 50000)");
   telemq::bench::GroupLoadMode group_load(app);
+  telemq::bench::TelemetryHistoryMode telemetry_history(app);
   CLI11_PARSE(app, argc, argv);
   if (group_load.selected()) return group_load.Run(c.bootstrap);
+  if (telemetry_history.selected()) return telemetry_history.Run(c.bootstrap);
   telemq::ClientOptions client;
   client.bootstrap_servers = {c.bootstrap};
   if (*produce) return RunProduce(c, client, produce_rate);

@@ -16,41 +16,15 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
-#include <filesystem>
-#include <fstream>
 #include <thread>
 
 #include "collector/collector.h"
 #include "collector/http_server.h"
+#include "telemq/common/program.h"
 
 namespace {
 
 using telemq::collector::CollectorOptions;
-
-std::vector<std::string> SplitCommas(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    if (comma == std::string::npos) comma = s.size();
-    if (comma > start) out.push_back(s.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
-// Temp file + rename, so a reader never sees a partial number.
-bool WritePortFile(const std::string& path, uint16_t port) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << port << '\n';
-    if (!out) return false;
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  return !ec;
-}
 
 int Run(int argc, char** argv) {
   CLI::App app{"telemq-collector: materialises the telemetry topic into per-partition RocksDB views"};
@@ -117,7 +91,7 @@ int Run(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
-  o.client.bootstrap_servers = SplitCommas(bootstrap);
+  o.client.bootstrap_servers = telemq::SplitCommaList(bootstrap);
   if (o.client.bootstrap_servers.empty()) {
     std::fprintf(stderr, "telemq-collector: --bootstrap is empty\n");
     return 2;
@@ -141,12 +115,7 @@ int Run(int argc, char** argv) {
 
   // Signals are taken synchronously by this thread only; block them before
   // any thread starts so every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  const sigset_t signals = telemq::BlockTerminationSignals();
 
   telemq::metrics::Registry registry;
   auto collector = telemq::collector::Collector::Create(o, registry);
@@ -161,7 +130,7 @@ int Run(int argc, char** argv) {
     return 1;
   }
   server.Start();
-  if (!port_file.empty() && !WritePortFile(port_file, *port)) {
+  if (!port_file.empty() && !telemq::WritePortFile(port_file, *port)) {
     spdlog::critical("cannot write port file {}", port_file);
     return 1;
   }

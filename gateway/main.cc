@@ -13,42 +13,16 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
-#include <filesystem>
-#include <fstream>
 
 #include "gateway/api.h"
 #include "gateway/gateway.h"
+#include "telemq/common/program.h"
 
 #ifndef TELEMQ_GATEWAY_DEFAULT_DOCS_DIR
 #define TELEMQ_GATEWAY_DEFAULT_DOCS_DIR ""
 #endif
 
 namespace {
-
-// Written to a temp name and renamed, so a reader never sees half a number.
-bool WritePortFile(const std::string& path, uint16_t port) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << port << "\n";
-    if (!out.good()) return false;
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  return !ec;
-}
-
-std::vector<std::string> SplitComma(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    if (comma == std::string::npos) comma = s.size();
-    if (comma > start) out.push_back(s.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
 
 int Run(int argc, char** argv) {
   using telemq::gateway::GatewayOptions;
@@ -105,7 +79,7 @@ int Run(int argc, char** argv) {
                   r.path.data());
     return 0;
   }
-  o.bootstrap = SplitComma(bootstrap);
+  o.bootstrap = telemq::SplitCommaList(bootstrap);
   if (o.bootstrap.empty()) {
     std::fprintf(stderr, "telemq-gateway: --bootstrap names no broker\n");
     return 2;
@@ -117,12 +91,7 @@ int Run(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l gateway[%P] %v");
 
   // Signals are taken synchronously by this thread only.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  const sigset_t signals = telemq::BlockTerminationSignals();
 
   telemq::gateway::Gateway gateway(o);
   if (auto r = gateway.Start(); !r) {
@@ -131,7 +100,7 @@ int Run(int argc, char** argv) {
   }
   spdlog::info("listening on http://{}:{} (brokers {}, topic {}, group {})", o.http_host, gateway.port(), bootstrap,
                o.topic, o.collector_group);
-  if (!port_file.empty() && !WritePortFile(port_file, gateway.port())) {
+  if (!port_file.empty() && !telemq::WritePortFile(port_file, gateway.port())) {
     spdlog::critical("cannot write port file {}", port_file);
     return 1;
   }

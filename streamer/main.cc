@@ -19,14 +19,13 @@
 #include <cstdio>
 #include <ctime>
 #include <exception>
-#include <fstream>
-#include <sstream>
 
 #include "streamer/http.h"
 #include "streamer/options.h"
 #include "streamer/source.h"
 #include "streamer/streamer.h"
 #include "telemq/admin.h"
+#include "telemq/common/program.h"
 #include "telemq/group_member.h"
 #include "telemq/producer.h"
 
@@ -56,26 +55,6 @@ struct Flags {
   size_t batch_bytes = 256 * 1024;
   size_t buffer_bytes = 64 << 20;
 };
-
-std::vector<std::string> SplitComma(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
-// Written to a temp name and renamed, so a reader never sees half a number.
-bool WritePortFile(const std::string& path, uint16_t port) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << port << '\n';
-    if (!out.flush()) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
 
 // Waits up to `timeout` for SIGTERM/SIGINT (blocked in every thread).
 bool SignalArrived(const sigset_t& signals, milliseconds timeout) {
@@ -216,7 +195,7 @@ int Run(int argc, char** argv) {
   if (app.count("--snapshots") > 0 && (f.loop || spec->kind != SourceKind::kSynthetic)) {
     return fail_config("--snapshots applies to a single pass (no --loop) over a synthetic source");
   }
-  const auto bootstrap = SplitComma(f.bootstrap);
+  const auto bootstrap = telemq::SplitCommaList(f.bootstrap);
   if (bootstrap.empty()) return fail_config("--bootstrap: no broker address");
   if (f.loop && f.group.empty()) return fail_config("--group must not be empty");
 
@@ -254,12 +233,7 @@ int Run(int argc, char** argv) {
 
   // Signals are taken synchronously by the main thread only; blocked before
   // any thread starts so every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  const sigset_t signals = telemq::BlockTerminationSignals();
 
   // Declared in this order so the streamer (which sends through the
   // producer) is destroyed first on every return path.
@@ -275,7 +249,7 @@ int Run(int argc, char** argv) {
     return 1;
   }
   spdlog::info("HTTP on {}:{} (/metrics, /status, /healthz)", f.http_host, (*http)->port());
-  if (!f.port_file.empty() && !WritePortFile(f.port_file, (*http)->port())) {
+  if (!f.port_file.empty() && !telemq::WritePortFile(f.port_file, (*http)->port())) {
     spdlog::critical("cannot write port file {}", f.port_file);
     return 1;
   }

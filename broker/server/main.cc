@@ -15,6 +15,7 @@
 
 #include "broker/server/config.h"
 #include "broker/server/server.h"
+#include "telemq/common/program.h"
 
 namespace {
 
@@ -123,12 +124,7 @@ int Run(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l broker[%P] %v");
 
   // Signals are taken synchronously by this thread only.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  const sigset_t signals = telemq::BlockTerminationSignals();
 
   telemq::broker::Server server(base);
   if (auto r = server.Start(); !r) {

@@ -22,6 +22,7 @@
 
 #include "offset_spec.h"
 #include "telemq/admin.h"
+#include "telemq/common/program.h"
 #include "telemq/consumer.h"
 #include "telemq/producer.h"
 
@@ -118,18 +119,6 @@ int ConsumeLoop(telemq::Consumer& consumer, const ConsumeLimits& limits, const s
   return 0;
 }
 
-std::vector<std::string> SplitComma(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    auto comma = s.find(',', start);
-    if (comma == std::string::npos) comma = s.size();
-    if (comma > start) out.push_back(s.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
 int Run(int argc, char** argv) {
   CLI::App app{"telemq: manage topics, produce and consume records"};
   app.require_subcommand(1);
@@ -211,7 +200,7 @@ int Run(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   telemq::ClientOptions client;
-  client.bootstrap_servers = SplitComma(bootstrap);
+  client.bootstrap_servers = telemq::SplitCommaList(bootstrap);
 
   if (*group) {
     auto admin = telemq::Admin::Create(client);

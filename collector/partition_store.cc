@@ -724,22 +724,13 @@ Result<WindowResult> PartitionStore::QueryWindow(std::string_view uuid, const Wi
   std::shared_lock life(impl_->life_mu);
   if (impl_->closed) return Fail(Errc::kShuttingDown, "store is closed");
   GpuSid sid;
-  std::shared_ptr<const MetricDict> dict;
   {
     std::lock_guard lock(impl_->meta_mu);
     auto it = impl_->views.find(uuid);
     if (it == impl_->views.end()) return Fail(Errc::kNotFound, "gpu " + std::string(uuid) + " not found");
     sid = it->second.record->sid;
-    dict = impl_->dict;
   }
   WindowResult out;
-  out.names = dict;
-  std::optional<MetricId> only;
-  if (q.metric) {
-    auto it = dict->ids.find(*q.metric);
-    if (it == dict->ids.end()) return out;
-    only = it->second;
-  }
   if (q.start_us && q.end_us && *q.start_us > *q.end_us) return out;
   const size_t limit = std::max<size_t>(q.limit, 1);
   int64_t from = q.start_us.value_or(std::numeric_limits<int64_t>::min());
@@ -748,7 +739,23 @@ Result<WindowResult> PartitionStore::QueryWindow(std::string_view uuid, const Wi
   rocksdb::Slice hi(upper);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &hi;
+  // The iterator (its implicit snapshot) first, the dictionary after: Commit
+  // shows new names before it writes, so a dictionary read now names every
+  // metric the snapshot holds. The other order lets a batch with a new metric
+  // land in between, and its points would look corrupt.
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro));
+  std::shared_ptr<const MetricDict> dict;
+  {
+    std::lock_guard lock(impl_->meta_mu);
+    dict = impl_->dict;
+  }
+  out.names = dict;
+  std::optional<MetricId> only;
+  if (q.metric) {
+    auto m = dict->ids.find(*q.metric);
+    if (m == dict->ids.end()) return out;
+    only = m->second;
+  }
   out.points.reserve(std::min<size_t>(limit, 4096));
 
   // Keys order points by metric id within a timestamp, the API by metric

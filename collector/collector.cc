@@ -236,8 +236,12 @@ void Collector::Impl::Prepare(Slot& slot) {
   }
   const StoreStats before = slot.store->Stats();
   const RestorePlan plan = PlanRestore(before.applied, *log_start, *high_watermark);
+  const bool was_serving = slot.state.load() == PartitionState::kServing;
   if (plan.action == RestorePlan::Action::kWipe) {
     spdlog::warn("partition {}: rebuilding the store from offset {}: {}", p, plan.start.value(), plan.reason);
+    // Restoring before the store is swapped: a reader must get 503, never a
+    // 404 from the fresh, empty store.
+    slot.state.store(PartitionState::kRestoring);
     if (before.points != 0 || before.gpus != 0) {
       auto old = slot.store;
       SetStore(slot, nullptr);
@@ -268,7 +272,7 @@ void Collector::Impl::Prepare(Slot& slot) {
   }
   slot.serve_from.store(plan.serve_from.value());
   slot.ready = true;
-  if (slot.store->Stats().applied >= plan.serve_from) {
+  if (ServesAfter(plan, slot.store->Stats().applied, was_serving)) {
     slot.state.store(PartitionState::kServing);
     spdlog::info("partition {}: serving at offset {}", p, slot.store->Stats().applied.value());
   } else {
@@ -533,10 +537,14 @@ Result<void> Collector::Run(const std::atomic<bool>& stop) {
         spdlog::warn("poll: {}", polled.error().ToString());
       }
       if (polled.error().code() == Errc::kOffsetOutOfRange) {
-        // Retention passed a store's position: decide again where each
-        // partition resumes (a store below the log start is rebuilt).
+        // Retention passed a store's position: decide again where that
+        // partition resumes (a store below the log start is rebuilt). Only
+        // the one named; if none is, every one, but partitions that resume
+        // keep serving (Prepare), so this never hides whole data.
+        const auto named = PartitionNamedIn(polled.error().message(), m.options.topic);
         std::lock_guard lock(m.mu);
         for (auto& [p, s] : m.slots) {
+          if (named && p != *named) continue;
           s->ready = false;
           s->retry_at = {};
         }

@@ -3,7 +3,10 @@
 // decision as a pure function (docs/collector.md, "Restore"). No I/O; the
 // caller reads the store's applied offset and the log's bounds.
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "telemq/common/strong_id.h"
 
@@ -32,5 +35,15 @@ struct RestorePlan {
 //    offsets mean other records now, so it is rebuilt.
 //  * otherwise it resumes where it stopped.
 RestorePlan PlanRestore(Offset applied, Offset log_start, Offset high_watermark);
+
+// Whether a partition serves once `plan` is carried out and its store is at
+// `applied`. A partition that was serving and resumes keeps serving: planning
+// again (after an offset-out-of-range error) must not hide data that is still
+// whole just because the log has grown since.
+bool ServesAfter(const RestorePlan& plan, Offset applied, bool was_serving);
+
+// The partition of `topic` a consumer error names: the client prefixes a
+// partition's fetch error with "<topic>/<partition>: ". nullopt: none named.
+std::optional<int32_t> PartitionNamedIn(std::string_view message, std::string_view topic);
 
 }  // namespace telemq::collector

@@ -40,5 +40,26 @@ TEST(RestoreTest, OffsetPastTheHighWatermarkWipes) {
   EXPECT_NE(p.reason.find("high watermark"), std::string::npos);
 }
 
+TEST(RestoreTest, AServingPartitionThatResumesKeepsServing) {
+  // Planned again while ingest continues: the log has grown past the store.
+  auto resume = PlanRestore(Offset(500), Offset(100), Offset(900));
+  EXPECT_TRUE(ServesAfter(resume, Offset(500), /*was_serving=*/true));
+  EXPECT_FALSE(ServesAfter(resume, Offset(500), /*was_serving=*/false));
+  EXPECT_TRUE(ServesAfter(resume, Offset(900), /*was_serving=*/false));
+  // A rebuilt store restores again, whatever it was before.
+  auto wipe = PlanRestore(Offset(50), Offset(100), Offset(900));
+  EXPECT_FALSE(ServesAfter(wipe, Offset(100), /*was_serving=*/true));
+}
+
+TEST(RestoreTest, PartitionNamedInAConsumerError) {
+  EXPECT_EQ(PartitionNamedIn("gpu.telemetry/3: offset 5 is out of range", "gpu.telemetry"), 3);
+  EXPECT_EQ(PartitionNamedIn("gpu.telemetry/17:", "gpu.telemetry"), 17);
+  EXPECT_EQ(PartitionNamedIn("other/3: x", "gpu.telemetry"), std::nullopt);
+  EXPECT_EQ(PartitionNamedIn("gpu.telemetry.v2/3: x", "gpu.telemetry"), std::nullopt);
+  EXPECT_EQ(PartitionNamedIn("gpu.telemetry/x: y", "gpu.telemetry"), std::nullopt);
+  EXPECT_EQ(PartitionNamedIn("gpu.telemetry/3", "gpu.telemetry"), std::nullopt);
+  EXPECT_EQ(PartitionNamedIn("gpu.telemetry/-1: y", "gpu.telemetry"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace telemq::collector

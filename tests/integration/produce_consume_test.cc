@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <mutex>
+#include <set>
+#include <thread>
 
 #include "tests/integration/integration_util.h"
 #include "tests/support/broker_process.h"
@@ -119,6 +122,76 @@ TEST_P(ProduceConsumeTest, RandomRecordsComeBackByteIdenticalInOrderPerPartition
     }
   }
   EXPECT_EQ(total, static_cast<size_t>(kRecords));
+}
+
+// Flush waits for the records sent before it, not for those another thread
+// keeps sending meanwhile: under a steady stream it still returns promptly,
+// and every record sent before it has its acknowledgement by then.
+TEST(ProducerFlushTest, ReturnsWhileAnotherThreadKeepsSending) {
+  auto broker = BrokerProcess::Start();
+  ASSERT_TRUE(broker) << broker.error().ToString();
+  const std::string address = (*broker)->address();
+  ASSERT_TRUE(CreateTopic(address, "busy", Partitions(2)));
+  // Declared before the producer: its destructor may still run callbacks.
+  std::atomic<int64_t> sent{0}, acked{0}, failed{0};
+  std::mutex mu;
+  std::set<int64_t> acked_ids;  // guarded by mu
+  std::atomic<bool> stop{false};
+  ProducerOptions popts;
+  popts.client = LoopbackClient(address);
+  popts.linger = std::chrono::milliseconds(5);
+  auto producer = Producer::Create(popts);
+  ASSERT_TRUE(producer) << producer.error().ToString();
+
+  std::thread sender([&] {
+    const std::string value(200, 'v');
+    for (int64_t i = 0; !stop; ++i) {
+      auto queued =
+          (*producer)->Send("busy", "k" + std::to_string(i % 16), value, [&, i](const Result<RecordMetadata>& md) {
+            if (!md) {
+              ++failed;
+              return;
+            }
+            ++acked;
+            std::lock_guard lock(mu);
+            acked_ids.insert(i);
+          });
+      if (!queued) {
+        ++failed;
+        return;
+      }
+      sent = i + 1;
+    }
+  });
+  // Joined on every exit (a failed ASSERT returns early).
+  struct Joiner {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~Joiner() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } joiner{stop, sender};
+  ASSERT_TRUE(WaitFor([&] { return acked > 1000; }, std::chrono::seconds(20)));
+  const int64_t sent_at_first_flush = sent.load();
+  for (int round = 0; round < 3; ++round) {
+    const int64_t before = sent.load();
+    const auto started = std::chrono::steady_clock::now();
+    auto flushed = (*producer)->Flush(std::chrono::seconds(10));
+    const auto took = std::chrono::steady_clock::now() - started;
+    EXPECT_TRUE(flushed) << "round " << round << ": " << flushed.error().ToString();
+    EXPECT_LT(took, std::chrono::seconds(5)) << "round " << round;
+    std::lock_guard lock(mu);
+    int64_t missing = 0;
+    for (int64_t i = 0; i < before; ++i) missing += acked_ids.count(i) == 0 ? 1 : 0;
+    EXPECT_EQ(missing, 0) << "round " << round << ": records sent before Flush not acknowledged when it returned";
+  }
+  EXPECT_TRUE(WaitFor([&] { return sent.load() > sent_at_first_flush; }, std::chrono::seconds(10)))
+      << "the sender must keep sending for the test to mean anything";
+  stop = true;
+  sender.join();
+  EXPECT_TRUE((*producer)->Flush(std::chrono::seconds(10)));
+  EXPECT_EQ(failed.load(), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Codecs, ProduceConsumeTest,

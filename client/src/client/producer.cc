@@ -4,6 +4,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -51,6 +52,7 @@ struct Batch {
   size_t accounted_bytes = 0;
   Clock::time_point created;
   int32_t base_sequence = -1;
+  uint64_t serial = 0;  // creation order over all partitions; Flush waits for those before it
 };
 
 struct PartitionQueue {
@@ -78,7 +80,8 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
   std::map<PartitionKey, PartitionQueue> queues;  // guarded by mu
   std::map<std::string, int32_t> sticky;          // guarded by mu: keyless records' partition per topic
   size_t buffered_bytes = 0;                      // guarded by mu
-  uint64_t outstanding_batches = 0;               // guarded by mu: not yet completed
+  uint64_t next_serial = 0;                       // guarded by mu
+  std::set<uint64_t> outstanding;                 // guarded by mu: serials of batches not yet completed
   int flushing = 0;                               // guarded by mu
   bool closed = false;                            // guarded by mu
   std::atomic<bool> drain_posted{false};
@@ -108,7 +111,7 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
     Drain();
     {
       std::lock_guard lock(mu);
-      if (closed && outstanding_batches == 0) return;
+      if (closed && outstanding.empty()) return;
     }
     timer->expires_after(std::max(std::chrono::milliseconds(1), opts.linger / 2));
     timer->async_wait([self = shared_from_this()](std::error_code ec) {
@@ -182,7 +185,8 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
       if (!q.open) {
         q.open = std::make_unique<Batch>(codec, std::min(opts.batch_bytes + 1024, size_t(1) << 20));
         q.open->created = Clock::now();
-        ++outstanding_batches;
+        q.open->serial = next_serial++;
+        outstanding.insert(q.open->serial);
       }
       Batch& b = *q.open;
       b.builder.Add(ts, key, value, headers);
@@ -391,7 +395,7 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
     {
       std::lock_guard lock(mu);
       buffered_bytes -= b->accounted_bytes;
-      --outstanding_batches;
+      outstanding.erase(b->serial);
     }
     space_cv.notify_all();
     flush_cv.notify_all();
@@ -433,11 +437,17 @@ Result<void> Producer::Send(std::string_view topic, std::optional<std::string_vi
 
 Result<void> Producer::Flush(std::chrono::milliseconds timeout) {
   std::unique_lock lock(impl_->mu);
+  // Records sent before this call are in batches created before it (an open
+  // batch may take later records too; it is closed as soon as its partition
+  // is idle while flushing). Batches created later are not waited for, so a
+  // flush ends even while other threads keep sending.
+  const uint64_t target = impl_->next_serial;
   ++impl_->flushing;
   lock.unlock();
   impl_->WakeSender();
   lock.lock();
-  const bool done = impl_->flush_cv.wait_for(lock, timeout, [&] { return impl_->outstanding_batches == 0; });
+  const bool done = impl_->flush_cv.wait_for(
+      lock, timeout, [&] { return impl_->outstanding.empty() || *impl_->outstanding.begin() >= target; });
   --impl_->flushing;
   if (!done) return Fail(Errc::kTimeout, "flush timed out");
   return Ok();

@@ -327,7 +327,11 @@ int Run(int argc, char** argv) {
       }
       rate_log.MaybeLog(streamer->Status().hosts.size());
     }
-    // Revokes every shard (after its points are acknowledged), then leaves.
+    // The streaming thread stops first: while the broker is unreachable it
+    // would otherwise wait forever for buffer space, holding what the
+    // revocation below needs. Then every shard is revoked (after its points
+    // are acknowledged, bounded by stop_flush_timeout) and the group left.
+    streamer->RequestStop();
     (*member)->Close();
   } else {
     streamer->AssignAllHosts();
@@ -345,7 +349,9 @@ int Run(int argc, char** argv) {
     }
   }
   streamer->Stop();
-  producer->Close();
+  // Bounded: an unreachable broker must not hold the exit for the
+  // producer's delivery timeout (what is unacknowledged by then is logged).
+  producer->Close(so.stop_flush_timeout);
   spdlog::info("stopped: {} points sent, {} acknowledged, {} send errors", m.points_sent.Value(),
                m.points_acked.Value(), m.send_errors.Value());
   streamer_ptr = nullptr;

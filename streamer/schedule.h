@@ -124,9 +124,23 @@ class GpuStamper {
   int64_t Stamp(uint32_t gpu) {
     if (stamped_in_[gpu] != snapshot_) {
       stamped_in_[gpu] = snapshot_;
+      if (now_us_ < last_[gpu]) {
+        // The clock is behind this GPU's last stamp (it stepped back): the
+        // stamp is moved past it, and the caller reports it.
+        ++clamped_;
+        max_behind_us_ = std::max(max_behind_us_, last_[gpu] - now_us_);
+      }
       last_[gpu] = std::max(now_us_, last_[gpu] + 1);
     }
     return last_[gpu];
+  }
+  // Stamps moved forward since the last call, and the largest distance the
+  // clock was behind; both reset.
+  std::pair<uint64_t, int64_t> TakeClamped() {
+    const auto r = std::make_pair(clamped_, max_behind_us_);
+    clamped_ = 0;
+    max_behind_us_ = 0;
+    return r;
   }
 
  private:
@@ -134,6 +148,8 @@ class GpuStamper {
   std::vector<uint64_t> stamped_in_;  // snapshot_ of the last stamp
   uint64_t snapshot_ = 0;
   int64_t now_us_ = 0;
+  uint64_t clamped_ = 0;
+  int64_t max_behind_us_ = 0;
 };
 
 }  // namespace telemq::streamer

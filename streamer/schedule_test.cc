@@ -174,6 +174,10 @@ TEST(GpuStamperTest, StampsStrictlyIncreasePerGpuEvenWhenTheClockDoesNot) {
   EXPECT_EQ(stamper.Stamp(1), kT0 + 1);
   stamper.BeginSnapshot(kT0 + 1'000'000);
   EXPECT_EQ(stamper.Stamp(1), kT0 + 1'000'000);
+  // Only the step back counts as clamped (a stalled clock is routine), once
+  // per GPU and snapshot, with how far behind the clock was.
+  EXPECT_EQ(stamper.TakeClamped(), std::make_pair(uint64_t{2}, int64_t{5'001}));
+  EXPECT_EQ(stamper.TakeClamped(), std::make_pair(uint64_t{0}, int64_t{0}));
 }
 
 TEST(ShardTest, HostShardIsTheProducersPartitionOfTheHostname) {

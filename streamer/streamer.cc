@@ -38,6 +38,11 @@ StreamerMetrics::StreamerMetrics(metrics::Registry& r)
       snapshots(r.AddCounter("telemq_streamer_snapshots_total", "Host snapshots emitted")),
       slots_missed(r.AddCounter("telemq_streamer_snapshot_slots_missed_total",
                                 "Interval slots skipped because the streamer ran more than an interval late")),
+      points_abandoned(r.AddCounter("telemq_streamer_points_abandoned_total",
+                                    "Points not sent: the producer buffer stayed full while stopping or while hosts "
+                                    "were being handed over")),
+      stamps_clamped(r.AddCounter("telemq_streamer_stamps_clamped_total",
+                                  "GPU stamps moved past the GPU's previous stamp because the clock was behind it")),
       hosts_owned(r.AddGauge("telemq_streamer_hosts_owned", "Hosts this streamer streams now")),
       partitions_owned(r.AddGauge("telemq_streamer_partitions_owned", "Host shards (topic partitions) assigned")),
       send_latency(r.AddHistogram("telemq_streamer_send_latency_seconds", "From Send to the broker's acknowledgement",
@@ -57,6 +62,11 @@ Streamer::~Streamer() { Stop(); }
 
 void Streamer::Start() {
   thread_ = std::thread([this] { Run(); });
+}
+
+void Streamer::RequestStop() {
+  stop_ = true;
+  cv_.notify_all();
 }
 
 void Streamer::Stop() {
@@ -109,7 +119,8 @@ void Streamer::RevokeShards(const std::vector<int32_t>& shards, bool lost) {
   // Nothing of these hosts is sent from here on; wait until what was sent
   // is acknowledged, so the next owner's points follow ours.
   const auto started = std::chrono::steady_clock::now();
-  auto flushed = producer_.Flush(options_.revoke_flush_timeout);
+  auto flushed = producer_.Flush(stop_ ? std::min(options_.revoke_flush_timeout, options_.stop_flush_timeout)
+                                       : options_.revoke_flush_timeout);
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   if (!flushed) {
@@ -196,7 +207,9 @@ void Streamer::Run() {
 void Streamer::EmitSnapshot(const HostSchedule::Due& due, int64_t now_us) {
   Snapshot snapshot = source_->Get(due.host, due.snapshot, now_us);
   stamper_.BeginSnapshot(now_us);
-  for (size_t i = 0; i < snapshot.points.size() && !stop_; ++i) {
+  // The snapshot is finished even when a stop is requested meanwhile (it
+  // takes milliseconds while the broker takes points).
+  for (size_t i = 0; i < snapshot.points.size(); ++i) {
     telemetry::TelemetryPoint& p = snapshot.points[i];
     p.timestamp_us = stamper_.Stamp(snapshot.gpus[i]);
     auto value = encoder_.Encode(p);
@@ -210,14 +223,29 @@ void Streamer::EmitSnapshot(const HostSchedule::Due& due, int64_t now_us) {
     }
     // Latency is sampled: the first point of each snapshot (reading the
     // clock twice per point costs more than the rest of the bookkeeping).
-    SendPoint(p, *value, i == 0 ? SteadyNs() : -1);
+    if (SendPoint(p, *value, i == 0 ? SteadyNs() : -1) == Sent::kGiveUp) {
+      const size_t rest = snapshot.points.size() - i;
+      metrics_.points_abandoned.Inc(rest);
+      spdlog::warn(
+          "host {}: {} point(s) of a snapshot abandoned: the producer buffer stays full (broker slow or "
+          "unreachable) and the streamer is {}",
+          p.hostname, rest, stop_ ? "stopping" : "handing hosts over");
+      break;
+    }
+  }
+  if (const auto [clamped, behind_us] = stamper_.TakeClamped(); clamped > 0) {
+    metrics_.stamps_clamped.Inc(clamped);
+    if (ShouldLog(logged_clamps_)) {
+      spdlog::warn("host {}: the clock is {} us behind the last stamp of {} GPU(s); stamped after it instead",
+                   snapshot.points.empty() ? std::string("?") : snapshot.points[0].hostname, behind_us, clamped);
+    }
   }
   metrics_.snapshots.Inc();
   metrics_.slots_missed.Inc(schedule_.Emitted(due.host, now_us));
   pacer_.Consumed(snapshot.points.size(), now_us);
 }
 
-bool Streamer::SendPoint(const telemetry::TelemetryPoint& p, std::string_view value, int64_t sent_ns) {
+Streamer::Sent Streamer::SendPoint(const telemetry::TelemetryPoint& p, std::string_view value, int64_t sent_ns) {
   StreamerMetrics* m = &metrics_;
   // Captures two words, so std::function keeps it inline (no allocation).
   auto on_ack = [m, sent_ns](const Result<RecordMetadata>& r) {
@@ -235,11 +263,13 @@ bool Streamer::SendPoint(const telemetry::TelemetryPoint& p, std::string_view va
     auto sent = producer_.Send(options_.topic, p.gpu_uuid, value, on_ack, ts_ms);
     if (sent) {
       metrics_.points_sent.Inc();
-      return true;
+      return Sent::kOk;
     }
-    if (sent.error().code() == Errc::kBufferFull && !stop_) {
-      // Backpressure: the producer's buffer stayed full for max_block. Wait
-      // on; dropping would lose data silently.
+    if (sent.error().code() == Errc::kBufferFull) {
+      // The producer's buffer stayed full for max_block. A stop or an
+      // ownership change must not wait on the broker forever (it holds mu_
+      // here); otherwise wait on: dropping would lose data for nothing.
+      if (stop_ || waiters_.load() > 0) return Sent::kGiveUp;
       spdlog::warn("producer buffer full (broker slow or unreachable); still waiting to send");
       continue;
     }
@@ -247,7 +277,7 @@ bool Streamer::SendPoint(const telemetry::TelemetryPoint& p, std::string_view va
     if (ShouldLog(logged_errors_)) {
       spdlog::error("host {} GPU {}: send failed, point lost: {}", p.hostname, p.gpu_uuid, sent.error().ToString());
     }
-    return false;
+    return Sent::kFailed;
   }
 }
 

@@ -12,10 +12,13 @@
 // is never streamed by two live streamers at once.
 //
 // Backpressure: a full producer buffer blocks the streaming thread (Send
-// waits; after max_block it is tried again), so points are delayed, never
-// dropped. A send that fails for good (the producer's own retries ran out
-// after delivery_timeout) is counted in send_errors and logged, not re-sent:
-// a re-send would carry a stamp older than the GPU's newer points.
+// waits; after max_block it is tried again), so points are delayed, not
+// dropped, with two exceptions that keep shutdown and handover from waiting
+// forever on an unreachable broker: once a stop is requested or an ownership
+// change is waiting, a Send that still finds the buffer full after max_block
+// abandons the rest of the snapshot (counted in points_abandoned). A send that fails for good (the producer's own
+// retries ran out after delivery_timeout) is counted in send_errors and logged, not re-sent: a re-send would carry a
+// stamp older than the GPU's newer points.
 //
 // Thread-safety: every public method may be called from any thread but the
 // streaming one; Stop() before destruction of the producer.
@@ -42,14 +45,16 @@ namespace telemq::streamer {
 
 struct StreamerMetrics {
   explicit StreamerMetrics(metrics::Registry& registry);
-  metrics::Counter& points_sent;     // accepted by Producer::Send
-  metrics::Counter& points_acked;    // acknowledged by the broker
-  metrics::Counter& send_errors;     // failed for good (counted as lost)
-  metrics::Counter& snapshots;       // snapshots emitted
-  metrics::Counter& slots_missed;    // interval slots skipped because the streamer was late
-  metrics::Gauge& hosts_owned;       // hosts this streamer streams now
-  metrics::Gauge& partitions_owned;  // shards (partitions) assigned to it
-  metrics::Histogram& send_latency;  // Send to acknowledgement, seconds; first point of each snapshot
+  metrics::Counter& points_sent;       // accepted by Producer::Send
+  metrics::Counter& points_acked;      // acknowledged by the broker
+  metrics::Counter& send_errors;       // failed for good (counted as lost)
+  metrics::Counter& snapshots;         // snapshots emitted
+  metrics::Counter& slots_missed;      // interval slots skipped because the streamer was late
+  metrics::Counter& points_abandoned;  // not sent: buffer full while stopping or changing ownership
+  metrics::Counter& stamps_clamped;    // GPU stamps moved forward because the clock was behind the last one
+  metrics::Gauge& hosts_owned;         // hosts this streamer streams now
+  metrics::Gauge& partitions_owned;    // shards (partitions) assigned to it
+  metrics::Histogram& send_latency;    // Send to acknowledgement, seconds; first point of each snapshot
 };
 
 struct StreamerOptions {
@@ -66,6 +71,9 @@ struct StreamerOptions {
   // Bound on the wait for acknowledgements when hosts are revoked; keep it
   // below the group's rebalance timeout.
   std::chrono::milliseconds revoke_flush_timeout{30'000};
+  // The same bound once a stop is requested (shutdown must not wait long on
+  // an unreachable broker).
+  std::chrono::milliseconds stop_flush_timeout{5'000};
 };
 
 struct StreamerStatus {
@@ -81,7 +89,11 @@ class Streamer {
   Streamer& operator=(const Streamer&) = delete;
 
   void Start();
-  // Ends the streaming thread after the snapshot in progress. Idempotent.
+  // Asks the streaming thread to end after the snapshot in progress, without
+  // waiting; call it before revoking everything on shutdown, so a Send
+  // blocked on a full buffer gives up. Idempotent.
+  void RequestStop();
+  // RequestStop, then waits for the streaming thread. Idempotent.
   void Stop();
 
   void AssignShards(const std::vector<int32_t>& shards);
@@ -101,7 +113,9 @@ class Streamer {
   // Requires mu_; the streaming thread.
   void EmitSnapshot(const HostSchedule::Due& due, int64_t now_us);
   // sent_ns >= 0 (steady clock): observe this point's send latency.
-  bool SendPoint(const telemetry::TelemetryPoint& point, std::string_view value, int64_t sent_ns);
+  // kGiveUp: the buffer stayed full while a stop or ownership change waits.
+  enum class Sent { kOk, kFailed, kGiveUp };
+  Sent SendPoint(const telemetry::TelemetryPoint& point, std::string_view value, int64_t sent_ns);
   // Takes mu_ from the streaming thread promptly (it yields between snapshots).
   std::unique_lock<std::mutex> LockForChange();
   void PublishStatusLocked();
@@ -129,6 +143,7 @@ class Streamer {
   mutable std::mutex status_mu_;
   StreamerStatus status_;  // guarded by status_mu_
   std::atomic<uint64_t> logged_errors_{0};
+  std::atomic<uint64_t> logged_clamps_{0};
 };
 
 }  // namespace telemq::streamer

@@ -10,6 +10,11 @@
 //    disjoint and cover the fleet, also after one leaves; in the topic no
 //    GPU metric is ever emitted twice within half an interval (no host was
 //    streamed by two streamers at once, before, during or after handovers).
+//  * Streamers sending as fast as they can hand hosts over within seconds
+//    when a third joins (the revocation waits only for the points sent
+//    before it), and per GPU the stamps in the topic still strictly increase.
+//  * SIGTERM while the broker is gone (kill -9) and the producer buffer is
+//    full: the streamer still exits 0 within a bound.
 //
 // The export lives outside the repository (../shared/data); its test skips
 // without it.
@@ -276,6 +281,16 @@ bool SplitIsComplete(const std::vector<AppProcess*>& streamers, int hosts, int p
   return true;
 }
 
+double Metric(uint16_t port, const std::string& name) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(2);
+  auto r = client.Get("/metrics");
+  if (!r) return -1;
+  const size_t at = r->body.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(r->body.substr(at + name.size() + 2));
+}
+
 TEST_F(StreamerE2eTest, LoopingStreamersSplitTheFleetAndHandHostsOverWithoutDuplicates) {
   constexpr int kHosts = 12;
   constexpr int kPartitions = 8;
@@ -356,6 +371,105 @@ TEST_F(StreamerE2eTest, LoopingStreamersSplitTheFleetAndHandHostsOverWithoutDupl
   // Every host, including those of the streamer that left, is still streamed.
   ASSERT_EQ(host_last.size(), static_cast<size_t>(kHosts));
   for (const auto& [host, ts] : host_last) EXPECT_GT(ts, settled_us + 1'000'000) << host << " stopped";
+}
+
+TEST_F(StreamerE2eTest, StreamersAtFullSpeedHandHostsOverWithinSeconds) {
+  constexpr int kHosts = 12;
+  constexpr int kPartitions = 8;
+  const std::string topic = "busy";
+  {
+    auto admin = Admin::Create(Client(bootstrap()));
+    ASSERT_TRUE(admin);
+    ASSERT_TRUE((*admin)->CreateTopic(topic, {.partitions = kPartitions}));
+  }
+  auto start = [&](const std::string& name) {
+    auto s = AppProcess::Start(
+        {.binary = StreamerBinary(),
+         .args = {"--bootstrap", bootstrap(), "--topic", topic, "--source", "synthetic:hosts=12,gpus=1,seed=5",
+                  "--loop", "--rate", "0", "--session-timeout-ms", "3000", "--buffer-bytes", "4194304"},
+         .name = name});
+    EXPECT_TRUE(s) << s.error().ToString();
+    return s ? std::move(*s) : nullptr;
+  };
+  auto a = start("streamer-a");
+  auto b = start("streamer-b");
+  ASSERT_TRUE(a && b);
+  std::string why;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return SplitIsComplete({a.get(), b.get()}, kHosts, kPartitions, &why);
+      },
+      seconds(20)))
+      << why;
+  // Both are busy: the producer keeps batches outstanding all the time.
+  const double acked = Metric(a->http_port(), "telemq_streamer_points_acked_total");
+  ASSERT_TRUE(WaitFor([&] { return Metric(a->http_port(), "telemq_streamer_points_acked_total") > acked + 10'000; },
+                      seconds(10)));
+
+  const auto joined = std::chrono::steady_clock::now();
+  auto c = start("streamer-c");
+  ASSERT_TRUE(c);
+  // A revocation that waited for every later point too would time out
+  // (30 s) here instead.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return SplitIsComplete({a.get(), b.get(), c.get()}, kHosts, kPartitions, &why);
+      },
+      seconds(12)))
+      << why << "\n"
+      << a->LogTail() << b->LogTail();
+  const auto took = std::chrono::steady_clock::now() - joined;
+  EXPECT_LT(took, seconds(10));
+  for (AppProcess* s : {a.get(), b.get()}) {
+    EXPECT_EQ(s->LogTail(64 * 1024).find("acknowledgements not complete"), std::string::npos) << s->LogTail();
+  }
+  // Stop all three (each hands its hosts back after their points are
+  // acknowledged), then check the topic: per GPU, in offset order, stamps
+  // strictly increase (two streamers on one host at full speed would
+  // interleave their stamps).
+  for (AppProcess* s : {c.get(), b.get(), a.get()}) {
+    auto exited = s->Terminate(seconds(20));
+    ASSERT_TRUE(exited) << exited.error().ToString();
+    EXPECT_EQ(exited->exit_code, 0) << s->LogTail();
+  }
+  auto points = ReadTopic(bootstrap(), topic);
+  ASSERT_FALSE(points.empty());
+  std::map<std::pair<std::string, std::string>, int64_t> last;
+  std::set<std::string> hosts;
+  for (const auto& p : points) {
+    hosts.insert(p.point.hostname);
+    auto [it, fresh] = last.try_emplace({p.key, p.point.metric_name}, p.point.timestamp_us);
+    if (fresh) continue;
+    ASSERT_GT(p.point.timestamp_us, it->second) << p.point.hostname << " " << p.key << " " << p.point.metric_name;
+    it->second = p.point.timestamp_us;
+  }
+  EXPECT_EQ(hosts.size(), static_cast<size_t>(kHosts));
+}
+
+TEST_F(StreamerE2eTest, SigtermWhileTheBrokerIsGoneExitsWithinABound) {
+  const std::string topic = "gone";
+  {
+    auto admin = Admin::Create(Client(bootstrap()));
+    ASSERT_TRUE(admin);
+    ASSERT_TRUE((*admin)->CreateTopic(topic, {.partitions = 2}));
+  }
+  auto s = AppProcess::Start(
+      {.binary = StreamerBinary(),
+       .args = {"--bootstrap", bootstrap(), "--topic", topic, "--source", "synthetic:hosts=4,gpus=2,seed=9", "--loop",
+                "--rate", "0", "--buffer-bytes", "1048576"},
+       .name = "streamer"});
+  ASSERT_TRUE(s) << s.error().ToString();
+  ASSERT_TRUE(WaitFor([&] { return Metric((*s)->http_port(), "telemq_streamer_points_acked_total") > 0; }, seconds(20)))
+      << (*s)->LogTail();
+  broker_->Kill9();
+  // The buffer fills and the streaming thread waits for space.
+  ASSERT_TRUE(WaitFor([&] { return (*s)->LogTail().find("producer buffer full") != std::string::npos; }, seconds(20)))
+      << (*s)->LogTail();
+  const auto signalled = std::chrono::steady_clock::now();
+  auto exited = (*s)->Terminate(seconds(30));
+  ASSERT_TRUE(exited) << exited.error().ToString() << "\n" << (*s)->LogTail();
+  EXPECT_EQ(exited->exit_code, 0) << (*s)->LogTail();
+  EXPECT_LT(std::chrono::steady_clock::now() - signalled, seconds(20)) << (*s)->LogTail(16 * 1024);
 }
 
 }  // namespace

@@ -15,10 +15,11 @@ using nlohmann::json;
 const ParamSpec kGpuIdParam{
     .name = "id",
     .in = ParamIn::kPath,
-    .description = "The GPU's UUID as reported by DCGM, e.g. GPU-5fd4f087-86f3-7a43-b711-4771313afc50.",
+    .description =
+        "The GPU's UUID as reported by DCGM, e.g. GPU-5fd4f087-86f3-7a43-b711-4771313afc50, "
+        "percent-encoded (any characters but '/', 1..256 bytes once decoded).",
     .required = true,
-    .pattern = "^[A-Za-z0-9._:-]{1,128}$",
-    .max_length = 128,
+    .max_length = 256,
 };
 
 constexpr ResponseSpec kBadRequest{400, "A parameter is malformed, out of range or unknown; the error names it.",
@@ -31,6 +32,11 @@ constexpr ResponseSpec kUnavailable{
     "The GPU's partition has no serving collector right now (unowned, or being restored). Retry after the "
     "Retry-After delay.",
     "Error", "application/json", true};
+// A list answer is 200 while some partitions are unavailable, and then says
+// when to retry for them.
+constexpr ResponseSpec ListAnswer(std::string_view description, std::string_view schema) {
+  return {200, description, schema, "application/json", true, "Only when partial is true."};
+}
 constexpr ResponseSpec kGatewayTimeout{504, "The collector serving the data did not answer in time.", "Error"};
 
 const char* kSchemas = R"json({
@@ -177,8 +183,8 @@ std::vector<RouteSpec> MakeRoutes() {
                .summary = "List every GPU",
                .description = "Asks every collector for the GPUs of the partitions it serves, merges and sorts them "
                               "by uuid. When some partitions cannot be read the answer is still 200 but says so "
-                              "(partial, unavailable_partitions); when none can, 503.",
-               .responses = {{200, "The GPUs.", "GpuList"}, kBadRequest, kUnavailable}});
+                              "(partial, unavailable_partitions, and Retry-After: 1); when none can, 503.",
+               .responses = {ListAnswer("The GPUs.", "GpuList"), kBadRequest, kUnavailable}});
   r.push_back(
       {.id = RouteId::kGetGpu,
        .method = "GET",
@@ -209,8 +215,8 @@ std::vector<RouteSpec> MakeRoutes() {
                    .format = "date-time",
                    .max_length = 64},
                   {.name = "metric",
-                   .description = "Only points of this metric (exact name, e.g. DCGM_FI_DEV_GPU_UTIL).",
-                   .pattern = "^[A-Za-z0-9._:-]{1,128}$",
+                   .description = "Only points of this metric (exact name, e.g. DCGM_FI_DEV_GPU_UTIL; any characters, "
+                                  "percent-encoded).",
                    .max_length = 128},
                   {.name = "limit",
                    .type = ParamType::kInteger,
@@ -234,7 +240,7 @@ std::vector<RouteSpec> MakeRoutes() {
                .tag = "catalog",
                .summary = "Hosts with their GPUs",
                .description = "Derived from the GPU list: same partial/unavailable_partitions rules.",
-               .responses = {{200, "The hosts.", "HostList"}, kBadRequest, kUnavailable}});
+               .responses = {ListAnswer("The hosts.", "HostList"), kBadRequest, kUnavailable}});
   r.push_back({.id = RouteId::kListMetrics,
                .method = "GET",
                .path = "/api/v1/metrics",
@@ -242,7 +248,7 @@ std::vector<RouteSpec> MakeRoutes() {
                .tag = "catalog",
                .summary = "Metric names with the number of GPUs reporting each",
                .description = "Derived from the GPU list: same partial/unavailable_partitions rules.",
-               .responses = {{200, "The metrics.", "MetricList"}, kBadRequest, kUnavailable}});
+               .responses = {ListAnswer("The metrics.", "MetricList"), kBadRequest, kUnavailable}});
   r.push_back({.id = RouteId::kHealthz,
                .method = "GET",
                .path = "/healthz",
@@ -323,8 +329,9 @@ json ResponseToJson(const ResponseSpec& r) {
   if (!r.schema.empty()) media["schema"] = {{"$ref", "#/components/schemas/" + std::string(r.schema)}};
   out["content"][std::string(r.content_type)] = std::move(media);
   if (r.retry_after) {
-    out["headers"]["Retry-After"] = {{"description", "Seconds to wait before retrying."},
-                                     {"schema", {{"type", "integer"}}}};
+    std::string what = "Seconds to wait before retrying.";
+    if (!r.retry_after_when.empty()) what += " " + std::string(r.retry_after_when);
+    out["headers"]["Retry-After"] = {{"description", what}, {"schema", {{"type", "integer"}}}};
   }
   return out;
 }

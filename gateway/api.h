@@ -50,7 +50,8 @@ struct ResponseSpec {
   std::string_view description;
   std::string_view schema;  // a components/schemas name; empty: none
   std::string_view content_type = "application/json";
-  bool retry_after = false;  // documents the Retry-After header
+  bool retry_after = false;           // documents the Retry-After header
+  std::string_view retry_after_when;  // when it is sent, if not always
 };
 
 struct RouteSpec {

@@ -130,6 +130,9 @@ Result<CursorPosition> DecodeCursor(std::string_view text, const CursorScope& sc
                 "cursor does not belong to this query (it was altered, or start_time, end_time, metric or the GPU "
                 "differ from the request that returned it)");
   }
+  // The check is no secret, so a forged cursor passes it: refuse what no
+  // page can have produced (every point has a metric name).
+  if (len == 0) return Fail(Errc::kInvalidArgument, "not a cursor (no metric name)");
   CursorPosition p;
   p.after_us = static_cast<int64_t>(GetLe(b, 1, 8));
   p.after_metric.assign(b.substr(11, len));

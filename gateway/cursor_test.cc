@@ -60,6 +60,19 @@ TEST(Cursor, GarbageIsRejected) {
   EXPECT_FALSE(DecodeCursor(std::string(5000, 'A'), kScope));
 }
 
+TEST(Cursor, AnyMetricNameRoundTripsButNotAnEmptyOne) {
+  for (const std::string metric : {"a b&c=d#e%f+g", "X&limit=1", "\xc3\xa9"}) {
+    auto p = DecodeCursor(EncodeCursor({7, metric}, kScope), kScope);
+    ASSERT_TRUE(p) << metric;
+    EXPECT_EQ(p->after_metric, metric);
+  }
+  // Correctly checked (the check is no secret), but no page ends on a point
+  // without a metric name.
+  auto empty = DecodeCursor(EncodeCursor({7, ""}, kScope), kScope);
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().code(), Errc::kInvalidArgument);
+}
+
 TEST(Base64Url, MatchesRfc4648Vectors) {
   EXPECT_EQ(Base64UrlEncode(""), "");
   EXPECT_EQ(Base64UrlEncode("f"), "Zg");

@@ -237,7 +237,7 @@ struct Gateway::Impl {
     auto owner = OwnerOf(uuid);
     if (!owner) return Reply(res, owner.error());
     const auto& [partition, endpoint] = *owner;
-    auto up = Call(endpoint, "/internal/v1/gpus/" + uuid + "?partition=" + std::to_string(partition));
+    auto up = Call(endpoint, CollectorGpuTarget(uuid, partition));
     if (up.outcome != UpstreamReply::Outcome::kOk || up.status != 200) {
       return Reply(res, UpstreamFailure(endpoint, up, uuid, partition));
     }
@@ -256,17 +256,19 @@ struct Gateway::Impl {
     auto parsed = ParseTelemetryQuery(req.matches[1].str(), req.params);
     if (!parsed) return Reply(res, parsed.error());
     const TelemetryQuery& q = *parsed;
+    // The collector refuses start_us > end_us, but a valid window inside one
+    // microsecond rounds to exactly that: it holds no point, so say so here.
+    if (q.EmptyWindow()) {
+      std::string out = "{\"uuid\":";
+      AppendJsonString(q.uuid, out);
+      out.append(",\"points\":[],\"count\":0,\"next_cursor\":null}");
+      res.set_content(out, kJson);
+      return;
+    }
     auto owner = OwnerOf(q.uuid);
     if (!owner) return Reply(res, owner.error());
     const auto& [partition, endpoint] = *owner;
-    // Every value was validated to URL-safe characters, so no escaping.
-    std::string target = "/internal/v1/gpus/" + q.uuid + "/telemetry?partition=" + std::to_string(partition) +
-                         "&limit=" + std::to_string(q.limit);
-    if (q.start_us) target += "&start_us=" + std::to_string(*q.start_us);
-    if (q.end_us) target += "&end_us=" + std::to_string(*q.end_us);
-    if (!q.metric.empty()) target += "&metric=" + q.metric;
-    if (q.after) target += "&after_us=" + std::to_string(q.after->after_us) + "&after_metric=" + q.after->after_metric;
-    auto up = Call(endpoint, target);
+    auto up = Call(endpoint, CollectorTelemetryTarget(q, partition));
     if (up.outcome != UpstreamReply::Outcome::kOk || up.status != 200) {
       return Reply(res, UpstreamFailure(endpoint, up, q.uuid, partition));
     }
@@ -330,6 +332,9 @@ struct Gateway::Impl {
   void ListView(httplib::Response& res, std::string (*render)(const FleetView&)) {
     auto view = Fleet();
     if (!view) return Reply(res, view.error());
+    // A partial list is still 200 (docs/gateway.md), but says when to ask
+    // again for the missing partitions, as their 503 would.
+    if (view->partial()) res.set_header("Retry-After", "1");
     res.set_content(render(*view), kJson);
   }
 

@@ -1,5 +1,7 @@
 #include "gateway/params.h"
 
+#include <httplib.h>
+
 #include <charconv>
 #include <nlohmann/json.hpp>
 
@@ -12,10 +14,9 @@ ApiError Invalid(std::string_view parameter, std::string message) {
   return {400, "invalid_parameter", std::string(parameter), std::move(message)};
 }
 
-bool IsNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-         c == ':' || c == '-';
-}
+// Percent-encodes everything but RFC 3986 unreserved characters (and
+// "!*'()"), '/' and '+' included: safe in a query value and a path segment.
+std::string Encode(std::string_view value) { return httplib::detail::encode_query_param(std::string(value)); }
 
 const std::string* Single(const QueryParams& params, std::string_view name) {
   const auto it = params.find(std::string(name));
@@ -66,10 +67,10 @@ std::optional<ApiError> CheckQuery(const RouteSpec& route, const QueryParams& pa
 }
 
 std::optional<ApiError> CheckGpuId(std::string_view id) {
-  bool ok = !id.empty() && id.size() <= 128;
-  for (char c : id) ok = ok && IsNameChar(c);
-  if (ok) return std::nullopt;
-  return Invalid("id", "not a GPU UUID: 1..128 letters, digits, '.', '_', ':' or '-'");
+  // '/' cannot reach a handler (it separates path segments) nor the
+  // collector's route, so it is refused by name rather than as a 404.
+  if (!id.empty() && id.size() <= kMaxGpuIdBytes && id.find('/') == std::string_view::npos) return std::nullopt;
+  return Invalid("id", "not a GPU UUID: 1.." + std::to_string(kMaxGpuIdBytes) + " bytes, no '/'");
 }
 
 tl::expected<TelemetryQuery, ApiError> ParseTelemetryQuery(std::string_view id, const QueryParams& params) {
@@ -95,10 +96,10 @@ tl::expected<TelemetryQuery, ApiError> ParseTelemetryQuery(std::string_view id, 
     const auto end_exact = ParseRfc3339Exact(*Single(params, "end_time"));
     if (*start_exact > *end_exact) return tl::unexpected(Invalid("start_time", "start_time is after end_time"));
   }
+  // Any name the export may carry (CheckQuery bounded its length); it is
+  // percent-encoded when forwarded.
   if (const auto* v = Single(params, "metric")) {
-    bool ok = !v->empty();
-    for (char c : *v) ok = ok && IsNameChar(c);
-    if (!ok) return tl::unexpected(Invalid("metric", "not a metric name: letters, digits, '.', '_', ':' or '-'"));
+    if (v->empty()) return tl::unexpected(Invalid("metric", "empty metric name"));
     q.metric = *v;
   }
   const ParamSpec* limit = route.Param("limit");
@@ -112,6 +113,21 @@ tl::expected<TelemetryQuery, ApiError> ParseTelemetryQuery(std::string_view id, 
     q.after = std::move(*position);
   }
   return q;
+}
+
+std::string CollectorGpuTarget(std::string_view uuid, int32_t partition) {
+  return "/internal/v1/gpus/" + Encode(uuid) + "?partition=" + std::to_string(partition);
+}
+
+std::string CollectorTelemetryTarget(const TelemetryQuery& q, int32_t partition) {
+  std::string target = "/internal/v1/gpus/" + Encode(q.uuid) + "/telemetry?partition=" + std::to_string(partition) +
+                       "&limit=" + std::to_string(q.limit);
+  if (q.start_us) target += "&start_us=" + std::to_string(*q.start_us);
+  if (q.end_us) target += "&end_us=" + std::to_string(*q.end_us);
+  if (!q.metric.empty()) target += "&metric=" + Encode(q.metric);
+  if (q.after)
+    target += "&after_us=" + std::to_string(q.after->after_us) + "&after_metric=" + Encode(q.after->after_metric);
+  return target;
 }
 
 }  // namespace telemq::gateway

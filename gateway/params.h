@@ -40,8 +40,10 @@ using QueryParams = std::multimap<std::string, std::string>;
 // strings over their length limit. Path parameters are not query parameters.
 std::optional<ApiError> CheckQuery(const RouteSpec& route, const QueryParams& params);
 
-// The {id} path parameter: a GPU UUID as documented (pattern of the id
-// parameter: letters, digits, '.', '_', ':' and '-', 1..128 characters).
+// The {id} path parameter (already percent-decoded by the HTTP server): any
+// non-empty GPU UUID up to kMaxGpuIdBytes bytes without '/'. The streamer takes the UUID
+// from the export as it is, so the gateway must not refuse a GPU it lists.
+inline constexpr size_t kMaxGpuIdBytes = 256;
 std::optional<ApiError> CheckGpuId(std::string_view id);
 
 struct TelemetryQuery {
@@ -53,9 +55,19 @@ struct TelemetryQuery {
   std::optional<CursorPosition> after;
 
   CursorScope Scope() const { return {uuid, start_us, end_us, metric}; }
+  // A window inside one microsecond: after rounding the bounds inward
+  // (rfc3339.h) start_us > end_us, and no stored point can match.
+  bool EmptyWindow() const { return start_us && end_us && *start_us > *end_us; }
 };
 
 // Validates the id and the query of GET /api/v1/gpus/{id}/telemetry.
 tl::expected<TelemetryQuery, ApiError> ParseTelemetryQuery(std::string_view id, const QueryParams& params);
+
+// The collector's internal API targets for a GPU of `partition`. Every
+// forwarded value (uuid path segment, metric, cursor metric) is
+// percent-encoded, so names holding '&', '#', '%', '+' or spaces reach the
+// collector as they are and cannot add parameters.
+std::string CollectorGpuTarget(std::string_view uuid, int32_t partition);
+std::string CollectorTelemetryTarget(const TelemetryQuery& q, int32_t partition);
 
 }  // namespace telemq::gateway

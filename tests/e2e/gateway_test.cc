@@ -3,8 +3,9 @@
 // client Producer, every stamped with a distinct increasing timestamp, and
 // queries through a real telemq-gateway. Checks the fleet listing, per-GPU
 // telemetry order and values, inclusive windows, the metric filter, paging,
-// the 400/404 paths naming their parameter, the operational routes, and
-// finally 503 + Retry-After once the only collector has left the group.
+// the 400/404 paths naming their parameter, the operational routes, names
+// holding URL delimiters, partial lists while a second collector is dead,
+// and finally 503 + Retry-After once the only collector has left the group.
 // The processes are started once for the suite; the last test stops the
 // collector, so the tests run in the order written.
 
@@ -266,7 +267,10 @@ TEST_F(GatewayE2E, OneGpuAndAnUnknownOne) {
     EXPECT_EQ(nf.Json()["error"]["code"], "gpu_not_found") << nf.body;
     EXPECT_EQ(nf.Json()["error"]["parameter"], "id") << nf.body;
   }
-  ExpectBadParameter("/api/v1/gpus/GPU%20bad", "id");
+  // Any UUID the export may carry is a name (404 when unknown); only an
+  // over-long one is refused.
+  EXPECT_EQ(Get(Api(), "/api/v1/gpus/GPU%20unknown%26x").Json()["error"]["code"], "gpu_not_found");
+  ExpectBadParameter("/api/v1/gpus/" + std::string(257, 'a'), "id");
 }
 
 TEST_F(GatewayE2E, EveryGpuHasItsTenMetricsInTimeOrderWithTheProducedValues) {
@@ -319,6 +323,16 @@ TEST_F(GatewayE2E, AWindowOnOnePointsTimestampReturnsThatPoint) {
       Get(Api(), "/api/v1/gpus/" + uuid + "/telemetry?start_time=" + Enc(Rfc3339(s[2].timestamp_us + 1)) +
                      "&end_time=" + Enc(Rfc3339(s[6].timestamp_us - 1)));
   EXPECT_EQ(inner.Json()["points"].size(), 3u) << inner.body;
+  // A window inside one microsecond is valid and empty: its bounds round
+  // inward past each other, which the collector would refuse.
+  const std::string mid = Rfc3339(s[4].timestamp_us).substr(0, 26) + "5Z";  // ...nnnnnn5Z: +0.5 us
+  ASSERT_EQ(mid.size(), 28u) << mid;
+  const Answer empty =
+      Get(Api(), "/api/v1/gpus/" + uuid + "/telemetry?start_time=" + Enc(mid) + "&end_time=" + Enc(mid));
+  ASSERT_EQ(empty.status, 200) << mid << ": " << empty.body;
+  EXPECT_EQ(empty.Json()["points"].size(), 0u);
+  EXPECT_EQ(empty.Json()["count"], 0);
+  EXPECT_TRUE(empty.Json()["next_cursor"].is_null());
 }
 
 TEST_F(GatewayE2E, MetricFilterReturnsOnlyThatMetric) {
@@ -437,6 +451,101 @@ TEST_F(GatewayE2E, OperationalRoutes) {
   const Answer missing = Get((*bare)->http_port(), "/docs");
   EXPECT_EQ(missing.status, 503);
   EXPECT_EQ(missing.Json()["error"]["code"], "docs_unavailable");
+}
+
+// The export's UUIDs and metric names are free text. One GPU whose UUID and
+// metric names hold URL delimiters ('&', '#', '%', '+', ' '), with several
+// points per timestamp so that paging relies on the cursor's metric name.
+TEST_F(GatewayE2E, NamesWithUrlDelimitersArePagedExactly) {
+  const std::string uuid = "GPU odd&id=1#%+x";
+  const std::vector<std::string> metrics = {"A B", "A%26B", "A&B", "A&limit=1", "A+B"};  // byte order
+  auto producer = Producer::Create({.client = {.bootstrap_servers = {broker_->address()}}});
+  ASSERT_TRUE(producer) << producer.error().ToString();
+  const int64_t base_us = stored_.begin()->second.front().timestamp_us;
+  std::vector<Stored> expected;
+  for (int t = 0; t < 3; ++t) {
+    for (size_t m = 0; m < metrics.size(); ++m) {
+      telemetry::TelemetryPoint p;
+      p.gpu_uuid = uuid;
+      p.metric_name = metrics[m];
+      p.hostname = "odd-host";
+      p.timestamp_us = base_us + t * 1'000'000;
+      p.value = t * 10 + static_cast<double>(m);
+      auto value = telemetry::EncodePoint(p);
+      ASSERT_TRUE(value) << value.error().ToString();
+      ASSERT_TRUE((*producer)->Send(kTopic, uuid, *value, nullptr, p.timestamp_us / 1000));
+      expected.push_back({p.timestamp_us, p.metric_name, p.value});
+    }
+  }
+  ASSERT_TRUE((*producer)->Flush());
+  const std::string path = "/api/v1/gpus/" + Enc(uuid);
+  Answer a;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        a = Get(Api(), path + "/telemetry");
+        return a.status == 200 && a.Json()["count"] == expected.size();
+      },
+      seconds(10)))
+      << a.status << " " << a.body;
+  const Answer one = Get(Api(), path);
+  ASSERT_EQ(one.status, 200) << one.body;
+  EXPECT_EQ(one.Json()["uuid"], uuid);
+  EXPECT_EQ(one.Json()["metrics"], json(metrics));
+  for (const char* limit : {"1", "2", "4"}) {
+    int pages = 0;
+    const auto points = FollowPages(Enc(uuid), std::string("limit=") + limit, pages);
+    ASSERT_EQ(points.size(), expected.size()) << "limit " << limit;
+    for (size_t i = 0; i < points.size(); ++i) {
+      EXPECT_EQ(points[i]["metric"], expected[i].metric) << "limit " << limit << " #" << i;
+      EXPECT_EQ(points[i]["timestamp"], Rfc3339(expected[i].timestamp_us)) << "limit " << limit << " #" << i;
+    }
+  }
+  for (const std::string& metric : metrics) {
+    int pages = 0;
+    const auto points = FollowPages(Enc(uuid), "limit=1&metric=" + Enc(metric), pages);
+    ASSERT_EQ(points.size(), 3u) << metric;
+    for (const auto& p : points) EXPECT_EQ(p["metric"], metric);
+  }
+}
+
+// A second collector takes half the partitions and dies (kill -9): until the
+// group notices, lists are 200, partial, and say when to retry.
+TEST_F(GatewayE2E, PartialListsCarryRetryAfter) {
+  TempDir data("telemq-gw-collector2");
+  auto second = AppProcess::Start({.binary = CollectorBinary(),
+                                   .args = {"--bootstrap", broker_->address(), "--topic", kTopic, "--data-dir",
+                                            data.path(), "--session-timeout-ms", "2000"},
+                                   .name = "collector2",
+                                   .data_dir = data.path()});
+  ASSERT_TRUE(second) << second.error().ToString();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const auto status = Get((*second)->http_port(), "/internal/v1/status").Json();
+        if (!status.is_object() || !status.contains("partitions") || status["partitions"].empty()) return false;
+        for (const auto& p : status["partitions"]) {
+          if (p.value("state", "") != "serving") return false;
+        }
+        return Get(Api(), "/readyz").status == 200;
+      },
+      seconds(20)))
+      << Get(Api(), "/readyz").body;
+  const Answer full = Get(Api(), "/api/v1/gpus");
+  ASSERT_EQ(full.status, 200) << full.body;
+  EXPECT_EQ(full.Json()["partial"], false);
+  EXPECT_EQ(full.retry_after, "");
+  (*second)->Kill9();
+  Answer partial;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        partial = Get(Api(), "/api/v1/gpus");
+        return partial.status == 200 && partial.Json()["partial"] == true;
+      },
+      seconds(10)))
+      << partial.status << " " << partial.body;
+  EXPECT_EQ(partial.retry_after, "1");
+  EXPECT_FALSE(partial.Json()["unavailable_partitions"].empty());
+  // The first collector takes its partitions back.
+  EXPECT_TRUE(WaitFor([] { return Get(Api(), "/readyz").status == 200; }, seconds(20))) << Get(Api(), "/readyz").body;
 }
 
 // Last: stops the collector, so its partitions have no owner.

@@ -330,7 +330,12 @@ json ResponseToJson(const ResponseSpec& r) {
   out["content"][std::string(r.content_type)] = std::move(media);
   if (r.retry_after) {
     std::string what = "Seconds to wait before retrying.";
-    if (!r.retry_after_when.empty()) what += " " + std::string(r.retry_after_when);
+    if (!r.retry_after_when.empty()) {
+      // Appended in two steps: `" " + std::string(...)` trips a false
+      // -Wrestrict in g++ 12 at -O3.
+      what += ' ';
+      what += r.retry_after_when;
+    }
     out["headers"]["Retry-After"] = {{"description", what}, {"schema", {{"type", "integer"}}}};
   }
   return out;

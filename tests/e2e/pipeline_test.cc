@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -53,9 +55,41 @@ std::unique_ptr<AppProcess> StartCollector(const std::string& bootstrap, const s
                                 .args = {"--bootstrap", bootstrap, "--topic", kTopic,
                                          // Short sessions so a killed member's partitions move quickly.
                                          "--session-timeout-ms", "2000"},
-                                .name = name});
+                                .name = name,
+                                .data_dir_flag = "--data-dir"});
   EXPECT_TRUE(app.has_value()) << (app ? "" : app.error().ToString());
   return app ? std::move(*app) : nullptr;
+}
+
+// "2026-11-22T10:08:50.773737Z" <-> microseconds since the epoch (the
+// gateway always answers in UTC with six fraction digits).
+int64_t ParseUtcMicros(const std::string& t) {
+  std::tm tm{};
+  int micros = 0;
+  EXPECT_EQ(std::sscanf(t.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                        &tm.tm_min, &tm.tm_sec, &micros),
+            7)
+      << t;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return int64_t{timegm(&tm)} * 1'000'000 + micros;
+}
+
+std::string FormatUtcMicros(int64_t us) {
+  const std::time_t s = us / 1'000'000;
+  std::tm tm{};
+  gmtime_r(&s, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(us % 1'000'000));
+  return buf;
+}
+
+size_t WindowCount(uint16_t port, const std::string& uuid, int64_t start_us, int64_t end_us) {
+  const auto a = Get(port, "/api/v1/gpus/" + uuid + "/telemetry?start_time=" + FormatUtcMicros(start_us) +
+                               "&end_time=" + FormatUtcMicros(end_us));
+  EXPECT_EQ(a.status, 200) << a.body;
+  return a.status == 200 ? json::parse(a.body).at("points").size() : 0;
 }
 
 // Every point of one GPU through the API, following next_cursor.
@@ -181,12 +215,26 @@ TEST(PipelineTest, RealExportThroughTheApiSurvivesACollectorCrash) {
     for (size_t i = 1; i < points.size(); ++i) {
       EXPECT_LE(points[i - 1].at("timestamp").get<std::string>(), points[i].at("timestamp").get<std::string>());
     }
+    // Both bounds are inclusive, to the microsecond: a window that starts or
+    // ends one microsecond past a stored point leaves it out.
     const std::string ts = points[4].at("timestamp");
-    const auto window = Get(api, "/api/v1/gpus/" + uuid + "/telemetry?start_time=" + ts + "&end_time=" + ts);
-    ASSERT_EQ(window.status, 200) << window.body;
-    const auto w = json::parse(window.body);
-    ASSERT_GE(w.at("points").size(), 1u);
-    for (const auto& p : w.at("points")) EXPECT_EQ(p.at("timestamp"), ts);
+    EXPECT_EQ(FormatUtcMicros(ParseUtcMicros(ts)), ts);
+    const int64_t us = ParseUtcMicros(ts);
+    const auto expected = [&](int64_t a, int64_t b) {
+      size_t n = 0;
+      for (const auto& p : points) {
+        const int64_t t = ParseUtcMicros(p.at("timestamp"));
+        n += a <= t && t <= b ? 1 : 0;
+      }
+      return n;
+    };
+    EXPECT_GE(expected(us, us), 1u);
+    EXPECT_EQ(WindowCount(api, uuid, us, us), expected(us, us));
+    EXPECT_EQ(WindowCount(api, uuid, us - 1'000'000, us), expected(us - 1'000'000, us));
+    EXPECT_EQ(WindowCount(api, uuid, us, us + 1'000'000), expected(us, us + 1'000'000));
+    EXPECT_EQ(WindowCount(api, uuid, us + 1, us + 1'000'000), expected(us + 1, us + 1'000'000));
+    EXPECT_EQ(WindowCount(api, uuid, us - 1'000'000, us - 1), expected(us - 1'000'000, us - 1));
+    EXPECT_LT(expected(us + 1, us + 1'000'000) + expected(us - 1'000'000, us - 1), points.size());
   }
 
   // Crash one collector; a new one joins. Once settled, everything is answered once.

@@ -63,6 +63,7 @@ AppProcess::~AppProcess() {
 
 Result<void> AppProcess::Launch() {
   std::vector<std::string> argv = {options_.binary, "--http-port", "0", "--port-file", port_file_};
+  if (!options_.data_dir_flag.empty()) argv.insert(argv.end(), {options_.data_dir_flag, data_dir_});
   argv.insert(argv.end(), options_.args.begin(), options_.args.end());
   {
     std::ofstream log(log_path_, std::ios::app);

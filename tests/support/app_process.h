@@ -32,6 +32,9 @@ struct AppOptions {
   // Reuse this data directory instead of a fresh one (e.g. a restarted
   // collector); empty: <temp dir>/data, created.
   std::string data_dir;
+  // When set (e.g. "--data-dir"), this flag and data_dir() are passed to the
+  // app, so a stateful app keeps its state in the test's directory.
+  std::string data_dir_flag;
   std::chrono::milliseconds ready_timeout{20'000};
 };
 

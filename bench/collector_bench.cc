@@ -26,27 +26,15 @@
 #include "collector/partition_store.h"
 #include "telemetry/generator.h"
 #include "telemetry/point.h"
+#include "tests/support/temp_dir.h"
 
 namespace telemq::collector {
 namespace {
 
-class BenchDir {
+// A scratch directory for one benchmark (removed on destruction).
+class BenchDir : public telemq::testing::TempDir {
  public:
-  BenchDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/telemq-collector-XXXXXX";
-    std::vector<char> buf(pattern.begin(), pattern.end());
-    buf.push_back('\0');
-    path_ = ::mkdtemp(buf.data());
-  }
-  ~BenchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  BenchDir() : telemq::testing::TempDir("telemq-collector") {}
 };
 
 // Encoded records of consecutive fleet snapshots, with consecutive offsets.

@@ -14,27 +14,15 @@
 #include "broker/storage/file_system.h"
 #include "broker/storage/partition_log.h"
 #include "telemq/wire/record_batch.h"
+#include "tests/support/temp_dir.h"
 
 namespace telemq::storage {
 namespace {
 
-class BenchDir {
+// A scratch directory for one benchmark (removed on destruction).
+class BenchDir : public telemq::testing::TempDir {
  public:
-  BenchDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/telemq-bench-XXXXXX";
-    std::vector<char> buf(pattern.begin(), pattern.end());
-    buf.push_back('\0');
-    path_ = ::mkdtemp(buf.data());
-  }
-  ~BenchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  BenchDir() : telemq::testing::TempDir("telemq-bench") {}
 };
 
 // One batch of about `bytes` bytes made of 100-byte telemetry-sized records.

@@ -12,27 +12,14 @@
 
 #include "collector/partition_store.h"
 #include "telemetry/point.h"
+#include "tests/support/temp_dir.h"
 
 namespace telemq::collector::testing {
 
-class ScratchDir {
+// A scratch directory for one test (removed on destruction).
+class ScratchDir : public telemq::testing::TempDir {
  public:
-  ScratchDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "telemq-collector-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = tmpl;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
+  ScratchDir() : telemq::testing::TempDir("telemq-collector") {}
 };
 
 inline telemetry::TelemetryPoint MakePoint(const std::string& uuid, int64_t ts, const std::string& metric, double value,

@@ -12,30 +12,14 @@
 #include "broker/storage/file_system.h"
 #include "broker/storage/partition_log.h"
 #include "telemq/wire/record_batch.h"
+#include "tests/support/temp_dir.h"
 
 namespace telemq::storage::testing {
 
-class TempDir {
+// A scratch directory for one test (removed on destruction).
+class TempDir : public telemq::testing::TempDir {
  public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/telemq-storage-XXXXXX";
-    std::vector<char> buf(pattern.begin(), pattern.end());
-    buf.push_back('\0');
-    const char* made = ::mkdtemp(buf.data());
-    EXPECT_NE(made, nullptr);
-    path_ = buf.data();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : telemq::testing::TempDir("telemq-storage") {}
 };
 
 // A batch of `records` records with timestamps ts_ms, ts_ms+1, ... and

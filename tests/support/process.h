@@ -15,22 +15,9 @@
 #include <vector>
 
 #include "telemq/common/result.h"
+#include "tests/support/temp_dir.h"
 
 namespace telemq::testing {
-
-// A directory under $TMPDIR (or /tmp), removed recursively on destruction.
-class TempDir {
- public:
-  explicit TempDir(const std::string& prefix = "telemq-it");
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 struct SpawnOptions {
   std::vector<std::string> argv;  // argv[0] is the program path

@@ -9,7 +9,6 @@
 // killed member's partitions by replay.
 
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <atomic>
 #include <map>
@@ -27,6 +26,7 @@
 #include "telemq/producer.h"
 #include "tests/support/app_process.h"
 #include "tests/support/broker_process.h"
+#include "tests/support/http_get.h"
 
 namespace telemq::testing {
 namespace {
@@ -53,20 +53,7 @@ ClientOptions Loopback(const std::string& address) {
   return o;
 }
 
-struct HttpAnswer {
-  int status = 0;  // 0: no answer
-  std::string body;
-  std::string retry_after;
-};
-
-HttpAnswer Get(uint16_t port, const std::string& target) {
-  httplib::Client client("127.0.0.1", port);
-  client.set_connection_timeout(2);
-  client.set_read_timeout(5);
-  auto r = client.Get(target.c_str());
-  if (!r) return {};
-  return {r->status, r->body, r->get_header_value("Retry-After")};
-}
+HttpAnswer Get(uint16_t port, const std::string& target) { return HttpGet(port, target); }
 
 std::optional<json> GetJson(uint16_t port, const std::string& target) {
   const auto a = Get(port, target);

@@ -26,6 +26,7 @@
 #include "telemq/producer.h"
 #include "tests/support/app_process.h"
 #include "tests/support/broker_process.h"
+#include "tests/support/http_get.h"
 
 namespace telemq::testing {
 namespace {
@@ -37,22 +38,11 @@ using std::chrono::seconds;
 constexpr const char* kTopic = "gpu.telemetry";
 constexpr int32_t kPartitions = 4;
 
-struct Answer {
-  int status = 0;  // 0: no answer
-  std::string body;
-  std::string retry_after;
-  std::string content_type;
+struct Answer : HttpAnswer {
   json Json() const { return json::parse(body, nullptr, false); }
 };
 
-Answer Get(uint16_t port, const std::string& target) {
-  httplib::Client client("127.0.0.1", port);
-  client.set_connection_timeout(2);
-  client.set_read_timeout(10);
-  auto r = client.Get(target);
-  if (!r) return {};
-  return {r->status, r->body, r->get_header_value("Retry-After"), r->get_header_value("Content-Type")};
-}
+Answer Get(uint16_t port, const std::string& target) { return {HttpGet(port, target, seconds(10))}; }
 
 std::string Enc(const std::string& s) { return httplib::detail::encode_query_param(s); }
 

@@ -23,6 +23,7 @@
 #include "telemq/admin.h"
 #include "tests/support/app_process.h"
 #include "tests/support/broker_process.h"
+#include "tests/support/http_get.h"
 
 namespace telemq::testing {
 namespace {
@@ -35,20 +36,7 @@ constexpr const char* kTopic = "gpu.telemetry";
 constexpr int kExportPoints = 2470;
 constexpr int kExportGpus = 247;
 
-struct HttpAnswer {
-  int status = 0;  // 0: no answer
-  std::string body;
-  std::string retry_after;
-};
-
-HttpAnswer Get(uint16_t port, const std::string& target) {
-  httplib::Client client("127.0.0.1", port);
-  client.set_connection_timeout(2);
-  client.set_read_timeout(5);
-  auto r = client.Get(target);
-  if (!r) return {};
-  return {r->status, r->body, r->get_header_value("Retry-After")};
-}
+HttpAnswer Get(uint16_t port, const std::string& target) { return HttpGet(port, target); }
 
 std::unique_ptr<AppProcess> StartCollector(const std::string& bootstrap, const std::string& name) {
   auto app = AppProcess::Start({.binary = CollectorBinary(),
@@ -92,8 +80,9 @@ size_t WindowCount(uint16_t port, const std::string& uuid, int64_t start_us, int
   return a.status == 200 ? json::parse(a.body).at("points").size() : 0;
 }
 
-// Every point of one GPU through the API, following next_cursor.
-std::vector<json> AllPoints(uint16_t port, const std::string& uuid, int limit) {
+// Every point of one GPU through the API, following next_cursor; nullopt
+// (with the failing request in `why`) when a page is not a 200.
+std::optional<std::vector<json>> TryAllPoints(uint16_t port, const std::string& uuid, int limit, std::string* why) {
   std::vector<json> points;
   std::string cursor;
   for (int page = 0; page < 1000; ++page) {
@@ -101,8 +90,8 @@ std::vector<json> AllPoints(uint16_t port, const std::string& uuid, int limit) {
     if (!cursor.empty()) target += "&cursor=" + httplib::detail::encode_query_param(cursor);
     const auto a = Get(port, target);
     if (a.status != 200) {
-      ADD_FAILURE() << target << " -> " << a.status << " " << a.body;
-      return points;
+      *why = target + " -> " + std::to_string(a.status) + " " + a.body;
+      return std::nullopt;
     }
     const auto j = json::parse(a.body);
     for (const auto& p : j.at("points")) points.push_back(p);
@@ -113,8 +102,15 @@ std::vector<json> AllPoints(uint16_t port, const std::string& uuid, int limit) {
   return points;
 }
 
+std::vector<json> AllPoints(uint16_t port, const std::string& uuid, int limit) {
+  std::string why;
+  auto points = TryAllPoints(port, uuid, limit, &why);
+  if (!points) ADD_FAILURE() << why;
+  return points.value_or(std::vector<json>{});
+}
+
 // uuid -> number of points, read through the gateway; nullopt until every
-// GPU answers 200.
+// GPU answers 200. No point may come twice.
 std::optional<std::map<std::string, size_t>> PointsPerGpu(uint16_t port) {
   const auto list = Get(port, "/api/v1/gpus");
   if (list.status != 200) return std::nullopt;
@@ -122,24 +118,15 @@ std::optional<std::map<std::string, size_t>> PointsPerGpu(uint16_t port) {
   std::map<std::string, size_t> out;
   for (const auto& g : j.at("gpus")) {
     const std::string uuid = g.at("uuid");
+    std::string why;
+    const auto points = TryAllPoints(port, uuid, 100, &why);
+    if (!points) return std::nullopt;
     std::set<std::pair<std::string, std::string>> seen;  // (timestamp, metric)
-    size_t n = 0;
-    std::string cursor;
-    for (int page = 0; page < 100; ++page) {
-      std::string target = "/api/v1/gpus/" + uuid + "/telemetry?limit=100";
-      if (!cursor.empty()) target += "&cursor=" + httplib::detail::encode_query_param(cursor);
-      const auto a = Get(port, target);
-      if (a.status != 200) return std::nullopt;
-      const auto t = json::parse(a.body);
-      for (const auto& p : t.at("points")) {
-        EXPECT_TRUE(seen.emplace(p.at("timestamp").get<std::string>(), p.at("metric").get<std::string>()).second)
-            << "duplicate point for " << uuid << ": " << p.dump();
-        ++n;
-      }
-      if (t["next_cursor"].is_null()) break;
-      cursor = t["next_cursor"].get<std::string>();
+    for (const auto& p : *points) {
+      EXPECT_TRUE(seen.emplace(p.at("timestamp").get<std::string>(), p.at("metric").get<std::string>()).second)
+          << "duplicate point for " << uuid << ": " << p.dump();
     }
-    out[uuid] = n;
+    out[uuid] = points->size();
   }
   return out;
 }
@@ -183,17 +170,16 @@ TEST(PipelineTest, RealExportThroughTheApiSurvivesACollectorCrash) {
 
   // Readiness: every partition has a serving owner, and all points are visible.
   std::optional<std::map<std::string, size_t>> counts;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        if (Get(api, "/readyz").status != 200) return false;
-        counts = PointsPerGpu(api);
-        if (!counts) return false;
-        size_t total = 0;
-        for (const auto& [uuid, n] : *counts) total += n;
-        return counts->size() == kExportGpus && total == kExportPoints;
-      },
-      seconds(60)))
-      << "gpus " << (counts ? counts->size() : 0);
+  // Ready, and every GPU of the export answers with all its points.
+  const auto all_answered = [&] {
+    if (Get(api, "/readyz").status != 200) return false;
+    counts = PointsPerGpu(api);
+    if (!counts) return false;
+    size_t total = 0;
+    for (const auto& [uuid, n] : *counts) total += n;
+    return counts->size() == kExportGpus && total == kExportPoints;
+  };
+  ASSERT_TRUE(WaitFor(all_answered, seconds(60))) << "gpus " << (counts ? counts->size() : 0);
   for (const auto& [uuid, n] : *counts) EXPECT_EQ(n, 10u) << uuid;
 
   // The listing carries identity from the export.
@@ -242,17 +228,7 @@ TEST(PipelineTest, RealExportThroughTheApiSurvivesACollectorCrash) {
   auto collector_c = StartCollector(bootstrap, "collector-c");
   ASSERT_TRUE(collector_c);
   counts.reset();
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        if (Get(api, "/readyz").status != 200) return false;
-        counts = PointsPerGpu(api);
-        if (!counts) return false;
-        size_t total = 0;
-        for (const auto& [uuid, n] : *counts) total += n;
-        return counts->size() == kExportGpus && total == kExportPoints;
-      },
-      seconds(60)))
-      << "after the crash: gpus " << (counts ? counts->size() : 0);
+  ASSERT_TRUE(WaitFor(all_answered, seconds(60))) << "after the crash: gpus " << (counts ? counts->size() : 0);
   for (const auto& [uuid, n] : *counts) EXPECT_EQ(n, 10u) << uuid;
 
   // Both remaining members own partitions (the new one took over the dead one's).

@@ -134,6 +134,22 @@ class StreamerE2eTest : public ::testing::Test {
   }
   std::string bootstrap() const { return broker_->address(); }
 
+  void CreateTopic(const std::string& topic, int32_t partitions) {
+    auto admin = Admin::Create(Client(bootstrap()));
+    ASSERT_TRUE(admin);
+    ASSERT_TRUE((*admin)->CreateTopic(topic, {.partitions = partitions}));
+  }
+
+  // A streamer on this broker's `topic`, with `args` after the connection flags.
+  std::unique_ptr<AppProcess> StartStreamer(const std::string& name, const std::string& topic,
+                                            const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"--bootstrap", bootstrap(), "--topic", topic};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto s = AppProcess::Start({.binary = StreamerBinary(), .args = argv, .name = name});
+    EXPECT_TRUE(s) << s.error().ToString();
+    return s ? std::move(*s) : nullptr;
+  }
+
   std::unique_ptr<BrokerProcess> broker_;
   TempDir dir_{"telemq-streamer-e2e"};
 };
@@ -296,19 +312,11 @@ TEST_F(StreamerE2eTest, LoopingStreamersSplitTheFleetAndHandHostsOverWithoutDupl
   constexpr int kPartitions = 8;
   constexpr int64_t kIntervalUs = 200'000;
   const std::string topic = "elastic";
-  {
-    auto admin = Admin::Create(Client(bootstrap()));
-    ASSERT_TRUE(admin);
-    ASSERT_TRUE((*admin)->CreateTopic(topic, {.partitions = kPartitions}));
-  }
+  ASSERT_NO_FATAL_FAILURE(CreateTopic(topic, kPartitions));
   auto start = [&](const std::string& name) {
-    auto s = AppProcess::Start(
-        {.binary = StreamerBinary(),
-         .args = {"--bootstrap", bootstrap(), "--topic", topic, "--source", "synthetic:hosts=12,gpus=2,seed=3",
-                  "--loop", "--interval", "200ms", "--session-timeout-ms", "3000", "--linger-ms", "1"},
-         .name = name});
-    EXPECT_TRUE(s) << s.error().ToString();
-    return s ? std::move(*s) : nullptr;
+    return StartStreamer(name, topic,
+                         {"--source", "synthetic:hosts=12,gpus=2,seed=3", "--loop", "--interval", "200ms",
+                          "--session-timeout-ms", "3000", "--linger-ms", "1"});
   };
   auto a = start("streamer-a");
   auto b = start("streamer-b");
@@ -377,19 +385,11 @@ TEST_F(StreamerE2eTest, StreamersAtFullSpeedHandHostsOverWithinSeconds) {
   constexpr int kHosts = 12;
   constexpr int kPartitions = 8;
   const std::string topic = "busy";
-  {
-    auto admin = Admin::Create(Client(bootstrap()));
-    ASSERT_TRUE(admin);
-    ASSERT_TRUE((*admin)->CreateTopic(topic, {.partitions = kPartitions}));
-  }
+  ASSERT_NO_FATAL_FAILURE(CreateTopic(topic, kPartitions));
   auto start = [&](const std::string& name) {
-    auto s = AppProcess::Start(
-        {.binary = StreamerBinary(),
-         .args = {"--bootstrap", bootstrap(), "--topic", topic, "--source", "synthetic:hosts=12,gpus=1,seed=5",
-                  "--loop", "--rate", "0", "--session-timeout-ms", "3000", "--buffer-bytes", "4194304"},
-         .name = name});
-    EXPECT_TRUE(s) << s.error().ToString();
-    return s ? std::move(*s) : nullptr;
+    return StartStreamer(name, topic,
+                         {"--source", "synthetic:hosts=12,gpus=1,seed=5", "--loop", "--rate", "0",
+                          "--session-timeout-ms", "3000", "--buffer-bytes", "4194304"});
   };
   auto a = start("streamer-a");
   auto b = start("streamer-b");
@@ -448,28 +448,22 @@ TEST_F(StreamerE2eTest, StreamersAtFullSpeedHandHostsOverWithinSeconds) {
 
 TEST_F(StreamerE2eTest, SigtermWhileTheBrokerIsGoneExitsWithinABound) {
   const std::string topic = "gone";
-  {
-    auto admin = Admin::Create(Client(bootstrap()));
-    ASSERT_TRUE(admin);
-    ASSERT_TRUE((*admin)->CreateTopic(topic, {.partitions = 2}));
-  }
-  auto s = AppProcess::Start(
-      {.binary = StreamerBinary(),
-       .args = {"--bootstrap", bootstrap(), "--topic", topic, "--source", "synthetic:hosts=4,gpus=2,seed=9", "--loop",
-                "--rate", "0", "--buffer-bytes", "1048576"},
-       .name = "streamer"});
-  ASSERT_TRUE(s) << s.error().ToString();
-  ASSERT_TRUE(WaitFor([&] { return Metric((*s)->http_port(), "telemq_streamer_points_acked_total") > 0; }, seconds(20)))
-      << (*s)->LogTail();
+  ASSERT_NO_FATAL_FAILURE(CreateTopic(topic, 2));
+  auto s = StartStreamer(
+      "streamer", topic,
+      {"--source", "synthetic:hosts=4,gpus=2,seed=9", "--loop", "--rate", "0", "--buffer-bytes", "1048576"});
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(WaitFor([&] { return Metric(s->http_port(), "telemq_streamer_points_acked_total") > 0; }, seconds(20)))
+      << s->LogTail();
   broker_->Kill9();
   // The buffer fills and the streaming thread waits for space.
-  ASSERT_TRUE(WaitFor([&] { return (*s)->LogTail().find("producer buffer full") != std::string::npos; }, seconds(20)))
-      << (*s)->LogTail();
+  ASSERT_TRUE(WaitFor([&] { return s->LogTail().find("producer buffer full") != std::string::npos; }, seconds(20)))
+      << s->LogTail();
   const auto signalled = std::chrono::steady_clock::now();
-  auto exited = (*s)->Terminate(seconds(30));
-  ASSERT_TRUE(exited) << exited.error().ToString() << "\n" << (*s)->LogTail();
-  EXPECT_EQ(exited->exit_code, 0) << (*s)->LogTail();
-  EXPECT_LT(std::chrono::steady_clock::now() - signalled, seconds(20)) << (*s)->LogTail(16 * 1024);
+  auto exited = s->Terminate(seconds(30));
+  ASSERT_TRUE(exited) << exited.error().ToString() << "\n" << s->LogTail();
+  EXPECT_EQ(exited->exit_code, 0) << s->LogTail();
+  EXPECT_LT(std::chrono::steady_clock::now() - signalled, seconds(20)) << s->LogTail(16 * 1024);
 }
 
 }  // namespace

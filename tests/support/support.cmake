@@ -7,9 +7,11 @@ add_library(telemq_test_support STATIC
   ${CMAKE_CURRENT_LIST_DIR}/tcp_proxy.cc
   ${CMAKE_CURRENT_LIST_DIR}/raw_socket.cc
   ${CMAKE_CURRENT_LIST_DIR}/app_process.cc
+  ${CMAKE_CURRENT_LIST_DIR}/http_get.cc
 )
 target_include_directories(telemq_test_support PUBLIC ${PROJECT_SOURCE_DIR})
-target_link_libraries(telemq_test_support PUBLIC telemq_common telemq_wire GTest::gtest Threads::Threads)
+target_link_libraries(telemq_test_support PUBLIC telemq_common telemq_wire GTest::gtest Threads::Threads
+  PRIVATE PkgConfig::HTTPLIB)
 target_compile_definitions(telemq_test_support PRIVATE TELEMQ_BROKER_BIN="$<TARGET_FILE:telemq-broker>")
 # Building any suite that launches brokers builds the broker first.
 add_dependencies(telemq_test_support telemq-broker)

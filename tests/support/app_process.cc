@@ -5,7 +5,6 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 
 #include "tests/support/broker_process.h"
 
@@ -65,40 +64,25 @@ Result<void> AppProcess::Launch() {
   std::vector<std::string> argv = {options_.binary, "--http-port", "0", "--port-file", port_file_};
   if (!options_.data_dir_flag.empty()) argv.insert(argv.end(), {options_.data_dir_flag, data_dir_});
   argv.insert(argv.end(), options_.args.begin(), options_.args.end());
-  {
-    std::ofstream log(log_path_, std::ios::app);
-    log << "==== launching:";
-    for (const auto& a : argv) log << ' ' << a;
-    log << '\n';
-  }
-  TELEMQ_TRY(child_.Spawn({.argv = argv, .log_path = log_path_}));
-  std::optional<ExitStatus> exited;
-  std::optional<uint16_t> port;
-  const bool ready = WaitFor(
-      [&] {
-        if ((exited = child_.Poll())) return true;
-        if (!port) port = ReadPortFile(port_file_);
-        return port && CanConnect(*port, std::chrono::milliseconds(200));
-      },
-      options_.ready_timeout);
-  if (exited) {
+  TELEMQ_ASSIGN_OR_RETURN(auto started, SpawnAndAwaitPort(child_, {.argv = argv, .log_path = log_path_}, port_file_,
+                                                          options_.ready_timeout));
+  if (started.exited) {
     // A finite job (a single-pass streamer) may finish before the first
     // probe connects: having written its port file it was ready, and exit 0
     // is its success. Poll() reports the status.
-    if (!port) port = ReadPortFile(port_file_);
-    if (port && !exited->signaled && exited->exit_code == 0) {
-      port_ = *port;
-      finished_ = exited;
+    if (started.port && !started.exited->signaled && started.exited->exit_code == 0) {
+      port_ = *started.port;
+      finished_ = started.exited;
       return Ok();
     }
-    return Fail(Errc::kIo, options_.name + " exited during start-up (" + exited->ToString() + "):\n" + LogTail());
+    return Fail(Errc::kIo,
+                options_.name + " exited during start-up (" + started.exited->ToString() + "):\n" + LogTail());
   }
-  if (!ready) {
-    child_.Kill();
+  if (started.timed_out) {
     return Fail(Errc::kTimeout, options_.name + " not ready after " + std::to_string(options_.ready_timeout.count()) +
                                     " ms:\n" + LogTail());
   }
-  port_ = *port;
+  port_ = *started.port;
   return Ok();
 }
 

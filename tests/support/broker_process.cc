@@ -93,33 +93,47 @@ Result<void> BrokerProcess::Launch(uint16_t port_wanted) {
   argv.insert(argv.end(), {BinaryPath(), "--port", std::to_string(port_wanted), "--listen-host", "127.0.0.1",
                            "--port-file", port_file_, "--data-dir", data_dir_});
   argv.insert(argv.end(), options_.args.begin(), options_.args.end());
-  {
-    std::ofstream log(log_path_, std::ios::app);
-    log << "==== launching:";
-    for (const auto& a : argv) log << ' ' << a;
-    log << '\n';
+  TELEMQ_ASSIGN_OR_RETURN(
+      auto started,
+      SpawnAndAwaitPort(child_,
+                        {.argv = argv, .log_path = log_path_, .file_size_limit_bytes = options_.file_size_limit_bytes},
+                        port_file_, options_.ready_timeout));
+  if (started.exited) {
+    return Fail(Errc::kIo, "broker exited during start-up (" + started.exited->ToString() + "):\n" + LogTail());
   }
-  TELEMQ_TRY(
-      child_.Spawn({.argv = argv, .log_path = log_path_, .file_size_limit_bytes = options_.file_size_limit_bytes}));
-  std::optional<ExitStatus> exited;
-  std::optional<uint16_t> port;
-  const bool ready = WaitFor(
-      [&] {
-        if ((exited = child_.Poll())) return true;
-        if (!port) port = ReadPortFile(port_file_);
-        return port && CanConnect(*port, std::chrono::milliseconds(200));
-      },
-      options_.ready_timeout);
-  if (exited) {
-    return Fail(Errc::kIo, "broker exited during start-up (" + exited->ToString() + "):\n" + LogTail());
-  }
-  if (!ready) {
-    child_.Kill();
+  if (started.timed_out) {
     return Fail(Errc::kTimeout,
                 "broker not ready after " + std::to_string(options_.ready_timeout.count()) + " ms:\n" + LogTail());
   }
-  port_ = *port;
+  port_ = *started.port;
   return Ok();
+}
+
+Result<StartOutcome> SpawnAndAwaitPort(ChildProcess& child, const SpawnOptions& spawn, const std::string& port_file,
+                                       std::chrono::milliseconds timeout) {
+  {
+    std::ofstream log(spawn.log_path, std::ios::app);
+    log << "==== launching:";
+    for (const auto& a : spawn.argv) log << ' ' << a;
+    log << '\n';
+  }
+  TELEMQ_TRY(child.Spawn(spawn));
+  StartOutcome out;
+  const bool ready = WaitFor(
+      [&] {
+        if ((out.exited = child.Poll())) return true;
+        if (!out.port) out.port = ReadPortFile(port_file);
+        return out.port && CanConnect(*out.port, std::chrono::milliseconds(200));
+      },
+      timeout);
+  if (out.exited) {
+    // It may have written its port file just before exiting.
+    if (!out.port) out.port = ReadPortFile(port_file);
+  } else if (!ready) {
+    child.Kill();
+    out.timed_out = true;
+  }
+  return out;
 }
 
 void BrokerProcess::Kill9() { child_.Kill(); }

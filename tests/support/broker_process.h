@@ -89,6 +89,18 @@ bool PrivateTmpfsSupported();
 // The port number written in a --port-file; nullopt while absent or partial.
 std::optional<uint16_t> ReadPortFile(const std::string& path);
 
+// Starting a server that announces its port: `spawn.argv` (logged to
+// spawn.log_path first) is spawned, then polled until it has written its
+// port to `port_file` and accepts a TCP connect, or exits, or `timeout`
+// passes (then it is killed). Shared by BrokerProcess and AppProcess.
+struct StartOutcome {
+  std::optional<uint16_t> port;      // from the port file, once written
+  std::optional<ExitStatus> exited;  // set when it exited before it was reachable
+  bool timed_out = false;
+};
+[[nodiscard]] Result<StartOutcome> SpawnAndAwaitPort(ChildProcess& child, const SpawnOptions& spawn,
+                                                     const std::string& port_file, std::chrono::milliseconds timeout);
+
 // True when a TCP connect to 127.0.0.1:port succeeds within `timeout`.
 bool CanConnect(uint16_t port, std::chrono::milliseconds timeout);
 

@@ -21,7 +21,7 @@ namespace {
 
 constexpr int kElection = 10;
 
-Payload Bytes(std::string s) { return std::make_shared<const std::string>(std::move(s)); }
+Payload Bytes(std::string s) { return Payload::Copy(s); }
 
 Entry E(int64_t term, int64_t base, int32_t count = 1) {
   Entry e;
@@ -286,7 +286,7 @@ TEST(RaftReplicationTest, LeaderCommitsOnceAMajorityPersisted) {  // §5.3
   EXPECT_EQ(e->last_offset(), Offset(5));
   EXPECT_EQ(g.node(1).commit(), Offset(5));
   ASSERT_EQ(g.applied(1).size(), 2u);
-  EXPECT_EQ(*g.applied(1)[1].payload, "a");
+  EXPECT_EQ(g.applied(1)[1].payload.view(), "a");
 }
 
 TEST(RaftReplicationTest, LeaderAloneCannotCommit) {  // §5.3

@@ -49,3 +49,26 @@ function(telemq_test)
   add_test(NAME ${T_NAME} COMMAND ${T_NAME})
   set_tests_properties(${T_NAME} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}")
 endfunction()
+
+# Fails the build of `target` when a source under `module` includes a header
+# matching one of the FORBIDDEN regular expressions (cmake/CheckLayering.cmake).
+#   telemq_check_layering(TARGET telemq_raft MODULE broker/raft FORBIDDEN "^asio" ...)
+function(telemq_check_layering)
+  cmake_parse_arguments(L "" "TARGET;MODULE" "FORBIDDEN" ${ARGN})
+  file(GLOB_RECURSE sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/${L_MODULE}/*.h ${PROJECT_SOURCE_DIR}/${L_MODULE}/*.cc)
+  set(stamp ${CMAKE_CURRENT_BINARY_DIR}/${L_TARGET}_layering.stamp)
+  add_custom_command(
+    OUTPUT ${stamp}
+    COMMAND ${CMAKE_COMMAND} -DMODULE=${L_MODULE} -DROOT=${PROJECT_SOURCE_DIR} "-DFORBIDDEN=${L_FORBIDDEN}"
+            -DSTAMP=${stamp} -P ${PROJECT_SOURCE_DIR}/cmake/CheckLayering.cmake
+    DEPENDS ${sources} ${PROJECT_SOURCE_DIR}/cmake/CheckLayering.cmake
+    COMMENT "Checking the includes of ${L_MODULE}"
+    VERBATIM)
+  add_custom_target(${L_TARGET}_layering DEPENDS ${stamp})
+  add_dependencies(${L_TARGET} ${L_TARGET}_layering)
+endfunction()
+
+# Headers no pure broker module may include: networking, HTTP, RocksDB, and
+# the modules above them.
+set(TELEMQ_IO_HEADERS "^asio[./]" "^asio$" "^httplib" "^rocksdb/" "^broker/server/" "^collector/" "^gateway/"
+    "^streamer/")

@@ -4,12 +4,14 @@
 // metadata, topic admin and producer ids. Transport-agnostic: the network
 // server (server.h) hands it verified frames and sends what it replies.
 //
+// Handle() verifies the frame body and dispatches it through a table (ApiKey
+// → handler); the handlers live in handlers/, one file per API family, and
+// share the broker's state (broker_state.h).
+//
 // Threading: Handle() may be called from any I/O thread concurrently; each
 // partition is guarded by its own mutex (short critical sections: the append
 // itself). `reply` is called exactly once, possibly on another thread (the
 // flusher after an fsync, a timer after a long poll).
-
-#include <flatbuffers/flatbuffers.h>
 
 #include <cstddef>
 #include <functional>
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "broker/server/config.h"
+#include "broker/server/reply.h"
 #include "telemq/common/result.h"
 #include "telemq/wire/frame.h"
 
@@ -25,20 +28,22 @@ namespace asio {
 class io_context;
 }
 
+namespace telemq::storage {
+class FileSystem;
+}
+
 namespace telemq::broker {
 
-struct Response {
-  flatbuffers::DetachedBuffer body;
-  std::vector<std::byte> payload;  // raw record batches after the body
-  bool close_after = false;        // protocol violation: close once sent
-};
-using Reply = std::function<void(Response)>;
+struct BrokerState;
 
 class Broker {
  public:
   // Opens (or creates) the data directory: metadata store, every partition
   // log (with crash recovery), idempotence state rebuilt from the logs.
-  static Result<std::unique_ptr<Broker>> Open(const BrokerConfig& config, asio::io_context& io);
+  // `file_system` (not owned; default: the process's POSIX file system) is
+  // where every partition log lives; tests pass a fault-injecting one.
+  static Result<std::unique_ptr<Broker>> Open(const BrokerConfig& config, asio::io_context& io,
+                                              storage::FileSystem* file_system = nullptr);
   ~Broker();
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;
@@ -55,17 +60,9 @@ class Broker {
   // run concurrently or afterwards.
   [[nodiscard]] Result<void> Close();
 
-  struct Impl;  // opaque; public so helpers in broker.cc can name it
-
  private:
-  explicit Broker(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit Broker(std::unique_ptr<BrokerState> state);
+  std::unique_ptr<BrokerState> state_;
 };
-
-// A response whose body is the message just finished in `b` (no payload).
-Response FinishResponse(flatbuffers::FlatBufferBuilder& b);
-
-// Builds the body of an ErrorResponse (frame-level failures).
-Response MakeErrorResponse(Errc code, const std::string& message, bool close_after);
 
 }  // namespace telemq::broker

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "broker/group/group.h"
-#include "broker/server/broker.h"
+#include "broker/server/reply.h"
 #include "telemq/wire/protocol_generated.h"
 
 namespace telemq::broker {

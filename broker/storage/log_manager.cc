@@ -1,5 +1,7 @@
 #include "broker/storage/log_manager.h"
 
+#include <spdlog/spdlog.h>
+
 #include <charconv>
 #include <vector>
 
@@ -19,7 +21,8 @@ std::string LogManager::DirName(std::string_view topic, PartitionId partition) {
   return std::string(topic) + "-" + std::to_string(partition.value());
 }
 
-Result<std::unique_ptr<LogManager>> LogManager::Open(FileSystem& fs, std::string data_dir, LogOptions defaults) {
+Result<std::unique_ptr<LogManager>> LogManager::Open(FileSystem& fs, std::string data_dir, LogOptions defaults,
+                                                     const OptionsFor& options_for) {
   while (data_dir.size() > 1 && data_dir.back() == '/') data_dir.pop_back();
   TELEMQ_TRY(fs.CreateDir(data_dir));
   std::unique_ptr<LogManager> manager(new LogManager(fs, data_dir, defaults));
@@ -36,7 +39,14 @@ Result<std::unique_ptr<LogManager>> LogManager::Open(FileSystem& fs, std::string
     if (name != DirName(topic, PartitionId(partition))) continue;  // "t-007" is not ours
     TELEMQ_ASSIGN_OR_RETURN(const bool is_dir, fs.IsDirectory(data_dir + "/" + name));
     if (!is_dir) continue;
-    TELEMQ_ASSIGN_OR_RETURN(auto log, PartitionLog::Open(fs, data_dir + "/" + name, defaults));
+    const auto options = options_for(topic, PartitionId(partition));
+    if (!options) {
+      spdlog::warn("removing the log of unknown topic partition {}/{}", data_dir, name);
+      TELEMQ_TRY(RemoveDirRecursively(fs, data_dir + "/" + name));
+      TELEMQ_TRY(fs.SyncDir(data_dir));
+      continue;
+    }
+    TELEMQ_ASSIGN_OR_RETURN(auto log, PartitionLog::Open(fs, data_dir + "/" + name, *options));
     manager->logs_.emplace(Key{topic, partition}, std::shared_ptr<PartitionLog>(std::move(log)));
   }
   return manager;

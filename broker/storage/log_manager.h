@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -28,11 +29,21 @@ class LogManager {
   using Visitor =
       std::function<void(const std::string& topic, PartitionId partition, const std::shared_ptr<PartitionLog>& log)>;
 
+  // The options of a partition directory found on disk, or nullopt when its
+  // topic is no longer known (deleted just before a crash): Open then
+  // removes the directory.
+  using OptionsFor = std::function<std::optional<LogOptions>(const std::string& topic, PartitionId partition)>;
+
   // Creates data_dir if needed and opens (recovering) every partition
-  // directory in it with `defaults`. Topic configs live in the controller's
-  // metadata; the server re-applies them by Remove/Create only when needed.
+  // directory in it with the options `options_for` gives, removing those it
+  // disowns. Topic configs live in the broker's metadata, not here.
   [[nodiscard]] static Result<std::unique_ptr<LogManager>> Open(FileSystem& fs, std::string data_dir,
-                                                                LogOptions defaults);
+                                                                LogOptions defaults, const OptionsFor& options_for);
+  // Opens every partition directory with `defaults`.
+  [[nodiscard]] static Result<std::unique_ptr<LogManager>> Open(FileSystem& fs, std::string data_dir,
+                                                                LogOptions defaults) {
+    return Open(fs, std::move(data_dir), defaults, [defaults](const std::string&, PartitionId) { return defaults; });
+  }
   LogManager(const LogManager&) = delete;
   LogManager& operator=(const LogManager&) = delete;
 

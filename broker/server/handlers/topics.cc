@@ -1,0 +1,135 @@
+// Handlers of the topic-admin family: CreateTopics, DeleteTopics.
+#include <spdlog/spdlog.h>
+
+#include <string>
+#include <vector>
+
+#include "broker/server/broker_state.h"
+#include "telemq/wire/protocol.h"
+
+namespace telemq::broker {
+
+using fb::ErrorCode;
+
+void BrokerState::HandleCreateTopics(const fb::CreateTopicsRequest* req, const Request&, Reply& reply) {
+  flatbuffers::FlatBufferBuilder b(256);
+  std::vector<flatbuffers::Offset<fb::TopicResult>> results;
+  auto result = [&](const std::string& name, Errc code, const std::string& msg) {
+    results.push_back(fb::CreateTopicResultDirect(b, name.c_str(), wire::ToWireError(code), msg.c_str()));
+  };
+  if (req->topics()) {
+    for (const auto* t : *req->topics()) {
+      const std::string name = wire::Str(t->name());
+      TopicSpec spec;
+      spec.partitions = t->partitions() > 0 ? t->partitions() : config.default_partitions;
+      spec.replication_factor = t->replication_factor() > 0 ? t->replication_factor() : 1;
+      spec.retention_ms = config.retention_ms;
+      spec.retention_bytes = config.retention_bytes;
+      if (const auto* c = t->config()) {
+        if (c->retention_ms() != -1 || c->retention_bytes() != -1 || c->segment_bytes() != 0) {
+          spec.retention_ms = c->retention_ms();
+          spec.retention_bytes = c->retention_bytes();
+          spec.segment_bytes = c->segment_bytes();
+        }
+      }
+      if (auto v = ValidateTopicName(name); !v) {
+        result(name, Errc::kInvalidArgument, v.error().message());
+        continue;
+      }
+      if (IsInternal(name)) {
+        result(name, Errc::kInvalidArgument, "topic names starting with '__' are reserved for the broker");
+        continue;
+      }
+      if (spec.partitions > 10'000) {
+        results.push_back(fb::CreateTopicResultDirect(b, name.c_str(), ErrorCode::InvalidPartitions,
+                                                      "partition count must be within 1..10000"));
+        continue;
+      }
+      if (spec.replication_factor != 1) {
+        results.push_back(fb::CreateTopicResultDirect(
+            b, name.c_str(), ErrorCode::InvalidReplicationFactor,
+            ("replication factor " + std::to_string(spec.replication_factor) + " exceeds the 1 available broker")
+                .c_str()));
+        continue;
+      }
+      if (spec.segment_bytes != 0 && spec.segment_bytes < config.max_batch_bytes) {
+        result(name, Errc::kInvalidArgument, "segment_bytes must be 0 or >= the broker's max_batch_bytes");
+        continue;
+      }
+      if (req->validate_only()) {
+        result(name, Errc::kOk, "");
+        continue;
+      }
+      std::unique_lock lock(topics_mu);
+      if (auto r = registry->Create(name, spec); !r) {
+        result(name, r.error().code(), r.error().message());
+        continue;
+      }
+      Topic topic{spec, {}};
+      Result<void> opened = Ok();
+      for (int32_t p = 0; p < spec.partitions && opened; ++p) {
+        auto part = OpenPartition(name, p, spec);
+        if (!part) {
+          opened = tl::unexpected(part.error());
+        } else {
+          topic.partitions.push_back(std::move(*part));
+        }
+      }
+      if (!opened) {
+        IgnoreError(registry->Delete(name), "rolling back a topic whose logs could not be created");
+        result(name, opened.error().code(), opened.error().message());
+        continue;
+      }
+      topics.emplace(name, std::move(topic));
+      lock.unlock();
+      PublishTopicsToGroups();
+      spdlog::info("created topic {} with {} partitions", name, spec.partitions);
+      result(name, Errc::kOk, "");
+    }
+  }
+  b.Finish(fb::CreateCreateTopicsResponseDirect(b, &results));
+  reply(FinishResponse(b));
+}
+
+void BrokerState::HandleDeleteTopics(const fb::DeleteTopicsRequest* req, const Request&, Reply& reply) {
+  flatbuffers::FlatBufferBuilder b(256);
+  std::vector<flatbuffers::Offset<fb::TopicResult>> results;
+  if (req->names()) {
+    for (const auto* n : *req->names()) {
+      const std::string name = n->str();
+      Topic removed;
+      {
+        std::unique_lock lock(topics_mu);
+        auto it = topics.find(name);
+        if (it == topics.end()) {
+          results.push_back(fb::CreateTopicResultDirect(b, name.c_str(), ErrorCode::UnknownTopicOrPartition,
+                                                        ("topic '" + name + "' does not exist").c_str()));
+          continue;
+        }
+        if (IsInternal(name)) {
+          results.push_back(fb::CreateTopicResultDirect(b, name.c_str(), ErrorCode::InvalidRequest,
+                                                        "internal topics cannot be deleted"));
+          continue;
+        }
+        if (auto r = registry->Delete(name); !r) {
+          results.push_back(fb::CreateTopicResultDirect(b, name.c_str(), wire::ToWireError(r.error().code()),
+                                                        r.error().message().c_str()));
+          continue;
+        }
+        removed = std::move(it->second);
+        topics.erase(it);
+      }
+      for (auto& part : removed.partitions) {
+        RemovePartition(*part);
+        part->AdvanceHighWatermark(part->hwm());  // wake long polls so they see the topic is gone
+      }
+      PublishTopicsToGroups();
+      spdlog::info("deleted topic {}", name);
+      results.push_back(fb::CreateTopicResultDirect(b, name.c_str(), ErrorCode::None, ""));
+    }
+  }
+  b.Finish(fb::CreateDeleteTopicsResponseDirect(b, &results));
+  reply(FinishResponse(b));
+}
+
+}  // namespace telemq::broker

@@ -85,7 +85,7 @@ void BM_CommitThroughput(benchmark::State& state) {
   const int batch = static_cast<int>(state.range(0));
   const size_t payload_bytes = static_cast<size_t>(state.range(1));
   Cluster cluster(1 << 20);
-  auto payload = std::make_shared<const std::string>(payload_bytes, 'x');
+  auto payload = Payload::Copy(std::string(payload_bytes, 'x'));
   int64_t committed = 0;
   for (auto _ : state) {
     for (int i = 0; i < batch; ++i) {

@@ -13,7 +13,7 @@ Entry E(int64_t term, int64_t base, int32_t count, std::string bytes = "x") {
   e.term = Term(term);
   e.base_offset = Offset(base);
   e.record_count = count;
-  e.payload = std::make_shared<const std::string>(std::move(bytes));
+  e.payload = Payload::Copy(bytes);
   return e;
 }
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,8 +24,34 @@ namespace telemq::raft {
 inline constexpr NodeId kNoNode{0};
 
 // The opaque bytes of one entry (for the broker: one record batch). Shared
-// and immutable once proposed.
-using Payload = std::shared_ptr<const std::string>;
+// and immutable once proposed. A payload is a view plus a keep-alive handle:
+// the broker's payloads point straight into the received request frame (or
+// into a cache of recently written batches), so proposing, replicating and
+// caching an entry never copies its bytes. Copying a Payload copies the
+// handle, not the bytes.
+class Payload {
+ public:
+  Payload() = default;
+  // A view of `bytes`, which stay valid while `owner` is alive.
+  Payload(std::shared_ptr<const void> owner, std::span<const std::byte> bytes)
+      : owner_(std::move(owner)), bytes_(bytes) {}
+  // Owns a copy of `bytes` (tests, the simulator, small control entries).
+  static Payload Copy(std::string_view bytes) {
+    auto buf = std::make_shared<const std::string>(bytes);
+    return Payload(buf, std::as_bytes(std::span(buf->data(), buf->size())));
+  }
+
+  std::span<const std::byte> bytes() const { return bytes_; }
+  std::string_view view() const { return {reinterpret_cast<const char*>(bytes_.data()), bytes_.size()}; }
+  size_t size() const { return bytes_.size(); }
+  bool empty() const { return bytes_.empty(); }
+  // True when the payload holds bytes (or an owner); false for the default.
+  explicit operator bool() const { return owner_ != nullptr; }
+
+ private:
+  std::shared_ptr<const void> owner_;
+  std::span<const std::byte> bytes_;
+};
 
 enum class EntryType : uint8_t {
   kNormal = 0,  // a proposed record batch
@@ -41,10 +68,10 @@ struct Entry {
   Offset base_offset;
   int32_t record_count = 1;  // >= 1: every entry occupies at least one offset
   EntryType type = EntryType::kNormal;
-  Payload payload;  // may be null for kNoop
+  Payload payload;  // may be empty for kNoop
 
   Offset last_offset() const { return base_offset + (record_count - 1); }
-  size_t payload_bytes() const { return payload ? payload->size() : 0; }
+  size_t payload_bytes() const { return payload.size(); }
 };
 
 // Position of the end of an entry: its last offset and its term. The empty
@@ -122,8 +149,14 @@ struct Ready {
   std::vector<Entry> entries;
   // Send, only after the above is durable.
   std::vector<Message> messages;
+  // May be sent at once, before (or while) the above is persisted: a
+  // leader's appends, heartbeats and restarts of a term that is already
+  // durable. They claim nothing about this node's disk (the leader counts
+  // its own copy only in Advance). Sending them with `messages` is also fine.
+  std::vector<Message> early_messages;
   // Apply in order, after the above is durable. Contiguous; never above a
-  // majority's durable log.
+  // majority's durable log; at most Config::max_committed_bytes of payload
+  // (but at least one entry); the rest comes in the next Ready.
   std::vector<Entry> committed_entries;
   // Last committed offset (the high watermark); -1 if nothing is.
   Offset commit{-1};

@@ -63,9 +63,9 @@ constexpr int kMaxNodes = 5;
 // Identity of an entry's content: the proposal id for normal entries, 0 for
 // a leader's no-op.
 uint64_t ContentId(const Entry& e) {
-  if (e.type == EntryType::kNoop || !e.payload || e.payload->size() < 8) return 0;
+  if (e.type == EntryType::kNoop || e.payload.size() < 8) return 0;
   uint64_t id;
-  std::memcpy(&id, e.payload->data(), 8);
+  std::memcpy(&id, e.payload.bytes().data(), 8);
   return id;
 }
 
@@ -412,7 +412,7 @@ void Simulation::MaybePropose(double probability) {
   const int32_t records = static_cast<int32_t>(rng_.Range(1, 8));
   std::string bytes(8 + static_cast<size_t>(rng_.Range(0, 56)), 'r');
   std::memcpy(bytes.data(), &id, 8);
-  auto r = target->node->Propose(std::make_shared<const std::string>(std::move(bytes)), records);
+  auto r = target->node->Propose(Payload::Copy(bytes), records);
   if (!r) return;
   ++stats_.proposals;
   proposal_index_[id] = proposals_.size();
@@ -455,7 +455,10 @@ void Simulation::DeliverMessages() {
     SimNode& n = nodes_[to - 1];
     if (!n.up) continue;
     if (opt_.verbose || opt_.trace_lines > 0) Trace("deliver " + Describe(f.message));
-    n.node->Step(f.message);
+    if (auto r = n.node->Step(f.message); !r) {
+      Violation("node " + std::to_string(n.id) + " rejected " + Describe(f.message) + ": " + r.error().ToString());
+      return;
+    }
     ProcessReady(n);
   }
 }
@@ -529,6 +532,7 @@ void Simulation::ProcessReady(SimNode& n) {
       if (failed_) return;
     }
     // 2. Send.
+    for (const Message& m : rd.early_messages) Send(m);
     for (const Message& m : rd.messages) Send(m);
     // 3. Apply.
     for (const Entry& e : rd.committed_entries) {

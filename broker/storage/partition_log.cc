@@ -224,7 +224,9 @@ Result<void> PartitionLog::Recover() {
     // first append did not survive the restart.
     detail::FileCursor cursor(*tail.file, tail.size_bytes, wire::batch::kHeaderSize);
     TELEMQ_ASSIGN_OR_RETURN(auto first, HeaderAt(cursor, 0));
-    tail.roll_start_ms = first.max_timestamp_ms;
+    // A control batch (Raft no-op) has timestamp 0, which would roll the
+    // segment at once: let the next append start the clock instead.
+    tail.roll_start_ms = first.is_control() ? kUnset : first.max_timestamp_ms;
   }
   // What recovery read may still be only in the page cache (a process
   // crash): make it durable so durable_offset() is true from the start.

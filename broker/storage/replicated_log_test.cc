@@ -200,6 +200,20 @@ TEST_F(ReplicatedLogTest, ResetToAnOffsetInsideTheOldLogDropsItAll) {
   EXPECT_EQ(TermAt(9), Term(1));
 }
 
+TEST_F(ReplicatedLogTest, ResetToZeroReplacesTheFirstSegment) {
+  OpenLog();
+  ReplicateRun(3, 30);
+  ASSERT_TRUE(log_->ResetTo(Offset(0), Term(0)).has_value());
+  EXPECT_EQ(log_->log_end_offset(), Offset(0));
+  Replicate(4, 0);
+  ASSERT_TRUE(log_->Sync().has_value());
+  ASSERT_TRUE(fault_fs_.Crash().has_value());
+  OpenLog();
+  EXPECT_EQ(log_->log_end_offset(), Offset(1));
+  EXPECT_EQ(TermAt(0), Term(4));
+  EXPECT_EQ(TermAt(-1), Term(0));
+}
+
 TEST_F(ReplicatedLogTest, RetentionStopsAtTheBoundAndKeepsThePreviousTerm) {
   opts_.retention_bytes = 0;
   OpenLog();

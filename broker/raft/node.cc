@@ -890,7 +890,14 @@ void Node::HandleAppendResponse(const Message& m) {
   pr.recent_active = true;
   if (m.reject) {
     // Stale rejections (for an append already overtaken) are ignored.
-    if (m.offset <= pr.match) return;
+    if (m.offset < pr.match) return;
+    if (m.offset == pr.match) {
+      // The follower no longer holds the entry it acknowledged there: an old
+      // rejection overtaken by the ack (redoing the probe is harmless), or a
+      // follower that lost unsynced entries in a power loss (fsync:
+      // interval). Forget the match, or replication to it would stall.
+      pr.match = Offset(-1);
+    }
     if (pr.state == ProgressState::kProbe && m.offset != pr.next - 1) return;
     // §5.3: back off nextIndex and retry; the hint skips whole terms' worth
     // of mismatches in one round trip. next must land on one of our entry

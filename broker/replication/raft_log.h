@@ -64,10 +64,12 @@ class RaftLog final : public raft::LogReader {
   // entries.front().base_offset, then append each entry. A kNormal entry's
   // payload must be one batch whose header carries the entry's base offset,
   // term and record count (kCorrupt otherwise; a control batch is not a
-  // kNormal entry). A kNoop entry must span one offset. Does not sync (see
-  // Sync). Persist the Ready's hard state before calling this
-  // (HardStateStore::CheckAgainstLog relies on that order). On error a prefix
-  // of `entries` may be stored: NextOffset() says how far it got.
+  // kNormal entry; payload checksums are not verified here, the receiver
+  // runs wire::ValidateBatch on arrival). A kNoop entry must span one
+  // offset. Does not sync (see Sync). Persist the Ready's hard state before
+  // calling this (HardStateStore::CheckAgainstLog relies on that order). On
+  // error a prefix of `entries` may be stored: NextOffset() says how far it
+  // got.
   [[nodiscard]] Result<void> Persist(const std::optional<raft::LogPosition>& reset,
                                      const std::vector<raft::Entry>& entries, int64_t now_ms);
 

@@ -65,6 +65,9 @@ class MemoryHarness {
   raft::MemoryLog log_;
 };
 
+// RaftLog over a real PartitionLog; with kCacheBytes = 0 every read and
+// lookup goes to the segments.
+template <size_t kCacheBytes>
 class DurableHarness {
  public:
   DurableHarness() {
@@ -103,7 +106,8 @@ class DurableHarness {
   void Open() {
     auto log = storage::PartitionLog::Open(fs_, tmp_.path() + "/t-0", opts_);
     ASSERT_TRUE(log.has_value()) << log.error().ToString();
-    raft_log_ = std::make_unique<RaftLog>(std::shared_ptr<storage::PartitionLog>(std::move(*log)));
+    raft_log_ = std::make_unique<RaftLog>(std::shared_ptr<storage::PartitionLog>(std::move(*log)),
+                                          RaftLogOptions{.cache_bytes = kCacheBytes});
   }
 
   storage::testing::TempDir tmp_;
@@ -125,12 +129,15 @@ class LogReaderTest : public ::testing::Test {
   Harness h_;
 };
 
-using Harnesses = ::testing::Types<MemoryHarness, DurableHarness>;
+using CachedHarness = DurableHarness<RaftLogOptions{}.cache_bytes>;
+using UncachedHarness = DurableHarness<0>;
+using Harnesses = ::testing::Types<MemoryHarness, CachedHarness, UncachedHarness>;
 class HarnessNames {
  public:
   template <typename T>
   static std::string GetName(int) {
-    return std::is_same_v<T, MemoryHarness> ? "MemoryLog" : "RaftLog";
+    if (std::is_same_v<T, MemoryHarness>) return "MemoryLog";
+    return std::is_same_v<T, CachedHarness> ? "RaftLog" : "RaftLogUncached";
   }
 };
 TYPED_TEST_SUITE(LogReaderTest, Harnesses, HarnessNames);
@@ -468,6 +475,16 @@ TEST_F(RaftLogTest, RetentionNeverRemovesEntriesAtOrAboveTheBound) {
   EXPECT_EQ(raft_log_->Lookup(start - 1)->term, before);
   EXPECT_EQ(raft_log_->NextOffset(), Offset(60));
   EXPECT_EQ(raft_log_->ApplyRetention(0, start).value(), 0);
+}
+
+TEST_F(RaftLogTest, OneReadyMayResetAndAppend) {
+  Open();
+  Persist(Run(1, 0, 5));
+  Persist({Noop(4, 300), E(4, 301, 2)}, LogPosition{Offset(299), Term(3)});
+  EXPECT_EQ(raft_log_->StartOffset(), Offset(300));
+  EXPECT_EQ(raft_log_->LastPosition(), (LogPosition{Offset(302), Term(4)}));
+  EXPECT_EQ(raft_log_->Lookup(Offset(299))->term, Term(3));
+  EXPECT_EQ(ReadAll().size(), 2u);
 }
 
 TEST_F(RaftLogTest, FailedAppendLeavesTheLogAndItsTermsAsBefore) {

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "broker/raft/log.h"
+#include "broker/replication/hard_state_store.h"
 #include "broker/replication/replication_format.h"
 #include "broker/storage/fault_injection_file_system.h"
 #include "broker/storage/storage_format.h"
@@ -485,6 +486,22 @@ TEST_F(RaftLogTest, OneReadyMayResetAndAppend) {
   EXPECT_EQ(raft_log_->LastPosition(), (LogPosition{Offset(302), Term(4)}));
   EXPECT_EQ(raft_log_->Lookup(Offset(299))->term, Term(3));
   EXPECT_EQ(ReadAll().size(), 2u);
+}
+
+TEST_F(RaftLogTest, LostHardStateNextToASurvivingLogIsRefused) {
+  Open();
+  HardStateStore hard_state(fault_fs_, dir());
+  // The owner's order for each Ready: hard state, then entries.
+  ASSERT_TRUE(hard_state.Save(raft::HardState{Term(2), NodeId(1)}).has_value());
+  Persist({Noop(2, 0), E(2, 1, 3)});
+  Sync();
+  CrashAndReopen();
+  auto state = hard_state.Load();
+  ASSERT_TRUE(state.has_value());
+  EXPECT_TRUE(HardStateStore::CheckAgainstLog(*state, raft_log_->LastPosition().term).has_value());
+  std::filesystem::remove(hard_state.path());
+  EXPECT_EQ(HardStateStore::CheckAgainstLog(*hard_state.Load(), raft_log_->LastPosition().term).error().code(),
+            Errc::kCorrupt);
 }
 
 TEST_F(RaftLogTest, FailedAppendLeavesTheLogAndItsTermsAsBefore) {

@@ -11,6 +11,7 @@
 
 #include "broker/raft/log.h"
 #include "broker/raft/node.h"
+#include "telemq/common/check.h"
 
 namespace telemq::raft {
 namespace {
@@ -46,6 +47,7 @@ class Cluster {
           Ready rd = nodes_[i]->GetReady();
           if (rd.log_reset) logs_[i].Reset(*rd.log_reset);
           logs_[i].Append(rd.entries);
+          for (auto& m : rd.early_messages) inbox_.push_back(std::move(m));
           for (auto& m : rd.messages) inbox_.push_back(std::move(m));
           if (i == 0) {
             for (const Entry& e : rd.committed_entries) applied += e.type == EntryType::kNormal;
@@ -56,7 +58,10 @@ class Cluster {
       if (!inbox_.empty()) any = true;
       std::vector<Message> batch;
       batch.swap(inbox_);
-      for (const Message& m : batch) nodes_[m.to.value() - 1]->Step(m);
+      for (const Message& m : batch) {
+        auto stepped = nodes_[m.to.value() - 1]->Step(m);
+        TELEMQ_CHECK(stepped.has_value(), "a node rejected a message of the benchmark's own group");
+      }
       if (!any) break;
     }
     return applied;

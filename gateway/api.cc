@@ -1,5 +1,6 @@
 #include "gateway/api.h"
 
+#include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
 
@@ -38,6 +39,10 @@ constexpr ResponseSpec ListAnswer(std::string_view description, std::string_view
   return {200, description, schema, "application/json", true, "Only when partial is true."};
 }
 constexpr ResponseSpec kGatewayTimeout{504, "The collector serving the data did not answer in time.", "Error"};
+// Any route refuses unknown query parameters (400) and, before routing, a
+// request line over 8 KiB (414).
+constexpr ResponseSpec kUnknownParameter{400, "An unknown or repeated query parameter; the error names it.", "Error"};
+constexpr ResponseSpec kUriTooLong{414, "The request line is longer than 8192 bytes.", "Error"};
 
 const char* kSchemas = R"json({
   "Error": {
@@ -49,7 +54,7 @@ const char* kSchemas = R"json({
         "required": ["status", "code", "message"],
         "properties": {
           "status": {"type": "integer", "description": "The HTTP status, repeated."},
-          "code": {"type": "string", "description": "Machine-readable cause: invalid_parameter, unknown_parameter, gpu_not_found, not_found, partition_unavailable, upstream_error, upstream_timeout, docs_unavailable, method_not_allowed, internal_error."},
+          "code": {"type": "string", "description": "Machine-readable cause: invalid_parameter, unknown_parameter, gpu_not_found, host_not_found, not_found, partition_unavailable, upstream_error, upstream_timeout, docs_unavailable, method_not_allowed, uri_too_long, bad_request, internal_error."},
           "parameter": {"type": "string", "description": "The offending parameter, when one is to blame."},
           "message": {"type": "string", "description": "What is wrong, for people."}
         }
@@ -297,7 +302,9 @@ std::vector<RouteSpec> MakeRoutes() {
                            .required = true,
                            .pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$",
                            .max_length = 128}},
-               .responses = {{200, "The file.", "", "application/octet-stream"},
+               .responses = {{200, "The file.", "",
+                              "text/css,application/javascript,image/png,application/json,text/html,"
+                              "application/octet-stream"},
                              {404, "No such file.", "Error"},
                              {503, "The Swagger UI assets are not installed (see --docs-dir).", "Error"}}});
   return r;
@@ -327,7 +334,14 @@ json ResponseToJson(const ResponseSpec& r) {
   out["description"] = std::string(r.description);
   json media = json::object();
   if (!r.schema.empty()) media["schema"] = {{"$ref", "#/components/schemas/" + std::string(r.schema)}};
-  out["content"][std::string(r.content_type)] = std::move(media);
+  // content_type may list several media types (comma-separated): a static
+  // file route answers each file with its own.
+  std::string_view types = r.content_type;
+  while (!types.empty()) {
+    const size_t comma = types.find(',');
+    out["content"][std::string(types.substr(0, comma))] = media;
+    types = comma == std::string_view::npos ? std::string_view() : types.substr(comma + 1);
+  }
   if (r.retry_after) {
     std::string what = "Seconds to wait before retrying.";
     if (!r.retry_after_when.empty()) {
@@ -397,8 +411,24 @@ std::string OpenApiDocument() {
                              {{"name", "catalog"}, {"description", "Hosts and metric names"}},
                              {{"name", "operations"}, {"description", "Health, metrics and documentation"}}});
   doc["components"]["schemas"] = json::parse(kSchemas);
+  doc["tags"].push_back(
+      {{"name", "unsupported"},
+       {"description", "Methods the API does not serve: every path answers them 405 with Allow: GET, HEAD."}});
+  doc["components"]["responses"]["MethodNotAllowed"] = {
+      {"description", "Only GET and HEAD are served."},
+      {"headers", {{"Allow", {{"description", "Always GET, HEAD."}, {"schema", {{"type", "string"}}}}}}},
+      {"content", {{"application/json", {{"schema", {{"$ref", "#/components/schemas/Error"}}}}}}}};
   json& paths = doc["paths"];
   for (const auto& route : Routes()) {
+    TELEMQ_CHECK(route.method == "GET", "the gateway serves GET routes only");
+    std::vector<ResponseSpec> responses = route.responses;
+    auto has = [&](int status) {
+      return std::any_of(responses.begin(), responses.end(), [&](const ResponseSpec& r) { return r.status == status; });
+    };
+    if (!has(400)) responses.push_back(kUnknownParameter);
+    if (!has(414)) responses.push_back(kUriTooLong);
+    std::sort(responses.begin(), responses.end(),
+              [](const ResponseSpec& a, const ResponseSpec& b) { return a.status < b.status; });
     json op;
     op["operationId"] = std::string(route.operation_id);
     op["summary"] = std::string(route.summary);
@@ -408,10 +438,35 @@ std::string OpenApiDocument() {
       op["parameters"] = json::array();
       for (const auto& p : route.params) op["parameters"].push_back(ParamToJson(p));
     }
-    for (const auto& resp : route.responses) op["responses"][std::to_string(resp.status)] = ResponseToJson(resp);
-    std::string method(route.method);
-    for (auto& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    paths[std::string(route.path)][method] = std::move(op);
+    for (const auto& resp : responses) op["responses"][std::to_string(resp.status)] = ResponseToJson(resp);
+    json& item = paths[std::string(route.path)];
+    // HEAD is served for every GET route (httplib answers it from the GET
+    // handler): same statuses and headers, no body.
+    json head = op;
+    head["operationId"] = std::string(route.operation_id) + "Head";
+    head["summary"] = std::string(route.summary) + " (headers only)";
+    head.erase("description");
+    for (auto& [status, resp] : head["responses"].items()) resp.erase("content");
+    item["get"] = std::move(op);
+    item["head"] = std::move(head);
+    // Declared so that a validating client or proxy knows these answers too.
+    for (const char* method : {"post", "put", "patch", "delete"}) {
+      json refused;
+      refused["operationId"] = std::string(method) + std::string(1, static_cast<char>(std::toupper(route.operation_id[0]))) +
+                               std::string(route.operation_id.substr(1));
+      refused["summary"] = "Not served (405)";
+      refused["tags"] = json::array({"unsupported"});
+      if (!route.params.empty()) {
+        refused["parameters"] = json::array();
+        for (const auto& p : route.params) {
+          if (p.in == ParamIn::kPath) refused["parameters"].push_back(ParamToJson(p));
+        }
+        if (refused["parameters"].empty()) refused.erase("parameters");
+      }
+      refused["responses"]["405"] = {{"$ref", "#/components/responses/MethodNotAllowed"}};
+      refused["responses"]["414"] = ResponseToJson(kUriTooLong);
+      item[method] = std::move(refused);
+    }
   }
   return doc.dump(2) + "\n";
 }

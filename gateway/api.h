@@ -49,7 +49,7 @@ struct ResponseSpec {
   int status = 200;
   std::string_view description;
   std::string_view schema;  // a components/schemas name; empty: none
-  std::string_view content_type = "application/json";
+  std::string_view content_type = "application/json";  // several: comma-separated
   bool retry_after = false;           // documents the Retry-After header
   std::string_view retry_after_when;  // when it is sent, if not always
 };

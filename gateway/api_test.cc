@@ -26,7 +26,8 @@ TEST(OpenApi, EveryRouteIsPresentAndNothingElse) {
   const json doc = Spec();
   size_t operations = 0;
   for (const auto& [path, item] : doc["paths"].items()) operations += item.size();
-  EXPECT_EQ(operations, Routes().size());
+  // GET and HEAD served, POST/PUT/PATCH/DELETE declared as 405.
+  EXPECT_EQ(operations, 6 * Routes().size());
   for (const auto& r : Routes()) {
     const json& op = doc["paths"][std::string(r.path)]["get"];
     ASSERT_TRUE(op.is_object()) << r.path;
@@ -36,6 +37,40 @@ TEST(OpenApi, EveryRouteIsPresentAndNothingElse) {
   for (const char* required : {"/api/v1/gpus", "/api/v1/gpus/{id}", "/api/v1/gpus/{id}/telemetry", "/api/v1/hosts",
                                "/api/v1/metrics", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"}) {
     EXPECT_TRUE(doc["paths"].contains(required)) << required;
+  }
+}
+
+TEST(OpenApi, HeadIsDeclaredForEveryRouteWithoutBodies) {
+  const json doc = Spec();
+  for (const auto& r : Routes()) {
+    const json& item = doc["paths"][std::string(r.path)];
+    ASSERT_TRUE(item.contains("head")) << r.path;
+    EXPECT_EQ(item["head"]["responses"].size(), item["get"]["responses"].size()) << r.path;
+    for (const auto& [status, resp] : item["head"]["responses"].items()) {
+      EXPECT_FALSE(resp.contains("content")) << r.path << " " << status;
+    }
+  }
+}
+
+TEST(OpenApi, EveryRouteDeclaresUnknownParameterUriTooLongAndMethodNotAllowed) {
+  const json doc = Spec();
+  for (const auto& r : Routes()) {
+    const json& item = doc["paths"][std::string(r.path)];
+    EXPECT_TRUE(item["get"]["responses"].contains("400")) << r.path;
+    EXPECT_TRUE(item["get"]["responses"].contains("414")) << r.path;
+    for (const char* m : {"post", "put", "patch", "delete"}) {
+      ASSERT_TRUE(item.contains(m)) << r.path << " " << m;
+      EXPECT_EQ(item[m]["responses"]["405"]["$ref"], "#/components/responses/MethodNotAllowed") << r.path;
+    }
+  }
+  EXPECT_TRUE(doc["components"]["responses"]["MethodNotAllowed"]["headers"].contains("Allow"));
+}
+
+TEST(OpenApi, DocsAssetsDeclareTheirRealMediaTypes) {
+  const json doc = Spec();
+  const json& content = doc["paths"]["/docs/{file}"]["get"]["responses"]["200"]["content"];
+  for (const char* type : {"text/css", "application/javascript", "image/png", "application/json"}) {
+    EXPECT_TRUE(content.contains(type)) << type;
   }
 }
 

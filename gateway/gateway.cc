@@ -96,6 +96,43 @@ void ForEachParallel(size_t n, Fn&& fn) {
   for (auto& f : pending) f.wait();
 }
 
+// A path that matches a route's template segment by segment before
+// percent-decoding, but not after, holds an empty parameter or a '/' (%2F)
+// in one: that parameter is named (400) rather than the path called
+// unknown (404), as docs/gateway.md promises.
+std::optional<ApiError> MisroutedName(std::string_view target) {
+  const std::string_view raw = target.substr(0, target.find('?'));
+  auto split = [](std::string_view s) {
+    std::vector<std::string_view> out;
+    size_t from = 0;
+    for (;;) {
+      const size_t slash = s.find('/', from);
+      out.push_back(s.substr(from, slash == std::string_view::npos ? std::string_view::npos : slash - from));
+      if (slash == std::string_view::npos) return out;
+      from = slash + 1;
+    }
+  };
+  const auto segments = split(raw);
+  for (const RouteSpec& route : Routes()) {
+    const auto parts = split(route.path);
+    if (parts.size() != segments.size()) continue;
+    bool literal_match = true;
+    std::optional<ApiError> bad;
+    for (size_t i = 0; i < parts.size() && literal_match; ++i) {
+      if (parts[i].empty() || parts[i].front() != '{') {
+        literal_match = parts[i] == segments[i];
+        continue;
+      }
+      const ParamSpec* p = route.Param(parts[i].substr(1, parts[i].size() - 2));
+      if (p == nullptr || bad) continue;
+      const std::string decoded = httplib::detail::decode_url(std::string(segments[i]), false);
+      bad = CheckPathName(p->name, decoded, p->max_length.value_or(256));
+    }
+    if (literal_match && bad) return bad;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 struct Gateway::Impl {
@@ -157,23 +194,29 @@ struct Gateway::Impl {
     return {503, "partition_unavailable", "", std::move(message), true};
   }
 
-  // Maps a failed or non-200 collector answer to the client's answer.
+  // Maps a failed or non-200 collector answer to the client's answer. The
+  // client learns the partition and what went wrong, never the collector's
+  // address (internal topology): that goes to the log, with the detail.
   ApiError UpstreamFailure(const std::string& endpoint, const UpstreamReply& up, const std::string& uuid,
                            int32_t partition) {
     using O = UpstreamReply::Outcome;
+    const std::string owner = partition >= 0 ? "the collector of partition " + std::to_string(partition)
+                                             : std::string("a collector");
     switch (up.outcome) {
       case O::kConnectFailed:
         upstream_errors["connect"]->Inc();
         routing.RequestRefresh();
-        return Unavailable("collector " + endpoint + " owning partition " + std::to_string(partition) +
-                           " cannot be reached (" + up.error + "); ownership will move");
+        spdlog::warn("collector {} (partition {}) cannot be reached: {}", endpoint, partition, up.error);
+        return Unavailable(owner + " cannot be reached; ownership will move");
       case O::kTimeout:
         upstream_errors["timeout"]->Inc();
-        return {504, "upstream_timeout", "", "collector " + endpoint + " did not answer in time"};
+        spdlog::warn("collector {} (partition {}) did not answer in time", endpoint, partition);
+        return {504, "upstream_timeout", "", owner + " did not answer in time"};
       case O::kIoError:
         upstream_errors["io"]->Inc();
         routing.RequestRefresh();
-        return {502, "upstream_error", "", "collector " + endpoint + " failed: " + up.error};
+        spdlog::warn("collector {} (partition {}) failed: {}", endpoint, partition, up.error);
+        return {502, "upstream_error", "", owner + " failed (connection broken)"};
       case O::kOk: break;
     }
     std::string code;
@@ -195,9 +238,7 @@ struct Gateway::Impl {
     }
     upstream_errors["bad_status"]->Inc();
     spdlog::warn("collector {} answered {} {}: {}", endpoint, up.status, code, message);
-    return {502, "upstream_error", "",
-            "collector " + endpoint + " answered HTTP " + std::to_string(up.status) +
-                (message.empty() ? std::string() : ": " + message)};
+    return {502, "upstream_error", "", owner + " answered HTTP " + std::to_string(up.status)};
   }
 
   UpstreamReply Call(const std::string& endpoint, const std::string& target) {
@@ -249,7 +290,7 @@ struct Gateway::Impl {
   ApiError BadResponse(const std::string& endpoint, const Error& error) {
     upstream_errors["bad_response"]->Inc();
     spdlog::warn("collector {} broke the contract: {}", endpoint, error.message());
-    return {502, "upstream_error", "", "collector " + endpoint + " sent an unusable answer: " + error.message()};
+    return {502, "upstream_error", "", "a collector sent an unusable answer (see the gateway log)"};
   }
 
   void GpuTelemetry(const httplib::Request& req, httplib::Response& res) {
@@ -444,25 +485,53 @@ struct Gateway::Impl {
     Observe(route.path, res.status, Clock::now() - t0);
   }
 
+  static void MethodNotAllowed(const httplib::Request& req, httplib::Response& res) {
+    // httplib leaves the path empty for a method it does not know, but the
+    // raw target is kept; its path part is enough to say what was asked.
+    std::string path = req.path.empty() ? req.target.substr(0, req.target.find('?')) : req.path;
+    if (path.size() > 256) path = path.substr(0, 256) + "...";
+    res.set_header("Allow", "GET, HEAD");
+    Reply(res, {405, "method_not_allowed", "", "only GET and HEAD are served (" + req.method + " " + path + ")"});
+  }
+
   void Register() {
     for (const RouteSpec& route : Routes()) {
       TELEMQ_CHECK(route.method == "GET", "the gateway serves GET routes only");
       server.Get(PathRegex(route),
                  [this, &route](const httplib::Request& req, httplib::Response& res) { Dispatch(route, req, res); });
     }
+    // A request httplib would answer without reading anything more (no
+    // Content-Length, no Transfer-Encoding: RFC 9112 §6.3 says it has no
+    // body) is refused here: httplib would otherwise wait for a body until
+    // the keep-alive timeout before routing a POST or PATCH.
+    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (req.method == "GET" || req.method == "HEAD") return httplib::Server::HandlerResponse::Unhandled;
+      const bool has_body = req.has_header("Transfer-Encoding") ||
+                            (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
+      if (has_body) return httplib::Server::HandlerResponse::Unhandled;  // read (bounded), then 405 below
+      MethodNotAllowed(req, res);
+      Observe("unmatched", res.status, Clock::duration::zero());
+      return httplib::Server::HandlerResponse::Handled;
+    });
     // Requests no route matched (and httplib's own refusals) get JSON too.
     server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
-      ApiError e{res.status, res.status == 404 ? "not_found" : "bad_request", "",
-                 res.status == 404 ? "no route " + req.method + " " + req.path : "malformed request"};
-      // Every route is GET: any other method is refused as such, whatever
-      // httplib made of the request.
-      if (req.method != "GET" && req.method != "HEAD") {
-        e = {405, "method_not_allowed", "", "only GET is served (" + req.method + " " + req.path + ")"};
-        res.status = 405;
-        res.set_header("Allow", "GET, HEAD");
+      if (res.status == 414) {
+        // httplib refuses a request line over 8 KiB before parsing it.
+        Reply(res, {414, "uri_too_long", "",
+                    "request line longer than 8192 bytes: shorten the path or the query (ids and names are at most "
+                    "256 bytes)"});
+      } else if (!req.method.empty() && req.method != "GET" && req.method != "HEAD") {
+        // Every route is GET: any other method is refused as such, whatever
+        // httplib made of the request (it refuses methods it does not know
+        // as malformed).
+        MethodNotAllowed(req, res);
+      } else if (res.status == 404) {
+        auto misrouted = MisroutedName(req.target.empty() ? req.path : req.target);
+        Reply(res, misrouted ? *misrouted : ApiError{404, "not_found", "", "no route " + req.method + " " + req.path});
+      } else {
+        Reply(res, {res.status, "bad_request", "", "malformed request"});
       }
-      res.set_content(ErrorJson(e), kJson);
       Observe("unmatched", res.status, Clock::duration::zero());
     });
     server.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {

@@ -74,9 +74,13 @@ int Run(int argc, char** argv) {
     return 0;
   }
   if (print_routes) {
-    for (const auto& r : telemq::gateway::Routes())
-      std::printf("%.*s %.*s\n", static_cast<int>(r.method.size()), r.method.data(), static_cast<int>(r.path.size()),
-                  r.path.data());
+    // Every GET route also answers HEAD (httplib serves it from the GET handler).
+    for (const auto& r : telemq::gateway::Routes()) {
+      for (std::string_view method : {r.method, std::string_view("HEAD")}) {
+        std::printf("%.*s %.*s\n", static_cast<int>(method.size()), method.data(), static_cast<int>(r.path.size()),
+                    r.path.data());
+      }
+    }
     return 0;
   }
   o.bootstrap = telemq::SplitCommaList(bootstrap);

@@ -25,6 +25,44 @@ const std::string* Single(const QueryParams& params, std::string_view name) {
 
 }  // namespace
 
+bool IsValidUtf8(std::string_view s) {
+  // RFC 3629: shortest form only, no surrogates (U+D800..DFFF), nothing
+  // above U+10FFFF. JSON (RFC 8259) carries only such text, so a name that
+  // fails this can be neither stored nor answered.
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      if (c == 0xE0) lo = 0xA0;  // overlong
+      if (c == 0xED) hi = 0x9F;  // surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      if (c == 0xF0) lo = 0x90;  // overlong
+      if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
+    } else {
+      return false;  // continuation byte first, C0/C1 overlong, F5..FF
+    }
+    if (s.size() - i <= n) return false;
+    const auto c1 = static_cast<unsigned char>(s[i + 1]);
+    if (c1 < lo || c1 > hi) return false;
+    for (size_t k = 2; k <= n; ++k) {
+      const auto ck = static_cast<unsigned char>(s[i + k]);
+      if (ck < 0x80 || ck > 0xBF) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
 std::string ErrorJson(const ApiError& e) {
   nlohmann::json body = {{"status", e.status}, {"code", e.code}, {"message", e.message}};
   if (!e.parameter.empty()) body["parameter"] = e.parameter;
@@ -49,8 +87,11 @@ std::optional<ApiError> CheckQuery(const RouteSpec& route, const QueryParams& pa
     if (params.count(name) > 1) return Invalid(name, "given more than once");
     const std::string& value = it->second;
     if (spec->max_length && value.size() > *spec->max_length) {
-      return Invalid(name, "longer than " + std::to_string(*spec->max_length) + " characters");
+      return Invalid(name, "longer than " + std::to_string(*spec->max_length) + " bytes (percent-decoded)");
     }
+    // Checked before anything is forwarded: a collector cannot answer a
+    // name JSON cannot carry.
+    if (!IsValidUtf8(value)) return Invalid(name, "not valid UTF-8 once percent-decoded");
     if (spec->type == ParamType::kInteger) {
       int64_t v = 0;
       const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
@@ -66,12 +107,21 @@ std::optional<ApiError> CheckQuery(const RouteSpec& route, const QueryParams& pa
   return std::nullopt;
 }
 
-std::optional<ApiError> CheckGpuId(std::string_view id) {
-  // '/' cannot reach a handler (it separates path segments) nor the
-  // collector's route, so it is refused by name rather than as a 404.
-  if (!id.empty() && id.size() <= kMaxGpuIdBytes && id.find('/') == std::string_view::npos) return std::nullopt;
-  return Invalid("id", "not a GPU UUID: 1.." + std::to_string(kMaxGpuIdBytes) + " bytes, no '/'");
+std::optional<ApiError> CheckPathName(std::string_view parameter, std::string_view value, size_t max_bytes) {
+  // '/' cannot be routed (it separates path segments, here and at the
+  // collector), so it is refused by name rather than as a 404. Invalid UTF-8
+  // is refused here, never forwarded: JSON cannot carry it.
+  const std::string rule = "1.." + std::to_string(max_bytes) + " bytes of UTF-8 without '/', percent-encoded";
+  if (value.empty()) return Invalid(parameter, "empty " + std::string(parameter) + " (" + rule + ")");
+  if (value.size() > max_bytes) {
+    return Invalid(parameter, std::to_string(value.size()) + " bytes is too long (" + rule + ")");
+  }
+  if (value.find('/') != std::string_view::npos) return Invalid(parameter, "contains '/' (" + rule + ")");
+  if (!IsValidUtf8(value)) return Invalid(parameter, "not valid UTF-8 once percent-decoded (" + rule + ")");
+  return std::nullopt;
 }
+
+std::optional<ApiError> CheckGpuId(std::string_view id) { return CheckPathName("id", id, kMaxGpuIdBytes); }
 
 tl::expected<TelemetryQuery, ApiError> ParseTelemetryQuery(std::string_view id, const QueryParams& params) {
   const RouteSpec& route = RouteFor(RouteId::kGpuTelemetry);

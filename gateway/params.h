@@ -40,9 +40,16 @@ using QueryParams = std::multimap<std::string, std::string>;
 // strings over their length limit. Path parameters are not query parameters.
 std::optional<ApiError> CheckQuery(const RouteSpec& route, const QueryParams& params);
 
-// The {id} path parameter (already percent-decoded by the HTTP server): any
-// non-empty GPU UUID up to kMaxGpuIdBytes bytes without '/'. The streamer takes the UUID
-// from the export as it is, so the gateway must not refuse a GPU it lists.
+// RFC 3629 UTF-8 (shortest forms, no surrogates, at most U+10FFFF).
+bool IsValidUtf8(std::string_view s);
+
+// A name in a path segment (already percent-decoded by the HTTP server):
+// 1..max_bytes bytes of valid UTF-8 without '/'. The streamer takes names
+// from the export as they are, so the gateway must not refuse one it lists;
+// but a name JSON cannot carry is refused before it is forwarded.
+std::optional<ApiError> CheckPathName(std::string_view parameter, std::string_view value, size_t max_bytes);
+
+// The {id} path parameter: CheckPathName with kMaxGpuIdBytes.
 inline constexpr size_t kMaxGpuIdBytes = 256;
 std::optional<ApiError> CheckGpuId(std::string_view id);
 

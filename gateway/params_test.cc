@@ -91,6 +91,47 @@ TEST(TelemetryQuery, IdAndMetricAreAnyNonEmptyName) {
   EXPECT_TRUE(ParseTelemetryQuery(std::string(kMaxGpuIdBytes, 'a'), {}));
 }
 
+TEST(Utf8, AcceptsShortestFormsUpToU10FFFF) {
+  for (const char* ok : {"", "GPU-1", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf",
+                         "\xed\x9f\xbf", "\xee\x80\x80"}) {
+    EXPECT_TRUE(IsValidUtf8(ok)) << ok;
+  }
+}
+
+TEST(Utf8, RefusesStrayBytesOverlongsSurrogatesAndTruncation) {
+  // The ids of issue #15: each reached a collector and came back as a 502.
+  for (const char* bad : {"\xff", "\xc3\x28", "GPU-\x80", "\xed\xa0\x80",
+                          // overlong '/', overlong NUL, 3- and 4-byte overlongs
+                          "\xc0\xaf", "\xc1\x80", "\xe0\x80\xaf", "\xf0\x80\x80\xaf",
+                          // above U+10FFFF, F5.., truncated sequences
+                          "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xe2\x82", "a\xf0\x9f\x98", "\xc3"}) {
+    EXPECT_FALSE(IsValidUtf8(bad)) << testing::PrintToString(std::string(bad));
+  }
+}
+
+TEST(TelemetryQuery, IdOrMetricThatIsNotUtf8IsRefusedNamingIt) {
+  for (const char* id : {"\xff", "\xc3\x28", "GPU-\x80", "\xed\xa0\x80"}) {
+    const auto e = TelemetryError({}, id);
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.parameter, "id");
+    EXPECT_NE(e.message.find("UTF-8"), std::string::npos) << e.message;
+    EXPECT_EQ(CheckGpuId(id)->parameter, "id");
+  }
+  EXPECT_EQ(TelemetryError({{"metric", "DCGM_\xff"}}).parameter, "metric");
+}
+
+TEST(TelemetryQuery, LengthLimitsSayBytes) {
+  // 129 two-byte characters: 258 bytes, refused although only 129 characters.
+  std::string id;
+  for (int i = 0; i < 129; ++i) id += "\xc3\xa9";
+  const auto e = TelemetryError({}, id);
+  EXPECT_EQ(e.parameter, "id");
+  EXPECT_NE(e.message.find("bytes"), std::string::npos) << e.message;
+  EXPECT_EQ(e.message.find("characters"), std::string::npos) << e.message;
+  const auto m = TelemetryError({{"metric", std::string(129, 'm')}});
+  EXPECT_NE(m.message.find("bytes"), std::string::npos) << m.message;
+}
+
 TEST(TelemetryQuery, AWindowInsideOneMicrosecondIsValidAndEmpty) {
   auto q = ParseTelemetryQuery(
       "GPU-1", {{"start_time", "2025-07-18T20:42:34.0000005Z"}, {"end_time", "2025-07-18T20:42:34.0000005Z"}});

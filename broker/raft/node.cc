@@ -7,7 +7,30 @@
 
 #include "telemq/common/check.h"
 
+// The mutation check (tests/sim/CMakeLists.txt) compiles copies of this file
+// with one classic Raft bug switched on; the real library never defines it.
+#ifndef TELEMQ_RAFT_MUTANT
+#define TELEMQ_RAFT_MUTANT 0
+#endif
+#define TELEMQ_MUTANT(n) (TELEMQ_RAFT_MUTANT == (n))
+
 namespace telemq::raft {
+
+namespace detail {
+int MutantId() { return TELEMQ_RAFT_MUTANT; }
+}  // namespace detail
+
+namespace {
+
+// Largest offset or term a peer may send. Far above anything real and far
+// from int64 overflow, so base + record_count and term + 1 stay defined.
+constexpr int64_t kMaxWireValue = int64_t{1} << 62;
+
+std::string Str(int64_t v) { return std::to_string(v); }
+
+bool KnownType(MessageType type) { return static_cast<uint8_t>(type) <= static_cast<uint8_t>(MessageType::kTimeoutNow); }
+
+}  // namespace
 
 std::string_view RoleName(Role role) {
   switch (role) {
@@ -124,6 +147,7 @@ void Node::TruncateView(Offset from) {
     unstable_base_ = from;
   }
   persisted_last_ = std::min(persisted_last_, from - 1);
+  if (in_ready_) cut_since_ready_ = std::min(cut_since_ready_, from);
 }
 
 void Node::AppendView(const Entry& entry) {
@@ -205,9 +229,16 @@ void Node::BecomeLeader() {
   broadcast_pending_ = true;
 }
 
+bool Node::abstaining() const {
+  if (TELEMQ_MUTANT(13)) return false;  // mutant: a node that lost acked data votes at once
+  return config_.abstain_through_term > Term(0) && LastPosition().term <= config_.abstain_through_term;
+}
+
 void Node::Campaign() {
-  TELEMQ_CHECK(!in_ready_, "no input between GetReady and Advance");
   if (role_ == Role::kLeader) return;
+  // A node that may have lost entries it acknowledged would vote for itself
+  // without them (Config::abstain_through_term).
+  if (abstaining()) return;
   CampaignAs(config_.pre_vote ? CampaignKind::kPreVote : CampaignKind::kElection);
 }
 
@@ -271,7 +302,6 @@ void Node::Send(Message message) {
 // Inputs
 
 void Node::Tick() {
-  TELEMQ_CHECK(!in_ready_, "no input between GetReady and Advance");
   if (role_ != Role::kLeader) {
     if (++election_elapsed_ >= randomized_election_ticks_) Campaign();
     return;
@@ -297,7 +327,6 @@ void Node::Tick() {
 }
 
 Result<Entry> Node::Propose(Payload payload, int32_t record_count) {
-  TELEMQ_CHECK(!in_ready_, "no input between GetReady and Advance");
   if (role_ != Role::kLeader) {
     return Fail(Errc::kNotLeader, "not the leader; leader is " + std::to_string(leader_.value()));
   }
@@ -317,7 +346,6 @@ Result<Entry> Node::Propose(Payload payload, int32_t record_count) {
 }
 
 Result<void> Node::TransferLeadership(NodeId target) {
-  TELEMQ_CHECK(!in_ready_, "no input between GetReady and Advance");
   if (role_ != Role::kLeader) return Fail(Errc::kNotLeader, "only the leader can transfer");
   if (std::find(config_.voters.begin(), config_.voters.end(), target) == config_.voters.end()) {
     return Fail(Errc::kInvalidArgument, "transfer target is not a voter");
@@ -334,26 +362,213 @@ Result<void> Node::TransferLeadership(NodeId target) {
   return Ok();
 }
 
-void Node::Step(const Message& m) {
-  TELEMQ_CHECK(!in_ready_, "no input between GetReady and Advance");
-  if (m.to != config_.id || m.from == config_.id ||
-      std::find(config_.voters.begin(), config_.voters.end(), m.from) == config_.voters.end()) {
-    return;
+Result<void> Node::ValidateShape(const Message& m) const {
+  if (!KnownType(m.type)) {
+    return Fail(Errc::kInvalidArgument, "unknown message type " + Str(static_cast<uint8_t>(m.type)));
   }
+  const std::string what(MessageTypeName(m.type));
+  if (m.to != config_.id) {
+    return Fail(Errc::kInvalidArgument, what + " addressed to node " + Str(m.to.value()) + ", this is node " +
+                                            Str(config_.id.value()));
+  }
+  if (m.from == config_.id) return Fail(Errc::kInvalidArgument, what + " claims to come from this node itself");
+  if (std::find(config_.voters.begin(), config_.voters.end(), m.from) == config_.voters.end()) {
+    return Fail(Errc::kInvalidArgument, what + " from node " + Str(m.from.value()) + ", not a voter of this group");
+  }
+  // Every sender has a term >= 1, except a node that never saw one rejecting
+  // a pre-vote (it answers with its own term, 0).
+  const bool term_zero_ok = m.type == MessageType::kPreVoteResponse && m.reject;
+  if (m.term.value() < (term_zero_ok ? 0 : 1) || m.term.value() > kMaxWireValue) {
+    return Fail(Errc::kCorrupt, what + " with term " + Str(m.term.value()));
+  }
+  if (m.log_term.value() < 0 || m.log_term > m.term) {
+    return Fail(Errc::kCorrupt, what + " with log term " + Str(m.log_term.value()) + " outside [0, message term " +
+                                    Str(m.term.value()) + "]");
+  }
+  for (auto [name, o] : {std::pair{"offset", m.offset}, {"commit", m.commit}, {"reject hint", m.reject_hint}}) {
+    if (o.value() < -1 || o.value() > kMaxWireValue) {
+      return Fail(Errc::kCorrupt, what + " with " + name + " " + Str(o.value()) + " out of range");
+    }
+  }
+  if (m.type != MessageType::kAppend && !m.entries.empty()) {
+    return Fail(Errc::kCorrupt, what + " carries entries; only Append does");
+  }
+  switch (m.type) {
+    case MessageType::kRestart:
+      if (m.offset < Offset(0)) return Fail(Errc::kCorrupt, "Restart at log start 0 or below");
+      break;
+    case MessageType::kAppendResponse:
+      if (m.reject && m.reject_hint > m.offset) {
+        return Fail(Errc::kCorrupt, "AppendResp rejection hints " + Str(m.reject_hint.value()) +
+                                        " beyond the rejected offset " + Str(m.offset.value()));
+      }
+      break;
+    case MessageType::kAppend: {
+      // The entries follow prev without gap or overlap, each occupies at
+      // least one offset, and terms never decrease along a log.
+      Offset next = m.offset + 1;
+      Term term = m.log_term;
+      for (size_t i = 0; i < m.entries.size(); ++i) {
+        const Entry& e = m.entries[i];
+        const std::string at = "Append entry " + Str(static_cast<int64_t>(i)) + " ";
+        if (e.base_offset != next) {
+          return Fail(Errc::kCorrupt, at + "at offset " + Str(e.base_offset.value()) + ", expected " +
+                                          Str(next.value()) + " (entries must follow prev contiguously)");
+        }
+        if (e.record_count < 1) {
+          return Fail(Errc::kCorrupt, at + "with record count " + Str(e.record_count) + " (must be >= 1)");
+        }
+        if (e.base_offset.value() > kMaxWireValue - e.record_count) {
+          return Fail(Errc::kCorrupt, at + "ends beyond the largest offset");
+        }
+        if (e.term < term || e.term > m.term || e.term < Term(1)) {
+          return Fail(Errc::kCorrupt, at + "with term " + Str(e.term.value()) + " outside [" + Str(term.value()) +
+                                          ", message term " + Str(m.term.value()) + "]");
+        }
+        if (e.type != EntryType::kNormal && e.type != EntryType::kNoop) {
+          return Fail(Errc::kCorrupt, at + "of unknown type " + Str(static_cast<uint8_t>(e.type)));
+        }
+        if (e.type == EntryType::kNoop && e.record_count != 1) {
+          return Fail(Errc::kCorrupt, at + "is a no-op covering " + Str(e.record_count) + " offsets");
+        }
+        next = e.last_offset() + 1;
+        term = e.term;
+      }
+      break;
+    }
+    default: break;
+  }
+  return Ok();
+}
+
+// The follower side of an append, on the view as it is: what HandleAppend
+// would truncate, match and commit must be consistent with what this node
+// holds and knows to be committed. A correct leader never fails these
+// (Log Matching and Leader Completeness, §5.3-5.4).
+Result<void> Node::ValidateAppend(const Message& m) const {
+  if (m.offset < commit_) return Ok();  // answered with our commit, nothing changes
+  auto prev = LookupView(m.offset);
+  if (!prev || prev->term != m.log_term || prev->last_offset != m.offset) return Ok();  // rejected politely
+  Offset match = m.offset;
+  Offset cut = Offset(kMaxWireValue);
+  for (const Entry& e : m.entries) {
+    if (e.base_offset > LastOffset() || cut <= e.base_offset) break;
+    auto mine = LookupView(e.base_offset);
+    if (!mine) break;
+    if (mine->term == e.term) {
+      if (mine->base_offset != e.base_offset || mine->last_offset != e.last_offset()) {
+        return Fail(Errc::kCorrupt, "Append entry [" + Str(e.base_offset.value()) + ".." +
+                                        Str(e.last_offset().value()) + "] of term " + Str(e.term.value()) +
+                                        " disagrees with ours [" + Str(mine->base_offset.value()) + ".." +
+                                        Str(mine->last_offset.value()) + "] of the same term");
+      }
+      match = e.last_offset();
+      continue;
+    }
+    if (e.base_offset <= commit_) {
+      return Fail(Errc::kCorrupt, "Append would truncate committed offset " + Str(e.base_offset.value()) +
+                                      " (commit " + Str(commit_.value()) + ")");
+    }
+    if (mine->base_offset != e.base_offset) {
+      return Fail(Errc::kCorrupt, "Append conflicts inside our entry [" + Str(mine->base_offset.value()) + ".." +
+                                      Str(mine->last_offset.value()) + "] at offset " + Str(e.base_offset.value()));
+    }
+    cut = e.base_offset;
+  }
+  if (!m.entries.empty()) match = m.entries.back().last_offset();
+  // The new commit must end an entry of the resulting log, or applying it
+  // would hand out records beyond it.
+  Offset c = std::min(m.commit, match);
+  if (c > commit_ && c > m.offset) {
+    bool boundary = false;
+    for (const Entry& e : m.entries) boundary |= e.last_offset() == c;
+    if (!boundary) return Fail(Errc::kCorrupt, "Append commit " + Str(c.value()) + " is inside an entry");
+  } else if (c > commit_) {
+    auto meta = LookupView(c);
+    if (!meta || meta->last_offset != c) {
+      return Fail(Errc::kCorrupt, "Append commit " + Str(c.value()) + " is inside an entry");
+    }
+  }
+  return Ok();
+}
+
+// The leader side: an answer can only speak of entries this leader sent.
+Result<void> Node::ValidateAck(const Message& m) const {
+  const Offset last = LastOffset();
+  if (m.offset > last) {
+    return Fail(Errc::kCorrupt, std::string(MessageTypeName(m.type)) + (m.reject ? " rejects" : " acks") +
+                                    " offset " + Str(m.offset.value()) + " beyond our last " + Str(last.value()));
+  }
+  if (!m.reject && m.offset >= StartOffsetView() - 1) {
+    auto meta = LookupView(m.offset);
+    if (!meta || meta->last_offset != m.offset) {
+      return Fail(Errc::kCorrupt, "AppendResp acks offset " + Str(m.offset.value()) + ", inside one of our entries");
+    }
+  }
+  return Ok();
+}
+
+// Mirrors the routing of Step: only what would actually be handled is
+// checked against the state, and before the term or role changes.
+Result<void> Node::ValidateForState(const Message& m) const {
+  if (m.term < term_) return Ok();
+  switch (m.type) {
+    case MessageType::kAppend:
+      if (m.term == term_ && role_ == Role::kLeader) return Ok();  // ignored
+      return ValidateAppend(m);
+    case MessageType::kHeartbeat: {
+      if (m.term == term_ && role_ == Role::kLeader) return Ok();
+      Offset c = std::min(m.commit, LastOffset());
+      if (c > commit_) {
+        auto meta = LookupView(c);
+        if (!meta || meta->last_offset != c) {
+          return Fail(Errc::kCorrupt, "Heartbeat commit " + Str(c.value()) + " is inside an entry");
+        }
+      }
+      return Ok();
+    }
+    case MessageType::kAppendResponse:
+      if (m.term == term_ && role_ == Role::kLeader) return ValidateAck(m);
+      return Ok();
+    default: return Ok();
+  }
+}
+
+Result<void> Node::Step(const Message& m) {
+  TELEMQ_TRY(ValidateShape(m));
+  TELEMQ_TRY(ValidateForState(m));
   // §5.1: terms order everything; a higher term makes us a follower in it.
   if (m.term > term_) {
     const bool vote_request = m.type == MessageType::kPreVote || m.type == MessageType::kVote;
-    if (vote_request && !m.transfer && InLease()) return;
+    if (vote_request && !m.transfer && InLease()) return Ok();
     if (m.type == MessageType::kPreVote) {
       // Never changes our term (thesis §9.6).
     } else if (m.type == MessageType::kPreVoteResponse && !m.reject) {
       // A grant for the term we would campaign in.
     } else if (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat || m.type == MessageType::kRestart) {
+      if (TELEMQ_MUTANT(9) && role_ == Role::kLeader) {
+        // mutant: the leader adopts the newer term but does not step down
+        term_ = m.term;
+        vote_ = kNoNode;
+        return Ok();
+      }
       BecomeFollower(m.term, m.from);
     } else {
       BecomeFollower(m.term, kNoNode);
     }
   } else if (m.term < term_) {
+    if (TELEMQ_MUTANT(7) && m.type == MessageType::kAppend && role_ == Role::kFollower) {
+      // mutant: an append of a stale term is accepted
+      TELEMQ_TRY(ValidateAppend(m));
+      leader_ = m.from;
+      HandleAppend(m);
+      return Ok();
+    }
+    if (TELEMQ_MUTANT(12) && m.type == MessageType::kVoteResponse && role_ == Role::kCandidate) {
+      // mutant: a grant from an earlier term's election is counted
+      StepCandidate(m);
+      return Ok();
+    }
     if ((config_.check_quorum || config_.pre_vote) &&
         (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat || m.type == MessageType::kRestart)) {
       // A deposed leader that cannot hear the new one (or a node that came
@@ -371,12 +586,12 @@ void Node::Step(const Message& m) {
       r.reject = true;
       Send(std::move(r));
     }
-    return;
+    return Ok();
   }
 
   if (m.type == MessageType::kPreVote || m.type == MessageType::kVote) {
     HandleVoteRequest(m);
-    return;
+    return Ok();
   }
   switch (role_) {
     case Role::kLeader: StepLeader(m); break;
@@ -384,18 +599,23 @@ void Node::Step(const Message& m) {
     case Role::kPreCandidate: StepCandidate(m); break;
     case Role::kFollower: StepFollower(m); break;
   }
+  return Ok();
 }
 
 void Node::HandleVoteRequest(const Message& m) {
   LogPosition last = LastPosition();
   // §5.4.1: grant only to a candidate whose log is at least as up to date:
   // a later last term, or the same last term and a log at least as long.
-  const bool up_to_date = m.log_term > last.term || (m.log_term == last.term && m.offset >= last.offset);
+  bool up_to_date = m.log_term > last.term || (m.log_term == last.term && m.offset >= last.offset);
+  if (TELEMQ_MUTANT(2)) up_to_date = true;  // mutant: vote without the log check
   // §5.2: at most one vote per term, first come first served; a node that
   // knows a leader for this term does not vote. A pre-vote for a future term
-  // promises nothing, so it only needs the log check.
-  const bool can_vote = vote_ == m.from || (vote_ == kNoNode && leader_ == kNoNode) ||
-                        (m.type == MessageType::kPreVote && m.term > term_);
+  // promises nothing, so it only needs the log check. A node that may have
+  // lost entries it acknowledged does not vote at all (abstain_through_term).
+  bool can_vote = vote_ == m.from || (vote_ == kNoNode && leader_ == kNoNode) ||
+                  (m.type == MessageType::kPreVote && m.term > term_);
+  if (TELEMQ_MUTANT(3)) can_vote = true;  // mutant: vote again in the same term
+  if (abstaining()) can_vote = false;
   Message r;
   r.to = m.from;
   r.type = m.type == MessageType::kVote ? MessageType::kVoteResponse : MessageType::kPreVoteResponse;
@@ -425,7 +645,7 @@ void Node::StepFollower(const Message& m) {
       break;
     case MessageType::kTimeoutNow:
       // Thesis §3.10: the leader asked us to take over; skip pre-vote.
-      CampaignAs(CampaignKind::kTransfer);
+      if (!abstaining()) CampaignAs(CampaignKind::kTransfer);
       break;
     default: break;
   }
@@ -508,6 +728,10 @@ void Node::HandleAppend(const Message& m) {
   for (const Entry& e : m.entries) {
     if (e.base_offset <= LastOffset()) {
       auto mine = LookupView(e.base_offset);
+      if (TELEMQ_MUTANT(4) && mine && mine->base_offset == e.base_offset && mine->last_offset == e.last_offset()) {
+        match = e.last_offset();  // mutant: an entry at the same offsets is kept whatever its term
+        continue;
+      }
       if (mine && mine->term == e.term) {
         // Same term and offset: the same entry (Log Matching, §5.3).
         TELEMQ_CHECK(mine->base_offset == e.base_offset && mine->last_offset == e.last_offset(),
@@ -521,6 +745,7 @@ void Node::HandleAppend(const Message& m) {
     match = e.last_offset();
   }
   // Figure 2: commitIndex = min(leaderCommit, index of last new entry).
+  if (TELEMQ_MUTANT(8)) match = std::max(match, LastOffset());  // mutant: commit up to our last, not the last new
   commit_ = std::max(commit_, std::min(m.commit, match));
   r.offset = match;  // sent once the entries are durable (Ready contract)
   Send(std::move(r));
@@ -551,6 +776,7 @@ void Node::HandleRestart(const Message& m) {
     // What we need is gone from the leader: drop our log (nothing in it
     // above commit_ is committed) and continue from the leader's log start.
     reset_ = LogPosition{m.offset, m.log_term};
+    if (in_ready_) reset_since_ready_ = true;
     unstable_.clear();
     unstable_base_ = m.offset + 1;
     persisted_last_ = Offset(-1);
@@ -630,6 +856,7 @@ void Node::SendHeartbeats() {
     m.to = id;
     m.term = term_;
     m.commit = std::min(pr.match, commit_);
+    if (TELEMQ_MUTANT(11)) m.commit = commit_;  // mutant: heartbeat carries the full commit
     Send(std::move(m));
   }
 }
@@ -646,10 +873,14 @@ bool Node::MaybeCommit() {
   // is of the current term; earlier entries are then committed indirectly.
   std::vector<Offset> matches;
   matches.reserve(config_.voters.size());
-  for (NodeId v : config_.voters) matches.push_back(progress_[v].match);
+  for (NodeId v : config_.voters) {
+    // mutant 5: the leader counts its own copy before it is durable
+    matches.push_back(TELEMQ_MUTANT(5) && v == config_.id ? LastOffset() : progress_[v].match);
+  }
   std::sort(matches.begin(), matches.end(), std::greater<Offset>());
   Offset q = matches[Quorum() - 1];
-  if (q <= commit_ || TermAtOrZero(q) != term_) return false;
+  if (q <= commit_) return false;
+  if (TermAtOrZero(q) != term_ && !TELEMQ_MUTANT(1)) return false;  // mutant 1: commit an older term's entry
   commit_ = q;
   return true;
 }
@@ -659,7 +890,14 @@ void Node::HandleAppendResponse(const Message& m) {
   pr.recent_active = true;
   if (m.reject) {
     // Stale rejections (for an append already overtaken) are ignored.
-    if (m.offset <= pr.match) return;
+    if (m.offset < pr.match) return;
+    if (m.offset == pr.match) {
+      // The follower no longer holds the entry it acknowledged there: an old
+      // rejection overtaken by the ack (redoing the probe is harmless), or a
+      // follower that lost unsynced entries in a power loss (fsync:
+      // interval). Forget the match, or replication to it would stall.
+      pr.match = Offset(-1);
+    }
     if (pr.state == ProgressState::kProbe && m.offset != pr.next - 1) return;
     // §5.3: back off nextIndex and retry; the hint skips whole terms' worth
     // of mismatches in one round trip. next must land on one of our entry
@@ -736,8 +974,23 @@ void Node::HandleHeartbeatResponse(const Message& m) {
 // Ready
 
 bool Node::HasReady() const {
+  if (in_ready_) return false;  // one Ready at a time
   return broadcast_pending_ || !msgs_.empty() || !unstable_.empty() || reset_.has_value() ||
          HardState{term_, vote_} != persisted_hard_state_ || commit_ > applied_;
+}
+
+bool Node::IsEarly(const Message& m) const {
+  // A leader's messages of a term already on disk depend on nothing this
+  // Ready persists: its appends carry entries it has not counted yet and a
+  // commit already durable on a majority.
+  switch (m.type) {
+    case MessageType::kAppend:
+    case MessageType::kHeartbeat:
+    case MessageType::kRestart: return m.term <= persisted_hard_state_.term;
+    case MessageType::kAppendResponse: return TELEMQ_MUTANT(6);  // mutant: ack before persisting
+    case MessageType::kVoteResponse: return TELEMQ_MUTANT(10);   // mutant: vote before persisting
+    default: return false;
+  }
 }
 
 Ready Node::GetReady() {
@@ -746,7 +999,6 @@ Ready Node::GetReady() {
     broadcast_pending_ = false;
     if (role_ == Role::kLeader) BroadcastAppend();
   }
-  in_ready_ = true;
   Ready rd;
   rd.leader = leader_;
   rd.role = role_;
@@ -754,12 +1006,18 @@ Ready Node::GetReady() {
   if (hs != persisted_hard_state_) rd.hard_state = hs;
   rd.log_reset = reset_;
   rd.entries = unstable_;
-  rd.messages = std::move(msgs_);
+  for (Message& m : msgs_) (IsEarly(m) ? rd.early_messages : rd.messages).push_back(std::move(m));
   msgs_.clear();
+  // Everything in the view is durable once this Ready is, so any committed
+  // entry may be applied after it; max_committed_bytes bounds the batch.
   if (commit_ > applied_) {
-    ReadView(applied_ + 1, commit_, std::numeric_limits<size_t>::max(), &rd.committed_entries);
+    ReadView(applied_ + 1, commit_, config_.max_committed_bytes, &rd.committed_entries);
   }
   rd.commit = commit_;
+  in_ready_ = true;
+  ready_last_ = LastOffset();
+  cut_since_ready_ = Offset(std::numeric_limits<int64_t>::max());
+  reset_since_ready_ = false;
   return rd;
 }
 
@@ -767,14 +1025,21 @@ void Node::Advance(const Ready& ready) {
   TELEMQ_CHECK(in_ready_, "Advance without GetReady");
   in_ready_ = false;
   if (ready.hard_state) persisted_hard_state_ = *ready.hard_state;
-  if (ready.log_reset) reset_.reset();
-  // Nothing changed since GetReady, so the whole view is now durable.
-  Offset last = LastOffset();
-  unstable_.clear();
-  unstable_base_ = last + 1;
-  persisted_last_ = last;
   if (!ready.committed_entries.empty()) {
     applied_ = std::max(applied_, ready.committed_entries.back().last_offset());
+  }
+  // The log now holds what the view held at GetReady. Inputs since then may
+  // have cut it (a follower's conflicting suffix) or reset it; only the part
+  // below both is durable and still ours. Without such inputs (a
+  // synchronous owner) that is the whole view.
+  if (!reset_since_ready_) {
+    if (ready.log_reset) reset_.reset();
+    const Offset durable = std::min(ready_last_, cut_since_ready_ - 1);
+    auto keep = std::upper_bound(unstable_.begin(), unstable_.end(), durable,
+                                 [](Offset o, const Entry& e) { return o < e.last_offset(); });
+    unstable_.erase(unstable_.begin(), keep);
+    unstable_base_ = std::max(unstable_base_, durable + 1);
+    persisted_last_ = durable;
   }
   if (role_ == Role::kLeader) {
     progress_[config_.id].match = persisted_last_;

@@ -24,39 +24,61 @@
 // ---------------------------------------------------------------------------
 //   while (node.HasReady()) {
 //     Ready rd = node.GetReady();
+//     0. May send rd.early_messages now (or with rd.messages, later).
 //     1. Persist, in this order, and make durable (fsync): rd.log_reset,
 //        rd.entries (replacing the stored suffix from their first offset),
-//        rd.hard_state. The LogReader must show the result.
+//        rd.hard_state. The LogReader must show the result by step 4.
 //     2. Send rd.messages (any order, may be lost or reordered).
 //     3. Apply rd.committed_entries in order.
 //     4. node.Advance(rd).
 //   }
-// No other call (Step, Tick, Propose...) may happen between GetReady and
-// Advance. Every message in a Ready is sent only after everything the Ready
-// asked to persist is durable. This one rule gives Raft's two persistence
+// One Ready is outstanding at a time: GetReady again only after Advance
+// (HasReady() is false meanwhile). Step, Tick, Propose, Campaign and
+// TransferLeadership may be called while step 1 is in flight (a slow
+// fdatasync need not stall the node); what they produce goes into the next
+// Ready. An owner that persists synchronously simply never does.
+//
+// Every message in rd.messages is sent only after everything the Ready asked
+// to persist is durable. This one rule gives Raft's two persistence
 // requirements: a vote or a term is on disk before anyone hears of it (so a
 // node never votes twice in a term, §5.2), and a follower acknowledges an
-// append, and a leader counts itself towards a commit (in Advance), only for
-// entries on its own disk (§5.3: "committed" means on a majority's disk).
+// append only for entries on its own disk (§5.3: "committed" means on a
+// majority's disk). rd.early_messages are a leader's appends, heartbeats and
+// restarts of a term already durable: they promise nothing about this node's
+// disk, so they may leave before step 1 (etcd/raft sends a leader's appends
+// in parallel with its own write). The leader counts its own copy towards a
+// commit only in Advance, i.e. after its own write, so followers' acks may
+// arrive (and, while step 1 is in flight, be stepped) before it and an entry
+// can commit on a majority of followers alone. Committed entries are handed
+// out only up to what the same Ready makes durable locally.
 //
 // What a crash may lose:
 //  * fsync: always (step 1 ends with fdatasync): nothing that was persisted.
 //    A crash loses only the node's volatile state (role, leader, commit
-//    index, progress, unpersisted proposals). Every entry committed (acked
-//    to a producer with acks=all) is on a majority's disk and survives any
-//    number of crashes and restarts. The simulator checks exactly this.
-//  * fsync: interval (step 1 writes but syncs later): the unsynced tail of
-//    the log and an unsynced hard state may vanish, after messages built on
-//    them were sent. Raft's proofs assume stable storage, so this mode trades
-//    safety for throughput and the guarantee is weaker and conditional:
-//    an acknowledged write survives as long as no node of the majority that
-//    acknowledged it loses it, i.e. none of them suffers a power loss or
-//    kernel crash (a process crash keeps the page cache) within one interval
-//    of the write. A node that lost its tail may vote for a
-//    candidate that lacks the write, and even one such node can complete a
-//    majority without it. A lost hard state can let a node vote twice in one
-//    term. The broker therefore always syncs the hard state (small, rare) in
-//    both modes; only entries follow the interval. See docs/replication.md.
+//    index, progress, unpersisted proposals) and, if it hits during step 1,
+//    any part of that Ready's writes (never acknowledged). Every committed
+//    entry (acked to a producer with acks=all) is on a majority's disk and
+//    survives any number of crashes and restarts. The simulator checks this.
+//  * fsync: interval (step 1 writes entries, syncs them up to an interval
+//    later; the hard state is synced in step 1 in both modes): a power loss
+//    or kernel crash (not a process crash: the page cache survives that) may
+//    drop the unsynced tail of the log after acks for it were sent. Raft's
+//    proofs assume stable storage; to keep them, a node restarted after such
+//    a loss is started with Config::abstain_through_term = its hard-state
+//    term and neither votes nor campaigns until it holds an entry of a newer
+//    leader (see Config). With that, an acknowledged write is lost only if a
+//    majority of the nodes that acknowledged it lose power within one
+//    interval, or enough nodes are abstaining that no quorum can vote. See
+//    docs/replication.md §2.
+//
+// Malformed or hostile input: Step validates every message before it changes
+// any state and returns kInvalidArgument (misaddressed, unknown sender or
+// type) or kCorrupt (a shape or content no correct peer sends: entries not
+// following prev, overlapping or out of order, counts < 1, terms or offsets
+// out of range, an append that would truncate a committed entry, an ack
+// beyond the leader's log...). A rejected message changes nothing; no message
+// sequence can make the node abort. Raft is not Byzantine-tolerant: a peer
+// that sends well-formed lies (a forged leader) can still mislead it.
 //
 // Offsets: an entry covers [base_offset, base_offset + record_count). The
 // leader assigns them (Propose returns them; the caller stamps base offset
@@ -98,10 +120,24 @@ struct Config {
   size_t max_append_bytes = 1 << 20;
   // Append messages in flight per follower in pipeline mode.
   size_t max_inflight_appends = 64;
+  // Payload bytes of committed entries per Ready (at least one entry is
+  // always handed out, so a huge entry still progresses). Bounds what one
+  // GetReady reads after a restart that re-delivers a whole partition.
+  // Default 4 MiB.
+  size_t max_committed_bytes = 4 << 20;
   // Last offset the application applied durably before this start; committed
   // entries above it are delivered again. -1 (default) re-delivers from the
   // log start.
   Offset applied{-1};
+  // fsync: interval safety (docs/replication.md §2). 0 (default): vote
+  // normally. T > 0: this node may have lost log entries it acknowledged in
+  // terms <= T (unsynced data gone in a power loss); it grants no votes (not
+  // even to itself: it does not campaign) until its log holds an entry of a
+  // term above T, i.e. until a leader elected without it has re-replicated
+  // every entry committed before that leader's term. The owner sets T to the
+  // hard-state term on such a restart and keeps passing it until
+  // abstaining() turns false.
+  Term abstain_through_term{0};
   // Source of randomness for election timeouts. Required.
   std::function<uint64_t()> random;
 };
@@ -116,9 +152,11 @@ class Node {
 
   // One unit of logical time.
   void Tick();
-  // Handles a message from a peer. Messages for another node, or from an
-  // unknown one, are ignored.
-  void Step(const Message& message);
+  // Handles a message from a peer. A message that is misaddressed, from an
+  // unknown node, malformed, or inconsistent with what this node knows to be
+  // committed is rejected (kInvalidArgument or kCorrupt, naming the problem)
+  // and changes nothing; the caller logs it and may drop the connection.
+  [[nodiscard]] Result<void> Step(const Message& message);
   // Leader only: appends an entry of `record_count` offsets. Returns the
   // entry's (term, base offset); it is committed when the commit offset
   // reaches base + record_count - 1 with the same term at that offset.
@@ -146,6 +184,11 @@ class Node {
   // Offset of the last entry the node knows to be durable.
   Offset persisted() const { return persisted_last_; }
   NodeId transfer_target() const { return transferee_; }
+  // Boundaries and term of the entry covering `offset` in the node's view of
+  // its log (durable entries plus those not yet persisted).
+  [[nodiscard]] Result<EntryMeta> Lookup(Offset offset) const { return LookupView(offset); }
+  // True while Config::abstain_through_term still holds the node back.
+  bool abstaining() const;
 
  private:
   enum class ProgressState : uint8_t { kProbe, kReplicate };
@@ -185,6 +228,14 @@ class Node {
   void Send(Message message);
   int Quorum() const { return static_cast<int>(config_.voters.size()) / 2 + 1; }
   bool InLease() const;
+
+  // Stateless checks of a message's shape (fields, entries), then checks
+  // against this node's log and commit of what the message would change.
+  Result<void> ValidateShape(const Message& m) const;
+  Result<void> ValidateForState(const Message& m) const;
+  Result<void> ValidateAppend(const Message& m) const;
+  Result<void> ValidateAck(const Message& m) const;
+  bool IsEarly(const Message& m) const;
 
   void StepLeader(const Message& m);
   void StepCandidate(const Message& m);
@@ -234,7 +285,22 @@ class Node {
   bool broadcast_pending_ = false;
 
   std::vector<Message> msgs_;
+  // The outstanding Ready (GetReady .. Advance): the view's last offset when
+  // it was handed out, the lowest offset truncated since, and whether a log
+  // reset replaced the view since. Advance releases only what the Ready wrote
+  // and no later input replaced.
   bool in_ready_ = false;
+  Offset ready_last_{-1};
+  Offset cut_since_ready_{0};
+  bool reset_since_ready_ = false;
 };
+
+namespace detail {
+// Which classic Raft bug this copy of node.cc has switched on: 0 in the real
+// telemq_raft library, always. The mutation check (tests/sim/CMakeLists.txt)
+// compiles copies of node.cc with -DTELEMQ_RAFT_MUTANT=N and runs the
+// simulator against each; raft_test asserts this is 0.
+int MutantId();
+}  // namespace detail
 
 }  // namespace telemq::raft

@@ -9,6 +9,7 @@
 
 #include <deque>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -64,6 +65,7 @@ struct Solo {
       Ready rd = node->GetReady();
       if (rd.log_reset) log.Reset(*rd.log_reset);
       log.Append(rd.entries);
+      for (auto& m : rd.early_messages) out.push_back(m);
       for (auto& m : rd.messages) out.push_back(m);
       node->Advance(rd);
     }
@@ -104,6 +106,7 @@ class Group {
           Ready rd = node->GetReady();
           if (rd.log_reset) logs_[id]->Reset(*rd.log_reset);
           logs_[id]->Append(rd.entries);
+          for (auto& m : rd.early_messages) queue_.push_back(m);
           for (auto& m : rd.messages) queue_.push_back(m);
           for (auto& e : rd.committed_entries) applied_[id].push_back(e);
           readies_[id].push_back(rd);
@@ -117,7 +120,9 @@ class Group {
         int from = static_cast<int>(m.from.value());
         int to = static_cast<int>(m.to.value());
         if (cut_.count(from) || cut_.count(to)) continue;
-        nodes_[to]->Step(m);
+        auto stepped = nodes_[to]->Step(m);
+        if (!stepped) ADD_FAILURE() << "node " << to << " rejected " << MessageTypeName(m.type) << ": "
+                                    << stepped.error().ToString();
       }
       if (!any) return;
     }
@@ -168,7 +173,7 @@ TEST(RaftTermTest, HigherTermTurnsLeaderIntoFollower) {  // §5.1
   Group g(3);
   g.Elect(1);
   ASSERT_EQ(g.node(1).role(), Role::kLeader);
-  g.node(1).Step(Msg(MessageType::kHeartbeat, 2, 1, 5));
+  ASSERT_TRUE(g.node(1).Step(Msg(MessageType::kHeartbeat, 2, 1, 5)).has_value());
   EXPECT_EQ(g.node(1).role(), Role::kFollower);
   EXPECT_EQ(g.node(1).term(), Term(5));
   EXPECT_EQ(g.node(1).leader(), NodeId(2));
@@ -178,7 +183,7 @@ TEST(RaftTermTest, StaleAppendIsRefusedAndToldTheCurrentTerm) {  // §5.1
   Solo s(MakeConfig(1, 3), HardState{Term(4), kNoNode});
   Message m = Msg(MessageType::kAppend, 2, 1, 3);
   m.entries.push_back(E(3, 0));
-  s.node->Step(m);
+  ASSERT_TRUE(s.node->Step(m).has_value());
   auto out = s.Process();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].type, MessageType::kAppendResponse);
@@ -208,15 +213,15 @@ TEST(RaftElectionTest, CandidateWithoutMajorityStaysCandidate) {  // §5.2
 
 TEST(RaftElectionTest, FollowerVotesAtMostOncePerTerm) {  // §5.2
   Solo s(MakeConfig(1, 3));
-  s.node->Step(Msg(MessageType::kVote, 2, 1, 1));
-  s.node->Step(Msg(MessageType::kVote, 3, 1, 1));
+  ASSERT_TRUE(s.node->Step(Msg(MessageType::kVote, 2, 1, 1)).has_value());
+  ASSERT_TRUE(s.node->Step(Msg(MessageType::kVote, 3, 1, 1)).has_value());
   auto out = OfType(s.Process(), MessageType::kVoteResponse);
   ASSERT_EQ(out.size(), 2u);
   EXPECT_FALSE(out[0].reject);
   EXPECT_TRUE(out[1].reject);
   EXPECT_EQ(s.node->vote(), NodeId(2));
   // A repeated request from the same candidate is granted again.
-  s.node->Step(Msg(MessageType::kVote, 2, 1, 1));
+  ASSERT_TRUE(s.node->Step(Msg(MessageType::kVote, 2, 1, 1)).has_value());
   out = OfType(s.Process(), MessageType::kVoteResponse);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_FALSE(out[0].reject);
@@ -224,7 +229,7 @@ TEST(RaftElectionTest, FollowerVotesAtMostOncePerTerm) {  // §5.2
 
 TEST(RaftElectionTest, VoteIsDurableBeforeTheResponseLeaves) {  // §5.2, Figure 2
   Solo s(MakeConfig(1, 3));
-  s.node->Step(Msg(MessageType::kVote, 2, 1, 1));
+  ASSERT_TRUE(s.node->Step(Msg(MessageType::kVote, 2, 1, 1)).has_value());
   ASSERT_TRUE(s.node->HasReady());
   Ready rd = s.node->GetReady();
   ASSERT_TRUE(rd.hard_state.has_value());
@@ -267,7 +272,7 @@ TEST(RaftElectionTest, VoteRequiresALogAtLeastAsUpToDate) {  // §5.4.1
     Message m = Msg(MessageType::kVote, 2, 1, 3);
     m.offset = Offset(tc.cand_offset);
     m.log_term = Term(tc.cand_term);
-    s.node->Step(m);
+    ASSERT_TRUE(s.node->Step(m).has_value());
     auto out = OfType(s.Process(), MessageType::kVoteResponse);
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(!out[0].reject, tc.granted) << tc.cand_offset << "@" << tc.cand_term;
@@ -324,7 +329,7 @@ TEST(RaftReplicationTest, FollowerAcksAppendInTheReadyThatPersistsIt) {  // §5.
   Message m = Msg(MessageType::kAppend, 1, 2, 1);
   m.entries = {E(1, 0, 4)};
   m.commit = Offset(-1);
-  s.node->Step(m);
+  ASSERT_TRUE(s.node->Step(m).has_value());
   Ready rd = s.node->GetReady();
   ASSERT_EQ(rd.entries.size(), 1u);
   auto acks = OfType(rd.messages, MessageType::kAppendResponse);
@@ -341,7 +346,7 @@ TEST(RaftReplicationTest, FollowerRejectsAppendWhosePrevDoesNotMatch) {  // §5.
   m.offset = Offset(2);
   m.log_term = Term(2);  // we hold offset 2 at term 1
   m.entries = {E(2, 3)};
-  s.node->Step(m);
+  ASSERT_TRUE(s.node->Step(m).has_value());
   auto out = OfType(s.Process(), MessageType::kAppendResponse);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_TRUE(out[0].reject);
@@ -359,7 +364,7 @@ TEST(RaftReplicationTest, FollowerReplacesAConflictingSuffix) {  // §5.3
   m.offset = Offset(0);
   m.log_term = Term(1);
   m.entries = {E(2, 1, 2)};
-  s.node->Step(m);
+  ASSERT_TRUE(s.node->Step(m).has_value());
   Ready rd = s.node->GetReady();
   ASSERT_EQ(rd.entries.size(), 1u);
   EXPECT_EQ(rd.entries[0].base_offset, Offset(1));  // replaces from offset 1 on
@@ -391,19 +396,19 @@ TEST(RaftCommitTest, OlderTermEntryIsNotCommittedByCountingReplicas) {  // §5.4
   s.node->Campaign();
   s.Process();
   Message grant = Msg(MessageType::kVoteResponse, 2, 1, 3);
-  s.node->Step(grant);
+  ASSERT_TRUE(s.node->Step(grant).has_value());
   s.Process();
   ASSERT_EQ(s.node->role(), Role::kLeader);
   // Follower 2 reports holding offset 1 (term 2): a majority has it, but it
   // is of an older term, so counting must not commit it.
   Message ack = Msg(MessageType::kAppendResponse, 2, 1, 3);
   ack.offset = Offset(1);
-  s.node->Step(ack);
+  ASSERT_TRUE(s.node->Step(ack).has_value());
   s.Process();
   EXPECT_EQ(s.node->commit(), Offset(-1));
   // Once the leader's own no-op (offset 2, term 3) is on a majority, both commit.
   ack.offset = Offset(2);
-  s.node->Step(ack);
+  ASSERT_TRUE(s.node->Step(ack).has_value());
   s.Process();
   EXPECT_EQ(s.node->commit(), Offset(2));
 }
@@ -489,8 +494,8 @@ TEST(RaftCheckQuorumTest, FollowerInLeaseIgnoresVoteRequests) {  // thesis §4.2
   Term term = g.node(2).term();
   Message v = Msg(MessageType::kVote, 3, 2, term.value() + 1);
   v.offset = Offset(100);
-  v.log_term = Term(100);
-  g.node(2).Step(v);
+  v.log_term = term;
+  ASSERT_TRUE(g.node(2).Step(v).has_value());
   EXPECT_EQ(g.node(2).term(), term);
   EXPECT_EQ(g.node(2).vote(), NodeId(1));
 }
@@ -558,9 +563,9 @@ TEST(RaftFlowControlTest, ProbeSendsOneAppendUntilAnswered) {  // thesis §3.5 (
   s.node->Campaign();
   s.Process();
   Message grant = Msg(MessageType::kPreVoteResponse, 2, 1, 1);
-  s.node->Step(grant);
+  ASSERT_TRUE(s.node->Step(grant).has_value());
   s.Process();
-  s.node->Step(Msg(MessageType::kVoteResponse, 2, 1, 1));
+  ASSERT_TRUE(s.node->Step(Msg(MessageType::kVoteResponse, 2, 1, 1)).has_value());
   auto first = OfType(s.Process(), MessageType::kAppend);
   ASSERT_EQ(s.node->role(), Role::kLeader);
   EXPECT_EQ(first.size(), 1u);  // the no-op, in probe mode
@@ -576,13 +581,13 @@ TEST(RaftFlowControlTest, PipelineStopsAtMaxInflightAndMaxBytes) {  // flow cont
   Solo s(c);
   s.node->Campaign();
   s.Process();
-  s.node->Step(Msg(MessageType::kPreVoteResponse, 2, 1, 1));
+  ASSERT_TRUE(s.node->Step(Msg(MessageType::kPreVoteResponse, 2, 1, 1)).has_value());
   s.Process();
-  s.node->Step(Msg(MessageType::kVoteResponse, 2, 1, 1));
+  ASSERT_TRUE(s.node->Step(Msg(MessageType::kVoteResponse, 2, 1, 1)).has_value());
   s.Process();
   Message ack = Msg(MessageType::kAppendResponse, 2, 1, 1);
   ack.offset = Offset(0);  // matched the no-op: pipeline mode
-  s.node->Step(ack);
+  ASSERT_TRUE(s.node->Step(ack).has_value());
   s.Process();
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(s.node->Propose(Bytes("x"), 1).has_value());
   auto appends = OfType(s.Process(), MessageType::kAppend);
@@ -590,7 +595,7 @@ TEST(RaftFlowControlTest, PipelineStopsAtMaxInflightAndMaxBytes) {  // flow cont
   EXPECT_EQ(appends[0].entries.size(), 1u);
   EXPECT_EQ(appends[1].offset, Offset(1));
   ack.offset = Offset(1);
-  s.node->Step(ack);
+  ASSERT_TRUE(s.node->Step(ack).has_value());
   EXPECT_EQ(OfType(s.Process(), MessageType::kAppend).size(), 1u);  // one slot freed
 }
 
@@ -612,6 +617,452 @@ TEST(RaftRetentionTest, FollowerRestartsFromTheLeaderLogStart) {  // DESIGN §2.
   for (const Ready& rd : g.readies(3)) saw_reset |= rd.log_reset.has_value();
   EXPECT_TRUE(saw_reset);
 }
+
+
+// --- Hostile or malformed input: rejected, never an abort, nothing changes ---
+
+// Everything observable about a node, to show a rejected message changed nothing.
+struct Snapshot {
+  Term term;
+  NodeId vote;
+  Role role;
+  NodeId leader;
+  Offset commit;
+  LogPosition last;
+  bool has_ready;
+  bool operator==(const Snapshot&) const = default;
+};
+
+Snapshot Snap(const Node& n) {
+  return Snapshot{n.term(), n.vote(), n.role(), n.leader(), n.commit(), n.LastPosition(), n.HasReady()};
+}
+
+// Follower 2 of 3 at term 2: offset 0 (term 1), offsets 1..3 (term 2), 4 (term 2); commit 0.
+std::unique_ptr<Solo> Follower() {
+  auto s = std::make_unique<Solo>(MakeConfig(2, 3), HardState{Term(2), kNoNode},
+                                  std::vector<Entry>{E(1, 0), E(2, 1, 3), E(2, 4)});
+  Message hb = Msg(MessageType::kHeartbeat, 1, 2, 2);
+  hb.commit = Offset(0);
+  EXPECT_TRUE(s->node->Step(hb).has_value());
+  s->Process();
+  return s;
+}
+
+// Leader 1 of 3 at term 1, its no-op at offset 0 not yet acknowledged.
+std::unique_ptr<Solo> Leader() {
+  auto s = std::make_unique<Solo>(MakeConfig(1, 3));
+  s->node->Campaign();
+  s->Process();
+  EXPECT_TRUE(s->node->Step(Msg(MessageType::kPreVoteResponse, 2, 1, 1)).has_value());
+  s->Process();
+  EXPECT_TRUE(s->node->Step(Msg(MessageType::kVoteResponse, 2, 1, 1)).has_value());
+  s->Process();
+  EXPECT_EQ(s->node->role(), Role::kLeader);
+  return s;
+}
+
+// A valid append to Follower(): prev = offset 4 (term 2), entries from 5.
+Message GoodAppend(int64_t term = 2) {
+  Message m = Msg(MessageType::kAppend, 1, 2, term);
+  m.offset = Offset(4);
+  m.log_term = Term(2);
+  m.commit = Offset(4);
+  m.entries = {E(term, 5, 2), E(term, 7)};
+  return m;
+}
+
+void ExpectRejected(Solo& s, const Message& m, Errc code) {
+  Snapshot before = Snap(*s.node);
+  auto r = s.node->Step(m);
+  ASSERT_FALSE(r.has_value()) << "accepted " << MessageTypeName(m.type);
+  EXPECT_EQ(r.error().code(), code) << r.error().ToString();
+  EXPECT_FALSE(r.error().message().empty());
+  EXPECT_TRUE(Snap(*s.node) == before) << "a rejected message changed the node: " << r.error().ToString();
+}
+
+TEST(RaftInputTest, GoodAppendIsAccepted) {  // the baseline the rejections below vary
+  auto s = Follower();
+  ASSERT_TRUE(s->node->Step(GoodAppend()).has_value());
+  EXPECT_EQ(s->node->LastPosition(), (LogPosition{Offset(7), Term(2)}));
+}
+
+TEST(RaftInputTest, MessageForAnotherNodeIsRejected) {
+  auto s = Follower();
+  Message m = GoodAppend();
+  m.to = NodeId(3);
+  ExpectRejected(*s, m, Errc::kInvalidArgument);
+}
+
+TEST(RaftInputTest, MessageClaimingToComeFromItselfIsRejected) {
+  auto s = Follower();
+  Message m = GoodAppend();
+  m.from = NodeId(2);
+  ExpectRejected(*s, m, Errc::kInvalidArgument);
+}
+
+TEST(RaftInputTest, MessageFromANonVoterIsRejected) {
+  auto s = Follower();
+  Message m = GoodAppend();
+  m.from = NodeId(9);
+  ExpectRejected(*s, m, Errc::kInvalidArgument);
+}
+
+TEST(RaftInputTest, UnknownMessageTypeIsRejected) {
+  auto s = Follower();
+  Message m = GoodAppend();
+  m.type = static_cast<MessageType>(200);
+  ExpectRejected(*s, m, Errc::kInvalidArgument);
+}
+
+TEST(RaftInputTest, TermZeroIsRejected) {
+  auto s = Follower();
+  ExpectRejected(*s, Msg(MessageType::kVote, 1, 2, 0), Errc::kCorrupt);
+}
+
+TEST(RaftInputTest, TermNearOverflowIsRejected) {
+  auto s = Follower();
+  Message m = Msg(MessageType::kHeartbeat, 1, 2, std::numeric_limits<int64_t>::max());
+  ExpectRejected(*s, m, Errc::kCorrupt);
+  ExpectRejected(*s, Msg(MessageType::kHeartbeat, 1, 2, -3), Errc::kCorrupt);
+}
+
+TEST(RaftInputTest, LogTermAboveTheMessageTermIsRejected) {
+  auto s = Follower();
+  Message m = Msg(MessageType::kVote, 1, 2, 3);
+  m.offset = Offset(9);
+  m.log_term = Term(4);
+  ExpectRejected(*s, m, Errc::kCorrupt);
+}
+
+TEST(RaftInputTest, OffsetsOutOfRangeAreRejected) {
+  auto s = Follower();
+  Message m = GoodAppend();
+  m.commit = Offset(-2);
+  ExpectRejected(*s, m, Errc::kCorrupt);
+  m = Msg(MessageType::kVote, 1, 2, 3);
+  m.offset = Offset(std::numeric_limits<int64_t>::max());
+  m.log_term = Term(2);
+  ExpectRejected(*s, m, Errc::kCorrupt);
+}
+
+TEST(RaftInputTest, EntriesOnAMessageOtherThanAppendAreRejected) {
+  auto s = Follower();
+  Message m = Msg(MessageType::kHeartbeat, 1, 2, 2);
+  m.entries = {E(2, 5)};
+  ExpectRejected(*s, m, Errc::kCorrupt);
+}
+
+TEST(RaftInputTest, AppendEntriesLeavingAGapAfterPrevAreRejected) {
+  auto s = Follower();
+  Message m = GoodAppend();
+  m.entries = {E(2, 6)};
+  ExpectRejected(*s, m, Errc::kCorrupt);
+}
+
+TEST(RaftInputTest, AppendEntriesOverlappingPrevAreRejected) {
+  auto s = Follower();
+  Message m = GoodAppend();
+  m.entries = {E(2, 4, 2)};  // starts at prev itself
+  ExpectRejected(*s, m, Errc::kCorrupt);
+  m.entries = {E(2, 2)};  // before prev
+  ExpectRejected(*s, m, Errc::kCorrupt);
+}
+
+TEST(RaftInputTest, AppendEntriesNotContiguousAreRejected) {
+  auto s = Follower();
+  Message m = GoodAppend();
+  m.entries = {E(2, 5, 2), E(2, 8)};  // gap at 7
+  ExpectRejected(*s, m, Errc::kCorrupt);
+  m.entries = {E(2, 5, 2), E(2, 6)};  // overlap at 6
+  ExpectRejected(*s, m, Errc::kCorrupt);
+}
+
+TEST(RaftInputTest, AppendEntryOfZeroOrNegativeRecordsIsRejected) {
+  auto s = Follower();
+  Message m = GoodAppend();
+  m.entries = {E(2, 5, 0)};
+  ExpectRejected(*s, m, Errc::kCorrupt);
+  m.entries = {E(2, 5, -7)};
+  ExpectRejected(*s, m, Errc::kCorrupt);
+}
+
+TEST(RaftInputTest, AppendEntryOverflowingTheOffsetRangeIsRejected) {
+  auto s = Follower();
+  Message m = GoodAppend();
+  m.entries = {E(2, 5, std::numeric_limits<int32_t>::max())};
+  m.entries[0].base_offset = Offset((int64_t{1} << 62) - 5);
+  m.offset = m.entries[0].base_offset - 1;
+  ExpectRejected(*s, m, Errc::kCorrupt);
+}
+
+TEST(RaftInputTest, AppendEntryTermsOutOfOrderAreRejected) {
+  auto s = Follower();
+  Message m = GoodAppend(3);
+  m.entries = {E(3, 5), E(2, 6)};  // decreasing
+  ExpectRejected(*s, m, Errc::kCorrupt);
+  m.entries = {E(4, 5)};  // above the message term
+  ExpectRejected(*s, m, Errc::kCorrupt);
+  m.entries = {E(1, 5)};  // below prev's term
+  ExpectRejected(*s, m, Errc::kCorrupt);
+}
+
+TEST(RaftInputTest, AppendEntryOfUnknownTypeOrWideNoopIsRejected) {
+  auto s = Follower();
+  Message m = GoodAppend();
+  m.entries[0].type = static_cast<EntryType>(9);
+  ExpectRejected(*s, m, Errc::kCorrupt);
+  m = GoodAppend();
+  m.entries[0].type = EntryType::kNoop;  // covers 2 offsets
+  ExpectRejected(*s, m, Errc::kCorrupt);
+}
+
+TEST(RaftInputTest, AppendDisagreeingOnBoundariesWithinATermIsRejected) {  // §5.3 Log Matching
+  auto s = Follower();
+  Message m = Msg(MessageType::kAppend, 1, 2, 2);
+  m.offset = Offset(0);
+  m.log_term = Term(1);
+  m.entries = {E(2, 1, 2), E(2, 3, 2)};  // we hold [1..3] at term 2
+  ExpectRejected(*s, m, Errc::kCorrupt);
+}
+
+TEST(RaftInputTest, AppendConflictingInsideOneOfOurEntriesIsRejected) {  // §5.3
+  auto s = Follower();
+  Message m = Msg(MessageType::kAppend, 1, 2, 3);
+  m.offset = Offset(0);
+  m.log_term = Term(1);
+  m.entries = {E(3, 1)};
+  ASSERT_TRUE(s->node->Step(m).has_value());  // a conflict on a boundary: truncates
+  s->Process();
+  auto t = Follower();
+  m.offset = Offset(1);
+  m.log_term = Term(2);
+  m.entries = {E(3, 2)};  // prev "ends" at 1, inside our [1..3]: prev does not match
+  ASSERT_TRUE(t->node->Step(m).has_value());
+  EXPECT_EQ(t->node->LastPosition(), (LogPosition{Offset(4), Term(2)}));  // rejected politely, unchanged
+}
+
+TEST(RaftInputTest, AppendCommitInsideAnEntryIsRejected) {
+  auto s = Follower();
+  Message m = GoodAppend();
+  m.commit = Offset(5);  // inside [5..6]
+  ExpectRejected(*s, m, Errc::kCorrupt);
+}
+
+TEST(RaftInputTest, AppendCommitBeyondItsEntriesCommitsOnlyWhatWasSent) {  // Figure 2
+  auto s = Follower();
+  Message m = GoodAppend();
+  m.commit = Offset(100);
+  m.entries = {E(2, 5, 2)};
+  ASSERT_TRUE(s->node->Step(m).has_value());
+  EXPECT_EQ(s->node->commit(), Offset(6));  // min(leader commit, last new entry)
+}
+
+TEST(RaftInputTest, HeartbeatCommitInsideAnEntryIsRejected) {
+  auto s = Follower();
+  Message m = Msg(MessageType::kHeartbeat, 1, 2, 2);
+  m.commit = Offset(2);  // inside [1..3]
+  ExpectRejected(*s, m, Errc::kCorrupt);
+}
+
+TEST(RaftInputTest, RestartBelowOffsetZeroIsRejected) {
+  auto s = Follower();
+  Message m = Msg(MessageType::kRestart, 1, 2, 2);
+  m.offset = Offset(-1);
+  ExpectRejected(*s, m, Errc::kCorrupt);
+}
+
+TEST(RaftInputTest, RejectedHigherTermMessageDoesNotBumpTheTerm) {  // §5.1
+  auto s = Follower();
+  Message m = GoodAppend(5);
+  m.entries = {E(5, 5, 0)};
+  ExpectRejected(*s, m, Errc::kCorrupt);
+  EXPECT_EQ(s->node->term(), Term(2));
+}
+
+TEST(RaftInputTest, AckBeyondTheLeadersLogIsRejected) {
+  auto s = Leader();
+  Message ack = Msg(MessageType::kAppendResponse, 2, 1, 1);
+  ack.offset = Offset(50);
+  ExpectRejected(*s, ack, Errc::kCorrupt);
+  ack.reject = true;
+  ack.reject_hint = Offset(3);
+  ExpectRejected(*s, ack, Errc::kCorrupt);
+}
+
+TEST(RaftInputTest, AckInsideOneOfTheLeadersEntriesIsRejected) {
+  auto s = Leader();
+  ASSERT_TRUE(s->node->Propose(Bytes("x"), 4).has_value());  // offsets 1..4
+  s->Process();
+  Message ack = Msg(MessageType::kAppendResponse, 2, 1, 1);
+  ack.offset = Offset(2);
+  ExpectRejected(*s, ack, Errc::kCorrupt);
+}
+
+TEST(RaftInputTest, RejectionHintBeyondTheRejectedOffsetIsRejected) {
+  auto s = Leader();
+  Message ack = Msg(MessageType::kAppendResponse, 2, 1, 1);
+  ack.reject = true;
+  ack.offset = Offset(0);
+  ack.reject_hint = Offset(5);
+  ExpectRejected(*s, ack, Errc::kCorrupt);
+}
+
+TEST(RaftInputTest, PreVoteRejectionFromANodeWithoutATermIsAccepted) {  // thesis §9.6
+  auto s = Leader();
+  Message r = Msg(MessageType::kPreVoteResponse, 3, 1, 0);
+  r.reject = true;
+  EXPECT_TRUE(s->node->Step(r).has_value());
+}
+
+// --- Committed entries under a byte cap -------------------------------------
+
+TEST(RaftApplyTest, CommittedEntriesAreHandedOutUnderTheByteCap) {
+  Config c = MakeConfig(1, 1);
+  c.max_committed_bytes = 2500;
+  std::vector<Entry> entries;
+  for (int i = 0; i < 10; ++i) {
+    Entry e = E(1, i);
+    e.payload = Bytes(std::string(1000, 'a' + static_cast<char>(i)));
+    entries.push_back(e);
+  }
+  Entry huge = E(1, 10);
+  huge.payload = Bytes(std::string(10000, 'h'));
+  entries.push_back(huge);
+  // A restart with a whole partition committed but not applied.
+  Solo s(c, HardState{Term(1), kNoNode}, entries);
+  s.node->Campaign();
+  std::vector<size_t> batches;
+  Offset applied(-1);
+  for (int round = 0; round < 100 && s.node->HasReady(); ++round) {
+    Ready rd = s.node->GetReady();
+    s.log.Append(rd.entries);
+    size_t bytes = 0;
+    for (const Entry& e : rd.committed_entries) {
+      EXPECT_EQ(e.base_offset, applied + 1);
+      applied = e.last_offset();
+      bytes += e.payload_bytes();
+    }
+    if (!rd.committed_entries.empty()) {
+      batches.push_back(rd.committed_entries.size());
+      EXPECT_TRUE(bytes <= 2500 || rd.committed_entries.size() == 1) << bytes;
+    }
+    s.node->Advance(rd);
+  }
+  EXPECT_EQ(applied, Offset(11));  // all ten, the huge one (alone) and the no-op
+  EXPECT_GE(batches.size(), 6u);
+  EXPECT_EQ(batches.front(), 2u);
+}
+
+// --- Persistence in flight ----------------------------------------------------
+
+TEST(RaftAsyncTest, LeaderAppendsLeaveBeforeItsOwnWrite) {  // node.h contract
+  auto s = Leader();
+  Message ack = Msg(MessageType::kAppendResponse, 2, 1, 1);
+  ack.offset = Offset(0);  // matched the no-op: pipeline mode
+  ASSERT_TRUE(s->node->Step(ack).has_value());
+  s->Process();
+  ASSERT_TRUE(s->node->Propose(Bytes("x"), 1).has_value());
+  Ready rd = s->node->GetReady();
+  ASSERT_EQ(rd.entries.size(), 1u);
+  EXPECT_FALSE(OfType(rd.early_messages, MessageType::kAppend).empty());
+  EXPECT_TRUE(OfType(rd.messages, MessageType::kAppend).empty());
+  s->log.Append(rd.entries);
+  s->node->Advance(rd);
+}
+
+TEST(RaftAsyncTest, LeaderCountsItselfOnlyAfterItsWriteEvenWhenAFollowerAcksFirst) {  // §5.3
+  auto s = Leader();
+  auto e = s->node->Propose(Bytes("x"), 1);
+  ASSERT_TRUE(e.has_value());
+  Ready rd = s->node->GetReady();
+  // Follower 2 acks everything before the leader's own write finished.
+  Message ack = Msg(MessageType::kAppendResponse, 2, 1, 1);
+  ack.offset = e->last_offset();
+  ASSERT_TRUE(s->node->Step(ack).has_value());
+  EXPECT_LT(s->node->commit(), e->last_offset());  // one durable copy of three
+  s->log.Append(rd.entries);
+  s->node->Advance(rd);
+  EXPECT_EQ(s->node->commit(), e->last_offset());  // leader's copy now counts
+}
+
+TEST(RaftAsyncTest, FollowersAloneCanCommitWhileTheLeaderWrites) {  // §5.3
+  auto s = Leader();
+  auto e = s->node->Propose(Bytes("x"), 1);
+  ASSERT_TRUE(e.has_value());
+  Ready rd = s->node->GetReady();
+  for (int f : {2, 3}) {
+    Message ack = Msg(MessageType::kAppendResponse, f, 1, 1);
+    ack.offset = e->last_offset();
+    ASSERT_TRUE(s->node->Step(ack).has_value());
+  }
+  EXPECT_EQ(s->node->commit(), e->last_offset());
+  EXPECT_TRUE(rd.committed_entries.empty());
+  s->log.Append(rd.entries);
+  s->node->Advance(rd);
+  Ready next = s->node->GetReady();  // applied only once durable locally too
+  ASSERT_FALSE(next.committed_entries.empty());
+  EXPECT_EQ(next.committed_entries.back().last_offset(), e->last_offset());
+  s->node->Advance(next);
+}
+
+TEST(RaftAsyncTest, TruncationWhileWritingKeepsTheNewSuffixUnstable) {  // §5.3
+  Solo s(MakeConfig(2, 3), HardState{Term(1), kNoNode});
+  Message a = Msg(MessageType::kAppend, 1, 2, 1);
+  a.entries = {E(1, 0), E(1, 1), E(1, 2)};
+  ASSERT_TRUE(s.node->Step(a).has_value());
+  Ready rd = s.node->GetReady();
+  ASSERT_EQ(rd.entries.size(), 3u);
+  // A new leader replaces offsets 1.. while the first write is in flight.
+  Message b = Msg(MessageType::kAppend, 3, 2, 2);
+  b.offset = Offset(0);
+  b.log_term = Term(1);
+  b.entries = {E(2, 1, 2)};
+  ASSERT_TRUE(s.node->Step(b).has_value());
+  EXPECT_FALSE(s.node->HasReady());  // one Ready at a time
+  s.log.Append(rd.entries);
+  s.node->Advance(rd);
+  EXPECT_EQ(s.node->persisted(), Offset(0));
+  Ready next = s.node->GetReady();
+  ASSERT_EQ(next.entries.size(), 1u);
+  EXPECT_EQ(next.entries[0].base_offset, Offset(1));
+  s.log.Append(next.entries);
+  s.node->Advance(next);
+  EXPECT_EQ(s.log.LastPosition(), (LogPosition{Offset(2), Term(2)}));
+  EXPECT_EQ(s.node->persisted(), Offset(2));
+}
+
+// --- fsync: interval, abstention ----------------------------------------------
+
+TEST(RaftAbstainTest, NodeThatMayHaveLostAckedEntriesNeitherVotesNorCampaigns) {  // docs/replication.md §2
+  Config c = MakeConfig(1, 3);
+  c.abstain_through_term = Term(3);
+  Solo s(c, HardState{Term(3), kNoNode}, {E(1, 0), E(3, 1)});
+  EXPECT_TRUE(s.node->abstaining());
+  Message v = Msg(MessageType::kVote, 2, 1, 4);
+  v.offset = Offset(9);
+  v.log_term = Term(3);
+  ASSERT_TRUE(s.node->Step(v).has_value());
+  auto out = OfType(s.Process(), MessageType::kVoteResponse);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].reject);
+  for (int i = 0; i < 5 * kElection; ++i) s.node->Tick();
+  EXPECT_EQ(s.node->role(), Role::kFollower);
+}
+
+TEST(RaftAbstainTest, AbstainingNodeVotesAgainOnceItHoldsANewerLeadersEntry) {
+  Config c = MakeConfig(1, 3);
+  c.abstain_through_term = Term(3);
+  Solo s(c, HardState{Term(3), kNoNode}, {E(1, 0), E(3, 1)});
+  Message a = Msg(MessageType::kAppend, 2, 1, 4);
+  a.offset = Offset(1);
+  a.log_term = Term(3);
+  a.entries = {E(4, 2)};
+  ASSERT_TRUE(s.node->Step(a).has_value());
+  s.Process();
+  EXPECT_FALSE(s.node->abstaining());
+}
+
+TEST(RaftMutationTest, MutantHooksAreOffInTheRealLibrary) { EXPECT_EQ(detail::MutantId(), 0); }
 
 }  // namespace
 }  // namespace telemq::raft

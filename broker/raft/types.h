@@ -149,8 +149,14 @@ struct Ready {
   std::vector<Entry> entries;
   // Send, only after the above is durable.
   std::vector<Message> messages;
+  // May be sent at once, before (or while) the above is persisted: a
+  // leader's appends, heartbeats and restarts of a term that is already
+  // durable. They claim nothing about this node's disk (the leader counts
+  // its own copy only in Advance). Sending them with `messages` is also fine.
+  std::vector<Message> early_messages;
   // Apply in order, after the above is durable. Contiguous; never above a
-  // majority's durable log.
+  // majority's durable log; at most Config::max_committed_bytes of payload
+  // (but at least one entry); the rest comes in the next Ready.
   std::vector<Entry> committed_entries;
   // Last committed offset (the high watermark); -1 if nothing is.
   Offset commit{-1};

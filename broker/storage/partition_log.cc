@@ -62,6 +62,21 @@ Result<std::vector<std::byte>> ReadWholeFile(FileSystem& fs, const std::string& 
   return bytes;
 }
 
+// The batch covering `offset`, walking headers from `position` (a batch
+// boundary at or before it) up to `limit`.
+Result<BatchBounds> FindBatchInFile(const ReadableFile& file, uint64_t limit, uint64_t position, Offset offset) {
+  detail::FileCursor cursor(file, limit, kHeaderChunkBytes);
+  while (position < limit) {
+    TELEMQ_ASSIGN_OR_RETURN(auto header, HeaderAt(cursor, position));
+    if (header.next_offset() > offset) {
+      if (header.base_offset > offset) break;
+      return BatchBounds{header.base_offset, header.last_offset(), header.leader_term};
+    }
+    position += static_cast<uint64_t>(header.batch_length);
+  }
+  return Fail(Errc::kCorrupt, "no batch covers offset " + std::to_string(offset.value()) + " in " + file.path());
+}
+
 struct MarkerEntry {
   Offset base;
   uint64_t size_bytes;
@@ -123,6 +138,14 @@ Result<void> PartitionLog::Recover() {
     } else if (auto base = detail::ParseSegmentName(name, f::kLogSuffix)) {
       bases.push_back(*base);
     }
+  }
+  // An interrupted ResetTo is finished before anything else looks at the
+  // segments: the term file already describes the empty log it promised.
+  TELEMQ_ASSIGN_OR_RETURN(auto term_file, LoadTermFile());
+  if (term_file && term_file->reset_in_progress) {
+    TELEMQ_TRY(FinishReset(*term_file));
+    TELEMQ_ASSIGN_OR_RETURN(names, fs_.ListDir(dir_));
+    bases.clear();
   }
   std::sort(bases.begin(), bases.end());
   const std::set<Offset> base_set(bases.begin(), bases.end());
@@ -188,7 +211,8 @@ Result<void> PartitionLog::Recover() {
   }
 
   if (segments_.empty()) {
-    TELEMQ_ASSIGN_OR_RETURN(auto seg, CreateSegment(Offset(0), kUnset));
+    const Offset start = term_file ? term_file->log_start : Offset(0);
+    TELEMQ_ASSIGN_OR_RETURN(auto seg, CreateSegment(start, kUnset));
     segments_.push_back(std::move(seg));
   }
   // The last segment is the active one: appendable, sealed again at roll.
@@ -200,13 +224,137 @@ Result<void> PartitionLog::Recover() {
     // first append did not survive the restart.
     detail::FileCursor cursor(*tail.file, tail.size_bytes, wire::batch::kHeaderSize);
     TELEMQ_ASSIGN_OR_RETURN(auto first, HeaderAt(cursor, 0));
-    tail.roll_start_ms = first.max_timestamp_ms;
+    // A control batch (Raft no-op) has timestamp 0, which would roll the
+    // segment at once: let the next append start the clock instead.
+    tail.roll_start_ms = first.is_control() ? kUnset : first.max_timestamp_ms;
   }
   // What recovery read may still be only in the page cache (a process
   // crash): make it durable so durable_offset() is true from the start.
   SyncOrDie(*tail.file);
   durable_offset_ = tail.next;
+  return RecoverTermIndex(term_file);
+}
+
+Result<std::optional<detail::TermFile>> PartitionLog::LoadTermFile() {
+  const std::string path = dir_ + "/" + std::string(f::kTermFileName);
+  TELEMQ_ASSIGN_OR_RETURN(const bool exists, fs_.Exists(path));
+  if (!exists) return std::optional<detail::TermFile>();
+  TELEMQ_ASSIGN_OR_RETURN(auto bytes, ReadWholeFile(fs_, path));
+  auto file = detail::DecodeTermFile(bytes);
+  if (!file) {
+    // Written by rename, so never torn by a crash: this is damage. The term
+    // before the log start cannot be rebuilt from the segments, and guessing
+    // it could let this replica match (or vote for) the wrong log.
+    return Fail(Errc::kCorrupt, path + ": " + file.error().message() +
+                                    "; refusing to guess Raft terms. Remove the partition directory to "
+                                    "replicate it again, or remove this file to rebuild it from the batch "
+                                    "headers (the term before the log start is then taken from the first batch)");
+  }
+  return std::optional<detail::TermFile>(std::move(*file));
+}
+
+Result<void> PartitionLog::FinishReset(const detail::TermFile& file) {
+  spdlog::warn("{}: finishing an interrupted reset to offset {}", dir_, file.log_start.value());
+  TELEMQ_ASSIGN_OR_RETURN(auto names, fs_.ListDir(dir_));
+  for (const auto& name : names) {
+    for (auto suffix : {f::kLogSuffix, f::kIndexSuffix, f::kTimeIndexSuffix}) {
+      if (detail::ParseSegmentName(name, suffix)) TELEMQ_TRY(fs_.Remove(dir_ + "/" + name));
+    }
+  }
+  auto marker = fs_.Remove(dir_ + "/" + std::string(f::kCleanShutdownName));
+  if (!marker && marker.error().code() != Errc::kNotFound) return marker;
+  return fs_.SyncDir(dir_);
+}
+
+Result<BatchBounds> PartitionLog::FindBatchIn(const Segment& seg, Offset offset) const {
+  return FindBatchInFile(*seg.file, seg.size_bytes, seg.index.FloorByOffset(offset).position, offset);
+}
+
+Result<void> PartitionLog::RecoverTermIndex(const std::optional<detail::TermFile>& file) {
+  const Offset start = segments_.front()->base;
+  const Offset end = segments_.back()->next;
+  std::optional<BatchBounds> first, last;
+  if (end > start) {
+    TELEMQ_ASSIGN_OR_RETURN(first, FindBatchIn(*segments_.front(), start));
+    TELEMQ_ASSIGN_OR_RETURN(last, FindBatchIn(*segments_[SegmentIndexFor(end - 1)], end - 1));
+  }
+  const bool file_covers_start = file && file->entries.front().first_offset <= start - 1;
+  bool write = file && file->reset_in_progress;
+  std::optional<Term> prev_term;
+  if (file_covers_start) {
+    detail::TermIndex index(file->entries);
+    // Terms of a suffix lost in the crash, and terms retention removed
+    // before the file was rewritten.
+    const bool trimmed = index.TruncateFrom(end);
+    const bool advanced = index.AdvanceStart(start);
+    prev_term = index.TermAt(start - 1);
+    // A cheap check that the file describes these segments: the first and
+    // the last batch carry the terms it names.
+    if (!first || (index.TermAt(first->base_offset) == first->term && index.TermAt(last->base_offset) == last->term)) {
+      terms_ = std::move(index);
+      write = write || trimmed || advanced;
+    } else {
+      spdlog::warn("{}: term file does not match the batches (first {} has term {}, last {} has term {}); rebuilding",
+                   dir_, first->base_offset.value(), first->term.value(), last->base_offset.value(),
+                   last->term.value());
+      TELEMQ_ASSIGN_OR_RETURN(terms_, ScanTermIndex(*prev_term));
+      write = true;
+    }
+  } else {
+    if (file) {
+      spdlog::warn("{}: term file starts after the log start {}; rebuilding it from the batch headers", dir_,
+                   start.value());
+    }
+    // No term file: a log written before it existed, when every batch had
+    // the same term, so the first batch's term stands in for the one before
+    // it. A log starting at 0 has nothing before it: term 0.
+    prev_term = start.value() == 0 || !first ? Term(0) : first->term;
+    TELEMQ_ASSIGN_OR_RETURN(terms_, ScanTermIndex(*prev_term));
+    // An empty log at 0 is what a missing file means anyway.
+    write = terms_.entries().size() > 1 || start.value() != 0 || file.has_value();
+  }
+  recent_.clear();
+  if (last) recent_.push_back(*last);
+  if (write) TELEMQ_TRY(WriteTermFile(CurrentTermFile()));
   return Ok();
+}
+
+Result<detail::TermIndex> PartitionLog::ScanTermIndex(Term prev_term) const {
+  detail::TermIndex index(segments_.front()->base, prev_term);
+  for (const auto& seg : segments_) {
+    detail::FileCursor cursor(*seg->file, seg->size_bytes, 1 << 20);
+    for (uint64_t pos = 0; pos < seg->size_bytes;) {
+      TELEMQ_ASSIGN_OR_RETURN(auto header, HeaderAt(cursor, pos));
+      if (header.leader_term < index.last_term()) {
+        return Fail(Errc::kCorrupt, dir_ + ": batch " + std::to_string(header.base_offset.value()) + " has term " +
+                                        std::to_string(header.leader_term.value()) + ", lower than an earlier batch's " +
+                                        std::to_string(index.last_term().value()));
+      }
+      index.Append(header.leader_term, header.base_offset);
+      pos += static_cast<uint64_t>(header.batch_length);
+    }
+  }
+  return index;
+}
+
+detail::TermFile PartitionLog::CurrentTermFile() const {
+  return detail::TermFile{false, segments_.front()->base, terms_.entries()};
+}
+
+Result<void> PartitionLog::WriteTermFile(const detail::TermFile& term_file) {
+  const auto bytes = detail::EncodeTermFile(term_file);
+  const std::string path = dir_ + "/" + std::string(f::kTermFileName);
+  const std::string tmp = path + std::string(f::kTempSuffix);
+  TELEMQ_ASSIGN_OR_RETURN(auto file, fs_.OpenWritable(tmp, OpenMode::kTruncate));
+  auto written = file->PWrite(0, bytes);
+  if (!written) {
+    file.reset();
+    IgnoreError(fs_.Remove(tmp), "reporting the write error instead");
+    return tl::unexpected(written.error());
+  }
+  SyncOrDie(*file);
+  TELEMQ_TRY(fs_.Rename(tmp, path));
+  return fs_.SyncDir(dir_);
 }
 
 Result<std::unique_ptr<PartitionLog::Segment>> PartitionLog::OpenSegment(Offset base, bool trust_indexes,
@@ -389,12 +537,50 @@ Result<AppendResult> PartitionLog::Append(std::span<std::byte> batch, Term term,
   if (batch.size() < wire::batch::kHeaderSize || batch.size() > static_cast<size_t>(wire::batch::kMaxBatchBytes)) {
     return Fail(Errc::kInvalidArgument, "batch size out of bounds");
   }
-  const uint64_t length = batch.size();
   const int64_t last_delta = LoadLE<int32_t>(batch.data() + wire::batch::kLastOffsetDelta);
   if (last_delta < 0) return Fail(Errc::kInvalidArgument, "negative last offset delta");
 
   std::lock_guard lock(mu_);
   if (closed_) return Fail(Errc::kShuttingDown, dir_ + " is closed");
+  if (term < terms_.last_term()) {
+    return Fail(Errc::kInvalidArgument, "term " + std::to_string(term.value()) + " is below the log's last term " +
+                                            std::to_string(terms_.last_term().value()));
+  }
+  // The log end does not move when a roll happens, so stamping first is fine.
+  wire::StampBaseOffset(batch, segments_.back()->next);
+  wire::StampLeaderTerm(batch, term);
+  return AppendLocked(batch, term, last_delta, now_ms);
+}
+
+Result<AppendResult> PartitionLog::AppendReplicated(std::span<const std::byte> batch, int64_t now_ms) {
+  if (batch.size() < wire::batch::kHeaderSize || batch.size() > static_cast<size_t>(wire::batch::kMaxBatchBytes)) {
+    return Fail(Errc::kInvalidArgument, "batch size out of bounds");
+  }
+  TELEMQ_ASSIGN_OR_RETURN(const auto header, wire::DecodeHeader(batch));
+  if (static_cast<size_t>(header.batch_length) != batch.size()) {
+    return Fail(Errc::kInvalidArgument, "batch length " + std::to_string(header.batch_length) + " but " +
+                                            std::to_string(batch.size()) + " bytes given");
+  }
+  if (header.last_offset_delta < 0) return Fail(Errc::kInvalidArgument, "negative last offset delta");
+
+  std::lock_guard lock(mu_);
+  if (closed_) return Fail(Errc::kShuttingDown, dir_ + " is closed");
+  const Offset end = segments_.back()->next;
+  if (header.base_offset != end) {
+    return Fail(Errc::kInvalidArgument, "replicated batch at offset " + std::to_string(header.base_offset.value()) +
+                                            " does not start at the log end " + std::to_string(end.value()));
+  }
+  if (header.leader_term < terms_.last_term()) {
+    return Fail(Errc::kInvalidArgument, "replicated batch has term " + std::to_string(header.leader_term.value()) +
+                                            ", below the log's last term " +
+                                            std::to_string(terms_.last_term().value()));
+  }
+  return AppendLocked(batch, header.leader_term, header.last_offset_delta, now_ms);
+}
+
+Result<AppendResult> PartitionLog::AppendLocked(std::span<const std::byte> batch, Term term, int64_t last_delta,
+                                                int64_t now_ms) {
+  const uint64_t length = batch.size();
   Segment* seg = segments_.back().get();
   if (seg->size_bytes > 0) {
     const bool full = seg->size_bytes + length > opts_.segment_bytes ||
@@ -416,8 +602,17 @@ Result<AppendResult> PartitionLog::Append(std::span<std::byte> batch, Term term,
     seg->allocated_bytes = want;
   }
   const Offset base = seg->next;
-  wire::StampBaseOffset(batch, base);
-  wire::StampLeaderTerm(batch, term);
+  // A new term is on disk in the term file before its first batch is, so
+  // recovery never finds a batch of a term the file does not know; if the
+  // batch is then lost, recovery drops the term again (it starts at the end).
+  const bool new_term = terms_.Append(term, base);
+  if (new_term) {
+    auto saved = WriteTermFile(CurrentTermFile());
+    if (!saved) {
+      terms_.TruncateFrom(base);
+      return tl::unexpected(saved.error());
+    }
+  }
   auto written = seg->file->PWrite(position, batch);
   if (!written) {
     // Cut off whatever part of the batch reached the file, so that neither a
@@ -426,6 +621,9 @@ Result<AppendResult> PartitionLog::Append(std::span<std::byte> batch, Term term,
     // recovery stops at them.
     IgnoreError(seg->file->Truncate(position), "the write error is reported; see comment");
     seg->allocated_bytes = position;
+    // The term file may keep the new term: it starts at the log end, which
+    // recovery ignores, and the next term file write drops it.
+    if (new_term) terms_.TruncateFrom(base);
     return tl::unexpected(written.error());
   }
   TELEMQ_ASSIGN_OR_RETURN(const auto header, wire::DecodeHeader(batch));
@@ -433,6 +631,8 @@ Result<AppendResult> PartitionLog::Append(std::span<std::byte> batch, Term term,
   seg->size_bytes = position + length;
   seg->next = header.next_offset();
   if (seg->roll_start_ms == kUnset) seg->roll_start_ms = now_ms;
+  if (recent_.size() == kRecentBatches) recent_.pop_front();
+  recent_.push_back(BatchBounds{base, header.last_offset(), term});
   return AppendResult{base, header.last_offset()};
 }
 
@@ -460,6 +660,56 @@ Result<Offset> PartitionLog::Sync() {
 Offset PartitionLog::log_start_offset() const {
   std::lock_guard lock(mu_);
   return segments_.front()->base;
+}
+
+Term PartitionLog::term_before_start() const {
+  std::lock_guard lock(mu_);
+  return terms_.TermAt(segments_.front()->base - 1);
+}
+
+Term PartitionLog::last_term() const {
+  std::lock_guard lock(mu_);
+  return terms_.TermAt(segments_.back()->next - 1);
+}
+
+Result<Term> PartitionLog::TermAt(Offset offset) const {
+  std::lock_guard lock(mu_);
+  if (closed_) return Fail(Errc::kShuttingDown, dir_ + " is closed");
+  if (offset < segments_.front()->base - 1 || offset >= segments_.back()->next) {
+    return Fail(Errc::kOffsetOutOfRange, "no term for offset " + std::to_string(offset.value()) + " outside [" +
+                                             std::to_string(segments_.front()->base.value() - 1) + ", " +
+                                             std::to_string(segments_.back()->next.value()) + ")");
+  }
+  return terms_.TermAt(offset);
+}
+
+Result<BatchBounds> PartitionLog::BatchAt(Offset offset) const {
+  std::shared_ptr<WritableFile> file;
+  uint64_t limit = 0;
+  uint64_t position = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return Fail(Errc::kShuttingDown, dir_ + " is closed");
+    const Offset start = segments_.front()->base;
+    if (offset == start - 1) return BatchBounds{offset, offset, terms_.TermAt(offset)};
+    if (offset < start || offset >= segments_.back()->next) {
+      return Fail(Errc::kOffsetOutOfRange, "no batch covers offset " + std::to_string(offset.value()) + " outside [" +
+                                               std::to_string(start.value()) + ", " +
+                                               std::to_string(segments_.back()->next.value()) + ")");
+    }
+    if (!recent_.empty() && offset >= recent_.front().base_offset) {
+      auto it = std::upper_bound(recent_.begin(), recent_.end(), offset,
+                                 [](Offset o, const BatchBounds& b) { return o < b.base_offset; });
+      return *std::prev(it);
+    }
+    const Segment& seg = *segments_[SegmentIndexFor(offset)];
+    file = seg.file;
+    limit = seg.size_bytes;
+    position = seg.index.FloorByOffset(offset).position;
+  }
+  // Bytes below the logical end change only by TruncateSuffix or ResetTo;
+  // the owner of a Raft log does not race those with its own lookups.
+  return FindBatchInFile(*file, limit, position, offset);
 }
 
 Offset PartitionLog::log_end_offset() const {
@@ -622,8 +872,9 @@ Result<void> PartitionLog::ScanHeaders(Offset from, const std::function<void(con
 // ---------------------------------------------------------------------------
 // Retention, truncation, close
 
-Result<int> PartitionLog::ApplyRetention(int64_t now_ms) {
+Result<int> PartitionLog::ApplyRetention(int64_t now_ms, Offset retain_from) {
   std::vector<Offset> removed;
+  bool terms_changed = false;
   {
     std::lock_guard lock(mu_);
     if (closed_) return Fail(Errc::kShuttingDown, dir_ + " is closed");
@@ -635,14 +886,27 @@ Result<int> PartitionLog::ApplyRetention(int64_t now_ms) {
           opts_.retention_ms.count() >= 0 && oldest.index.max_timestamp_ms() < now_ms - opts_.retention_ms.count();
       const bool oversize = opts_.retention_bytes >= 0 && total > static_cast<uint64_t>(opts_.retention_bytes);
       if (!expired && !oversize) break;
+      // Raft: entries not yet committed and applied must stay.
+      if (oldest.next > retain_from) break;
       total -= oldest.size_bytes;
       removed.push_back(oldest.base);
       segments_.erase(segments_.begin());  // readers holding its file keep it open
+    }
+    if (!removed.empty()) {
+      const Offset start = segments_.front()->base;
+      while (!recent_.empty() && recent_.front().base_offset < start) recent_.pop_front();
+      terms_changed = terms_.AdvanceStart(start);
     }
   }
   // File removal needs no mutex: the segments are no longer reachable.
   for (Offset base : removed) TELEMQ_TRY(RemoveSegmentFiles(base));
   if (!removed.empty()) TELEMQ_TRY(fs_.SyncDir(dir_));
+  if (terms_changed) {
+    // After the segments are gone: until then the old file, whose terms
+    // cover the removed offsets too, is still right.
+    std::lock_guard lock(mu_);
+    if (!closed_) TELEMQ_TRY(WriteTermFile(CurrentTermFile()));
+  }
   return static_cast<int>(removed.size());
 }
 
@@ -692,6 +956,47 @@ Result<void> PartitionLog::TruncateSuffix(Offset from) {
   // Every segment before is sealed (synced), and this one was just synced.
   durable_offset_ = from;
   ++truncate_epoch_;
+  while (!recent_.empty() && recent_.back().base_offset >= from) recent_.pop_back();
+  // After the truncation is durable: a crash in between leaves terms that
+  // start at or after the log end, which recovery drops.
+  if (terms_.TruncateFrom(from)) TELEMQ_TRY(WriteTermFile(CurrentTermFile()));
+  return Ok();
+}
+
+Result<void> PartitionLog::ResetTo(Offset start, Term prev_term) {
+  if (start.value() < 0) return Fail(Errc::kInvalidArgument, "reset to a negative offset");
+  std::lock_guard lock(mu_);
+  if (closed_) return Fail(Errc::kShuttingDown, dir_ + " is closed");
+  detail::TermFile reset{true, start, {detail::TermStart{prev_term, start - 1}}};
+  // The commit point: from here on recovery finishes the reset. A failure
+  // before it leaves the log as it was.
+  TELEMQ_TRY(WriteTermFile(reset));
+  std::vector<Offset> bases;
+  for (const auto& seg : segments_) bases.push_back(seg->base);
+  segments_.clear();  // readers holding a file keep it open
+  recent_.clear();
+  terms_ = detail::TermIndex(start, prev_term);
+  ++truncate_epoch_;
+  auto finish = [&]() -> Result<void> {
+    // Newest first, although recovery deletes whatever is left anyway.
+    for (auto it = bases.rbegin(); it != bases.rend(); ++it) TELEMQ_TRY(RemoveSegmentFiles(*it));
+    TELEMQ_TRY(fs_.SyncDir(dir_));
+    TELEMQ_ASSIGN_OR_RETURN(auto seg, CreateSegment(start, kUnset));
+    segments_.push_back(std::move(seg));
+    reset.reset_in_progress = false;
+    return WriteTermFile(reset);
+  };
+  auto done = finish();
+  if (!done) {
+    // Appending now would put batches where recovery deletes them: refuse
+    // every call until a reopen has finished the reset.
+    spdlog::error("{}: reset to offset {} failed half way ({}); the log must be reopened", dir_, start.value(),
+                  done.error().ToString());
+    if (segments_.empty()) segments_.push_back(std::make_unique<Segment>(start, opts_.index_interval_bytes));
+    closed_ = true;
+    return done;
+  }
+  durable_offset_ = start;
   return Ok();
 }
 

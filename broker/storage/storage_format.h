@@ -44,4 +44,25 @@ inline constexpr size_t kMarkerEntrySize = 32;
 // Then a u64 XXH3-64 of every byte before it.
 inline constexpr uint32_t kMarkerVersionV1 = 1;
 
+// The term index, file `term_index` in the partition directory: where each
+// Raft term starts, and the term of the entry before the log start. Written
+// whole (to term_index.tmp, synced, renamed, directory synced) whenever a new
+// term starts, and after truncation, retention and reset.
+inline constexpr std::string_view kTermFileName = "term_index";
+inline constexpr uint64_t kTermMagic = 0x534d524554514d54ull;  // "TMQTERMS"
+inline constexpr size_t kTermMagicAt = 0;                      // u64 kTermMagic
+inline constexpr size_t kTermVersion = 8;                      // u32 1
+inline constexpr size_t kTermFlags = 12;                       // u32 bit 0: a reset is in progress
+inline constexpr size_t kTermLogStart = 16;                    // i64 log start offset when written
+inline constexpr size_t kTermEntryCount = 24;                  // u32 number of entries (>= 1)
+inline constexpr size_t kTermReserved = 28;                    // u32 0
+inline constexpr size_t kTermHeaderSize = 32;
+// Then per term, in increasing order (the first covers log_start - 1):
+inline constexpr size_t kTermEntryTerm = 0;         // i64 term
+inline constexpr size_t kTermEntryFirstOffset = 8;  // i64 first offset written in it (-1 for the empty log at 0)
+inline constexpr size_t kTermEntrySize = 16;
+// Then a u64 XXH3-64 of every byte before it.
+inline constexpr uint32_t kTermVersionV1 = 1;
+inline constexpr uint32_t kTermFlagResetInProgress = 1;
+
 }  // namespace telemq::storage::format

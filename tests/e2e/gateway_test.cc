@@ -12,6 +12,12 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -64,6 +70,65 @@ std::string Rfc3339(int64_t us, int offset_minutes = 0) {
   std::snprintf(off, sizeof off, "%c%02d:%02d", offset_minutes < 0 ? '-' : '+', std::abs(offset_minutes) / 60,
                 std::abs(offset_minutes) % 60);
   return out + off;
+}
+
+// One request written byte for byte (what curl or a browser would not
+// send), and the answer read until its Content-Length is complete or the
+// deadline. status 0: no complete answer.
+struct RawAnswer {
+  int status = 0;
+  std::string head;
+  std::string body;
+  milliseconds elapsed{0};
+  json Json() const { return json::parse(body, nullptr, false); }
+};
+
+RawAnswer RawRequest(uint16_t port, const std::string& bytes, milliseconds deadline = milliseconds(8000)) {
+  RawAnswer out;
+  const auto t0 = std::chrono::steady_clock::now();
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return out;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string data;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size())) {
+    for (;;) {
+      const auto left = deadline - std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0);
+      if (left.count() <= 0) break;
+      pollfd pfd{fd, POLLIN, 0};
+      if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) break;
+      char buf[4096];
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      data.append(buf, static_cast<size_t>(n));
+      const size_t end = data.find("\r\n\r\n");
+      if (end == std::string::npos) continue;
+      std::string head = data.substr(0, end);
+      std::string lower = head;
+      std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+      const size_t cl = lower.find("content-length:");
+      const size_t length = cl == std::string::npos ? 0 : std::stoul(lower.substr(cl + 15));
+      if (data.size() >= end + 4 + length) {
+        out.head = head;
+        out.body = data.substr(end + 4, length);
+        if (head.rfind("HTTP/1.1 ", 0) == 0) out.status = std::stoi(head.substr(9, 3));
+        break;
+      }
+    }
+  }
+  ::close(fd);
+  out.elapsed = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0);
+  return out;
+}
+
+// The value of a counter line of the gateway's /metrics ("" when absent).
+double MetricValue(const std::string& text, const std::string& series) {
+  const size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return 0;
+  return std::stod(text.substr(at + series.size() + 2));
 }
 
 struct Stored {
@@ -496,6 +561,81 @@ TEST_F(GatewayE2E, NamesWithUrlDelimitersArePagedExactly) {
     ASSERT_EQ(points.size(), 3u) << metric;
     for (const auto& p : points) EXPECT_EQ(p["metric"], metric);
   }
+}
+
+// Issue #15, defect 2: an id that is not UTF-8 reached the collector, whose
+// JSON library threw; the 502 named the collector's address.
+TEST_F(GatewayE2E, IdsThatAreNotUtf8Are400AndNeverForwarded) {
+  const double before =
+      MetricValue(Get(Api(), "/metrics").body, "telemq_gateway_upstream_requests_total");
+  for (const char* id : {"%FF", "%C3%28", "GPU-%80", "%ED%A0%80"}) {
+    for (const std::string suffix : {"", "/telemetry"}) {
+      const std::string target = "/api/v1/gpus/" + std::string(id) + suffix;
+      const Answer a = Get(Api(), target);
+      EXPECT_EQ(a.status, 400) << target << ": " << a.body;
+      const json e = a.Json();
+      ASSERT_TRUE(e.is_object()) << a.body;
+      EXPECT_EQ(e["error"]["parameter"], "id") << a.body;
+      EXPECT_NE(a.body.find("UTF-8"), std::string::npos) << a.body;
+      EXPECT_EQ(a.body.find("127.0.0.1"), std::string::npos) << a.body;
+      EXPECT_EQ(a.body.find("http://"), std::string::npos) << a.body;
+    }
+  }
+  ExpectBadParameter("/api/v1/gpus/" + AnyGpu() + "/telemetry?metric=DCGM_%FF", "metric");
+  const double after = MetricValue(Get(Api(), "/metrics").body, "telemq_gateway_upstream_requests_total");
+  EXPECT_EQ(after, before) << "a request with a non-UTF-8 name was forwarded to a collector";
+}
+
+// Issue #15, defect 3: httplib refuses a request line over 8 KiB before
+// parsing it; the answer must say so, not "only GET is served".
+TEST_F(GatewayE2E, AnOverlongRequestLineIs414NamingIt) {
+  for (const std::string target : {"/api/v1/gpus/" + std::string(9000, 'a'),
+                                   "/api/v1/gpus/" + AnyGpu() + "/telemetry?metric=" + std::string(9000, 'm')}) {
+    const RawAnswer a = RawRequest(Api(), "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(a.status, 414) << a.head << a.body;
+    EXPECT_EQ(a.Json()["error"]["code"], "uri_too_long") << a.body;
+    EXPECT_NE(a.body.find("8192 bytes"), std::string::npos) << a.body;
+  }
+}
+
+TEST_F(GatewayE2E, UnknownMethodsAre405KeepingThePath) {
+  for (const char* method : {"BREW", "POST", "DELETE", "PROPFIND"}) {
+    const RawAnswer a =
+        RawRequest(Api(), std::string(method) + " /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    EXPECT_EQ(a.status, 405) << method << ": " << a.head << a.body;
+    EXPECT_EQ(a.Json()["error"]["code"], "method_not_allowed") << a.body;
+    EXPECT_NE(a.body.find(std::string(method) + " /healthz"), std::string::npos) << a.body;
+    EXPECT_NE(a.head.find("Allow: GET, HEAD"), std::string::npos) << a.head;
+  }
+}
+
+// Issue #15, defect 4: without Content-Length httplib waited for a body
+// until the 5 s keep-alive timeout before answering a POST or PATCH.
+TEST_F(GatewayE2E, BodylessPostAndPatchAreAnsweredAtOnce) {
+  for (const char* method : {"POST", "PATCH", "PUT", "DELETE"}) {
+    const RawAnswer a = RawRequest(Api(), std::string(method) + " /api/v1/gpus HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(a.status, 405) << method << ": " << a.head << a.body;
+    EXPECT_LT(a.elapsed, milliseconds(2000)) << method;
+  }
+  // With a body, it is read (bounded) and refused the same way.
+  const RawAnswer with_body =
+      RawRequest(Api(), "POST /api/v1/gpus HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
+  EXPECT_EQ(with_body.status, 405) << with_body.head << with_body.body;
+  EXPECT_LT(with_body.elapsed, milliseconds(2000));
+}
+
+// Issue #15, defect 5: docs/gateway.md promises 400 for an id holding '/',
+// the gateway answered 404 "no route GET /api/v1/gpus//".
+TEST_F(GatewayE2E, AnIdHoldingASlashIs400NamingIt) {
+  for (const std::string target : {"/api/v1/gpus/%2F", "/api/v1/gpus/GPU-1%2Fx", "/api/v1/gpus/a%2fb/telemetry",
+                                   "/api/v1/gpus/%2F/telemetry?limit=5"}) {
+    const Answer a = Get(Api(), target);
+    EXPECT_EQ(a.status, 400) << target << ": " << a.body;
+    EXPECT_EQ(a.Json()["error"]["parameter"], "id") << a.body;
+    EXPECT_NE(a.body.find("'/'"), std::string::npos) << a.body;
+  }
+  // A path with more segments than any route is still no route.
+  EXPECT_EQ(Get(Api(), "/api/v1/gpus/a/b/c").status, 404);
 }
 
 // A second collector takes half the partitions and dies (kill -9): until the

@@ -1,6 +1,8 @@
 // raft_sim: runs the deterministic Raft simulation over many seeds.
 //   raft_sim --seeds N [--first-seed S] [--steps T]   campaign over seeds S..S+N-1
 //   raft_sim --seed N [--verbose]                     replay one seed
+//   --scenario K / --fsync always|interval force a scripted interleaving or
+//   an fsync mode on every seed; --quiet stops at the first failure.
 // A failing seed is printed with the violated invariant and the last events
 // before it; `raft_sim --seed N --verbose` replays it event by event.
 #include <unistd.h>
@@ -37,8 +39,10 @@ void SetCurrentSeed(uint64_t seed) {
 
 void Usage() {
   std::fprintf(stderr,
-               "usage: raft_sim --seeds N [--first-seed S] [--steps T]\n"
-               "       raft_sim --seed N [--verbose] [--steps T]\n");
+               "usage: raft_sim --seeds N [--first-seed S] [--steps T] [--quiet]\n"
+               "       raft_sim --seed N [--verbose] [--steps T]\n"
+               "  either: [--scenario 0..3] (0 none, 1 figure 8, 2 stale suffix, 3 leader crash before fsync)\n"
+               "          [--fsync always|interval]   (default: drawn per seed)\n");
 }
 
 }  // namespace
@@ -54,6 +58,9 @@ int main(int argc, char** argv) {
   bool single = false;
   bool verbose = false;
   int steps = 0;
+  int scenario = -1;
+  int fsync_interval = -1;
+  bool quiet = false;  // mutation check: only the first failure, no trace
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -73,6 +80,13 @@ int main(int argc, char** argv) {
       first_seed = std::strtoull(next(), nullptr, 10);
     } else if (a == "--steps") {
       steps = std::atoi(next());
+    } else if (a == "--scenario") {
+      scenario = std::atoi(next());
+    } else if (a == "--fsync") {
+      std::string mode = next();
+      fsync_interval = mode == "interval" ? 1 : mode == "always" ? 0 : -1;
+    } else if (a == "--quiet") {
+      quiet = true;
     } else if (a == "--verbose" || a == "-v") {
       verbose = true;
     } else {
@@ -95,9 +109,16 @@ int main(int argc, char** argv) {
     opt.seed = s;
     if (steps > 0) opt.fault_steps = opt.heal_steps = steps;
     opt.verbose = single && verbose;
+    opt.scenario = scenario;
+    opt.fsync_interval = fsync_interval;
     Outcome out = RunSimulation(opt);
     total.Add(out.stats);
     if (single) std::printf("seed %llu: %s\n", static_cast<unsigned long long>(s), out.summary.c_str());
+    if (!out.ok && quiet) {
+      ++failures;
+      std::printf("FAIL seed %llu: %s\n", static_cast<unsigned long long>(s), out.failure.c_str());
+      break;
+    }
     if (!out.ok) {
       ++failures;
       // Replay the same seed with a trace to show what led to the failure.
@@ -120,7 +141,10 @@ int main(int argc, char** argv) {
       "  steps %lld, messages %lld\n"
       "  faults %lld: dropped %lld, duplicated %lld, crashes %lld, partitions %lld, "
       "retentions %lld, transfers %lld, forced campaigns %lld\n"
-      "  proposals accepted %lld, entries committed %lld, leaders elected %lld, log resets %lld\n",
+      "  proposals accepted %lld, entries committed %lld, leaders elected %lld, log resets %lld\n"
+      "  slow writes %lld, torn writes %lld, power losses %lld (entries lost %lld), abstaining restarts %lld\n"
+      "  scenarios completed: figure 8 %lld, stale suffix %lld, leader crash before fsync %lld\n"
+      "  %.0f seeds/s\n",
       static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(failures), secs,
       static_cast<long long>(total.steps), static_cast<long long>(total.messages),
       static_cast<long long>(total.Faults()), static_cast<long long>(total.dropped),
@@ -128,6 +152,11 @@ int main(int argc, char** argv) {
       static_cast<long long>(total.partitions), static_cast<long long>(total.retentions),
       static_cast<long long>(total.transfers), static_cast<long long>(total.forced_campaigns),
       static_cast<long long>(total.proposals), static_cast<long long>(total.committed_entries),
-      static_cast<long long>(total.leaders_elected), static_cast<long long>(total.log_resets));
+      static_cast<long long>(total.leaders_elected), static_cast<long long>(total.log_resets),
+      static_cast<long long>(total.slow_writes), static_cast<long long>(total.torn_writes),
+      static_cast<long long>(total.power_losses), static_cast<long long>(total.lost_entries),
+      static_cast<long long>(total.abstained_votes), static_cast<long long>(total.scenarios[1]),
+      static_cast<long long>(total.scenarios[2]), static_cast<long long>(total.scenarios[3]),
+      secs > 0 ? static_cast<double>(seeds) / secs : 0.0);
   return failures == 0 ? 0 : 1;
 }

@@ -26,6 +26,27 @@ struct Options {
   int trace_lines = 0;
   // Print every event as it happens.
   bool verbose = false;
+  // Scripted rare interleaving to run on this seed (Scenario below); -1 =
+  // drawn from the seed (most seeds run none).
+  int scenario = -1;
+  // fsync mode: -1 = drawn from the seed, 0 = always, 1 = interval.
+  int fsync_interval = -1;
+};
+
+// Scripted interleavings the random fault mix reaches too rarely.
+enum Scenario : int {
+  kNoScenario = 0,
+  // Raft paper Figure 8 (§5.4.2): a leader re-replicates an entry of an older
+  // term to a majority, then crashes before its own term's entry is there; a
+  // node holding a newer-term entry at that offset can still be elected.
+  kFigure8 = 1,
+  // A follower holds a stale suffix of an old term while the new leader's
+  // commit is ahead of what it has sent that follower.
+  kStaleSuffix = 2,
+  // A leader crashes after sending an append but before its own write is
+  // durable (persistence slower than the network).
+  kLeaderCrashBeforeFsync = 3,
+  kScenarioCount = 4,
 };
 
 struct Stats {
@@ -42,8 +63,15 @@ struct Stats {
   int64_t committed_entries = 0;
   int64_t leaders_elected = 0;
   int64_t log_resets = 0;
+  int64_t slow_writes = 0;      // Readies whose persistence took simulated time
+  int64_t torn_writes = 0;      // crashes during a Ready's persistence
+  int64_t power_losses = 0;     // fsync: interval, unsynced entries dropped
+  int64_t lost_entries = 0;     // entries those power losses dropped
+  int64_t abstained_votes = 0;  // restarts that had to abstain
+  int64_t scenarios[kScenarioCount] = {};  // scripted interleavings completed
   int64_t Faults() const {
-    return dropped + duplicated + crashes + partitions + retentions + transfers + forced_campaigns;
+    return dropped + duplicated + crashes + partitions + retentions + transfers + forced_campaigns + torn_writes +
+           power_losses;
   }
   void Add(const Stats& o);
 };

@@ -138,6 +138,25 @@ TEST(BatchReader, RejectsCompressedSectionClaimingHugeSize) {
   EXPECT_FALSE(r.has_value());
 }
 
+TEST(BatchReader, ControlBatchDecodesToNoRecords) {
+  auto batch = SmallBatch(Codec::kNone);
+  uint16_t attributes;
+  std::memcpy(&attributes, batch.data() + batch::kAttributes, 2);
+  attributes |= batch::kControlFlag;
+  std::memcpy(batch.data() + batch::kAttributes, &attributes, 2);
+  const uint64_t sum = ComputeChecksum(batch);
+  std::memcpy(batch.data() + batch::kChecksum, &sum, 8);
+  auto header = ValidateBatch(batch);
+  ASSERT_TRUE(header.has_value());
+  ASSERT_TRUE(header->is_control());
+  EXPECT_TRUE(DecodeAll(batch).empty());
+  // Still checked: a control batch with a broken record is corrupt.
+  RecordView scratch;
+  auto section = std::span<const std::byte>(batch).subspan(batch::kHeaderSize);
+  EXPECT_FALSE(DecodeRecordSection(section.first(section.size() - 1), *header, &scratch, [](const RecordView&) {})
+                   .has_value());
+}
+
 TEST(BatchBuilder, EmptyBatchCannotBeFinished) {
   BatchBuilder builder;
   EXPECT_FALSE(builder.Finish().has_value());

@@ -70,7 +70,9 @@ class BatchBuilder {
 
 // Decodes every record of one validated batch (see ValidateBatch). Checks
 // that each record lies within the batch and that the records match the
-// header's count; anything else is kCorrupt.
+// header's count; anything else is kCorrupt. A control batch
+// (BatchHeader::is_control, e.g. a Raft no-op) visits no record: it occupies
+// offsets but carries nothing for consumers.
 class BatchReader {
  public:
   using Visitor = std::function<void(const RecordView&)>;
@@ -81,7 +83,8 @@ class BatchReader {
   RecordView scratch_;
 };
 
-// Decodes the (already decompressed) records section of a batch.
+// Decodes the (already decompressed) records section of a batch; visits
+// nothing for a control batch.
 [[nodiscard]] Result<void> DecodeRecordSection(std::span<const std::byte> section, const BatchHeader& header,
                                                RecordView* scratch, const BatchReader::Visitor& visit);
 

@@ -174,6 +174,7 @@ void Node::ResetTerm(Term term) {
   }
   leader_ = kNoNode;
   heartbeat_elapsed_ = 0;
+  append_match_ = Offset(-1);
   ResetElectionTimer();
   votes_.clear();
   progress_.clear();
@@ -518,7 +519,7 @@ Result<void> Node::ValidateForState(const Message& m) const {
       return ValidateAppend(m);
     case MessageType::kHeartbeat: {
       if (m.term == term_ && role_ == Role::kLeader) return Ok();
-      Offset c = std::min(m.commit, LastOffset());
+      Offset c = HeartbeatCommit(m);
       if (c > commit_) {
         auto meta = LookupView(c);
         if (!meta || meta->last_offset != c) {
@@ -747,18 +748,27 @@ void Node::HandleAppend(const Message& m) {
   // Figure 2: commitIndex = min(leaderCommit, index of last new entry).
   if (TELEMQ_MUTANT(8)) match = std::max(match, LastOffset());  // mutant: commit up to our last, not the last new
   commit_ = std::max(commit_, std::min(m.commit, match));
+  append_match_ = std::max(append_match_, match);
   r.offset = match;  // sent once the entries are durable (Ready contract)
   Send(std::move(r));
 }
 
 void Node::HandleHeartbeat(const Message& m) {
-  // The leader sends min(its commit, our confirmed match), which our log holds.
-  commit_ = std::max(commit_, std::min(m.commit, LastOffset()));
+  commit_ = std::max(commit_, HeartbeatCommit(m));
   Message r;
   r.type = MessageType::kHeartbeatResponse;
   r.to = m.from;
   r.term = term_;
   Send(std::move(r));
+}
+
+Offset Node::HeartbeatCommit(const Message& m) const {
+  // The leader sends min(its commit, our confirmed match), which our log
+  // holds, unless we lost acknowledged entries since it confirmed that match
+  // (fsync: interval, abstaining): then only as far as an append of this
+  // term, whose prev the leader checked, showed our log to be its log.
+  Offset c = std::min(m.commit, LastOffset());
+  return abstaining() ? std::min(c, append_match_) : c;
 }
 
 void Node::HandleRestart(const Message& m) {
@@ -784,6 +794,7 @@ void Node::HandleRestart(const Message& m) {
   }
   // Everything up to the leader's log start is committed.
   commit_ = std::max(commit_, m.offset);
+  append_match_ = std::max(append_match_, m.offset);
   r.offset = m.offset;
   Send(std::move(r));
 }

@@ -244,6 +244,7 @@ class Node {
   void HandleAppend(const Message& m);
   void HandleHeartbeat(const Message& m);
   void HandleRestart(const Message& m);
+  Offset HeartbeatCommit(const Message& m) const;
   void HandleAppendResponse(const Message& m);
   void HandleHeartbeatResponse(const Message& m);
   void SendTimeoutNow(NodeId target);
@@ -274,6 +275,9 @@ class Node {
 
   Offset commit_{-1};
   Offset applied_{-1};
+  // Highest offset an append of the current term showed to match the
+  // leader's log (volatile; -1 after a restart or a term change).
+  Offset append_match_{-1};
 
   int election_elapsed_ = 0;
   int heartbeat_elapsed_ = 0;

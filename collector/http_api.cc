@@ -18,9 +18,12 @@ ApiResponse Error(int status, std::string_view code, std::string_view message) {
   return r;
 }
 
+// Names come from the export as they are: one that is not UTF-8 must not
+// make the JSON library throw (a 500 echoing the bytes); it is replaced
+// (U+FFFD) instead. The gateway refuses such names before forwarding.
 ApiResponse Json(const json& j) {
   ApiResponse r;
-  r.body = j.dump();
+  r.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
 }
 
@@ -70,7 +73,7 @@ ApiResponse BadRequest(const BadParameter& bad) {
   // The parameter's name, also as a field, so clients need not parse prose.
   auto j = json::parse(r.body);
   j["error"]["parameter"] = bad.name;
-  r.body = j.dump();
+  r.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
 }
 
@@ -123,7 +126,7 @@ std::string_view PartitionStateName(PartitionState state) {
 }
 
 std::string ErrorBody(std::string_view code, std::string_view message) {
-  return json{{"error", {{"code", code}, {"message", message}}}}.dump();
+  return json{{"error", {{"code", code}, {"message", message}}}}.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 ApiResponse HandleStatus(const PartitionDirectory& dir) {
@@ -161,6 +164,40 @@ ApiResponse HandleGpus(const PartitionDirectory& dir) {
   return Json({{"gpus", std::move(gpus)}, {"serving", std::move(serving)}, {"restoring", std::move(restoring)}});
 }
 
+ApiResponse HandleLatest(const PartitionDirectory& dir, const QueryParams& params) {
+  LatestQuery q;
+  if (auto bad = ParseName(params, "hostname", &q.hostname)) return BadRequest(*bad);
+  if (auto bad = ParseName(params, "metric", &q.metric)) return BadRequest(*bad);
+  json gpus = json::array();
+  json serving = json::array();
+  json restoring = json::array();
+  for (const auto& h : dir.Partitions()) {
+    if (h.state != PartitionState::kServing || h.store == nullptr) {
+      restoring.push_back(h.partition);
+      continue;
+    }
+    auto latest = h.store->Latest(q);
+    if (!latest) {
+      if (latest.error().code() == Errc::kShuttingDown) continue;  // no longer ours
+      return Error(500, "internal", latest.error().ToString());
+    }
+    for (const auto& g : latest->gpus) {
+      json one = GpuJson(g.gpu, h.partition);
+      json& points = one["latest"] = json::array();
+      for (const auto& p : g.points) {
+        json& point = points.emplace_back(json::value_t::object);
+        auto& fields = point.get_ref<json::object_t&>();
+        fields.emplace("metric", p.metric);
+        fields.emplace("timestamp_us", p.timestamp_us);
+        fields.emplace("value", p.value);
+      }
+      gpus.push_back(std::move(one));
+    }
+    serving.push_back(h.partition);
+  }
+  return Json({{"gpus", std::move(gpus)}, {"serving", std::move(serving)}, {"restoring", std::move(restoring)}});
+}
+
 ApiResponse HandleGpu(const PartitionDirectory& dir, std::string_view uuid, const QueryParams& params) {
   int32_t partition = 0;
   if (auto bad = ParsePartition(params, &partition)) return BadRequest(*bad);
@@ -190,6 +227,29 @@ ApiResponse HandleTelemetry(const PartitionDirectory& dir, std::string_view uuid
   }
   if (q.after_metric && !q.after_us) return BadRequest({"after_metric", "after_metric needs after_us"});
   q.limit = static_cast<size_t>(limit.value_or(kDefaultQueryLimit));
+  std::optional<int64_t> step_us;
+  if (auto bad = ParseInt<int64_t>(params, "step_us", 1, kMax, &step_us)) return BadRequest(*bad);
+  std::optional<std::string> agg;
+  if (auto bad = ParseName(params, "agg", &agg)) return BadRequest(*bad);
+  if (agg && !step_us) return BadRequest({"agg", "agg needs step_us"});
+  if (step_us) {
+    Downsample d{.step_us = *step_us};
+    const std::string a = agg.value_or("avg");
+    if (a == "avg") {
+      d.agg = Aggregation::kAvg;
+    } else if (a == "min") {
+      d.agg = Aggregation::kMin;
+    } else if (a == "max") {
+      d.agg = Aggregation::kMax;
+    } else if (a == "last") {
+      d.agg = Aggregation::kLast;
+    } else if (a == "count") {
+      d.agg = Aggregation::kCount;
+    } else {
+      return BadRequest({"agg", "agg must be avg, min, max, last or count, got '" + a + "'"});
+    }
+    q.downsample = d;
+  }
 
   auto store = ServingStore(dir, partition);
   if (auto* r = std::get_if<ApiResponse>(&store)) return *r;

@@ -60,6 +60,10 @@ inline constexpr int64_t kDefaultQueryLimit = 1'000;
 ApiResponse HandleStatus(const PartitionDirectory& dir);
 ApiResponse HandleGpus(const PartitionDirectory& dir);
 ApiResponse HandleGpu(const PartitionDirectory& dir, std::string_view uuid, const QueryParams& params);
+// GET /internal/v1/latest?hostname&metric: {"gpus":[{...GPU fields...,
+// "latest":[{"metric","timestamp_us","value"}]}],"serving":[..],"restoring":[..]}
+// over every serving partition (the fleet view; PartitionStore::Latest).
+ApiResponse HandleLatest(const PartitionDirectory& dir, const QueryParams& params);
 ApiResponse HandleTelemetry(const PartitionDirectory& dir, std::string_view uuid, const QueryParams& params);
 
 // The error body, for routes outside the handlers (404 for unknown paths).

@@ -50,6 +50,9 @@ struct HttpServer::Impl {
     server.Get("/internal/v1/gpus", [this](const httplib::Request&, httplib::Response& res) {
       Serve(gpus_seconds, res, [&] { return HandleGpus(dir); });
     });
+    server.Get("/internal/v1/latest", [this](const httplib::Request& req, httplib::Response& res) {
+      Serve(gpus_seconds, res, [&] { return HandleLatest(dir, req.params); });
+    });
     server.Get(R"(/internal/v1/gpus/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
       Serve(gpu_seconds, res, [&] { return HandleGpu(dir, req.matches[1].str(), req.params); });
     });

@@ -720,6 +720,62 @@ Result<GpuSummary> PartitionStore::GetGpu(std::string_view uuid) const {
   return Summarize(it->first, it->second, *impl_->dict);
 }
 
+Result<LatestResult> PartitionStore::Latest(const LatestQuery& q) const {
+  std::shared_lock life(impl_->life_mu);
+  if (impl_->closed) return Fail(Errc::kShuttingDown, "store is closed");
+  // One iterator (one snapshot) for every GPU, taken before the dictionary
+  // and the GPU views, as in QueryWindow: every key it shows is named.
+  rocksdb::ReadOptions ro;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro));
+  std::vector<std::pair<std::string, GpuView>> views;
+  std::shared_ptr<const MetricDict> dict;
+  {
+    std::lock_guard lock(impl_->meta_mu);
+    for (const auto& [uuid, v] : impl_->views) {
+      if (!q.hostname || v.record->hostname == *q.hostname) views.emplace_back(uuid, v);
+    }
+    dict = impl_->dict;
+  }
+  LatestResult out;
+  out.names = dict;
+  std::optional<MetricId> only;
+  if (q.metric) {
+    auto m = dict->ids.find(*q.metric);
+    if (m == dict->ids.end()) return out;
+    only = m->second;
+  }
+  std::vector<char> seen(dict->names.size());
+  for (const auto& [uuid, v] : views) {
+    GpuLatest g;
+    g.gpu = Summarize(uuid, v, *dict);
+    const GpuSid sid = v.record->sid;
+    const size_t wanted = only ? 1 : v.record->metrics.size();
+    std::fill(seen.begin(), seen.end(), 0);
+    size_t found = 0;
+    // Backwards from the GPU's newest key until every metric is found or
+    // the lookback ends. A snapshot holds all metrics of one stamp, so this
+    // usually reads one snapshot's keys.
+    for (it->SeekForPrev(fmt_::GpuDataEnd(sid)); it->Valid() && found < wanted; it->Prev()) {
+      auto k = fmt_::DecodeDataKey(it->key().ToStringView());
+      if (!k || k->gpu != sid) break;  // before this GPU's range
+      if (k->timestamp_us < v.last_ts - q.lookback_us) break;
+      if (k->metric >= dict->names.size()) return Fail(Errc::kCorrupt, "data key with an unknown metric id");
+      if ((only && k->metric != *only) || seen[k->metric]) continue;
+      auto value = fmt_::DecodeValue(it->value().ToStringView());
+      if (!value) return Fail(Errc::kCorrupt, "malformed value in gpu range");
+      seen[k->metric] = 1;
+      ++found;
+      g.points.push_back({dict->names[k->metric], k->timestamp_us, *value});
+    }
+    if (!it->status().ok()) return tl::unexpected(FromStatus(it->status(), "latest"));
+    if (g.points.empty()) continue;
+    std::sort(g.points.begin(), g.points.end(),
+              [](const LatestPoint& a, const LatestPoint& b) { return a.metric < b.metric; });
+    out.gpus.push_back(std::move(g));
+  }
+  return out;
+}
+
 Result<WindowResult> PartitionStore::QueryWindow(std::string_view uuid, const WindowQuery& q) const {
   std::shared_lock life(impl_->life_mu);
   if (impl_->closed) return Fail(Errc::kShuttingDown, "store is closed");
@@ -733,12 +789,22 @@ Result<WindowResult> PartitionStore::QueryWindow(std::string_view uuid, const Wi
   WindowResult out;
   if (q.start_us && q.end_us && *q.start_us > *q.end_us) return out;
   const size_t limit = std::max<size_t>(q.limit, 1);
+  const int64_t step = q.downsample ? std::max<int64_t>(q.downsample->step_us, 1) : 1;
+  // Floor division: buckets of negative timestamps too start at k*step.
+  auto bucket_of = [step](int64_t ts) {
+    const int64_t k = ts / step - ((ts % step) < 0 ? 1 : 0);
+    // The first bucket is clipped at INT64_MIN rather than overflow.
+    return k < std::numeric_limits<int64_t>::min() / step ? std::numeric_limits<int64_t>::min() : k * step;
+  };
   int64_t from = q.start_us.value_or(std::numeric_limits<int64_t>::min());
   if (q.after_us && *q.after_us > from) from = *q.after_us;
   const std::string upper = q.end_us ? fmt_::DataUpperBoundInclusive(sid, *q.end_us) : fmt_::GpuDataEnd(sid);
   rocksdb::Slice hi(upper);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &hi;
+  // A downsampled scan reads every key of the window once, in order: no
+  // point in polluting the block cache's hot set with a day of blocks twice.
+  if (q.downsample) ro.readahead_size = 2 << 20;
   // The iterator (its implicit snapshot) first, the dictionary after: Commit
   // shows new names before it writes, so a dictionary read now names every
   // metric the snapshot holds. The other order lets a batch with a new metric
@@ -759,17 +825,35 @@ Result<WindowResult> PartitionStore::QueryWindow(std::string_view uuid, const Wi
   out.points.reserve(std::min<size_t>(limit, 4096));
 
   // Keys order points by metric id within a timestamp, the API by metric
-  // name: gather one timestamp's points, then emit them in name order.
+  // name: gather one group (a timestamp, or a bucket when downsampling),
+  // then emit it in name order.
   struct Entry {
     uint32_t rank;
     MetricId id;
-    double value;
+    double value;  // raw: the value; downsampled: the aggregate so far
+    double sum;
+    uint64_t count;
   };
   std::vector<Entry> group;
+  // Downsampling: the entry of each metric id in `group`, or -1.
+  std::vector<int32_t> slot;
+  if (q.downsample) slot.assign(dict->names.size(), -1);
   int64_t group_ts = 0;
   bool full = false;
   // Returns true when the scan can stop.
   auto emit = [&]() -> bool {
+    if (q.downsample) {
+      for (Entry& e : group) {
+        slot[e.id] = -1;
+        switch (q.downsample->agg) {
+          case Aggregation::kAvg: e.value = e.sum / static_cast<double>(e.count); break;
+          case Aggregation::kCount: e.value = static_cast<double>(e.count); break;
+          case Aggregation::kMin:
+          case Aggregation::kMax:
+          case Aggregation::kLast: break;
+        }
+      }
+    }
     if (q.after_us && group_ts == *q.after_us) {
       if (!q.after_metric) {
         group.clear();
@@ -795,19 +879,48 @@ Result<WindowResult> PartitionStore::QueryWindow(std::string_view uuid, const Wi
     return false;
   };
   bool stopped = false;
-  for (it->Seek(fmt_::DataLowerBound(sid, from)); it->Valid(); it->Next()) {
-    auto k = fmt_::DecodeDataKey(it->key().ToStringView());
+  // A cursor inside a bucket resumes at the bucket's start: the bucket's
+  // remaining metrics need all of its points.
+  // (From the very beginning there is nothing before to resume from, and
+  // flooring INT64_MIN would overflow.)
+  int64_t seek_from = from;
+  if (q.downsample && from > std::numeric_limits<int64_t>::min() + step) {
+    seek_from = std::max(bucket_of(from), q.start_us.value_or(std::numeric_limits<int64_t>::min()));
+  }
+  for (it->Seek(fmt_::DataLowerBound(sid, seek_from)); it->Valid(); it->Next()) {
+    const rocksdb::Slice key = it->key();
+    auto k = fmt_::DecodeDataKey(key.ToStringView());
     if (!k || k->gpu != sid) return Fail(Errc::kCorrupt, "malformed data key in gpu range");
-    if (k->timestamp_us != group_ts && !group.empty()) {
+    const int64_t ts = q.downsample ? bucket_of(k->timestamp_us) : k->timestamp_us;
+    if (ts != group_ts && !group.empty()) {
       if ((stopped = emit())) break;
       group.clear();
     }
-    group_ts = k->timestamp_us;
+    group_ts = ts;
     if (only && k->metric != *only) continue;
     if (k->metric >= dict->names.size()) return Fail(Errc::kCorrupt, "data key with an unknown metric id");
     auto v = fmt_::DecodeValue(it->value().ToStringView());
     if (!v) return Fail(Errc::kCorrupt, "malformed value in gpu range");
-    group.push_back({dict->rank[k->metric], k->metric, *v});
+    if (!q.downsample) {
+      group.push_back({dict->rank[k->metric], k->metric, *v, 0, 0});
+      continue;
+    }
+    int32_t& at = slot[k->metric];
+    if (at < 0) {
+      at = static_cast<int32_t>(group.size());
+      group.push_back({dict->rank[k->metric], k->metric, *v, *v, 1});
+      continue;
+    }
+    Entry& e = group[static_cast<size_t>(at)];
+    e.sum += *v;
+    ++e.count;
+    switch (q.downsample->agg) {
+      case Aggregation::kMin: e.value = std::min(e.value, *v); break;
+      case Aggregation::kMax: e.value = std::max(e.value, *v); break;
+      case Aggregation::kLast: e.value = *v; break;  // keys ascend in time within a metric
+      case Aggregation::kAvg:
+      case Aggregation::kCount: break;
+    }
   }
   if (!it->status().ok()) return tl::unexpected(FromStatus(it->status(), "query"));
   if (!stopped && !group.empty()) emit();

@@ -103,6 +103,19 @@ struct GpuSummary {
   std::vector<std::string> metrics;  // sorted
 };
 
+// Downsampling of a window (GET .../telemetry?step_us&agg): points are
+// grouped into buckets [k*step_us, (k+1)*step_us) aligned to the Unix epoch
+// (so a bucket is the same whatever window asks for it, as Grafana aligns
+// its steps), and each (bucket, metric) gives one point stamped with the
+// bucket's start. The window, metric, cursor and limit of WindowQuery apply
+// to the bucket points: after_us/after_metric name the last bucket point
+// returned. Computed during the range scan, one bucket at a time.
+enum class Aggregation : uint8_t { kAvg, kMin, kMax, kLast, kCount };
+struct Downsample {
+  int64_t step_us = 0;  // > 0
+  Aggregation agg = Aggregation::kAvg;
+};
+
 // One GPU's points with start_us <= t <= end_us (each optional), of one
 // metric when set, ordered by (timestamp, metric name), strictly after the
 // cursor (after_us, after_metric) when after_us is set (without
@@ -114,6 +127,7 @@ struct WindowQuery {
   size_t limit = 1000;
   std::optional<int64_t> after_us;
   std::optional<std::string> after_metric;
+  std::optional<Downsample> downsample;  // unset: raw points
 };
 
 struct QueryPoint {
@@ -126,6 +140,29 @@ struct WindowResult {
   std::vector<QueryPoint> points;
   bool more = false;                  // more points match after the last one
   std::shared_ptr<const void> names;  // keeps QueryPoint::metric alive
+};
+
+// The latest point of each metric of one GPU (the fleet view).
+struct LatestPoint {
+  std::string_view metric;  // valid while the LatestResult lives
+  int64_t timestamp_us = 0;
+  double value = 0;
+};
+struct GpuLatest {
+  GpuSummary gpu;
+  std::vector<LatestPoint> points;  // by metric name
+};
+struct LatestResult {
+  std::vector<GpuLatest> gpus;        // by uuid
+  std::shared_ptr<const void> names;  // keeps LatestPoint::metric alive
+};
+// Which GPUs and how far back: a metric with no point within `lookback_us`
+// of its GPU's newest point is left out (as Prometheus's 5-minute lookback
+// leaves out a stale series), which bounds the backward scan per GPU.
+struct LatestQuery {
+  std::optional<std::string> hostname;  // only this host's GPUs
+  std::optional<std::string> metric;    // only this metric
+  int64_t lookback_us = 300'000'000;
 };
 
 class PartitionStore {
@@ -167,6 +204,8 @@ class PartitionStore {
   [[nodiscard]] Result<std::vector<GpuSummary>> ListGpus() const;
   // kNotFound when the GPU has no points here.
   [[nodiscard]] Result<GpuSummary> GetGpu(std::string_view uuid) const;
+  // Each GPU's newest point per metric; GPUs without one are left out.
+  [[nodiscard]] Result<LatestResult> Latest(const LatestQuery& query) const;
   // kNotFound when the GPU has no points here.
   [[nodiscard]] Result<WindowResult> QueryWindow(std::string_view uuid, const WindowQuery& query) const;
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <set>
 #include <thread>
@@ -191,6 +192,119 @@ TEST_F(PartitionStoreTest, MoreIsFalseWhenThePageEndsExactlyAtTheLastPoint) {
   r = Query(kGpuA, {.after_us = 1'000'000});
   EXPECT_EQ(r.points.size(), 3u);
   EXPECT_EQ(r.points.front().timestamp_us, 2'000'000);
+}
+
+// Issue #15: one point per (bucket, metric), computed in the scan. Values
+// here are i*10 + m at t = i s (Fill), so each aggregate has a closed form.
+TEST_F(PartitionStoreTest, DownsamplingAggregatesEachEpochAlignedBucketPerMetric) {
+  Fill({kGpuA}, 600, /*base=*/0);  // 10 minutes at 1 s, 3 metrics
+  ApplyAll();
+  auto at = [&](Aggregation agg) {
+    WindowQuery q;
+    q.limit = 10000;
+    q.downsample = Downsample{.step_us = 60'000'000, .agg = agg};
+    return Query(kGpuA, q);
+  };
+  const auto avg = at(Aggregation::kAvg);
+  ASSERT_EQ(avg.points.size(), 10u * kMetrics.size());
+  EXPECT_FALSE(avg.more);
+  for (size_t i = 0; i < avg.points.size(); ++i) {
+    const auto& p = avg.points[i];
+    const int64_t bucket = static_cast<int64_t>(i / kMetrics.size());
+    EXPECT_EQ(p.timestamp_us, bucket * 60'000'000);
+    const size_t m = static_cast<size_t>(std::find(kMetrics.begin(), kMetrics.end(), p.metric) - kMetrics.begin());
+    ASSERT_LT(m, kMetrics.size());
+    // mean of (60b + j) * 10 + m for j in 0..59
+    EXPECT_DOUBLE_EQ(p.value, (60.0 * bucket + 29.5) * 10 + static_cast<double>(m)) << i;
+  }
+  // Within a bucket, metrics come by name, as raw points do.
+  EXPECT_EQ(avg.points[0].metric, "DCGM_FI_DEV_GPU_TEMP");
+  const auto min = at(Aggregation::kMin), max = at(Aggregation::kMax), last = at(Aggregation::kLast),
+             count = at(Aggregation::kCount);
+  ASSERT_EQ(min.points.size(), avg.points.size());
+  for (size_t i = 0; i < avg.points.size(); ++i) {
+    const double m = avg.points[i].value - 295;  // 60b*10 + m
+    EXPECT_DOUBLE_EQ(min.points[i].value, m);
+    EXPECT_DOUBLE_EQ(max.points[i].value, m + 590);
+    EXPECT_DOUBLE_EQ(last.points[i].value, m + 590);
+    EXPECT_DOUBLE_EQ(count.points[i].value, 60);
+  }
+}
+
+TEST_F(PartitionStoreTest, DownsamplingHonoursWindowMetricAndPartialBuckets) {
+  Fill({kGpuA, kGpuB}, 600, /*base=*/0);
+  ApplyAll();
+  WindowQuery q;
+  q.start_us = 90'000'000;   // inside bucket 1: 90..119 s
+  q.end_us = 150'000'000;    // inside bucket 2: 120..150 s, inclusive
+  q.metric = kMetrics[0];    // UTIL, values i*10
+  q.downsample = Downsample{.step_us = 60'000'000, .agg = Aggregation::kCount};
+  auto r = Query(kGpuA, q);
+  ASSERT_EQ(r.points.size(), 2u);
+  EXPECT_EQ(r.points[0].timestamp_us, 60'000'000);  // the bucket's start, before start_time
+  EXPECT_DOUBLE_EQ(r.points[0].value, 30);
+  EXPECT_EQ(r.points[1].timestamp_us, 120'000'000);
+  EXPECT_DOUBLE_EQ(r.points[1].value, 31);
+  q.downsample->agg = Aggregation::kAvg;
+  r = Query(kGpuA, q);
+  EXPECT_DOUBLE_EQ(r.points[0].value, 1045);  // mean of 900..1190
+  EXPECT_DOUBLE_EQ(r.points[1].value, 1350);  // mean of 1200..1500
+}
+
+TEST_F(PartitionStoreTest, DownsampledCursorPagingReturnsEveryBucketPointExactlyOnce) {
+  Fill({kGpuA}, 600, /*base=*/0);
+  ApplyAll();
+  WindowQuery q;
+  q.start_us = 30'000'000;
+  q.downsample = Downsample{.step_us = 60'000'000, .agg = Aggregation::kMax};
+  q.limit = 10000;
+  const auto all = Query(kGpuA, q);
+  ASSERT_EQ(all.points.size(), 30u);
+  for (size_t page : {1u, 2u, 4u, 29u, 30u}) {
+    const auto paged = Paged(kGpuA, q, page);
+    ASSERT_EQ(paged.size(), all.points.size()) << page;
+    for (size_t i = 0; i < paged.size(); ++i) {
+      EXPECT_EQ(paged[i].first, all.points[i].timestamp_us) << page << " " << i;
+      EXPECT_EQ(paged[i].second, all.points[i].metric) << page << " " << i;
+    }
+  }
+}
+
+TEST_F(PartitionStoreTest, LatestGivesEachGpusNewestPointPerMetric) {
+  Fill({kGpuA, kGpuB}, 50);  // t = 1..50 s, value i*10 + m
+  log_.Append(MakePoint(kGpuB, 1'000'000, "OLD_METRIC", 7, "host-0002"));  // B moves host; a stale metric
+  ApplyAll();
+  auto all = store_->Latest({});
+  ASSERT_TRUE(all) << all.error().ToString();
+  ASSERT_EQ(all->gpus.size(), 2u);
+  EXPECT_EQ(all->gpus[0].gpu.uuid, kGpuA);
+  ASSERT_EQ(all->gpus[0].points.size(), kMetrics.size());
+  for (const auto& p : all->gpus[0].points) {
+    const size_t m = static_cast<size_t>(std::find(kMetrics.begin(), kMetrics.end(), p.metric) - kMetrics.begin());
+    EXPECT_EQ(p.timestamp_us, 50'000'000) << p.metric;
+    EXPECT_DOUBLE_EQ(p.value, 490 + static_cast<double>(m)) << p.metric;
+  }
+  // OLD_METRIC's only point is 49 s older than B's newest: inside the
+  // default 5-minute lookback, outside a 10-second one.
+  EXPECT_EQ(all->gpus[1].points.size(), kMetrics.size() + 1);
+  LatestQuery recent;
+  recent.lookback_us = 10'000'000;
+  EXPECT_EQ(store_->Latest(recent)->gpus[1].points.size(), kMetrics.size());
+  LatestQuery host;
+  host.hostname = "host-0002";
+  auto b = store_->Latest(host);
+  ASSERT_EQ(b->gpus.size(), 1u);
+  EXPECT_EQ(b->gpus[0].gpu.uuid, kGpuB);
+  LatestQuery metric;
+  metric.metric = kMetrics[1];
+  auto m = store_->Latest(metric);
+  ASSERT_EQ(m->gpus.size(), 2u);
+  ASSERT_EQ(m->gpus[0].points.size(), 1u);
+  EXPECT_EQ(m->gpus[0].points[0].metric, kMetrics[1]);
+  EXPECT_DOUBLE_EQ(m->gpus[0].points[0].value, 491);
+  LatestQuery none;
+  none.metric = "NO_SUCH_METRIC";
+  EXPECT_TRUE(store_->Latest(none)->gpus.empty());
 }
 
 TEST_F(PartitionStoreTest, RedeliveryCreatesNoDuplicatesAndNeverMovesTheOffsetBack) {

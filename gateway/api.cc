@@ -23,6 +23,15 @@ const ParamSpec kGpuIdParam{
     .max_length = 256,
 };
 
+const ParamSpec kHostnameParam{
+    .name = "hostname",
+    .in = ParamIn::kPath,
+    .description = "The host's name as the exporter reports it, percent-encoded (any characters but '/', 1..256 "
+                   "bytes of UTF-8 once decoded).",
+    .required = true,
+    .max_length = 256,
+};
+
 constexpr ResponseSpec kBadRequest{400, "A parameter is malformed, out of range or unknown; the error names it.",
                                    "Error"};
 constexpr ResponseSpec kGpuNotFound{404, "No GPU with this UUID.", "Error"};
@@ -159,6 +168,46 @@ const char* kSchemas = R"json({
       "next_cursor": {"type": "string", "nullable": true, "description": "Pass as cursor (with the same start_time, end_time and metric) for the next page; null on the last page."}
     }
   },
+  "HostGpuList": {
+    "allOf": [
+      {"$ref": "#/components/schemas/Availability"},
+      {
+        "type": "object",
+        "required": ["hostname", "gpus", "count"],
+        "properties": {
+          "hostname": {"type": "string"},
+          "gpus": {"type": "array", "items": {"$ref": "#/components/schemas/Gpu"}, "description": "Sorted by uuid."},
+          "count": {"type": "integer"}
+        }
+      }
+    ]
+  },
+  "GpuLatest": {
+    "type": "object",
+    "required": ["uuid", "gpu_id", "hostname", "model_name", "partition", "latest"],
+    "properties": {
+      "uuid": {"type": "string"},
+      "gpu_id": {"type": "integer"},
+      "hostname": {"type": "string"},
+      "model_name": {"type": "string"},
+      "partition": {"type": "integer"},
+      "latest": {"type": "array", "items": {"$ref": "#/components/schemas/TelemetryPoint"}, "description": "The newest point of each metric, by metric name."}
+    }
+  },
+  "LatestList": {
+    "allOf": [
+      {"$ref": "#/components/schemas/Availability"},
+      {
+        "type": "object",
+        "required": ["gpus", "count", "points"],
+        "properties": {
+          "gpus": {"type": "array", "items": {"$ref": "#/components/schemas/GpuLatest"}, "description": "Sorted by uuid."},
+          "count": {"type": "integer", "description": "GPUs listed."},
+          "points": {"type": "integer", "description": "Points listed, over all GPUs."}
+        }
+      }
+    ]
+  },
   "Health": {
     "type": "object",
     "required": ["status"],
@@ -207,7 +256,8 @@ std::vector<RouteSpec> MakeRoutes() {
        .tag = "gpus",
        .summary = "Telemetry of one GPU, ascending by time",
        .description = "Points with start_time <= timestamp <= end_time (both optional, inclusive), ordered by "
-                      "(timestamp, metric), at most `limit` per page. Follow next_cursor for the next page.",
+                      "(timestamp, metric), at most `limit` per page. Follow next_cursor for the next page. With "
+                      "step (and agg), one aggregated point per metric per step instead of the raw points.",
        .params = {kGpuIdParam,
                   {.name = "start_time",
                    .description = "Inclusive lower bound, RFC 3339 with an offset (Z or +hh:mm) and up to 9 fraction "
@@ -231,7 +281,18 @@ std::vector<RouteSpec> MakeRoutes() {
                    .default_value = 1000},
                   {.name = "cursor",
                    .description = "next_cursor of the previous page of this same query (opaque).",
-                   .max_length = 1024}},
+                   .max_length = 1024},
+                  {.name = "step",
+                   .description =
+                       "Downsample: one point per metric per step, computed by the collector during its scan "
+                       "(e.g. 60s, 5m, 1h30m; a plain number is seconds; 1ms..366d). Buckets are aligned to "
+                       "multiples of step since the Unix epoch; a point's timestamp is its bucket's start, so the "
+                       "first bucket may start before start_time. limit and cursor count bucket points.",
+                   .pattern = "^([0-9]+(ms|s|m|h|d|w))+$|^[0-9]+$",
+                   .max_length = 32},
+                  {.name = "agg",
+                   .description = "How a step's points become one: avg (default), min, max, last or count. Needs step.",
+                   .enum_values = "avg,min,max,last,count"}},
        .responses = {{200, "A page of points.", "TelemetryPage"},
                      kBadRequest,
                      kGpuNotFound,
@@ -246,6 +307,20 @@ std::vector<RouteSpec> MakeRoutes() {
                .summary = "Hosts with their GPUs",
                .description = "Derived from the GPU list: same partial/unavailable_partitions rules.",
                .responses = {ListAnswer("The hosts.", "HostList"), kBadRequest, kUnavailable}});
+  r.push_back({.id = RouteId::kHostGpus,
+               .method = "GET",
+               .path = "/api/v1/hosts/{hostname}/gpus",
+               .operation_id = "listHostGpus",
+               .tag = "catalog",
+               .summary = "The GPUs of one host",
+               .description = "The GPU list restricted to one host, same fields and partial/unavailable_partitions "
+                              "rules. 404 when no GPU of the fleet has this hostname; 503 when none is found but "
+                              "some partitions cannot be read (the host's GPUs may be there).",
+               .params = {kHostnameParam},
+               .responses = {ListAnswer("The host's GPUs.", "HostGpuList"),
+                             kBadRequest,
+                             {404, "No GPU of this host.", "Error"},
+                             kUnavailable}});
   r.push_back({.id = RouteId::kListMetrics,
                .method = "GET",
                .path = "/api/v1/metrics",
@@ -254,6 +329,25 @@ std::vector<RouteSpec> MakeRoutes() {
                .summary = "Metric names with the number of GPUs reporting each",
                .description = "Derived from the GPU list: same partial/unavailable_partitions rules.",
                .responses = {ListAnswer("The metrics.", "MetricList"), kBadRequest, kUnavailable}});
+  r.push_back(
+      {.id = RouteId::kLatest,
+       .method = "GET",
+       .path = "/api/v1/telemetry/latest",
+       .operation_id = "latestTelemetry",
+       .tag = "gpus",
+       .summary = "Fleet view: the newest value of each metric of every GPU",
+       .description =
+           "Asked of every collector in parallel. For each GPU (sorted by uuid), the newest point of each metric "
+           "within 5 minutes of the GPU's newest point (an older metric is stale and left out, as Prometheus's "
+           "lookback does). Filters: hostname (the GPUs of one host), metric. Same partial/unavailable_partitions "
+           "rules as the GPU list.",
+       .params = {{.name = "hostname",
+                   .description = "Only the GPUs of this host (exact name).",
+                   .max_length = 256},
+                  {.name = "metric",
+                   .description = "Only this metric (exact name).",
+                   .max_length = 128}},
+       .responses = {ListAnswer("The newest points.", "LatestList"), kBadRequest, kUnavailable}});
   r.push_back({.id = RouteId::kHealthz,
                .method = "GET",
                .path = "/healthz",
@@ -320,6 +414,15 @@ json ParamToJson(const ParamSpec& p) {
   if (p.maximum) schema["maximum"] = *p.maximum;
   if (p.default_value) schema["default"] = *p.default_value;
   if (p.max_length) schema["maxLength"] = *p.max_length;
+  if (!p.enum_values.empty()) {
+    schema["enum"] = json::array();
+    std::string_view values = p.enum_values;
+    while (!values.empty()) {
+      const size_t comma = values.find(',');
+      schema["enum"].push_back(std::string(values.substr(0, comma)));
+      values = comma == std::string_view::npos ? std::string_view() : values.substr(comma + 1);
+    }
+  }
   json out;
   out["name"] = std::string(p.name);
   out["in"] = p.in == ParamIn::kPath ? "path" : "query";

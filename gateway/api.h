@@ -19,7 +19,9 @@ enum class RouteId {
   kGetGpu,
   kGpuTelemetry,
   kListHosts,
+  kHostGpus,
   kListMetrics,
+  kLatest,
   kHealthz,
   kReadyz,
   kMetrics,
@@ -43,6 +45,7 @@ struct ParamSpec {
   std::optional<int64_t> maximum;
   std::optional<int64_t> default_value;
   std::optional<size_t> max_length;
+  std::string_view enum_values;  // comma-separated allowed values; empty: any
 };
 
 struct ResponseSpec {

@@ -35,6 +35,7 @@ TEST(OpenApi, EveryRouteIsPresentAndNothingElse) {
     EXPECT_TRUE(op["responses"].contains("200")) << r.path;
   }
   for (const char* required : {"/api/v1/gpus", "/api/v1/gpus/{id}", "/api/v1/gpus/{id}/telemetry", "/api/v1/hosts",
+                               "/api/v1/hosts/{hostname}/gpus", "/api/v1/telemetry/latest",
                                "/api/v1/metrics", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"}) {
     EXPECT_TRUE(doc["paths"].contains(required)) << required;
   }
@@ -78,7 +79,9 @@ TEST(OpenApi, ParametersAreTypedAndBounded) {
   const json doc = Spec();
   std::map<std::string, json> params;
   for (const auto& p : doc["paths"]["/api/v1/gpus/{id}/telemetry"]["get"]["parameters"]) params[p["name"]] = p;
-  ASSERT_EQ(params.size(), 6u);
+  ASSERT_EQ(params.size(), 8u);
+  EXPECT_EQ(params["agg"]["schema"]["enum"], json::array({"avg", "min", "max", "last", "count"}));
+  EXPECT_FALSE(params["step"]["schema"]["pattern"].get<std::string>().empty());
   EXPECT_EQ(params["id"]["in"], "path");
   EXPECT_EQ(params["id"]["required"], true);
   EXPECT_EQ(params["start_time"]["in"], "query");

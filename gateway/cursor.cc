@@ -37,6 +37,11 @@ uint64_t Check(std::string_view payload, const CursorScope& scope) {
   f.AddOptional(scope.end_us);
   f.AddU64(scope.metric.size());
   f.Add(scope.metric);
+  if (scope.step_us) {
+    f.AddU64(static_cast<uint64_t>(*scope.step_us));
+    f.AddU64(scope.agg.size());
+    f.Add(scope.agg);
+  }
   return f.h;
 }
 

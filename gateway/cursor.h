@@ -33,6 +33,10 @@ struct CursorScope {
   std::optional<int64_t> start_us;
   std::optional<int64_t> end_us;
   std::string_view metric;  // empty: all metrics
+  // Downsampled queries: a cursor of one step or aggregation is refused by
+  // another. Unset for raw points (raw cursors check as before).
+  std::optional<int64_t> step_us;
+  std::string_view agg;
 };
 
 struct CursorPosition {

@@ -337,8 +337,9 @@ struct Gateway::Impl {
     res.set_header("Content-Type", kJson);
   }
 
-  // Fans /internal/v1/gpus out to every collector in parallel.
-  tl::expected<FleetView, ApiError> Fleet() {
+  // Fans `target` (/internal/v1/gpus or /internal/v1/latest) out to every
+  // collector in parallel.
+  tl::expected<FleetView, ApiError> Fleet(const std::string& target = "/internal/v1/gpus") {
     const auto snap = routing.Current();
     if (snap->table.partitions() == 0) {
       routing.RequestRefresh();
@@ -349,7 +350,7 @@ struct Gateway::Impl {
     std::vector<EndpointReply> replies(endpoints.size());
     auto fetch = [&](size_t i) {
       replies[i].endpoint = endpoints[i];
-      auto up = Call(endpoints[i], "/internal/v1/gpus");
+      auto up = Call(endpoints[i], target);
       if (up.outcome != UpstreamReply::Outcome::kOk || up.status != 200) {
         const ApiError e = UpstreamFailure(endpoints[i], up, "", -1);
         spdlog::debug("fan-out to {} failed: {}", endpoints[i], e.message);
@@ -377,6 +378,40 @@ struct Gateway::Impl {
     // again for the missing partitions, as their 503 would.
     if (view->partial()) res.set_header("Retry-After", "1");
     res.set_content(render(*view), kJson);
+  }
+
+  void HostGpus(const httplib::Request& req, httplib::Response& res) {
+    const std::string host = req.matches[1];
+    const ParamSpec* spec = RouteFor(RouteId::kHostGpus).Param("hostname");
+    if (auto e = CheckPathName("hostname", host, spec->max_length.value_or(256))) return Reply(res, *e);
+    auto view = Fleet();
+    if (!view) return Reply(res, view.error());
+    std::erase_if(view->gpus, [&](const GpuInfo& g) { return g.hostname != host; });
+    if (view->gpus.empty()) {
+      // Its GPUs may sit in the partitions that cannot be read: not a 404.
+      if (view->partial()) {
+        return Reply(res, Unavailable("no GPU of host '" + host +
+                                      "' in the partitions served right now; some partitions are not"));
+      }
+      return Reply(res, {404, "host_not_found", "hostname", "no GPU with hostname '" + host + "'"});
+    }
+    if (view->partial()) res.set_header("Retry-After", "1");
+    res.set_content(HostGpusJson(*view, host), kJson);
+  }
+
+  void Latest(const httplib::Request& req, httplib::Response& res) {
+    std::string filters[2];
+    const char* names[2] = {"hostname", "metric"};
+    for (int i = 0; i < 2; ++i) {
+      const auto it = req.params.find(names[i]);
+      if (it == req.params.end()) continue;
+      if (it->second.empty()) return Reply(res, {400, "invalid_parameter", names[i], std::string("empty ") + names[i]});
+      filters[i] = it->second;
+    }
+    auto view = Fleet(CollectorLatestTarget(filters[0], filters[1]));
+    if (!view) return Reply(res, view.error());
+    if (view->partial()) res.set_header("Retry-After", "1");
+    res.set_content(LatestJson(*view), kJson);
   }
 
   void Readyz(httplib::Response& res) {
@@ -473,6 +508,8 @@ struct Gateway::Impl {
         case RouteId::kGpuTelemetry: GpuTelemetry(req, res); break;
         case RouteId::kListHosts: ListView(res, &HostListJson); break;
         case RouteId::kListMetrics: ListView(res, &MetricListJson); break;
+        case RouteId::kHostGpus: HostGpus(req, res); break;
+        case RouteId::kLatest: Latest(req, res); break;
         case RouteId::kHealthz: res.set_content(R"({"status":"ok"})", kJson); break;
         case RouteId::kReadyz: Readyz(res); break;
         case RouteId::kMetrics: res.set_content(registry.Render(), metrics::kPrometheusContentType); break;

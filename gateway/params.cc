@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <charconv>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "gateway/rfc3339.h"
@@ -123,6 +124,51 @@ std::optional<ApiError> CheckPathName(std::string_view parameter, std::string_vi
 
 std::optional<ApiError> CheckGpuId(std::string_view id) { return CheckPathName("id", id, kMaxGpuIdBytes); }
 
+tl::expected<int64_t, std::string> ParseStep(std::string_view text) {
+  struct Unit {
+    std::string_view name;
+    int64_t us;
+  };
+  // Longest names first, so "ms" is not read as "m" then "s".
+  static constexpr Unit kUnits[] = {{"ms", 1'000},          {"s", 1'000'000},           {"m", 60'000'000},
+                                    {"h", 3'600'000'000},   {"d", 86'400'000'000},      {"w", 604'800'000'000}};
+  auto unit_rank = [](std::string_view name) {
+    static constexpr std::string_view kOrder[] = {"w", "d", "h", "m", "s", "ms"};
+    for (int i = 0; i < 6; ++i) {
+      if (kOrder[i] == name) return i;
+    }
+    return -1;
+  };
+  const std::string bad = "'" + std::string(text) + "' is not a duration (e.g. 60s, 1m, 1h30m, or 60 for seconds)";
+  if (text.empty()) return tl::unexpected(bad);
+  int64_t total = 0;
+  int last_rank = -1;
+  size_t i = 0;
+  bool plain = true;
+  while (i < text.size()) {
+    size_t j = i;
+    while (j < text.size() && text[j] >= '0' && text[j] <= '9') ++j;
+    if (j == i || j - i > 12) return tl::unexpected(bad);
+    int64_t n = 0;
+    std::from_chars(text.data() + i, text.data() + j, n);
+    if (j == text.size() && plain) return n > 0 ? tl::expected<int64_t, std::string>(n * 1'000'000) : tl::unexpected(bad);
+    plain = false;
+    const Unit* unit = nullptr;
+    for (const auto& u : kUnits) {
+      if (text.substr(j, u.name.size()) == u.name && (unit == nullptr || u.name.size() > unit->name.size())) unit = &u;
+    }
+    if (unit == nullptr) return tl::unexpected(bad);
+    const int rank = unit_rank(unit->name);
+    if (rank <= last_rank) return tl::unexpected(bad);  // units in decreasing order, each once
+    last_rank = rank;
+    if (n > std::numeric_limits<int64_t>::max() / unit->us - total / unit->us - 1) return tl::unexpected(bad);
+    total += n * unit->us;
+    i = j + unit->name.size();
+  }
+  if (total <= 0) return tl::unexpected(bad);
+  return total;
+}
+
 tl::expected<TelemetryQuery, ApiError> ParseTelemetryQuery(std::string_view id, const QueryParams& params) {
   const RouteSpec& route = RouteFor(RouteId::kGpuTelemetry);
   if (auto e = CheckQuery(route, params)) return tl::unexpected(std::move(*e));
@@ -157,6 +203,22 @@ tl::expected<TelemetryQuery, ApiError> ParseTelemetryQuery(std::string_view id, 
   if (const auto* v = Single(params, "limit")) {
     std::from_chars(v->data(), v->data() + v->size(), q.limit);  // CheckQuery vetted it
   }
+  if (const auto* v = Single(params, "step")) {
+    auto step = ParseStep(*v);
+    if (!step) return tl::unexpected(Invalid("step", step.error()));
+    if (*step < kMinStepUs || *step > kMaxStepUs) {
+      return tl::unexpected(Invalid("step", "'" + *v + "' is outside 1ms..366d"));
+    }
+    q.step_us = *step;
+  }
+  if (const auto* v = Single(params, "agg")) {
+    if (!q.step_us) return tl::unexpected(Invalid("agg", "agg needs step (e.g. step=60s&agg=" + *v + ")"));
+    if (*v != "avg" && *v != "min" && *v != "max" && *v != "last" && *v != "count") {
+      return tl::unexpected(Invalid("agg", "'" + *v + "' is not one of avg, min, max, last, count"));
+    }
+    q.agg = *v;
+  }
+  if (q.step_us && q.agg.empty()) q.agg = "avg";
   if (const auto* v = Single(params, "cursor")) {
     auto position = DecodeCursor(*v, q.Scope());
     if (!position) return tl::unexpected(Invalid("cursor", position.error().message()));
@@ -177,6 +239,18 @@ std::string CollectorTelemetryTarget(const TelemetryQuery& q, int32_t partition)
   if (!q.metric.empty()) target += "&metric=" + Encode(q.metric);
   if (q.after)
     target += "&after_us=" + std::to_string(q.after->after_us) + "&after_metric=" + Encode(q.after->after_metric);
+  if (q.step_us) target += "&step_us=" + std::to_string(*q.step_us) + "&agg=" + q.agg;
+  return target;
+}
+
+std::string CollectorLatestTarget(std::string_view hostname, std::string_view metric) {
+  std::string target = "/internal/v1/latest";
+  char sep = '?';
+  if (!hostname.empty()) {
+    target += sep + std::string("hostname=") + Encode(hostname);
+    sep = '&';
+  }
+  if (!metric.empty()) target += sep + std::string("metric=") + Encode(metric);
   return target;
 }
 

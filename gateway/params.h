@@ -60,12 +60,23 @@ struct TelemetryQuery {
   std::string metric;  // empty: all metrics
   int32_t limit = 1000;
   std::optional<CursorPosition> after;
+  // Downsampling (step=60s&agg=avg): one point per bucket and metric,
+  // computed by the collector. agg is "" without step.
+  std::optional<int64_t> step_us;
+  std::string agg;
 
-  CursorScope Scope() const { return {uuid, start_us, end_us, metric}; }
+  CursorScope Scope() const { return {uuid, start_us, end_us, metric, step_us, agg}; }
   // A window inside one microsecond: after rounding the bounds inward
   // (rfc3339.h) start_us > end_us, and no stored point can match.
   bool EmptyWindow() const { return start_us && end_us && *start_us > *end_us; }
 };
+
+// A step as Prometheus writes durations: one or more <integer><unit> with
+// units ms, s, m, h, d, w in decreasing order ("90s", "1m30s", "1h"), or a
+// plain integer of seconds ("60"). Microseconds, or an error message.
+tl::expected<int64_t, std::string> ParseStep(std::string_view text);
+inline constexpr int64_t kMinStepUs = 1'000;                 // 1 ms
+inline constexpr int64_t kMaxStepUs = 366 * 86'400'000'000;  // a leap year
 
 // Validates the id and the query of GET /api/v1/gpus/{id}/telemetry.
 tl::expected<TelemetryQuery, ApiError> ParseTelemetryQuery(std::string_view id, const QueryParams& params);
@@ -76,5 +87,7 @@ tl::expected<TelemetryQuery, ApiError> ParseTelemetryQuery(std::string_view id, 
 // collector as they are and cannot add parameters.
 std::string CollectorGpuTarget(std::string_view uuid, int32_t partition);
 std::string CollectorTelemetryTarget(const TelemetryQuery& q, int32_t partition);
+// /internal/v1/latest with the optional filters (empty: none).
+std::string CollectorLatestTarget(std::string_view hostname, std::string_view metric);
 
 }  // namespace telemq::gateway

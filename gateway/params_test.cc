@@ -132,6 +132,50 @@ TEST(TelemetryQuery, LengthLimitsSayBytes) {
   EXPECT_NE(m.message.find("bytes"), std::string::npos) << m.message;
 }
 
+TEST(Step, PrometheusDurationsAndPlainSeconds) {
+  EXPECT_EQ(*ParseStep("60s"), 60'000'000);
+  EXPECT_EQ(*ParseStep("60"), 60'000'000);
+  EXPECT_EQ(*ParseStep("1m"), 60'000'000);
+  EXPECT_EQ(*ParseStep("1h30m"), 5'400'000'000);
+  EXPECT_EQ(*ParseStep("1m500ms"), 60'500'000);
+  EXPECT_EQ(*ParseStep("250ms"), 250'000);
+  EXPECT_EQ(*ParseStep("1d"), 86'400'000'000);
+  EXPECT_EQ(*ParseStep("2w"), 1'209'600'000'000);
+  for (const char* bad : {"", "0", "0s", "s", "60x", "1.5m", "-60s", "30s1m", "1m1m", "60 s", "1e3",
+                          "9999999999999w", "60s ", "m1"}) {
+    EXPECT_FALSE(ParseStep(bad)) << bad;
+  }
+}
+
+TEST(TelemetryQuery, StepAndAggregationAreParsedAndForwarded) {
+  auto q = ParseTelemetryQuery("GPU-1", {{"step", "60s"}, {"agg", "max"}});
+  ASSERT_TRUE(q) << q.error().message;
+  EXPECT_EQ(q->step_us, 60'000'000);
+  EXPECT_EQ(q->agg, "max");
+  const std::string target = CollectorTelemetryTarget(*q, 3);
+  EXPECT_NE(target.find("&step_us=60000000&agg=max"), std::string::npos) << target;
+  // avg is the default aggregation; raw queries forward neither.
+  EXPECT_EQ(ParseTelemetryQuery("GPU-1", {{"step", "1m"}})->agg, "avg");
+  EXPECT_EQ(CollectorTelemetryTarget(*ParseTelemetryQuery("GPU-1", {}), 3).find("step_us"), std::string::npos);
+  EXPECT_EQ(TelemetryError({{"agg", "avg"}}).parameter, "agg");  // needs step
+  EXPECT_EQ(TelemetryError({{"step", "60s"}, {"agg", "median"}}).parameter, "agg");
+  EXPECT_EQ(TelemetryError({{"step", "soon"}}).parameter, "step");
+  EXPECT_EQ(TelemetryError({{"step", "0ms"}}).parameter, "step");
+  EXPECT_EQ(TelemetryError({{"step", "367d"}}).parameter, "step");
+  EXPECT_EQ(TelemetryError({{"step", "500us"}}).parameter, "step");
+}
+
+TEST(TelemetryQuery, ACursorBelongsToItsStepAndAggregation) {
+  auto q = ParseTelemetryQuery("GPU-1", {{"step", "60s"}, {"agg", "max"}});
+  ASSERT_TRUE(q);
+  const std::string cursor = EncodeCursor({60'000'000, "M"}, q->Scope());
+  EXPECT_TRUE(ParseTelemetryQuery("GPU-1", {{"step", "60s"}, {"agg", "max"}, {"cursor", cursor}}));
+  EXPECT_TRUE(ParseTelemetryQuery("GPU-1", {{"step", "1m"}, {"agg", "max"}, {"cursor", cursor}}));  // same step
+  EXPECT_EQ(TelemetryError({{"step", "60s"}, {"agg", "min"}, {"cursor", cursor}}).parameter, "cursor");
+  EXPECT_EQ(TelemetryError({{"step", "30s"}, {"agg", "max"}, {"cursor", cursor}}).parameter, "cursor");
+  EXPECT_EQ(TelemetryError({{"cursor", cursor}}).parameter, "cursor");
+}
+
 TEST(TelemetryQuery, AWindowInsideOneMicrosecondIsValidAndEmpty) {
   auto q = ParseTelemetryQuery(
       "GPU-1", {{"start_time", "2025-07-18T20:42:34.0000005Z"}, {"end_time", "2025-07-18T20:42:34.0000005Z"}});

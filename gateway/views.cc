@@ -337,6 +337,19 @@ Result<GpuInfo> GpuFromJson(const json& g) {
     if (!m.is_string()) return Fail(Errc::kCorrupt, "collector GPU metric is not a string");
     gpu.metrics.push_back(m.get<std::string>());
   }
+  const auto latest = g.find("latest");
+  if (latest != g.end()) {
+    if (!latest->is_array()) return Fail(Errc::kCorrupt, "collector GPU \"latest\" is not an array");
+    for (const auto& p : *latest) {
+      LatestValue v;
+      if (!p.is_object() || !Get(p, "metric", v.metric) || !Get(p, "timestamp_us", v.timestamp_us) ||
+          !p.contains("value") || !p["value"].is_number()) {
+        return Fail(Errc::kCorrupt, "collector latest point lacks a field or has one of the wrong type");
+      }
+      v.value = p["value"].get<double>();
+      gpu.latest.push_back(std::move(v));
+    }
+  }
   return gpu;
 }
 
@@ -495,6 +508,41 @@ std::string MetricListJson(const FleetView& view) {
   json out;
   out["count"] = list.size();
   out["metrics"] = std::move(list);
+  AddAvailability(view, out);
+  return Dump(out);
+}
+
+std::string HostGpusJson(const FleetView& view, std::string_view hostname) {
+  json out;
+  json gpus = json::array();
+  for (const auto& g : view.gpus) gpus.push_back(GpuToJson(g));
+  out["hostname"] = std::string(hostname);
+  out["gpus"] = std::move(gpus);
+  out["count"] = view.gpus.size();
+  AddAvailability(view, out);
+  return Dump(out);
+}
+
+std::string LatestJson(const FleetView& view) {
+  json out;
+  json gpus = json::array();
+  size_t points = 0;
+  for (const auto& g : view.gpus) {
+    json latest = json::array();
+    for (const auto& v : g.latest) {
+      latest.push_back({{"timestamp", FormatRfc3339(v.timestamp_us)}, {"metric", v.metric}, {"value", v.value}});
+    }
+    points += g.latest.size();
+    gpus.push_back({{"uuid", g.uuid},
+                    {"gpu_id", g.gpu_id},
+                    {"hostname", g.hostname},
+                    {"model_name", g.model_name},
+                    {"partition", g.partition},
+                    {"latest", std::move(latest)}});
+  }
+  out["gpus"] = std::move(gpus);
+  out["count"] = view.gpus.size();
+  out["points"] = points;
   AddAvailability(view, out);
   return Dump(out);
 }

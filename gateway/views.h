@@ -37,6 +37,13 @@ struct PageSummary {
 //   {"timestamp":"2025-07-18T20:42:34.000000Z","metric":"DCGM_FI_DEV_GPU_UTIL","value":45}
 [[nodiscard]] Result<PageSummary> AppendPublicPoints(std::string_view collector_body, std::string& out);
 
+// A metric's newest point (the fleet latest view).
+struct LatestValue {
+  std::string metric;
+  int64_t timestamp_us = 0;
+  double value = 0;
+};
+
 struct GpuInfo {
   std::string uuid;
   int64_t gpu_id = 0;
@@ -47,6 +54,7 @@ struct GpuInfo {
   int64_t first_us = 0;
   int64_t last_us = 0;
   std::vector<std::string> metrics;
+  std::vector<LatestValue> latest;  // only from /internal/v1/latest
 };
 
 struct CollectorGpus {
@@ -79,6 +87,11 @@ std::string GpuJson(const GpuInfo& gpu);
 std::string GpuListJson(const FleetView& view);
 std::string HostListJson(const FleetView& view);
 std::string MetricListJson(const FleetView& view);
+// GET /api/v1/hosts/{hostname}/gpus: the GPU list of one host (view already
+// filtered to it).
+std::string HostGpusJson(const FleetView& view, std::string_view hostname);
+// GET /api/v1/telemetry/latest: each GPU with its metrics' newest points.
+std::string LatestJson(const FleetView& view);
 
 // Appends `s` as a JSON string literal (quotes included).
 void AppendJsonString(std::string_view s, std::string& out);

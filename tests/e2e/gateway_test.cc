@@ -638,6 +638,118 @@ TEST_F(GatewayE2E, AnIdHoldingASlashIs400NamingIt) {
   EXPECT_EQ(Get(Api(), "/api/v1/gpus/a/b/c").status, 404);
 }
 
+// Issue #15: step/agg downsampling, computed in the collector. Checked
+// against the produced points bucketed here, independently.
+TEST_F(GatewayE2E, DownsampledQueriesAggregateEachStepPerMetric) {
+  for (const auto& [uuid, points] : stored_) {
+    for (const std::string agg : {"avg", "min", "max", "last", "count"}) {
+      std::map<std::pair<int64_t, std::string>, std::vector<double>> buckets;
+      for (const auto& p : points) {
+        const int64_t b = p.timestamp_us / 60'000'000 * 60'000'000;  // positive stamps
+        buckets[{b, p.metric}].push_back(p.value);
+      }
+      const Answer a = Get(Api(), "/api/v1/gpus/" + Enc(uuid) + "/telemetry?step=60s&limit=10000&agg=" + agg);
+      ASSERT_EQ(a.status, 200) << a.body;
+      const json page = a.Json();
+      ASSERT_EQ(page["points"].size(), buckets.size()) << uuid << " " << agg;
+      size_t i = 0;
+      for (const auto& [key, values] : buckets) {
+        const json& p = page["points"][i++];
+        EXPECT_EQ(p["timestamp"], Rfc3339(key.first)) << agg;
+        EXPECT_EQ(p["metric"], key.second) << agg;
+        double want = 0;
+        if (agg == "avg") {
+          for (double v : values) want += v;
+          want /= static_cast<double>(values.size());
+        } else if (agg == "min") {
+          want = *std::min_element(values.begin(), values.end());
+        } else if (agg == "max") {
+          want = *std::max_element(values.begin(), values.end());
+        } else if (agg == "last") {
+          want = values.back();
+        } else {
+          want = static_cast<double>(values.size());
+        }
+        EXPECT_NEAR(p["value"].get<double>(), want, 1e-9 * std::max(1.0, std::abs(want))) << agg << " " << key.second;
+      }
+    }
+    break;  // one GPU is enough for the values; paging below
+  }
+  // Paging bucket points with the cursor gives the same points once each.
+  const std::string uuid = AnyGpu();
+  int pages = 0;
+  const auto paged = FollowPages(Enc(uuid), "step=60s&agg=max&limit=7", pages);
+  const json all = Get(Api(), "/api/v1/gpus/" + Enc(uuid) + "/telemetry?step=60s&agg=max&limit=10000").Json();
+  ASSERT_EQ(paged.size(), all["points"].size());
+  for (size_t i = 0; i < paged.size(); ++i) EXPECT_EQ(paged[i], all["points"][i]) << i;
+  EXPECT_GT(pages, 1);
+  ExpectBadParameter("/api/v1/gpus/" + Enc(uuid) + "/telemetry?agg=avg", "agg");
+  ExpectBadParameter("/api/v1/gpus/" + Enc(uuid) + "/telemetry?step=1x", "step");
+}
+
+TEST_F(GatewayE2E, OneHostsGpus) {
+  for (const auto& [host, uuids] : hosts_) {
+    const Answer a = Get(Api(), "/api/v1/hosts/" + Enc(host) + "/gpus");
+    ASSERT_EQ(a.status, 200) << a.body;
+    const json doc = a.Json();
+    EXPECT_EQ(doc["hostname"], host);
+    EXPECT_EQ(doc["count"], uuids.size());
+    std::set<std::string> got;
+    for (const auto& g : doc["gpus"]) {
+      got.insert(g["uuid"].get<std::string>());
+      EXPECT_EQ(g["hostname"], host);
+    }
+    EXPECT_EQ(got, uuids);
+  }
+  const Answer none = Get(Api(), "/api/v1/hosts/no-such-host/gpus");
+  EXPECT_EQ(none.status, 404) << none.body;
+  EXPECT_EQ(none.Json()["error"]["code"], "host_not_found");
+  ExpectBadParameter("/api/v1/hosts/a%2Fb/gpus", "hostname");
+  ExpectBadParameter("/api/v1/hosts/%FF/gpus", "hostname");
+}
+
+// Issue #15: the fleet view, each GPU's newest point per metric (within 5
+// minutes of its newest point), computed here from what was produced.
+TEST_F(GatewayE2E, LatestViewGivesEveryGpusNewestPointPerMetric) {
+  const Answer a = Get(Api(), "/api/v1/telemetry/latest");
+  ASSERT_EQ(a.status, 200) << a.body;
+  const json doc = a.Json();
+  ASSERT_EQ(doc["count"], doc["gpus"].size());
+  size_t total = 0, known = 0;
+  for (const auto& g : doc["gpus"]) {
+    const std::string uuid = g["uuid"];
+    total += g["latest"].size();
+    if (!stored_.count(uuid)) continue;  // added by another test (NamesWithUrlDelimiters...)
+    ++known;
+    total -= g["latest"].size();
+    const auto& points = stored_[uuid];
+    std::map<std::string, Stored> newest;
+    for (const auto& p : points) newest.insert_or_assign(p.metric, p);
+    const int64_t last = points.back().timestamp_us;
+    std::erase_if(newest, [&](const auto& kv) { return kv.second.timestamp_us < last - 300'000'000; });
+    ASSERT_EQ(g["latest"].size(), newest.size()) << uuid;
+    size_t i = 0;
+    for (const auto& [metric, p] : newest) {
+      const json& got = g["latest"][i++];
+      EXPECT_EQ(got["metric"], metric);
+      EXPECT_EQ(got["timestamp"], Rfc3339(p.timestamp_us));
+      EXPECT_DOUBLE_EQ(got["value"].get<double>(), p.value);
+    }
+    total += newest.size();
+  }
+  EXPECT_EQ(known, gpus_.size());
+  EXPECT_EQ(doc["points"], total);
+  const auto& [host, uuids] = *hosts_.begin();
+  const json one = Get(Api(), "/api/v1/telemetry/latest?hostname=" + Enc(host)).Json();
+  EXPECT_EQ(one["count"], uuids.size());
+  const json temp = Get(Api(), "/api/v1/telemetry/latest?metric=DCGM_FI_DEV_GPU_TEMP").Json();
+  for (const auto& g : temp["gpus"]) {
+    ASSERT_EQ(g["latest"].size(), 1u);
+    EXPECT_EQ(g["latest"][0]["metric"], "DCGM_FI_DEV_GPU_TEMP");
+  }
+  ExpectBadParameter("/api/v1/telemetry/latest?hostname=", "hostname");
+}
+
 // A second collector takes half the partitions and dies (kill -9): until the
 // group notices, lists are 200, partial, and say when to retry.
 TEST_F(GatewayE2E, PartialListsCarryRetryAfter) {

@@ -1,0 +1,397 @@
+#include "broker/replication/replica.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "telemq/common/check.h"
+
+namespace telemq::replication {
+
+namespace {
+
+std::string LeaderHint(NodeId leader) {
+  return leader == raft::kNoNode ? "no leader is known yet" : "the leader is broker " + std::to_string(leader.value());
+}
+
+}  // namespace
+
+Result<std::shared_ptr<Replica>> Replica::Open(ReplicaOptions options, std::shared_ptr<storage::PartitionLog> log,
+                                               storage::FileSystem& fs, std::unique_ptr<Executor> executor,
+                                               Syncer& syncer, Transport& transport, const Clock& clock) {
+  if (options.voters.empty()) options.voters = {options.self};
+  if (std::find(options.voters.begin(), options.voters.end(), options.self) == options.voters.end()) {
+    return Fail(Errc::kInvalidArgument, options.key.ToString() + ": broker " + std::to_string(options.self.value()) +
+                                            " is not one of the partition's replicas");
+  }
+  auto raft_log = std::make_unique<RaftLog>(std::move(log), options.raft_log);
+  std::shared_ptr<Replica> replica(
+      new Replica(std::move(options), std::move(raft_log), fs, std::move(executor), syncer, transport, clock));
+  TELEMQ_TRY(replica->Start());
+  return replica;
+}
+
+Replica::Replica(ReplicaOptions options, std::unique_ptr<RaftLog> raft_log, storage::FileSystem& fs,
+                 std::unique_ptr<Executor> executor, Syncer& syncer, Transport& transport, const Clock& clock)
+    : options_(std::move(options)),
+      raft_log_(std::move(raft_log)),
+      fs_(fs),
+      executor_(std::move(executor)),
+      syncer_(syncer),
+      transport_(transport),
+      clock_(clock),
+      hard_state_store_(fs, raft_log_->partition_log().dir()),
+      random_(options_.seed) {}
+
+Replica::~Replica() = default;
+
+Result<void> Replica::Start() {
+  TELEMQ_ASSIGN_OR_RETURN(const bool saved, fs_.Exists(hard_state_store_.path()));
+  TELEMQ_ASSIGN_OR_RETURN(hard_state_, hard_state_store_.Load());
+  const Term last_log_term = raft_log_->LastPosition().term;
+  if (!saved && last_log_term > hard_state_.term && options_.voters.size() == 1) {
+    // A log written before the Raft state existed (a single-broker data
+    // directory from an older release). With no other voter nobody can have
+    // been promised a vote, so adopting the log's term is safe.
+    hard_state_ = raft::HardState{last_log_term, raft::kNoNode};
+    TELEMQ_TRY(hard_state_store_.Save(hard_state_));
+  }
+  TELEMQ_TRY(HardStateStore::CheckAgainstLog(hard_state_, last_log_term));
+  written_end_ = raft_log_->NextOffset();
+  durable_end_ = log().durable_offset();
+  TELEMQ_TRY(RebuildProducers());
+  return StartNode();
+}
+
+Result<void> Replica::StartNode() {
+  raft::Config config;
+  config.id = options_.self;
+  config.voters = options_.voters;
+  config.election_ticks = options_.election_ticks;
+  config.heartbeat_ticks = options_.heartbeat_ticks;
+  config.max_append_bytes = options_.max_append_bytes;
+  config.max_inflight_appends = options_.max_inflight_appends;
+  if (options_.voters.size() == 1) {
+    // Alone, everything durable in the log is committed (a majority of one
+    // holds it): nothing needs re-delivering.
+    config.applied = raft_log_->LastPosition().offset;
+  }
+  config.random = [this] { return random_(); };
+  ++generation_;
+  ready_in_flight_ = false;
+  node_ = std::make_unique<raft::Node>(std::move(config), raft_log_.get(), hard_state_);
+  leader_term_ = Term(0);
+  serving_.store(false, std::memory_order_release);
+  if (options_.voters.size() == 1) node_->Campaign();
+  ObserveRole();
+  Drive();
+  return Ok();
+}
+
+Result<void> Replica::RebuildProducers() {
+  producers_.Clear();
+  proposed_.clear();
+  return log().ScanHeaders(log().log_start_offset(), [&](const wire::BatchHeader& h) {
+    if (h.producer_id.value() >= 0 && !h.is_control()) {
+      producers_.OnAppended({h.producer_id, h.producer_epoch, h.base_sequence, h.last_sequence()}, h.base_offset);
+    }
+  });
+}
+
+void Replica::Produce(std::vector<ProduceBatch> batches, std::shared_ptr<const void> frame, Acks acks,
+                      ProduceDone done) {
+  ProduceResult result;
+  result.log_start_offset = log().log_start_offset();
+  if (stopped_) {
+    result.error = Errc::kShuttingDown;
+    result.message = key().ToString() + " is shutting down";
+    return done(std::move(result));
+  }
+  ObserveRole();
+  if (leader_term_ == Term(0) || node_->transfer_target() != raft::kNoNode) {
+    result.error = Errc::kNotLeader;
+    result.leader_hint = node_->leader() == options_.self ? raft::kNoNode : node_->leader();
+    result.message = "broker " + std::to_string(options_.self.value()) + " does not lead " + key().ToString() + "; " +
+                     LeaderHint(result.leader_hint);
+    return done(std::move(result));
+  }
+  Offset wait_for(-1);
+  for (auto& batch : batches) {
+    const wire::BatchHeader& h = batch.header;
+    const ProducerStateTable::Incoming in{h.producer_id, h.producer_epoch, h.base_sequence, h.last_sequence()};
+    auto check = producers_.Check(in);
+    if (!check) {
+      result.error = check.error().code();
+      result.message = check.error().message();
+      break;
+    }
+    if (check->has_value()) {
+      // A retry of a batch already in the log: answered once that batch is
+      // committed, with its offset.
+      const Offset base = **check;
+      if (result.base_offset.value() < 0) result.base_offset = base;
+      wait_for = std::max(wait_for, base + h.last_offset_delta);
+      continue;
+    }
+    const Offset base = node_->LastPosition().offset + 1;
+    const Term term = node_->term();
+    wire::StampBaseOffset(batch.bytes, base);
+    wire::StampLeaderTerm(batch.bytes, term);
+    auto entry = node_->Propose(raft::Payload(frame, batch.bytes), h.record_count);
+    if (!entry) {
+      result.error = Errc::kNotLeader;
+      result.message = entry.error().message();
+      break;
+    }
+    TELEMQ_CHECK(entry->base_offset == base && entry->term == term,
+                 "the node assigned another position than the one stamped");
+    producers_.OnAppended(in, base);
+    proposed_.insert({term.value(), base.value()});
+    if (result.base_offset.value() < 0) result.base_offset = base;
+    wait_for = entry->last_offset();
+  }
+  if (wait_for.value() < 0) return done(std::move(result));
+  pending_.push_back(PendingProduce{wait_for, leader_term_, acks, std::move(result), std::move(done)});
+  Drive();
+  AnswerPending();
+}
+
+void Replica::Step(const raft::Message& message) {
+  if (stopped_ || restart_node_) return;
+  if (auto r = node_->Step(message); !r) {
+    spdlog::warn("{}: dropped a Raft message from broker {}: {}", key().ToString(), message.from.value(),
+                 r.error().ToString());
+    return;
+  }
+  ObserveRole();
+  Drive();
+}
+
+void Replica::Tick() {
+  if (stopped_) return;
+  if (restart_node_) {
+    restart_node_ = false;
+    if (auto r = RebuildProducers(); !r) {
+      spdlog::error("{}: rebuilding the producer table failed: {}", key().ToString(), r.error().ToString());
+      restart_node_ = true;
+      return;
+    }
+    written_end_ = raft_log_->NextOffset();
+    durable_end_ = std::min(written_end_, log().durable_offset());
+    IgnoreError(StartNode(), "StartNode cannot fail once the log is open");
+    return;
+  }
+  node_->Tick();
+  ObserveRole();
+  Drive();
+}
+
+Result<void> Replica::TransferLeadership(NodeId target) {
+  if (stopped_) return Fail(Errc::kShuttingDown, key().ToString() + " is shutting down");
+  TELEMQ_TRY(node_->TransferLeadership(target));
+  Drive();
+  return Ok();
+}
+
+void Replica::AddWaiter(std::weak_ptr<Waiter> waiter) {
+  if (stopped_) {
+    if (auto w = waiter.lock()) w->Wake();
+    return;
+  }
+  std::erase_if(waiters_, [](const std::weak_ptr<Waiter>& w) { return w.expired(); });
+  waiters_.push_back(std::move(waiter));
+}
+
+void Replica::WhenServing(std::function<void()> done) {
+  if (serving()) return done();
+  serving_callbacks_.push_back(std::move(done));
+}
+
+Result<int> Replica::ApplyRetention() {
+  if (stopped_) return 0;
+  // Only what is committed may go (docs/replication.md): a follower's
+  // uncommitted suffix may still be replaced, and a leader's entries may
+  // still be needed by a follower that is catching up... which retention
+  // then serves by a restart from the leader's log start.
+  const Offset retain_from = std::min(node_->commit(), node_->applied()) + 1;
+  return raft_log_->ApplyRetention(clock_.NowMs(), retain_from);
+}
+
+void Replica::Shutdown() {
+  if (stopped_) return;
+  stopped_ = true;
+  serving_.store(false, std::memory_order_release);
+  FailPending(Errc::kShuttingDown,
+              key().ToString() + " is shutting down on broker " + std::to_string(options_.self.value()));
+  serving_callbacks_.clear();
+  WakeWaiters();
+}
+
+void Replica::Drive() {
+  while (!stopped_ && !restart_node_ && !ready_in_flight_ && node_->HasReady()) {
+    auto ready = std::make_shared<raft::Ready>(node_->GetReady());
+    ready_in_flight_ = true;
+    // A leader's appends and heartbeats go out before its own write
+    // (node.h): they promise nothing about this replica's disk.
+    for (const auto& m : ready->early_messages) transport_.Send(key(), m);
+    if (ready->hard_state) {
+      if (auto r = hard_state_store_.Save(*ready->hard_state); !r) return FailWrite(r.error());
+      hard_state_ = *ready->hard_state;
+    }
+    const bool writes = ready->log_reset.has_value() || !ready->entries.empty();
+    if (writes) {
+      const bool truncates = ready->log_reset.has_value() ||
+                             (!ready->entries.empty() && ready->entries.front().base_offset < written_end_);
+      if (auto r = raft_log_->Persist(ready->log_reset, ready->entries, clock_.NowMs()); !r) {
+        return FailWrite(r.error());
+      }
+      written_end_ = raft_log_->NextOffset();
+      durable_end_ = std::min(durable_end_, written_end_);
+      if (truncates) {
+        // The suffix this replica held was replaced: the producer table is
+        // rebuilt from what the log now holds.
+        if (auto r = RebuildProducers(); !r) return FailWrite(r.error());
+      } else {
+        for (const auto& e : ready->entries) {
+          if (proposed_.erase({e.term.value(), e.base_offset.value()}) > 0) continue;  // recorded at Propose
+          if (e.type != raft::EntryType::kNormal) continue;
+          auto h = wire::DecodeHeader(e.payload.bytes());
+          if (h && h->producer_id.value() >= 0) {
+            producers_.OnAppended({h->producer_id, h->producer_epoch, h->base_sequence, h->last_sequence()},
+                                  h->base_offset);
+          }
+        }
+      }
+    }
+    if (writes && options_.fsync == storage::FsyncPolicy::kAlways) {
+      // The sync runs off the executor (the broker's Flusher groups the
+      // fdatasyncs of many partitions); the Ready finishes when it is done.
+      // Meanwhile the node keeps taking messages and proposals (node.h).
+      const uint64_t generation = generation_;
+      syncer_.RequestSync(raft_log_->shared_partition_log(), written_end_,
+                          [weak = weak_from_this(), ready, generation](Result<Offset> synced) {
+                            auto self = weak.lock();
+                            if (!self) return;
+                            self->executor_->Post([self, ready, generation, synced = std::move(synced)]() {
+                              if (self->generation_ != generation || self->stopped_) return;
+                              if (!synced) return self->FailWrite(synced.error());
+                              self->FinishReady(std::move(*ready), *synced);
+                              self->Drive();
+                            });
+                          });
+      return;
+    }
+    FinishReady(std::move(*ready), written_end_);
+  }
+}
+
+void Replica::FinishReady(raft::Ready ready, Offset durable_end) {
+  durable_end_ = std::max(durable_end_, std::min(durable_end, written_end_));
+  for (const auto& m : ready.messages) transport_.Send(key(), m);
+  // A data partition has no state machine beyond its log: committing is
+  // publishing the high watermark (Publish), there is nothing to apply.
+  node_->Advance(ready);
+  ready_in_flight_ = false;
+  ObserveRole();
+  Publish();
+  AnswerPending();
+}
+
+void Replica::FailWrite(const Error& error) {
+  spdlog::error(
+      "{}: writing the Raft log or state failed: {}; waiting requests fail, and the replica restarts "
+      "from what is on disk at the next tick",
+      key().ToString(), error.ToString());
+  FailPending(error.code(), key().ToString() + ": " + error.message());
+  ready_in_flight_ = false;
+  restart_node_ = true;
+  leader_term_ = Term(0);
+  serving_.store(false, std::memory_order_release);
+  ++generation_;
+}
+
+void Replica::ObserveRole() {
+  const raft::Role role = node_->role();
+  const Term term = node_->term();
+  leader_.store(node_->leader().value(), std::memory_order_release);
+  term_.store(term.value(), std::memory_order_release);
+  if (leader_term_ != Term(0) && (role != raft::Role::kLeader || term != leader_term_)) {
+    // Deposed: what this replica proposed may still commit under the new
+    // leader, or be truncated; either way it can no longer tell, so the
+    // producers retry (idempotence makes the retry safe) against the leader.
+    leader_term_ = Term(0);
+    noop_offset_ = Offset(-1);
+    serving_.store(false, std::memory_order_release);
+    const NodeId hint = node_->leader() == options_.self ? raft::kNoNode : node_->leader();
+    FailPending(Errc::kNotLeader,
+                "broker " + std::to_string(options_.self.value()) + " stopped leading " + key().ToString() + " (term " +
+                    std::to_string(term.value()) + "); " + LeaderHint(hint),
+                hint);
+  }
+  if (role == raft::Role::kLeader && leader_term_ != term) {
+    // Raft §8: a new leader's first entry is its no-op; its high watermark
+    // is served once that commits.
+    leader_term_ = term;
+    noop_offset_ = node_->LastPosition().offset;
+    spdlog::info("{}: broker {} leads term {}", key().ToString(), options_.self.value(), term.value());
+  }
+}
+
+void Replica::Publish() {
+  // Committed, and written here (a leader can learn of a commit by its
+  // followers before its own write is synced; what it has written it can
+  // already serve, since a majority holds it durably).
+  const Offset committed_end = std::min(node_->commit() + 1, written_end_);
+  int64_t current = hwm_.load(std::memory_order_relaxed);
+  bool moved = false;
+  if (committed_end.value() > current) {
+    hwm_.store(committed_end.value(), std::memory_order_release);
+    moved = true;
+  }
+  if (leader_term_ != Term(0) && !serving() && node_->commit() >= noop_offset_) {
+    serving_.store(true, std::memory_order_release);
+    auto callbacks = std::move(serving_callbacks_);
+    serving_callbacks_.clear();
+    for (auto& cb : callbacks) cb();
+    moved = true;
+  }
+  if (moved) WakeWaiters();
+}
+
+void Replica::AnswerPending() {
+  const Offset commit = node_->commit();
+  const Offset written = options_.fsync == storage::FsyncPolicy::kAlways ? durable_end_ : written_end_;
+  // Requests are answered in proposal order per partition: a later one never
+  // overtakes an earlier one (a producer with several requests in flight
+  // sees its acknowledgements in order).
+  while (!pending_.empty()) {
+    auto& p = pending_.front();
+    const bool ready = p.acks == Acks::kAll ? (p.last_offset <= commit && serving()) : (p.last_offset < written);
+    if (!ready) break;
+    PendingProduce done = std::move(p);
+    pending_.pop_front();
+    done.done(std::move(done.result));
+  }
+}
+
+void Replica::FailPending(Errc code, const std::string& message, NodeId leader_hint) {
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (auto& p : pending) {
+    p.result.error = code;
+    p.result.message = message;
+    p.result.base_offset = Offset(-1);
+    p.result.leader_hint = leader_hint;
+    p.done(std::move(p.result));
+  }
+}
+
+void Replica::WakeWaiters() {
+  auto waiters = std::move(waiters_);
+  waiters_.clear();
+  for (auto& w : waiters) {
+    if (auto live = w.lock()) live->Wake();
+  }
+}
+
+}  // namespace telemq::replication

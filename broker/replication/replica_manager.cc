@@ -1,0 +1,40 @@
+#include "broker/replication/replica_manager.h"
+
+#include <mutex>
+
+namespace telemq::replication {
+
+std::shared_ptr<Replica> ReplicaManager::Get(std::string_view topic, PartitionId partition) const {
+  std::shared_lock lock(mu_);
+  auto it = replicas_.find(std::pair<std::string, int32_t>(std::string(topic), partition.value()));
+  return it == replicas_.end() ? nullptr : it->second;
+}
+
+void ReplicaManager::Add(std::shared_ptr<Replica> replica) {
+  std::unique_lock lock(mu_);
+  replicas_[{replica->key().topic, replica->key().partition.value()}] = std::move(replica);
+}
+
+std::shared_ptr<Replica> ReplicaManager::Remove(const PartitionKey& key) {
+  std::unique_lock lock(mu_);
+  auto it = replicas_.find(std::pair<std::string, int32_t>(key.topic, key.partition.value()));
+  if (it == replicas_.end()) return nullptr;
+  auto replica = std::move(it->second);
+  replicas_.erase(it);
+  return replica;
+}
+
+std::vector<std::shared_ptr<Replica>> ReplicaManager::All() const {
+  std::shared_lock lock(mu_);
+  std::vector<std::shared_ptr<Replica>> out;
+  out.reserve(replicas_.size());
+  for (const auto& [_, r] : replicas_) out.push_back(r);
+  return out;
+}
+
+size_t ReplicaManager::size() const {
+  std::shared_lock lock(mu_);
+  return replicas_.size();
+}
+
+}  // namespace telemq::replication

@@ -1,0 +1,352 @@
+// Replica behaviour with deterministic seams: a queue executor per replica,
+// a syncer completed by the test, and a transport that routes messages
+// between replicas of one group. The randomised fault campaign over the same
+// code is tests/sim/replica_sim.
+
+#include "broker/replication/replica.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "broker/storage/file_system.h"
+#include "broker/storage/partition_log.h"
+#include "broker/storage/test_util.h"
+#include "telemq/wire/batch_header.h"
+#include "telemq/wire/record_batch.h"
+
+namespace telemq::replication {
+namespace {
+
+class QueueExecutor final : public Executor {
+ public:
+  void Post(std::function<void()> task) override { tasks_.push_back(std::move(task)); }
+  bool RunOne() {
+    if (tasks_.empty()) return false;
+    auto t = std::move(tasks_.front());
+    tasks_.pop_front();
+    t();
+    return true;
+  }
+
+ private:
+  std::deque<std::function<void()>> tasks_;
+};
+
+// Syncs when the test says so (or at once with `immediate`).
+class ManualSyncer final : public Syncer {
+ public:
+  void RequestSync(std::shared_ptr<storage::PartitionLog> log, Offset up_to,
+                   std::function<void(Result<Offset>)> done) override {
+    pending_.push_back({std::move(log), up_to, std::move(done)});
+  }
+  // Completes every pending sync; returns how many.
+  int CompleteAll() {
+    auto pending = std::move(pending_);
+    pending_.clear();
+    for (auto& p : pending) p.done(p.log->Sync());
+    return static_cast<int>(pending.size());
+  }
+  size_t pending() const { return pending_.size(); }
+
+ private:
+  struct Req {
+    std::shared_ptr<storage::PartitionLog> log;
+    Offset up_to;
+    std::function<void(Result<Offset>)> done;
+  };
+  std::vector<Req> pending_;
+};
+
+class FixedClock final : public Clock {
+ public:
+  int64_t NowMs() const override { return now_ms; }
+  int64_t now_ms = 1'700'000'000'000;
+};
+
+// A group of N replicas of partition t/0 on one machine. Messages queue in
+// a network the test delivers (and may cut).
+class Group : public Transport {
+ public:
+  explicit Group(int n, storage::FsyncPolicy fsync = storage::FsyncPolicy::kAlways) : n_(n), fsync_(fsync) {
+    for (int i = 1; i <= n; ++i) voters_.push_back(NodeId(i));
+    for (int i = 1; i <= n; ++i) Open(i);
+  }
+
+  void Send(const PartitionKey&, const raft::Message& m) override {
+    if (cut_.count(m.from.value()) || cut_.count(m.to.value())) return;
+    network_.push_back(m);
+  }
+
+  void Open(int id) {
+    auto& slot = replicas_[id];
+    slot.executor = new QueueExecutor;
+    auto log = storage::PartitionLog::Open(storage::PosixFileSystem::Default(),
+                                           dir_.path() + "/b" + std::to_string(id) + "/t-0", LogOpts());
+    ASSERT_TRUE(log) << log.error().ToString();
+    ReplicaOptions o;
+    o.key = {"t", PartitionId(0)};
+    o.self = NodeId(id);
+    o.voters = voters_;
+    o.fsync = fsync_;
+    o.election_ticks = 5;
+    o.seed = static_cast<uint64_t>(id) * 7919;
+    auto r =
+        Replica::Open(o, std::shared_ptr<storage::PartitionLog>(std::move(*log)), storage::PosixFileSystem::Default(),
+                      std::unique_ptr<Executor>(slot.executor), syncer_, *this, clock_);
+    ASSERT_TRUE(r) << r.error().ToString();
+    slot.replica = *r;
+  }
+
+  // Drops replica `id` as a crash would (unsynced writes survive here: the
+  // page cache is not lost by a process crash).
+  void Crash(int id) {
+    syncer_.CompleteAll();
+    RunExecutors();
+    replicas_[id].replica.reset();
+  }
+
+  storage::LogOptions LogOpts() const {
+    storage::LogOptions o;
+    o.fsync = fsync_;
+    return o;
+  }
+
+  void RunExecutors() {
+    for (bool any = true; any;) {
+      any = false;
+      for (auto& [id, s] : replicas_) {
+        if (s.replica) any |= s.executor->RunOne();
+      }
+    }
+  }
+
+  // One round: executors, syncs, deliveries, until quiet.
+  void Settle() {
+    for (int guard = 0; guard < 10'000; ++guard) {
+      RunExecutors();
+      const bool synced = syncer_.CompleteAll() > 0;
+      RunExecutors();
+      if (network_.empty() && !synced) return;
+      auto msgs = std::move(network_);
+      network_.clear();
+      for (auto& m : msgs) {
+        auto& s = replicas_[m.to.value()];
+        if (s.replica) s.executor->Post([r = s.replica, m] { r->Step(m); });
+      }
+    }
+    FAIL() << "the group did not settle";
+  }
+
+  void Tick(int times = 1) {
+    for (int t = 0; t < times; ++t) {
+      for (auto& [id, s] : replicas_) {
+        if (s.replica) s.executor->Post([r = s.replica] { r->Tick(); });
+      }
+      Settle();
+    }
+  }
+
+  // Ticks until some replica serves as leader; returns its id.
+  int ElectLeader() {
+    for (int i = 0; i < 200; ++i) {
+      if (int l = Leader(); l != 0) return l;
+      Tick();
+    }
+    return 0;
+  }
+  int Leader() const {
+    for (const auto& [id, s] : replicas_) {
+      if (s.replica && s.replica->serving()) return id;
+    }
+    return 0;
+  }
+
+  Replica& replica(int id) { return *replicas_.at(id).replica; }
+  QueueExecutor& executor(int id) { return *replicas_.at(id).executor; }
+  ManualSyncer& syncer() { return syncer_; }
+  void Cut(int id) { cut_.insert(id); }
+  void Heal() { cut_.clear(); }
+
+ private:
+  struct Slot {
+    QueueExecutor* executor = nullptr;  // owned by the replica
+    std::shared_ptr<Replica> replica;
+  };
+  storage::testing::TempDir dir_;
+  int n_;
+  storage::FsyncPolicy fsync_;
+  std::vector<NodeId> voters_;
+  ManualSyncer syncer_;
+  FixedClock clock_;
+  std::map<int, Slot> replicas_;
+  std::vector<raft::Message> network_;
+  std::set<int> cut_;
+};
+
+// An idempotent batch of `records` records from producer `pid` starting at `seq`.
+struct OwnedBatch {
+  std::shared_ptr<std::vector<std::byte>> bytes;
+  ProduceBatch batch;
+};
+OwnedBatch MakeBatch(int records, int64_t pid = -1, int32_t seq = -1) {
+  wire::BatchBuilder b;
+  for (int i = 0; i < records; ++i) b.Add(1000 + i, std::string_view("k"), std::string_view("value"));
+  auto built = b.Finish(ProducerId(pid), pid >= 0 ? 0 : -1, seq);
+  EXPECT_TRUE(built);
+  OwnedBatch out;
+  out.bytes = std::make_shared<std::vector<std::byte>>(std::move(*built));
+  auto h = wire::ValidateBatch(*out.bytes);
+  EXPECT_TRUE(h);
+  out.batch = ProduceBatch{std::span<std::byte>(*out.bytes), *h};
+  return out;
+}
+
+// Produces one batch at replica `id`; returns the result once answered.
+std::optional<ProduceResult> ProduceAndSettle(Group& g, int id, const OwnedBatch& b, Acks acks = Acks::kAll) {
+  std::optional<ProduceResult> out;
+  g.executor(id).Post([&g, id, &b, acks, &out] {
+    g.replica(id).Produce({b.batch}, b.bytes, acks, [&out](ProduceResult r) { out = std::move(r); });
+  });
+  g.Settle();
+  return out;
+}
+
+TEST(ReplicaTest, SingleReplicaLeadsAtOnceAndAnswersAfterTheSync) {
+  Group g(1);
+  g.RunExecutors();
+  EXPECT_FALSE(g.replica(1).serving()) << "the no-op is not durable yet";
+  g.Settle();
+  ASSERT_TRUE(g.replica(1).serving());
+  EXPECT_EQ(g.replica(1).high_watermark(), Offset(1)) << "the leader's no-op occupies offset 0";
+
+  auto b = MakeBatch(3);
+  std::optional<ProduceResult> answer;
+  g.executor(1).Post(
+      [&] { g.replica(1).Produce({b.batch}, b.bytes, Acks::kAll, [&](ProduceResult r) { answer = r; }); });
+  g.RunExecutors();
+  EXPECT_FALSE(answer) << "acks=all must wait for the fdatasync";
+  EXPECT_EQ(g.syncer().pending(), 1u);
+  g.Settle();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->error, Errc::kOk) << answer->message;
+  EXPECT_EQ(answer->base_offset, Offset(1));
+  EXPECT_EQ(g.replica(1).high_watermark(), Offset(4));
+  EXPECT_EQ(g.replica(1).log().durable_offset(), Offset(4));
+}
+
+TEST(ReplicaTest, ProposalsDuringASyncShareTheNextOne) {
+  Group g(1);
+  g.Settle();
+  std::vector<OwnedBatch> batches;
+  int answered = 0;
+  for (int i = 0; i < 10; ++i) batches.push_back(MakeBatch(2));
+  for (auto& b : batches) {
+    g.executor(1).Post(
+        [&] { g.replica(1).Produce({b.batch}, b.bytes, Acks::kAll, [&](ProduceResult) { ++answered; }); });
+  }
+  g.RunExecutors();
+  // The first proposal started a Ready and its sync; the other nine joined
+  // the node's log meanwhile and go out together in the next one.
+  EXPECT_EQ(g.syncer().CompleteAll(), 1);
+  g.RunExecutors();
+  EXPECT_EQ(answered, 1);
+  EXPECT_EQ(g.syncer().CompleteAll(), 1);
+  g.RunExecutors();
+  EXPECT_EQ(answered, 10);
+}
+
+TEST(ReplicaTest, RetriedIdempotentBatchIsAnsweredWithTheFirstOffsetAndNotWrittenTwice) {
+  Group g(1);
+  g.Settle();
+  auto first = MakeBatch(2, /*pid=*/7, /*seq=*/0);
+  auto r1 = ProduceAndSettle(g, 1, first);
+  ASSERT_TRUE(r1 && r1->error == Errc::kOk);
+  auto retry = MakeBatch(2, 7, 0);
+  auto r2 = ProduceAndSettle(g, 1, retry);
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->error, Errc::kOk);
+  EXPECT_EQ(r2->base_offset, r1->base_offset);
+  EXPECT_EQ(g.replica(1).log().log_end_offset(), Offset(3));
+  auto gap = MakeBatch(1, 7, 5);
+  auto r3 = ProduceAndSettle(g, 1, gap);
+  ASSERT_TRUE(r3);
+  EXPECT_EQ(r3->error, Errc::kOutOfOrderSequence);
+}
+
+TEST(ReplicaTest, ThreeReplicasCommitOnAMajorityAndFollowersLearnProducers) {
+  Group g(3);
+  const int leader = g.ElectLeader();
+  ASSERT_NE(leader, 0);
+  auto b = MakeBatch(5, /*pid=*/9, /*seq=*/0);
+  auto r = ProduceAndSettle(g, leader, b);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->error, Errc::kOk) << r->message;
+  const Offset end = g.replica(leader).log().log_end_offset();
+  for (int id = 1; id <= 3; ++id) {
+    EXPECT_EQ(g.replica(id).log().log_end_offset(), end) << "replica " << id;
+    // A follower that becomes leader must reject a duplicate of the batch.
+    EXPECT_EQ(g.replica(id).producers().size(), 1u) << "replica " << id;
+  }
+}
+
+TEST(ReplicaTest, FollowerRefusesProduceNamingTheLeader) {
+  Group g(3);
+  const int leader = g.ElectLeader();
+  ASSERT_NE(leader, 0);
+  const int follower = leader == 1 ? 2 : 1;
+  auto b = MakeBatch(1);
+  auto r = ProduceAndSettle(g, follower, b);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->error, Errc::kNotLeader);
+  EXPECT_EQ(r->leader_hint, NodeId(leader));
+}
+
+TEST(ReplicaTest, IsolatedLeaderFailsItsPendingProduceAndNewLeaderDeduplicatesTheRetry) {
+  Group g(3);
+  const int old_leader = g.ElectLeader();
+  ASSERT_NE(old_leader, 0);
+  auto b = MakeBatch(4, /*pid=*/11, /*seq=*/0);
+  g.Cut(old_leader);
+  std::optional<ProduceResult> answer;
+  g.executor(old_leader).Post([&] {
+    g.replica(old_leader).Produce({b.batch}, b.bytes, Acks::kAll, [&](ProduceResult r) { answer = r; });
+  });
+  g.Settle();
+  EXPECT_FALSE(answer) << "nothing it cannot commit may be acknowledged";
+  // The majority elects another leader; the old one steps down (check-quorum)
+  // and fails the request.
+  for (int i = 0; i < 100 && !answer; ++i) g.Tick();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->error, Errc::kNotLeader) << answer->message;
+  g.Heal();
+  int leader = 0;
+  for (int i = 0; i < 100 && (leader == 0 || leader == old_leader); ++i) {
+    g.Tick();
+    leader = g.Leader();
+  }
+  ASSERT_NE(leader, 0);
+  auto retry = MakeBatch(4, 11, 0);
+  auto r = ProduceAndSettle(g, leader, retry);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->error, Errc::kOk) << r->message;
+  g.Tick(5);
+  // Exactly one copy everywhere: the uncommitted one on the old leader was
+  // truncated when it rejoined.
+  for (int id = 1; id <= 3; ++id) {
+    auto read = g.replica(id).log().Read(Offset(0), 1 << 20, g.replica(id).log().log_end_offset());
+    ASSERT_TRUE(read);
+    int data_batches = 0;
+    for (const auto& h : storage::testing::Headers(*read)) data_batches += h.is_control() ? 0 : 1;
+    EXPECT_EQ(data_batches, 1) << "replica " << id;
+  }
+}
+
+}  // namespace
+}  // namespace telemq::replication

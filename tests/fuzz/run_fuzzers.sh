@@ -6,13 +6,16 @@
 #
 #   run_fuzzers.sh <source_dir> <build_dir> [seconds_per_target]
 #
-# Environment: TELEMQ_FUZZ_JOBS (default 2), TELEMQ_FUZZ_SECONDS.
+# Environment: TELEMQ_FUZZ_JOBS (default 2), TELEMQ_FUZZ_SECONDS,
+# TELEMQ_FUZZ_TARGETS (default "frame batch"; "raft" is the Raft core's Step,
+# run by the ctest fuzz_raft_short in its own build directory).
 set -euo pipefail
 
 src=${1:?source dir}
 build=${2:?build dir}
 seconds=${3:-${TELEMQ_FUZZ_SECONDS:-20}}
 jobs=${TELEMQ_FUZZ_JOBS:-2}
+read -r -a targets <<<"${TELEMQ_FUZZ_TARGETS:-frame batch}"
 
 cxx=$(command -v clang++ || command -v clang++-14 || true)
 if [[ -z "$cxx" ]]; then
@@ -29,17 +32,24 @@ cmake -S "$src" -B "$build" "${generator[@]}" \
   -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTELEMQ_FUZZ=ON -DTELEMQ_FUZZ_ONLY=ON -DTELEMQ_BUILD_BENCH=OFF >"$build.configure.log" 2>&1 ||
   { cat "$build.configure.log"; exit 1; }
-cmake --build "$build" --target fuzz_frame fuzz_batch fuzz_gen_corpus -j "$jobs"
+build_targets=()
+for t in "${targets[@]}"; do build_targets+=("fuzz_$t"); done
+if [[ " ${targets[*]} " =~ " frame " || " ${targets[*]} " =~ " batch " ]]; then build_targets+=(fuzz_gen_corpus); fi
+cmake --build "$build" --target "${build_targets[@]}" -j "$jobs"
 built=$(date +%s)
 echo "fuzz_short: built in $((built - start)) s"
 
 seeds="$build/fuzz-seeds"
 rm -rf "$seeds"
-mkdir -p "$seeds/frame" "$seeds/batch" "$build/fuzz-corpus/frame" "$build/fuzz-corpus/batch" "$build/fuzz-artifacts"
-"$build/tests/fuzz/fuzz_gen_corpus" "$seeds/frame" "$seeds/batch"
+mkdir -p "$build/fuzz-artifacts"
+for t in "${targets[@]}"; do mkdir -p "$seeds/$t" "$build/fuzz-corpus/$t"; done
+if [[ -d "$seeds/frame" || -d "$seeds/batch" ]]; then
+  mkdir -p "$seeds/frame" "$seeds/batch"
+  "$build/tests/fuzz/fuzz_gen_corpus" "$seeds/frame" "$seeds/batch"
+fi
 
 status=0
-for target in frame batch; do
+for target in "${targets[@]}"; do
   log="$build/fuzz-$target.log"
   # Checked-in inputs that once found a bug.
   regress=""

@@ -101,6 +101,11 @@ struct Collector::Impl : RebalanceListener {
   void Activate(const TopicPartition& tp);
   void Deactivate(const TopicPartition& tp, bool commit);
   void ApplyRun(int32_t partition, std::span<const StoreRecord> run);
+  // Advances each positioned store past offsets that hold no record (a
+  // leader's no-op control batch), up to the consumer's position: every
+  // record below it has been applied. Without it a log ending in a control
+  // batch would keep a partition restoring and its lag at 1 forever.
+  void SkipRecordlessOffsets();
   void Maintain();
   void Commit();
   void Retention();
@@ -360,6 +365,29 @@ void Collector::Impl::ApplyRun(int32_t partition, std::span<const StoreRecord> r
   }
 }
 
+void Collector::Impl::SkipRecordlessOffsets() {
+  std::vector<std::shared_ptr<Slot>> owned;
+  {
+    std::lock_guard lock(mu);
+    for (const auto& [p, s] : slots) owned.push_back(s);
+  }
+  for (const auto& slot : owned) {
+    if (!slot->ready || !slot->store) continue;
+    auto pos = consumer->Position({options.topic, slot->partition});
+    if (!pos || *pos <= slot->store->Stats().applied) continue;
+    if (auto r = slot->store->SkipTo(*pos); !r) {
+      spdlog::error("partition {}: moving the applied offset to {} failed: {}; reopening the store", slot->partition,
+                    pos->value(), r.error().ToString());
+      Unready(*slot, true);
+      continue;
+    }
+    if (slot->state.load() == PartitionState::kRestoring && pos->value() >= slot->serve_from.load()) {
+      slot->state.store(PartitionState::kServing);
+      spdlog::info("partition {}: restored to offset {}; serving", slot->partition, pos->value());
+    }
+  }
+}
+
 void Collector::Impl::Commit() {
   std::map<TopicPartition, Offset> offsets;
   std::vector<std::shared_ptr<Slot>> owned;
@@ -563,6 +591,7 @@ Result<void> Collector::Run(const std::atomic<bool>& stop) {
       }
       m.ApplyRun(p, run);
     }
+    m.SkipRecordlessOffsets();
     m.Maintain();
   }
   m.Commit();

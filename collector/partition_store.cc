@@ -587,6 +587,14 @@ Result<void> PartitionStore::StartAt(Offset offset) {
   return m.Commit(&batch, offset, 0);
 }
 
+Result<void> PartitionStore::SkipTo(Offset offset) {
+  Impl& m = *impl_;
+  if (m.failed || m.db == nullptr) return Fail(Errc::kShuttingDown, m.options.path + ": store is not writable");
+  if (offset <= m.applied_w) return Ok();
+  rocksdb::WriteBatch batch;
+  return m.Commit(&batch, offset, m.points_w);
+}
+
 Result<ExpireStats> PartitionStore::Expire(int64_t cutoff_us) {
   Impl& m = *impl_;
   if (m.failed || m.db == nullptr) return Fail(Errc::kShuttingDown, m.options.path + ": store is not writable");

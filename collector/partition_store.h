@@ -187,6 +187,11 @@ class PartitionStore {
   [[nodiscard]] Result<ApplyStats> Apply(std::span<const StoreRecord> records);
   // Sets the applied offset of an empty store (after a wipe: the log start).
   [[nodiscard]] Result<void> StartAt(Offset offset);
+  // Moves the applied offset up to `offset` across offsets that hold no
+  // record (control batches such as a new leader's no-op), so a log that
+  // ends with one still counts as applied to its end. No-op if `offset` is
+  // not above the applied offset.
+  [[nodiscard]] Result<void> SkipTo(Offset offset);
   // Deletes every point older than cutoff_us, and GPUs left without points.
   [[nodiscard]] Result<ExpireStats> Expire(int64_t cutoff_us);
   // Persists the memtable (wait: until done; otherwise scheduled).

@@ -77,6 +77,8 @@ Result<void> Replica::StartNode() {
     config.applied = raft_log_->LastPosition().offset;
   }
   config.random = [this] { return random_(); };
+  // Whatever the old node had accepted and not written is gone with it.
+  FailPending(Errc::kNotLeader, key().ToString() + ": the replica restarted its Raft node");
   ++generation_;
   ready_in_flight_ = false;
   node_ = std::make_unique<raft::Node>(std::move(config), raft_log_.get(), hard_state_);
@@ -108,7 +110,7 @@ void Replica::Produce(std::vector<ProduceBatch> batches, std::shared_ptr<const v
     return done(std::move(result));
   }
   ObserveRole();
-  if (leader_term_ == Term(0) || node_->transfer_target() != raft::kNoNode) {
+  if (restart_node_ || leader_term_ == Term(0) || node_->transfer_target() != raft::kNoNode) {
     result.error = Errc::kNotLeader;
     result.leader_hint = node_->leader() == options_.self ? raft::kNoNode : node_->leader();
     result.message = "broker " + std::to_string(options_.self.value()) + " does not lead " + key().ToString() + "; " +
@@ -311,6 +313,9 @@ void Replica::FailWrite(const Error& error) {
 }
 
 void Replica::ObserveRole() {
+  // After a failed write the node's view runs ahead of the disk: it is not
+  // trusted (not even as leader) until StartNode replaces it.
+  if (restart_node_) return;
   const raft::Role role = node_->role();
   const Term term = node_->term();
   leader_.store(node_->leader().value(), std::memory_order_release);

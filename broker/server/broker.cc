@@ -4,6 +4,9 @@
 
 #include <array>
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <future>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -89,13 +92,11 @@ Result<std::unique_ptr<Broker>> Broker::Open(const BrokerConfig& config, asio::i
                                 }));
   state->flusher = std::make_unique<storage::Flusher>(config.fsync_interval);
   state->flusher->Start();
+  state->syncer = std::make_unique<FlusherSyncer>(*state->flusher);
+  state->replicas = std::make_unique<replication::ReplicaManager>();
   for (const auto& [name, spec] : specs) {
-    Topic topic{spec, {}};
-    for (int32_t p = 0; p < spec.partitions; ++p) {
-      TELEMQ_ASSIGN_OR_RETURN(auto part, state->OpenPartition(name, p, spec));
-      topic.partitions.push_back(std::move(part));
-    }
-    state->topics.emplace(name, std::move(topic));
+    for (int32_t p = 0; p < spec.partitions; ++p) TELEMQ_TRY(state->OpenReplica(name, p, spec));
+    state->topics.emplace(name, Topic{spec});
   }
   TELEMQ_TRY(state->OpenGroups());
   spdlog::info("broker {} opened {} with {} topics", config.node_id, config.data_dir, state->topics.size());
@@ -108,7 +109,7 @@ void Broker::SetAdvertisedAddress(std::string host, uint16_t port) {
 }
 
 void Broker::Handle(const wire::RequestHeader& header, std::span<const std::byte> body, std::span<std::byte> payload,
-                    Reply reply) {
+                    std::shared_ptr<const void> frame, Reply reply) {
   if (header.api_version != 1) {
     reply(MakeErrorResponse(Errc::kUnsupportedVersion,
                             "api " + std::string(wire::ApiKeyName(header.api_key)) + " version " +
@@ -121,55 +122,91 @@ void Broker::Handle(const wire::RequestHeader& header, std::span<const std::byte
     reply(MakeErrorResponse(Errc::kUnsupportedVersion, "unknown api key " + std::to_string(key), true));
     return;
   }
-  kRoutes[key](*state_, Request{header, body, payload}, reply);
+  kRoutes[key](*state_, Request{header, body, payload, std::move(frame)}, reply);
 }
 
-Result<std::shared_ptr<Partition>> BrokerState::OpenPartition(const std::string& topic, int32_t index,
-                                                              const TopicSpec& spec) {
-  auto part = std::make_shared<Partition>();
-  part->topic = topic;
-  part->index = index;
-  part->log = logs->Get(topic, PartitionId(index));
-  if (!part->log) {
-    TELEMQ_ASSIGN_OR_RETURN(part->log, logs->Create(topic, PartitionId(index), LogOptionsFor(spec)));
+Result<std::shared_ptr<replication::Replica>> BrokerState::OpenReplica(const std::string& topic, int32_t index,
+                                                                       const TopicSpec& spec) {
+  auto log = logs->Get(topic, PartitionId(index));
+  if (!log) {
+    TELEMQ_ASSIGN_OR_RETURN(log, logs->Create(topic, PartitionId(index), LogOptionsFor(spec)));
   }
-  // Idempotence state lives in the batch headers: rebuild it from the log,
-  // so a producer retrying across a broker restart is still deduplicated.
-  TELEMQ_TRY(part->log->ScanHeaders(part->log->log_start_offset(), [&](const wire::BatchHeader& h) {
-    if (h.producer_id.value() >= 0) {
-      part->producers.OnAppended({h.producer_id, h.producer_epoch, h.base_sequence, h.last_sequence()}, h.base_offset);
-    }
-  }));
-  // After a restart everything recovered is committed: it survived the
-  // crash, and with fsync=always only synced data is acknowledged.
-  part->high_watermark = part->log->log_end_offset().value();
-  if (config.fsync == FsyncMode::kInterval) flusher->Register(part->log);
-  return part;
+  replication::ReplicaOptions o;
+  o.key = {topic, PartitionId(index)};
+  o.self = RaftNodeOf(config.node_id);
+  o.voters = {o.self};
+  o.fsync = config.fsync == FsyncMode::kAlways ? storage::FsyncPolicy::kAlways : storage::FsyncPolicy::kInterval;
+  o.seed =
+      std::hash<std::string>{}(topic) ^ (static_cast<uint64_t>(index) << 32) ^ static_cast<uint64_t>(config.node_id);
+  if (config.fsync == FsyncMode::kInterval) flusher->Register(log);
+  TELEMQ_ASSIGN_OR_RETURN(
+      auto replica, replication::Replica::Open(std::move(o), log, file_system, std::make_unique<StrandExecutor>(io),
+                                               *syncer, transport, clock));
+  replicas->Add(replica);
+  return replica;
 }
 
-void BrokerState::RemovePartition(const Partition& part) {
-  if (config.fsync == FsyncMode::kInterval) flusher->Unregister(part.log.get());
-  IgnoreError(logs->Remove(part.topic, PartitionId(part.index)), "the topic is being deleted");
-}
-
-void BrokerState::CommitAppended(const std::shared_ptr<Partition>& part, Offset end,
-                                 std::function<void(Result<Offset>)> done) {
-  if (config.fsync == FsyncMode::kInterval) {
-    part->AdvanceHighWatermark(end);
-    done(end);
-    return;
-  }
-  flusher->RequestSync(part->log, end, [part, done = std::move(done)](Result<Offset> synced) {
-    // Everything durable is committed on a single node.
-    if (synced) part->AdvanceHighWatermark(*synced);
-    done(synced);
+void BrokerState::RemoveReplica(const std::shared_ptr<replication::Replica>& replica, std::function<void()> done) {
+  replicas->Remove(replica->key());
+  // Stopped on its strand, so nothing of it runs while the log goes away
+  // (fetches holding file ranges keep reading what they hold).
+  replica->executor().Post([this, replica, done = std::move(done)] {
+    replica->Shutdown();
+    if (config.fsync == FsyncMode::kInterval) flusher->Unregister(&replica->log());
+    IgnoreError(logs->Remove(replica->key().topic, replica->key().partition), "the topic is being deleted");
+    done();
   });
+}
+
+void BrokerState::WhenServing(const std::vector<std::shared_ptr<replication::Replica>>& replicas,
+                              std::chrono::milliseconds timeout, std::function<void(bool)> done) {
+  struct Barrier {
+    std::mutex mu;
+    size_t remaining = 0;
+    bool finished = false;
+    std::function<void(bool)> done;
+    std::unique_ptr<asio::steady_timer> timer;
+    void Finish(bool ok) {
+      std::function<void(bool)> cb;
+      {
+        std::lock_guard lock(mu);
+        if (finished) return;
+        finished = true;
+        cb = std::move(done);
+        if (timer) timer->cancel();
+      }
+      cb(ok);
+    }
+  };
+  auto barrier = std::make_shared<Barrier>();
+  barrier->remaining = replicas.size();
+  barrier->done = std::move(done);
+  if (replicas.empty()) return barrier->Finish(true);
+  {
+    std::lock_guard lock(barrier->mu);
+    barrier->timer = std::make_unique<asio::steady_timer>(io, timeout);
+    barrier->timer->async_wait([barrier](const std::error_code& ec) {
+      if (!ec) barrier->Finish(false);
+    });
+  }
+  for (const auto& r : replicas) {
+    r->executor().Post([r, barrier] {
+      r->WhenServing([barrier] {
+        bool last = false;
+        {
+          std::lock_guard lock(barrier->mu);
+          last = --barrier->remaining == 0;
+        }
+        if (last) barrier->Finish(true);
+      });
+    });
+  }
 }
 
 void BrokerState::AppendGroupRecords(int32_t shard, std::vector<OffsetsRecord> records,
                                      std::function<void(Result<void>)> done) {
-  auto part = Find(kOffsetsTopic, shard);
-  if (!part) {
+  auto replica = Find(kOffsetsTopic, shard);
+  if (!replica) {
     done(Fail(Errc::kNotFound, "__consumer_offsets partition " + std::to_string(shard) + " is missing"));
     return;
   }
@@ -178,23 +215,23 @@ void BrokerState::AppendGroupRecords(int32_t shard, std::vector<OffsetsRecord> r
   for (const auto& r : records) {
     builder.Add(now, r.key, r.value ? std::optional<std::string_view>(*r.value) : std::nullopt);
   }
-  auto batch = builder.Finish();
-  if (!batch) {
-    done(tl::unexpected(batch.error()));
+  auto built = builder.Finish();
+  if (!built) {
+    done(tl::unexpected(built.error()));
     return;
   }
-  Result<storage::AppendResult> appended = Fail(Errc::kUnknown, "");
-  {
-    std::lock_guard lock(part->mu);
-    appended = part->log->Append(*batch, kSingleNodeTerm, now);
-  }
-  if (!appended) {
-    done(tl::unexpected(appended.error()));
+  auto bytes = std::make_shared<std::vector<std::byte>>(std::move(*built));
+  auto header = wire::DecodeHeader(*bytes);
+  if (!header) {
+    done(tl::unexpected(header.error()));
     return;
   }
-  CommitAppended(part, appended->last_offset + 1, [done = std::move(done)](Result<Offset> r) {
-    if (!r) return done(tl::unexpected(r.error()));
-    done(Ok());
+  replication::ProduceBatch batch{std::span<std::byte>(*bytes), *header};
+  replica->executor().Post([replica, batch, bytes, done = std::move(done)]() mutable {
+    replica->Produce({batch}, bytes, replication::Acks::kAll, [done = std::move(done)](replication::ProduceResult r) {
+      if (r.error != Errc::kOk) return done(Fail(r.error, r.message));
+      done(Ok());
+    });
   });
 }
 
@@ -207,14 +244,10 @@ Result<void> BrokerState::OpenGroups() {
     spec.retention_bytes = -1;
     spec.segment_bytes = 16 << 20;
     TELEMQ_TRY(registry->Create(name, spec));
-    Topic topic{spec, {}};
-    for (int32_t p = 0; p < spec.partitions; ++p) {
-      TELEMQ_ASSIGN_OR_RETURN(auto part, OpenPartition(name, p, spec));
-      topic.partitions.push_back(std::move(part));
-    }
-    topics.emplace(name, std::move(topic));
+    for (int32_t p = 0; p < spec.partitions; ++p) TELEMQ_TRY(OpenReplica(name, p, spec));
+    topics.emplace(name, Topic{spec});
   }
-  const int32_t shards = static_cast<int32_t>(topics.at(name).partitions.size());
+  const int32_t shards = topics.at(name).spec.partitions;
   GroupCoordinator::Options options;
   options.shards = shards;
   options.heartbeat_interval = config.group_heartbeat_interval;
@@ -225,19 +258,21 @@ Result<void> BrokerState::OpenGroups() {
     AppendGroupRecords(shard, std::move(records), std::move(done));
   };
   hooks.high_watermark = [this](const std::string& topic, int32_t partition) -> int64_t {
-    auto part = Find(topic, partition);
-    return part ? part->hwm().value() : -1;
+    auto replica = Find(topic, partition);
+    return replica ? replica->high_watermark().value() : -1;
   };
   groups = std::make_unique<GroupCoordinator>(options, std::move(hooks));
   // Replay every shard's records: the groups come back as they were.
   size_t replayed = 0;
   for (int32_t shard = 0; shard < shards; ++shard) {
-    auto part = topics.at(name).partitions[shard];
-    Offset from = part->log->log_start_offset();
-    const Offset end = part->log->log_end_offset();
+    auto replica = Find(name, shard);
+    if (!replica) return Fail(Errc::kNotFound, "__consumer_offsets partition " + std::to_string(shard) + " is missing");
+    storage::PartitionLog& log = replica->log();
+    Offset from = log.log_start_offset();
+    const Offset end = log.log_end_offset();
     wire::BatchReader reader;
     while (from < end) {
-      TELEMQ_ASSIGN_OR_RETURN(auto read, part->log->Read(from, 4 << 20, end));
+      TELEMQ_ASSIGN_OR_RETURN(auto read, log.Read(from, 4 << 20, end));
       if (read.total_bytes == 0) break;
       std::vector<std::byte> bytes(read.total_bytes);
       size_t pos = 0;
@@ -269,34 +304,41 @@ Result<void> BrokerState::OpenGroups() {
 void Broker::RunGroupTick() { state_->groups->Tick(); }
 
 void Broker::RunRetention() {
-  std::vector<std::shared_ptr<Partition>> parts;
-  {
-    std::shared_lock lock(state_->topics_mu);
-    for (auto& [_, t] : state_->topics) parts.insert(parts.end(), t.partitions.begin(), t.partitions.end());
-  }
-  const int64_t now = NowMs();
-  for (auto& p : parts) {
-    auto removed = p->log->ApplyRetention(now);
-    if (!removed) {
-      spdlog::warn("retention on {}-{} failed: {}", p->topic, p->index, removed.error().ToString());
-    } else if (*removed > 0) {
-      spdlog::info("retention removed {} segment(s) of {}-{}", *removed, p->topic, p->index);
-    }
+  // Each replica applies retention on its own strand: only it knows what is
+  // committed, and only it may change its log.
+  for (auto& r : state_->replicas->All()) {
+    r->executor().Post([r] {
+      auto removed = r->ApplyRetention();
+      if (!removed) {
+        spdlog::warn("retention on {} failed: {}", r->key().ToString(), removed.error().ToString());
+      } else if (*removed > 0) {
+        spdlog::info("retention removed {} segment(s) of {}", *removed, r->key().ToString());
+      }
+    });
   }
 }
 
+void Broker::RunRaftTick() {
+  for (auto& r : state_->replicas->All()) r->executor().Post([r] { r->Tick(); });
+}
+
+bool Broker::AwaitServing(std::chrono::milliseconds timeout) {
+  auto served = std::make_shared<std::promise<bool>>();
+  auto result = served->get_future();
+  state_->WhenServing(state_->replicas->All(), timeout, [served](bool ok) { served->set_value(ok); });
+  return result.get();
+}
+
 Result<void> Broker::Close() {
+  // The I/O threads have stopped: nothing runs on the strands any more, so
+  // the replicas are stopped here directly.
   state_->flusher->Stop();
-  Result<void> status = Ok();
-  std::unique_lock lock(state_->topics_mu);
-  for (auto& [name, t] : state_->topics) {
-    for (auto& p : t.partitions) {
-      auto r = p->log->Close();
-      if (!r && status) status = r;
-    }
+  for (auto& r : state_->replicas->All()) r->Shutdown();
+  {
+    std::unique_lock lock(state_->topics_mu);
+    state_->topics.clear();
   }
-  state_->topics.clear();
-  return status;
+  return state_->logs->CloseAll();
 }
 
 }  // namespace telemq::broker

@@ -8,11 +8,12 @@
 // → handler); the handlers live in handlers/, one file per API family, and
 // share the broker's state (broker_state.h).
 //
-// Threading: Handle() may be called from any I/O thread concurrently; each
-// partition is guarded by its own mutex (short critical sections: the append
-// itself). `reply` is called exactly once, possibly on another thread (the
-// flusher after an fsync, a timer after a long poll).
+// Threading: Handle() may be called from any I/O thread concurrently. Each
+// partition is a replication::Replica on its own strand; handlers post to it.
+// `reply` is called exactly once, possibly on another thread (a replica's
+// strand once the batch is committed, a timer after a long poll).
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -50,12 +51,21 @@ class Broker {
 
   // Sets the address advertised in metadata (known once the listener is bound).
   void SetAdvertisedAddress(std::string host, uint16_t port);
+  // Handles one request. `frame` owns the bytes `body` and `payload` point
+  // into; handlers keep it alive for as long as they need them (a produced
+  // batch is replicated straight from it).
   void Handle(const wire::RequestHeader& header, std::span<const std::byte> body, std::span<std::byte> payload,
-              Reply reply);
+              std::shared_ptr<const void> frame, Reply reply);
   // Applies retention to every partition; called periodically by the server.
   void RunRetention();
   // Expires group members whose session ran out; called periodically.
   void RunGroupTick();
+  // One tick of every replica's Raft clock; called every raft tick.
+  void RunRaftTick();
+  // Waits until every replica serves as leader (a single broker leads all
+  // its partitions once each one's no-op is durable), at most `timeout`.
+  // The I/O threads must be running. Returns whether all serve.
+  bool AwaitServing(std::chrono::milliseconds timeout);
   // Syncs and closes every log, marking the shutdown clean. No Handle() may
   // run concurrently or afterwards.
   [[nodiscard]] Result<void> Close();

@@ -7,7 +7,10 @@
 // per API family) through the dispatch table.
 //
 // Threading: handlers run on any I/O thread concurrently. `topics` is guarded
-// by `topics_mu`; each partition by its own mutex.
+// by `topics_mu`. A partition's state belongs to its replication::Replica,
+// reached through `replicas` and touched only on the replica's strand
+// (handlers post to it); handlers read the log below the published high
+// watermark directly.
 
 #include <asio/io_context.hpp>
 #include <atomic>
@@ -23,9 +26,11 @@
 #include <string_view>
 #include <vector>
 
+#include "broker/replication/replica.h"
+#include "broker/replication/replica_manager.h"
 #include "broker/server/config.h"
 #include "broker/server/group_coordinator.h"
-#include "broker/server/producer_state.h"
+#include "broker/server/replica_seams.h"
 #include "broker/server/reply.h"
 #include "broker/server/topic_registry.h"
 #include "broker/storage/file_system.h"
@@ -44,9 +49,11 @@ inline int64_t NowMs() {
       .count();
 }
 
-// Until replication lands every log is written by this broker as the only
-// leader, in term 1.
-inline constexpr Term kSingleNodeTerm{1};
+// Broker ids start at 0 (a StatefulSet ordinal); Raft node ids are positive
+// (0 means "none"). A broker's replicas vote as node broker_id + 1.
+inline NodeId RaftNodeOf(int32_t broker_id) { return NodeId(broker_id + 1); }
+// The broker a Raft node id stands for; -1 for "none".
+inline int32_t BrokerOf(NodeId node) { return node.value() - 1; }
 
 // One request as the dispatch table hands it to a handler, next to its
 // verified body.
@@ -54,51 +61,13 @@ struct Request {
   const wire::RequestHeader& header;
   std::span<const std::byte> body;  // the verified FlatBuffers message
   std::span<std::byte> payload;     // trailing raw bytes (produce: record batches)
-};
-
-// Something parked on a partition until its high watermark moves (a long-poll fetch).
-struct Waiter {
-  virtual ~Waiter() = default;
-  virtual void Wake() = 0;
-};
-
-// One partition replica hosted by this broker.
-struct Partition {
-  std::string topic;
-  int32_t index = 0;
-  std::shared_ptr<storage::PartitionLog> log;
-  std::mutex mu;
-  ProducerStateTable producers;  // guarded by mu
-  // Committed end: consumers never read at or above it. With fsync=always it
-  // is the durable end, with fsync=interval the log end.
-  std::atomic<int64_t> high_watermark{0};
-  std::vector<std::weak_ptr<Waiter>> waiters;  // guarded by mu: long-poll fetches to wake
-
-  Offset hwm() const { return Offset(high_watermark.load(std::memory_order_acquire)); }
-  void AdvanceHighWatermark(Offset to) {
-    int64_t cur = high_watermark.load();
-    while (cur < to.value() && !high_watermark.compare_exchange_weak(cur, to.value())) {
-    }
-    std::vector<std::weak_ptr<Waiter>> wake;
-    {
-      std::lock_guard lock(mu);
-      wake.swap(waiters);
-    }
-    for (auto& w : wake) {
-      if (auto live = w.lock()) live->Wake();
-    }
-  }
-  // Parks `w`; expired waiters are pruned so an idle partition polled for a
-  // long time does not accumulate them.
-  void AddWaiter(std::weak_ptr<Waiter> w) {
-    std::erase_if(waiters, [](const std::weak_ptr<Waiter>& x) { return x.expired(); });
-    waiters.push_back(std::move(w));
-  }
+  // Keeps body and payload alive after the handler returns: a produced
+  // batch is proposed, replicated and cached straight from the frame.
+  std::shared_ptr<const void> frame;
 };
 
 struct Topic {
   TopicSpec spec;
-  std::vector<std::shared_ptr<Partition>> partitions;
 };
 
 struct BrokerState {
@@ -108,6 +77,11 @@ struct BrokerState {
   std::unique_ptr<storage::LogManager> logs;  // the only owner of partition directories
   std::unique_ptr<TopicRegistry> registry;
   std::unique_ptr<storage::Flusher> flusher;
+  // Seams of the replicas (replica_seams.h), shared by all of them.
+  std::unique_ptr<FlusherSyncer> syncer;
+  SystemClock clock;
+  LocalTransport transport;
+  std::unique_ptr<replication::ReplicaManager> replicas;
   std::shared_mutex topics_mu;
   std::map<std::string, Topic> topics;  // guarded by topics_mu
   std::string advertised_host;
@@ -130,16 +104,13 @@ struct BrokerState {
     group::TopicMetadata out;
     std::shared_lock lock(topics_mu);
     for (const auto& [name, t] : topics) {
-      if (!IsInternal(name)) out[name] = static_cast<int32_t>(t.partitions.size());
+      if (!IsInternal(name)) out[name] = t.spec.partitions;
     }
     return out;
   }
 
   Result<void> OpenGroups();
   void AppendGroupRecords(int32_t shard, std::vector<OffsetsRecord> records, std::function<void(Result<void>)> done);
-  // Makes what was appended to `part` up to `end` committed, then calls done.
-  void CommitAppended(const std::shared_ptr<Partition>& part, Offset end, std::function<void(Result<Offset>)> done);
-
   storage::LogOptions LogOptionsFor(const TopicSpec& spec) const {
     storage::LogOptions o;
     o.segment_bytes = spec.segment_bytes > 0 ? static_cast<uint64_t>(spec.segment_bytes) : config.segment_bytes;
@@ -152,16 +123,21 @@ struct BrokerState {
   }
 
   // Opens (or creates) partition `index` of `topic` through the log manager
-  // and rebuilds its idempotence state from the log.
-  Result<std::shared_ptr<Partition>> OpenPartition(const std::string& topic, int32_t index, const TopicSpec& spec);
-  // Closes and deletes a partition's log (topic deletion).
-  void RemovePartition(const Partition& part);
+  // and starts its replica, on its own strand, as the only member of its
+  // Raft group until brokers replicate to each other.
+  Result<std::shared_ptr<replication::Replica>> OpenReplica(const std::string& topic, int32_t index,
+                                                            const TopicSpec& spec);
+  // Stops a replica on its strand (its waiting requests fail, its long polls
+  // wake), deletes its log, then calls `done` (on the strand).
+  void RemoveReplica(const std::shared_ptr<replication::Replica>& replica, std::function<void()> done);
+  // Calls `done(true)` once every replica in `replicas` serves as leader, or
+  // done(false) after `timeout`. On any thread.
+  void WhenServing(const std::vector<std::shared_ptr<replication::Replica>>& replicas,
+                   std::chrono::milliseconds timeout, std::function<void(bool)> done);
 
-  std::shared_ptr<Partition> Find(std::string_view topic, int32_t index) {
-    std::shared_lock lock(topics_mu);
-    auto it = topics.find(std::string(topic));
-    if (it == topics.end() || index < 0 || index >= static_cast<int32_t>(it->second.partitions.size())) return nullptr;
-    return it->second.partitions[index];
+  std::shared_ptr<replication::Replica> Find(std::string_view topic, int32_t index) const {
+    if (index < 0) return nullptr;
+    return replicas->Get(topic, PartitionId(index));
   }
 
   // --- handlers (handlers/*.cc), reached through the dispatch table ---------

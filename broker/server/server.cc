@@ -23,6 +23,10 @@ using asio::ip::tcp;
 
 namespace {
 
+// Period of the replicas' Raft clock. Election timeouts are counted in these
+// ticks (replica.h).
+constexpr std::chrono::milliseconds kRaftTick{100};
+
 // Broker-wide budget of produce bytes held in memory. A connection that
 // cannot acquire waits (stops reading its socket), which pushes back on the
 // producer through TCP flow control.
@@ -97,7 +101,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
             co_await t.async_wait(use_awaitable);
           }
         }
-        std::vector<std::byte> frame(frame_bytes);
+        // Shared: a produced batch is proposed, replicated and cached straight
+        // from this buffer, which lives as long as anything references it.
+        auto frame = std::make_shared<std::vector<std::byte>>(frame_bytes);
         std::error_code ec;
         // A peer that stops half-way through a frame (host gone, no FIN)
         // must not hold its share of the produce budget forever: the body
@@ -110,7 +116,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
             self->Shutdown();
           }
         });
-        co_await asio::async_read(socket_, asio::buffer(frame), asio::redirect_error(use_awaitable, ec));
+        co_await asio::async_read(socket_, asio::buffer(*frame), asio::redirect_error(use_awaitable, ec));
         deadline->cancel();
         if (ec) {
           if (is_produce) budget_.Release(frame_bytes);
@@ -119,17 +125,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
         auto* slot = &slots_.emplace_back();
         slot->correlation_id = header->correlation_id;
         ++in_flight_;
-        std::span<std::byte> all(frame);
+        std::span<std::byte> all(*frame);
         auto body = all.first(header->body_length);
         auto payload = all.subspan(header->body_length);
-        broker_.Handle(*header, body, payload, [self = shared_from_this(), slot](Response r) {
-          // A protocol violation ends the connection: nothing read after it
-          // may be executed, since it would never be answered.
-          if (r.close_after) self->violated_ = true;
-          asio::post(self->strand_, [self, slot, r = std::move(r)]() mutable { self->Complete(slot, std::move(r)); });
-        });
-        // The produce payload has been appended (or rejected) by now.
-        if (is_produce) budget_.Release(frame_bytes);
+        broker_.Handle(*header, body, payload, frame,
+                       [self = shared_from_this(), slot, budget = is_produce ? frame_bytes : 0](Response r) {
+                         // The produce budget covers a request until it is
+                         // answered (committed or failed): the broker holds
+                         // at most that many produce bytes in flight.
+                         if (budget > 0) self->budget_.Release(budget);
+                         // A protocol violation ends the connection: nothing
+                         // read after it may be executed, since it would never
+                         // be answered.
+                         if (r.close_after) self->violated_ = true;
+                         asio::post(self->strand_,
+                                    [self, slot, r = std::move(r)]() mutable { self->Complete(slot, std::move(r)); });
+                       });
         if (closing_ || violated_) co_return;
       }
     } catch (const std::system_error& e) {
@@ -217,6 +228,7 @@ struct Server::Impl {
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<asio::steady_timer> retention_timer;
   std::unique_ptr<asio::steady_timer> group_timer;
+  std::unique_ptr<asio::steady_timer> raft_timer;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::thread> threads;
   MemoryBudget budget;
@@ -270,6 +282,17 @@ struct Server::Impl {
     });
   }
 
+  // The Raft clock of every replica. Its own timer, so disk work never
+  // delays it (each replica's work runs on its strand).
+  void ScheduleRaftTick() {
+    raft_timer->expires_after(kRaftTick);
+    raft_timer->async_wait([this](const std::error_code& ec) {
+      if (ec) return;
+      broker->RunRaftTick();
+      ScheduleRaftTick();
+    });
+  }
+
   void ScheduleRetention() {
     retention_timer->expires_after(config.retention_check_interval);
     retention_timer->async_wait([this](const std::error_code& ec) {
@@ -312,8 +335,15 @@ Result<void> Server::Start() {
   m.ScheduleRetention();
   m.group_timer = std::make_unique<asio::steady_timer>(m.io);
   m.ScheduleGroupTick();
+  m.raft_timer = std::make_unique<asio::steady_timer>(m.io);
+  m.ScheduleRaftTick();
   for (int i = 0; i < m.config.io_threads; ++i) {
     m.threads.emplace_back([&m]() { m.io.run(); });
+  }
+  // Ready means serving: every partition leads (its no-op is durable)
+  // before the port file announces the broker.
+  if (!m.broker->AwaitServing(std::chrono::seconds(30))) {
+    spdlog::warn("broker {}: not every partition leads after 30 s; serving those that do", m.config.node_id);
   }
   if (!m.config.port_file.empty()) {
     // Written atomically (rename) so a reader never sees a partial number.
@@ -346,6 +376,7 @@ Result<void> Server::Stop() {
     if (m.acceptor) m.acceptor->close(ec);
     if (m.retention_timer) m.retention_timer->cancel();
     if (m.group_timer) m.group_timer->cancel();
+    if (m.raft_timer) m.raft_timer->cancel();
   });
   // Let in-flight requests finish (bounded by the grace period).
   const auto deadline = std::chrono::steady_clock::now() + m.config.shutdown_grace;

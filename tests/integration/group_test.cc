@@ -741,7 +741,9 @@ TEST_F(GroupTest, MillionRecordsWhileScalingOneToFiveToTwoAreConsumedAtLeastOnce
           if (!p.committed || p.committed->value() != p.high_watermark.value()) return false;
           total += p.high_watermark.value();
         }
-        return total == kRecords;
+        // Each partition starts with its leader's no-op (a control batch at
+        // offset 0, docs/replication.md): one offset that carries no record.
+        return total == kRecords + kParts;
       },
       seconds(60)));
   for (int i : {0, 1}) {
@@ -753,12 +755,13 @@ TEST_F(GroupTest, MillionRecordsWhileScalingOneToFiveToTwoAreConsumedAtLeastOnce
   // Tally: occurrences per (partition, offset), and the victim's offsets per
   // partition in print order.
   const int64_t per_partition = kRecords / kParts;
-  std::vector<std::vector<uint8_t>> seen(kParts, std::vector<uint8_t>(per_partition, 0));
+  // Records sit at offsets 1..per_partition: offset 0 is the no-op.
+  std::vector<std::vector<uint8_t>> seen(kParts, std::vector<uint8_t>(per_partition + 1, 0));
   std::map<int32_t, std::vector<int64_t>> victim_offsets;
   int64_t printed = 0;
   for (const auto& m : members_) {
     for (const auto& r : m->Records()) {
-      ASSERT_TRUE(r.partition >= 0 && r.partition < kParts && r.offset >= 0 && r.offset < per_partition)
+      ASSERT_TRUE(r.partition >= 0 && r.partition < kParts && r.offset >= 1 && r.offset <= per_partition)
           << m->name() << " printed " << r.partition << "/" << r.offset;
       if (seen[r.partition][r.offset] < 255) ++seen[r.partition][r.offset];
       if (m.get() == victim) victim_offsets[r.partition].push_back(r.offset);
@@ -774,7 +777,7 @@ TEST_F(GroupTest, MillionRecordsWhileScalingOneToFiveToTwoAreConsumedAtLeastOnce
     while (tail < vo.size() && seen[p][vo[vo.size() - 1 - tail]] > 1) ++tail;
     std::set<int64_t> allowed(vo.end() - static_cast<ptrdiff_t>(tail), vo.end());
     EXPECT_LE(tail, kMaxPollRecords) << "partition " << p;
-    for (int64_t o = 0; o < per_partition; ++o) {
+    for (int64_t o = 1; o <= per_partition; ++o) {
       ASSERT_GE(seen[p][o], 1) << "record " << p << "/" << o << " never consumed";
       if (seen[p][o] > 1) {
         ++duplicates;

@@ -15,11 +15,11 @@ namespace telemq::broker {
 
 using fb::ErrorCode;
 
-// A fetch that may wait (long poll). Holds a copy of the request body so it
-// can be re-evaluated when data arrives or the wait ends.
-struct FetchOp : Waiter, std::enable_shared_from_this<FetchOp> {
+// A fetch that may wait (long poll). Holds the request frame so it can be
+// re-evaluated when data arrives or the wait ends.
+struct FetchOp : replication::Waiter, std::enable_shared_from_this<FetchOp> {
   BrokerState* broker;
-  std::vector<std::byte> body;
+  std::shared_ptr<const void> frame;
   const fb::FetchRequest* req = nullptr;
   Reply reply;
   std::unique_ptr<asio::steady_timer> timer;
@@ -36,8 +36,8 @@ void BrokerState::HandleFetch(const fb::FetchRequest*, const Request& request, R
   const std::span<const std::byte> body = request.body;
   auto op = std::make_shared<FetchOp>();
   op->broker = this;
-  op->body.assign(body.begin(), body.end());
-  op->req = flatbuffers::GetRoot<fb::FetchRequest>(op->body.data());
+  op->frame = request.frame;
+  op->req = flatbuffers::GetRoot<fb::FetchRequest>(body.data());
   op->reply = std::move(reply);
   op->Attempt(op->req->max_wait_ms() <= 0);
 }
@@ -52,7 +52,7 @@ void FetchOp::Attempt(bool final_attempt) {
     storage::ReadResult read;
   };
   std::vector<Planned> plan;
-  std::vector<std::shared_ptr<Partition>> watched;
+  std::vector<std::shared_ptr<replication::Replica>> watched;
   const uint64_t response_max = std::min<uint64_t>(
       req->max_bytes() > 0 ? static_cast<uint64_t>(req->max_bytes()) : UINT32_MAX, broker->config.fetch_max_bytes);
   uint64_t total = 0;
@@ -64,6 +64,17 @@ void FetchOp::Attempt(bool final_attempt) {
       for (const auto* p : *t->partitions()) {
         Planned pl{topic, p->partition()};
         auto part = broker->Find(topic, p->partition());
+        if (part && !part->serving()) {
+          // Consumers read from the leader only, once its term's no-op has
+          // committed (before that its high watermark may lag the one a
+          // consumer already saw). Retriable: the client refreshes metadata.
+          pl.error = ErrorCode::NotLeader;
+          pl.message = "broker " + std::to_string(broker->config.node_id) + " does not serve " + topic + "/" +
+                       std::to_string(p->partition()) + " now (not its leader, or its leader is starting)";
+          any_error = true;
+          plan.push_back(std::move(pl));
+          continue;
+        }
         if (!part) {
           pl.error = ErrorCode::UnknownTopicOrPartition;
           pl.message = "unknown topic or partition " + topic + "/" + std::to_string(p->partition());
@@ -71,9 +82,9 @@ void FetchOp::Attempt(bool final_attempt) {
           plan.push_back(std::move(pl));
           continue;
         }
-        const Offset hwm = part->hwm();
+        const Offset hwm = part->high_watermark();
         pl.hwm = hwm.value();
-        pl.log_start = part->log->log_start_offset().value();
+        pl.log_start = part->log().log_start_offset().value();
         const Offset from(p->fetch_offset());
         if (from > hwm || from.value() < pl.log_start) {
           pl.error = ErrorCode::OffsetOutOfRange;
@@ -82,7 +93,7 @@ void FetchOp::Attempt(bool final_attempt) {
           any_error = true;
         } else if (from < hwm && total < response_max) {
           const uint64_t part_max = std::min<uint64_t>(p->max_bytes() > 0 ? p->max_bytes() : 1, response_max - total);
-          auto read = part->log->Read(from, part_max, hwm);
+          auto read = part->log().Read(from, part_max, hwm);
           if (!read) {
             pl.error = wire::ToWireError(read.error().code());
             pl.message = read.error().message();
@@ -100,14 +111,18 @@ void FetchOp::Attempt(bool final_attempt) {
   const bool enough = total >= static_cast<uint64_t>(std::max(1, req->min_bytes()));
   if (!final_attempt && !enough && !any_error) {
     // Wait: wake on any watched partition's high watermark moving, or at the deadline.
-    std::weak_ptr<Waiter> weak = std::static_pointer_cast<Waiter>(shared_from_this());
-    bool moved = false;
+    std::weak_ptr<replication::Waiter> weak = std::static_pointer_cast<replication::Waiter>(shared_from_this());
     for (size_t i = 0, w = 0; i < plan.size(); ++i) {
       if (plan[i].error != ErrorCode::None) continue;
       auto& part = watched[w++];
-      std::lock_guard lock(part->mu);
-      part->AddWaiter(weak);
-      if (part->hwm().value() != plan[i].hwm) moved = true;
+      // Parked on the replica's strand; if the watermark moved before the
+      // waiter was in place, that same task wakes it (no lost wake-up).
+      part->executor().Post([part, weak, seen = plan[i].hwm] {
+        part->AddWaiter(weak);
+        if (part->high_watermark().value() != seen) {
+          if (auto w = weak.lock()) w->Wake();
+        }
+      });
     }
     std::lock_guard lock(mu);
     if (done) return;
@@ -116,7 +131,6 @@ void FetchOp::Attempt(bool final_attempt) {
       auto self = shared_from_this();
       timer->async_wait([self](const std::error_code&) { self->Attempt(true); });
     }
-    if (moved) Wake();
     return;
   }
   {
@@ -176,19 +190,23 @@ void BrokerState::HandleListOffsets(const fb::ListOffsetsRequest* req, const Req
           ErrorCode err = ErrorCode::None;
           std::string msg;
           int64_t offset = -1;
-          if (!part) {
+          if (part && !part->serving()) {
+            err = ErrorCode::NotLeader;
+            msg = "broker " + std::to_string(config.node_id) + " does not serve " + topic + "/" +
+                  std::to_string(p->partition()) + " now";
+          } else if (!part) {
             err = ErrorCode::UnknownTopicOrPartition;
             msg = "unknown topic or partition " + topic + "/" + std::to_string(p->partition());
           } else if (p->timestamp() == -2) {
-            offset = part->log->log_start_offset().value();
+            offset = part->log().log_start_offset().value();
           } else if (p->timestamp() == -1) {
-            offset = part->hwm().value();
+            offset = part->high_watermark().value();
           } else {
-            auto found = part->log->OffsetForTimestamp(p->timestamp());
+            auto found = part->log().OffsetForTimestamp(p->timestamp());
             if (!found) {
               err = wire::ToWireError(found.error().code());
               msg = found.error().message();
-            } else if (found->has_value() && **found < part->hwm()) {
+            } else if (found->has_value() && **found < part->high_watermark()) {
               offset = (*found)->value();
             }
           }

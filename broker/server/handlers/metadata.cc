@@ -25,10 +25,15 @@ void BrokerState::HandleMetadata(const fb::MetadataRequest* req, const Request&,
   std::vector<flatbuffers::Offset<fb::TopicMetadata>> out;
   auto describe = [&](const std::string& name, const Topic& t) {
     std::vector<flatbuffers::Offset<fb::PartitionMetadata>> parts;
-    std::vector<int32_t> replicas{config.node_id};
-    for (int32_t p = 0; p < static_cast<int32_t>(t.partitions.size()); ++p) {
-      parts.push_back(
-          fb::CreatePartitionMetadataDirect(b, p, ErrorCode::None, config.node_id, kSingleNodeTerm.value(), &replicas));
+    std::vector<int32_t> replica_ids{config.node_id};
+    for (int32_t p = 0; p < t.spec.partitions; ++p) {
+      auto replica = Find(name, p);
+      // The leader is named only while it serves: a client sent to a replica
+      // that cannot answer yet would only be told "not leader".
+      const bool serving = replica && replica->serving();
+      parts.push_back(fb::CreatePartitionMetadataDirect(b, p, serving ? ErrorCode::None : ErrorCode::NotLeader,
+                                                        serving ? BrokerOf(replica->leader()) : -1,
+                                                        replica ? replica->term().value() : 0, &replica_ids));
     }
     auto cfg = fb::CreateTopicConfig(b, t.spec.retention_ms, t.spec.retention_bytes, t.spec.segment_bytes);
     out.push_back(

@@ -16,7 +16,7 @@ namespace telemq::broker {
 using fb::ErrorCode;
 
 // Collects per-partition outcomes of one produce request; the last partition
-// to finish (possibly on the flusher thread) sends the reply.
+// to finish (on its replica's strand) sends the reply.
 struct ProduceContext {
   struct Outcome {
     std::string topic;
@@ -79,12 +79,12 @@ void BrokerState::HandleProduce(const fb::ProduceRequest* req, const Request& re
     ctx->Done();
     return;
   }
-  // Every outcome slot exists before any sync completes: flusher callbacks
+  // Every outcome slot exists before any replica answers: their callbacks
   // write into `outcomes` while this thread is still filling it.
   size_t partition_count = 0;
   for (const auto* t : *req->topics()) partition_count += t->partitions() ? t->partitions()->size() : 0;
   ctx->outcomes.reserve(partition_count);
-  const int64_t now = NowMs();
+  const auto acks = req->acks() == fb::Acks::Leader ? replication::Acks::kLeader : replication::Acks::kAll;
   size_t pos = 0;
   for (const auto* t : *req->topics()) {
     if (!t->partitions()) continue;
@@ -98,8 +98,8 @@ void BrokerState::HandleProduce(const fb::ProduceRequest* req, const Request& re
         ctx->outcomes[slot].error = code;
         ctx->outcomes[slot].message = std::move(msg);
       };
-      auto part = Find(topic, p->partition());
-      if (!part) {
+      auto replica = Find(topic, p->partition());
+      if (!replica) {
         fail(ErrorCode::UnknownTopicOrPartition,
              "unknown topic or partition " + topic + "/" + std::to_string(p->partition()));
         continue;
@@ -109,7 +109,8 @@ void BrokerState::HandleProduce(const fb::ProduceRequest* req, const Request& re
         continue;
       }
       // Checksums and bounds of every batch, before anything is appended.
-      std::vector<std::pair<std::span<std::byte>, wire::BatchHeader>> batches;
+      // Here, on the I/O thread: the replica's strand only decides and stamps.
+      std::vector<replication::ProduceBatch> batches;
       wire::BatchIterator it(records, config.max_batch_bytes);
       bool ok = !it.Done();
       if (!ok) fail(ErrorCode::CorruptMessage, "empty record set");
@@ -121,57 +122,38 @@ void BrokerState::HandleProduce(const fb::ProduceRequest* req, const Request& re
           ok = false;
           break;
         }
+        if (h.is_control()) {
+          // Control batches (a leader's no-op) are written by the broker
+          // alone; consumers skip them, so one from a client would vanish.
+          fail(ErrorCode::InvalidRequest, "control batches are written by the broker only");
+          ok = false;
+          break;
+        }
         auto mutable_bytes = records.subspan(
             static_cast<size_t>(bytes->data() - reinterpret_cast<const std::byte*>(records.data())), bytes->size());
-        batches.emplace_back(mutable_bytes, h);
+        batches.push_back({mutable_bytes, h});
       }
       if (!ok) continue;
-
-      Offset first_base(-1), end(-1);
-      {
-        std::lock_guard lock(part->mu);
-        for (auto& [bytes, h] : batches) {
-          ProducerStateTable::Incoming in{h.producer_id, h.producer_epoch, h.base_sequence, h.last_sequence()};
-          auto check = part->producers.Check(in);
-          if (!check) {
-            fail(wire::ToWireError(check.error().code()), check.error().message());
-            break;
-          }
-          if (check->has_value()) {  // a retry of a batch already written
-            if (first_base.value() < 0) first_base = **check;
-            continue;
-          }
-          auto appended = part->log->Append(bytes, kSingleNodeTerm, now);
-          if (!appended) {
-            spdlog::error("append to {}-{} failed: {}", topic, part->index, appended.error().ToString());
-            fail(wire::ToWireError(appended.error().code()), appended.error().message());
-            break;
-          }
-          part->producers.OnAppended(in, appended->base_offset);
-          if (first_base.value() < 0) first_base = appended->base_offset;
-          end = appended->last_offset + 1;
-        }
-      }
-      ctx->outcomes[slot].base_offset = first_base.value();
-      ctx->outcomes[slot].log_start_offset = part->log->log_start_offset().value();
-      if (end.value() < 0) {
-        // Nothing new was written (all duplicates, or an error): a duplicate
-        // is acknowledged only once what it duplicates is committed.
-        end = part->log->log_end_offset();
-        if (ctx->outcomes[slot].error != ErrorCode::None) continue;
-      }
       {
         std::lock_guard lock(ctx->mu);
         ++ctx->pending;
       }
-      CommitAppended(part, end, [ctx, slot](Result<Offset> committed) {
-        if (!committed) {
-          std::lock_guard lock(ctx->mu);
-          ctx->outcomes[slot].error = wire::ToWireError(committed.error().code());
-          ctx->outcomes[slot].message = committed.error().message();
-        }
-        ctx->Done();
-      });
+      replica->executor().Post(
+          [replica, ctx, slot, acks, frame = request.frame, batches = std::move(batches)]() mutable {
+            replica->Produce(std::move(batches), std::move(frame), acks, [ctx, slot](replication::ProduceResult r) {
+              {
+                std::lock_guard lock(ctx->mu);
+                auto& o = ctx->outcomes[slot];
+                o.base_offset = r.base_offset.value();
+                o.log_start_offset = r.log_start_offset.value();
+                if (r.error != Errc::kOk) {
+                  o.error = wire::ToWireError(r.error);
+                  o.message = std::move(r.message);
+                }
+              }
+              ctx->Done();
+            });
+          });
     }
   }
   ctx->Done();

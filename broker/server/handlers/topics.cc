@@ -1,6 +1,8 @@
 // Handlers of the topic-admin family: CreateTopics, DeleteTopics.
 #include <spdlog/spdlog.h>
 
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,7 @@ using fb::ErrorCode;
 void BrokerState::HandleCreateTopics(const fb::CreateTopicsRequest* req, const Request&, Reply& reply) {
   flatbuffers::FlatBufferBuilder b(256);
   std::vector<flatbuffers::Offset<fb::TopicResult>> results;
+  std::vector<std::shared_ptr<replication::Replica>> created;
   auto result = [&](const std::string& name, Errc code, const std::string& msg) {
     results.push_back(fb::CreateTopicResultDirect(b, name.c_str(), wire::ToWireError(code), msg.c_str()));
   };
@@ -65,22 +68,24 @@ void BrokerState::HandleCreateTopics(const fb::CreateTopicsRequest* req, const R
         result(name, r.error().code(), r.error().message());
         continue;
       }
-      Topic topic{spec, {}};
       Result<void> opened = Ok();
+      std::vector<std::shared_ptr<replication::Replica>> opened_replicas;
       for (int32_t p = 0; p < spec.partitions && opened; ++p) {
-        auto part = OpenPartition(name, p, spec);
-        if (!part) {
-          opened = tl::unexpected(part.error());
+        auto replica = OpenReplica(name, p, spec);
+        if (!replica) {
+          opened = tl::unexpected(replica.error());
         } else {
-          topic.partitions.push_back(std::move(*part));
+          opened_replicas.push_back(std::move(*replica));
         }
       }
       if (!opened) {
+        for (auto& r : opened_replicas) RemoveReplica(r, [] {});
         IgnoreError(registry->Delete(name), "rolling back a topic whose logs could not be created");
         result(name, opened.error().code(), opened.error().message());
         continue;
       }
-      topics.emplace(name, std::move(topic));
+      topics.emplace(name, Topic{spec});
+      created.insert(created.end(), opened_replicas.begin(), opened_replicas.end());
       lock.unlock();
       PublishTopicsToGroups();
       spdlog::info("created topic {} with {} partitions", name, spec.partitions);
@@ -88,16 +93,44 @@ void BrokerState::HandleCreateTopics(const fb::CreateTopicsRequest* req, const R
     }
   }
   b.Finish(fb::CreateCreateTopicsResponseDirect(b, &results));
-  reply(FinishResponse(b));
+  // Answered once the new partitions lead (one fsync of each no-op on a
+  // single broker), so a client may produce to them at once.
+  WhenServing(created, std::chrono::seconds(10),
+              [reply = std::move(reply), response = std::make_shared<Response>(FinishResponse(b))](bool) mutable {
+                reply(std::move(*response));
+              });
 }
 
+namespace {
+
+// Answers a DeleteTopics once every removed replica has stopped and its log
+// is gone.
+struct DeleteContext {
+  std::mutex mu;
+  int pending = 1;  // one for the request itself
+  Reply reply;
+  std::shared_ptr<Response> response;
+  void Done() {
+    {
+      std::lock_guard lock(mu);
+      if (--pending > 0) return;
+    }
+    reply(std::move(*response));
+  }
+};
+
+}  // namespace
+
 void BrokerState::HandleDeleteTopics(const fb::DeleteTopicsRequest* req, const Request&, Reply& reply) {
+  auto ctx = std::make_shared<DeleteContext>();
+  ctx->reply = std::move(reply);
   flatbuffers::FlatBufferBuilder b(256);
   std::vector<flatbuffers::Offset<fb::TopicResult>> results;
   if (req->names()) {
     for (const auto* n : *req->names()) {
       const std::string name = n->str();
       Topic removed;
+      std::vector<std::shared_ptr<replication::Replica>> gone;
       {
         std::unique_lock lock(topics_mu);
         auto it = topics.find(name);
@@ -118,10 +151,18 @@ void BrokerState::HandleDeleteTopics(const fb::DeleteTopicsRequest* req, const R
         }
         removed = std::move(it->second);
         topics.erase(it);
+        for (int32_t p = 0; p < removed.spec.partitions; ++p) {
+          if (auto r = Find(name, p)) gone.push_back(std::move(r));
+        }
       }
-      for (auto& part : removed.partitions) {
-        RemovePartition(*part);
-        part->AdvanceHighWatermark(part->hwm());  // wake long polls so they see the topic is gone
+      // Its long polls are woken (they see the topic gone) and its logs are
+      // deleted before the answer, so the name can be created again at once.
+      for (auto& r : gone) {
+        {
+          std::lock_guard lock(ctx->mu);
+          ++ctx->pending;
+        }
+        RemoveReplica(r, [ctx] { ctx->Done(); });
       }
       PublishTopicsToGroups();
       spdlog::info("deleted topic {}", name);
@@ -129,7 +170,8 @@ void BrokerState::HandleDeleteTopics(const fb::DeleteTopicsRequest* req, const R
     }
   }
   b.Finish(fb::CreateDeleteTopicsResponseDirect(b, &results));
-  reply(FinishResponse(b));
+  ctx->response = std::make_shared<Response>(FinishResponse(b));
+  ctx->Done();
 }
 
 }  // namespace telemq::broker

@@ -318,7 +318,7 @@ void Simulation::Setup() {
   duplicate_ = static_cast<double>(rng_.Range(0, 10)) / 100.0;
   max_latency_ = static_cast<int>(rng_.Range(1, 30));
   fifo_ = rng_.Chance(0.5);
-  stale_delivery_ = static_cast<double>(rng_.Range(0, 20)) / 10000.0;
+  stale_delivery_ = static_cast<double>(rng_.Range(0, 60)) / 10000.0;
   crash_rate_ = static_cast<double>(rng_.Range(0, 30)) / 10000.0;
   mid_ready_crash_ = crash_rate_ / 4;
   partition_rate_ = static_cast<double>(rng_.Range(0, 30)) / 10000.0;
@@ -1142,7 +1142,7 @@ void Simulation::CheckLiveness() {
   // Slow writes (a leader's, then a follower's) add to the round trip.
   const int64_t kCommitBoundTicks = 50 + 2 * max_write_time_;
   // Abstaining nodes (fsync: interval) leave fewer voters to agree.
-  const int kElectBoundTicks = interval_ ? 120 : 60;
+  const int kElectBoundTicks = interval_ ? 250 : 60;
   int max_period = 0;
   for (auto& n : nodes_) max_period = std::max(max_period, n.tick_period);
   const int64_t elect_bound = int64_t{kElectBoundTicks} * max_period;

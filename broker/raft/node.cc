@@ -726,6 +726,9 @@ void Node::HandleAppend(const Message& m) {
       o = meta->base_offset - 1;
     }
     if (o < commit_) o = commit_;
+    // mutant 8: the leader's commit taken before the consistency check,
+    // bounded by our last offset instead of what the append verified
+    if (TELEMQ_MUTANT(8)) commit_ = std::max(commit_, std::min(m.commit, LastOffset()));
     r.reject_hint = o;
     r.log_term = TermAtOrZero(o);
     Send(std::move(r));
@@ -752,9 +755,6 @@ void Node::HandleAppend(const Message& m) {
     match = e.last_offset();
   }
   // Figure 2: commitIndex = min(leaderCommit, index of last new entry).
-  // mutant 8: the whole log taken as matching (ack and commit to our last
-  // offset, not the last new entry)
-  if (TELEMQ_MUTANT(8)) match = std::max(match, LastOffset());
   commit_ = std::max(commit_, std::min(m.commit, match));
   append_match_ = std::max(append_match_, match);
   r.offset = match;  // sent once the entries are durable (Ready contract)

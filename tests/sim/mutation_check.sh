@@ -19,7 +19,7 @@ names=(
   [5]="leader counts its own copy before it is durable"
   [6]="follower acks an append before persisting it"
   [7]="accept an append of a stale term (§5.1)"
-  [8]="follower takes its whole log as matching: ack and commit to its last offset, not the last new entry"
+  [8]="follower commit = min(leader commit, own last offset), taken before the prev check"
   [9]="leader adopts a higher term without stepping down"
   [10]="vote response leaves before the vote is persisted"
   [11]="heartbeat carries the leader's full commit, not min(commit, match)"

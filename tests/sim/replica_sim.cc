@@ -2,6 +2,8 @@
 //   replica_sim --seeds N [--first-seed S] [--steps T]   campaign over seeds S..S+N-1
 //   replica_sim --seed N [--verbose]                     replay one seed
 //   --fsync always|interval forces the fsync mode (default: drawn per seed);
+//   --interval-power-loss lets fsync: interval crashes be power losses (not
+//   in the campaign: see docs/replication.md §6);
 //   --quiet stops at the first failure without a trace.
 // A failing seed is printed with the violated invariant and the last events
 // before it; `replica_sim --seed N --verbose` replays it event by event.
@@ -43,6 +45,7 @@ void Usage() {
                "usage: replica_sim --seeds N [--first-seed S] [--steps T] [--quiet]\n"
                "       replica_sim --seed N [--verbose] [--steps T]\n"
                "  either: [--fsync always|interval]   (default: drawn per seed)\n"
+               "          [--interval-power-loss]     (fsync: interval crashes may also be power losses)\n"
                "  --steps T: T simulated ms of faults, then T of healed network\n");
 }
 
@@ -61,6 +64,7 @@ int main(int argc, char** argv) {
   bool quiet = false;
   int steps = 0;
   int fsync_interval = -1;
+  bool interval_power_loss = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -83,6 +87,8 @@ int main(int argc, char** argv) {
     } else if (a == "--fsync") {
       std::string mode = next();
       fsync_interval = mode == "interval" ? 1 : mode == "always" ? 0 : -1;
+    } else if (a == "--interval-power-loss") {
+      interval_power_loss = true;
     } else if (a == "--quiet") {
       quiet = true;
     } else if (a == "--verbose" || a == "-v") {
@@ -111,6 +117,7 @@ int main(int argc, char** argv) {
     if (steps > 0) opt.fault_steps = opt.heal_steps = steps;
     opt.verbose = single && verbose;
     opt.fsync_interval = fsync_interval;
+    opt.interval_power_loss = interval_power_loss;
     Outcome out = RunSimulation(opt);
     total.Add(out.stats);
     if (single) std::printf("seed %llu: %s\n", static_cast<unsigned long long>(s), out.summary.c_str());

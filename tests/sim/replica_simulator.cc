@@ -487,7 +487,7 @@ void Simulation::Crash(Slot& s) {
   s.up = false;
   s.serving = false;
   std::string how;
-  if (fsync_ == storage::FsyncPolicy::kInterval) {
+  if (fsync_ == storage::FsyncPolicy::kInterval && !(opt_.interval_power_loss && rng_.Chance(0.5))) {
     // A process crash: the page cache keeps every write. (A power loss under
     // fsync: interval may lose acknowledged data: docs/replication.md §2.)
     ++stats_.process_crashes;

@@ -576,10 +576,12 @@ Result<void> Node::Step(const Message& m) {
       HandleAppend(m);
       return Ok();
     }
-    if ((config_.check_quorum || config_.pre_vote) &&
+    if ((config_.check_quorum || config_.pre_vote || abstaining()) &&
         (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat || m.type == MessageType::kRestart)) {
       // A deposed leader that cannot hear the new one (or a node that came
-      // back with a bumped term) learns our term and steps down.
+      // back with a bumped term) learns our term and steps down. Without
+      // pre-vote and check-quorum our own next campaign would tell it, but
+      // an abstaining node does not campaign, so it must answer.
       Message r;
       r.type = MessageType::kAppendResponse;
       r.to = m.from;

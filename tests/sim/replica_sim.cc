@@ -144,9 +144,10 @@ int main(int argc, char** argv) {
   std::printf(
       "replica_sim: %llu seeds, %llu failed, %.1f s, %.0f seeds/s\n"
       "  simulated ms %lld, raft messages %lld (dropped %lld, duplicated %lld), partitions %lld\n"
-      "  crashes %lld (torn %lld, process-only %lld), write faults %lld, transfers %lld, fdatasyncs %lld\n"
+      "  crashes %lld (torn %lld, process-only %lld), write faults %lld, transfers %lld\n"
+      "  retentions %lld, logs reopened after a failed reset %lld, fdatasyncs %lld\n"
       "  produce requests %lld: acked acks=all %lld, acks=leader %lld, re-acked retries %lld, not-leader %lld, "
-      "timeouts %lld, epoch bumps %lld\n"
+      "timeouts %lld, epoch bumps %lld, producers forgotten after retention %lld\n"
       "  committed batches %lld, consumer reads %lld (stale leaders fenced %lld), leader terms %lld\n",
       static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(failures), secs,
       secs > 0 ? static_cast<double>(seeds) / secs : 0.0, static_cast<long long>(total.steps),
@@ -154,12 +155,13 @@ int main(int argc, char** argv) {
       static_cast<long long>(total.duplicated), static_cast<long long>(total.partitions),
       static_cast<long long>(total.crashes), static_cast<long long>(total.torn_crashes),
       static_cast<long long>(total.process_crashes), static_cast<long long>(total.write_faults),
-      static_cast<long long>(total.transfers), static_cast<long long>(total.syncs),
+      static_cast<long long>(total.transfers), static_cast<long long>(total.retentions),
+      static_cast<long long>(total.reopened), static_cast<long long>(total.syncs),
       static_cast<long long>(total.produce_requests), static_cast<long long>(total.acked_all),
       static_cast<long long>(total.acked_leader), static_cast<long long>(total.deduplicated),
       static_cast<long long>(total.not_leader), static_cast<long long>(total.timeouts),
-      static_cast<long long>(total.epoch_bumps), static_cast<long long>(total.committed_batches),
-      static_cast<long long>(total.consumer_reads), static_cast<long long>(total.fenced_reads),
-      static_cast<long long>(total.leader_terms));
+      static_cast<long long>(total.epoch_bumps), static_cast<long long>(total.producers_forgotten),
+      static_cast<long long>(total.committed_batches), static_cast<long long>(total.consumer_reads),
+      static_cast<long long>(total.fenced_reads), static_cast<long long>(total.leader_terms));
   return failures == 0 ? 0 : 1;
 }

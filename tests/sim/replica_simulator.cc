@@ -38,6 +38,8 @@ void Stats::Add(const Stats& o) {
   process_crashes += o.process_crashes;
   write_faults += o.write_faults;
   transfers += o.transfers;
+  retentions += o.retentions;
+  reopened += o.reopened;
   syncs += o.syncs;
   produce_requests += o.produce_requests;
   acked_all += o.acked_all;
@@ -46,6 +48,7 @@ void Stats::Add(const Stats& o) {
   not_leader += o.not_leader;
   timeouts += o.timeouts;
   epoch_bumps += o.epoch_bumps;
+  producers_forgotten += o.producers_forgotten;
   committed_batches += o.committed_batches;
   consumer_reads += o.consumer_reads;
   fenced_reads += o.fenced_reads;
@@ -188,6 +191,7 @@ struct Producer {
   int64_t timeout_at = 0;
   int64_t next_send = 0;
   int64_t batches_done = 0;
+  Offset last_base{-1};  // where its last acknowledged batch went
 };
 
 struct ClientRequest {
@@ -255,7 +259,9 @@ class Simulation {
  private:
   void Setup();
   void Start(Slot& s);
-  void Crash(Slot& s);
+  // kept_disk: a process restart (the page cache survives), whatever the
+  // fsync mode.
+  void Crash(Slot& s, bool keep_disk = false);
   void InjectFaults();
   void Heal();
 
@@ -263,6 +269,7 @@ class Simulation {
   void CompleteSyncs();
   void Flush();
   void TickReplicas();
+  void Retention();
   void RunExecutors();
   void Produce();
   void SendAttempt(Producer& p);
@@ -314,6 +321,8 @@ class Simulation {
   double partition_rate_ = 0;
   double write_fault_rate_ = 0;
   double transfer_rate_ = 0;
+  int retention_period_ = 0;  // ms between ApplyRetention calls; 0 = no retention
+  int64_t next_retention_ = 0;
   int request_timeout_ = 150;
 
   Slot slots_[kReplicas];
@@ -404,6 +413,12 @@ void Simulation::Setup() {
   partition_rate_ = static_cast<double>(rng_.Range(0, 40)) / 10000.0;
   write_fault_rate_ = rng_.Chance(0.5) ? 0.0 : static_cast<double>(rng_.Range(0, 20)) / 10000.0;
   transfer_rate_ = rng_.Chance(0.5) ? 0.0 : static_cast<double>(rng_.Range(0, 20)) / 10000.0;
+  if (rng_.Chance(0.3)) {
+    // Size-based retention of a few segments: followers that fall behind the
+    // leader's log start are restarted from it (kRestart, ResetTo).
+    log_options_.retention_bytes = static_cast<int64_t>(log_options_.segment_bytes) * rng_.Range(1, 4);
+    retention_period_ = static_cast<int>(rng_.Range(10, 100));
+  }
   for (int i = 0; i < kReplicas; ++i) {
     Slot& s = slots_[i];
     s.id = i + 1;
@@ -432,7 +447,7 @@ void Simulation::Setup() {
           << " latency<=" << max_latency_ << " drop=" << drop_ << " dup=" << duplicate_ << " fifo=" << fifo_
           << " sync=" << sync_min_ << ".." << sync_max_ << " crash_rate=" << crash_rate_
           << " partition_rate=" << partition_rate_ << " write_faults=" << write_fault_rate_
-          << " producers=" << producers;
+          << " retention_bytes=" << log_options_.retention_bytes << " producers=" << producers;
   Trace("setup " + summary.str());
 }
 
@@ -474,7 +489,7 @@ void Simulation::Start(Slot& s) {
   }
 }
 
-void Simulation::Crash(Slot& s) {
+void Simulation::Crash(Slot& s, bool keep_disk) {
   ++stats_.crashes;
   std::erase_if(syncs_, [&](const PendingSync& p) { return p.node == s.id; });
   // The executor's tasks may hold the replica that owns the executor: drop
@@ -487,7 +502,7 @@ void Simulation::Crash(Slot& s) {
   s.up = false;
   s.serving = false;
   std::string how;
-  if (fsync_ == storage::FsyncPolicy::kInterval && !(opt_.interval_power_loss && rng_.Chance(0.5))) {
+  if (keep_disk || (fsync_ == storage::FsyncPolicy::kInterval && !(opt_.interval_power_loss && rng_.Chance(0.5)))) {
     // A process crash: the page cache keeps every write. (A power loss under
     // fsync: interval may lose acknowledged data: docs/replication.md §2.)
     ++stats_.process_crashes;
@@ -512,7 +527,7 @@ void Simulation::Crash(Slot& s) {
     how = "power loss, unsynced writes lost";
   }
   s.fs->ClearFaults();
-  s.down_until = now_ + rng_.Range(10, 300);
+  s.down_until = now_ + (keep_disk ? 0 : rng_.Range(10, 300));
   if (tracing()) Trace("crash " + std::to_string(s.id) + ": " + how + ", down until " + std::to_string(s.down_until));
 }
 
@@ -659,6 +674,30 @@ void Simulation::Flush() {
   }
 }
 
+void Simulation::Retention() {
+  if (retention_period_ == 0 || now_ < next_retention_) return;
+  next_retention_ = now_ + retention_period_;
+  for (auto& s : slots_) {
+    if (!s.up) continue;
+    s.executor->Post([this, r = s.replica, id = s.id] {
+      auto removed = r->ApplyRetention();
+      if (!removed) {
+        // An injected write error (the term file), or a log that refuses
+        // calls after a failed ResetTo: the broker logs it and retries later.
+        if (tracing()) Trace("retention on " + std::to_string(id) + " failed: " + removed.error().ToString());
+        return;
+      }
+      if (*removed > 0) {
+        ++stats_.retentions;
+        if (tracing()) {
+          Trace("retention on " + std::to_string(id) + ": " + std::to_string(*removed) + " segments, log starts at " +
+                std::to_string(r->log().log_start_offset().value()));
+        }
+      }
+    });
+  }
+}
+
 void Simulation::TickReplicas() {
   for (auto& s : slots_) {
     if (!s.up || now_ < s.next_tick) continue;
@@ -792,6 +831,7 @@ void Simulation::OnAnswer(int producer, uint64_t attempt, int target, Term targe
       p.in_flight = false;
       p.has_batch = false;
       p.seq += records;
+      p.last_base = r.base_offset;
       ++p.batches_done;
       p.next_send = now_ + rng_.Range(0, 10);
     }
@@ -805,12 +845,17 @@ void Simulation::OnAnswer(int producer, uint64_t attempt, int target, Term targe
       p.target = r.leader_hint.value() != 0 ? r.leader_hint.value() : static_cast<int>(rng_.Range(1, kReplicas));
       p.next_send = now_ + rng_.Range(1, 10);
       return;
-    case Errc::kOutOfOrderSequence:
-      if (p.acks == Acks::kLeader) {
+    case Errc::kOutOfOrderSequence: {
+      const Slot& t = slots_[target - 1];
+      const bool forgotten = p.last_base.value() >= 0 && t.up && p.last_base < t.replica->log().log_start_offset();
+      if (p.acks == Acks::kLeader || forgotten) {
         // acks=leader: a batch the leader acknowledged was lost with its
-        // uncommitted suffix, so the sequence has a gap. The producer starts
-        // a new epoch (Kafka's epoch bump) and resends the current records.
-        ++stats_.epoch_bumps;
+        // uncommitted suffix, so the sequence has a gap. Or retention removed
+        // every batch of this producer before the replica rebuilt its table
+        // from the log (a restart): it no longer knows the producer
+        // (docs/replication.md §6). Either way the producer starts a new
+        // epoch (Kafka's epoch bump) and resends the current records.
+        ++(forgotten ? stats_.producers_forgotten : stats_.epoch_bumps);
         ++p.epoch;
         p.seq = 0;
         NextBatch(p);
@@ -819,6 +864,7 @@ void Simulation::OnAnswer(int producer, uint64_t attempt, int target, Term targe
       }
       return Violation(KeyString(key) + " (acks=all) refused as out of order by replica " + std::to_string(target) +
                        ": it lost a batch it had acknowledged (" + r.message + ")");
+    }
     case Errc::kDuplicateSequence:
     case Errc::kProducerFenced:
       return Violation("retry of the latest batch " + KeyString(key) + " answered " + std::string(ErrcName(r.error)) +
@@ -995,6 +1041,18 @@ void Simulation::Observe() {
     s.role = role;
     s.term = term;
     s.serving = serving;
+    const storage::PartitionLog& log = s.replica->log();
+    if (auto probe = log.Read(log.log_end_offset(), 1, log.log_end_offset());
+        !probe && probe.error().code() == Errc::kShuttingDown) {
+      // A ResetTo that failed half way leaves the log refusing every call
+      // until it is reopened (partition_log.h); the replica cannot do that
+      // itself and retries forever. The sim plays the supervisor the broker
+      // still lacks (docs/replication.md §6): restart the replica.
+      ++stats_.reopened;
+      if (tracing()) Trace("replica " + std::to_string(s.id) + "'s log refuses calls: restarting it");
+      Crash(s, /*keep_disk=*/true);
+      continue;
+    }
     VerifyReplica(s);
   }
   CheckLeadersHoldAcks();
@@ -1014,20 +1072,24 @@ void Simulation::FinalChecks() {
                      std::to_string(leader->replica->high_watermark().value()) + ", log end " +
                      std::to_string(end.value()));
   }
-  auto reference = ReadBatches(llog, llog.log_start_offset(), end);
+  // Retention runs per replica: compare from the highest log start.
+  Offset start = llog.log_start_offset();
+  for (auto& s : slots_) start = std::max(start, s.replica->log().log_start_offset());
+  auto full = ReadBatches(llog, llog.log_start_offset(), end);
+  if (!full) return Violation("reading the leader: " + full.error().ToString());
+  for (const auto& b : *full) VerifyBatch(leader->id, b.header, "final read of the leader");
+  auto reference = ReadBatches(llog, start, end);
   if (!reference) return Violation("reading the leader: " + reference.error().ToString());
-  for (const auto& b : *reference) VerifyBatch(leader->id, b.header, "final read of the leader");
   for (auto& s : slots_) {
     const storage::PartitionLog& log = s.replica->log();
-    if (log.log_end_offset() != end || s.replica->high_watermark() != end ||
-        log.log_start_offset() != llog.log_start_offset()) {
+    if (log.log_end_offset() != end || s.replica->high_watermark() != end) {
       return Violation(
           "replica " + std::to_string(s.id) + " did not converge: log [" +
           std::to_string(log.log_start_offset().value()) + ", " + std::to_string(log.log_end_offset().value()) +
           ") hwm " + std::to_string(s.replica->high_watermark().value()) + "; leader " + std::to_string(leader->id) +
           " has [" + std::to_string(llog.log_start_offset().value()) + ", " + std::to_string(end.value()) + ")");
     }
-    auto batches = ReadBatches(log, log.log_start_offset(), end);
+    auto batches = ReadBatches(log, start, end);
     if (!batches) return Violation("reading replica " + std::to_string(s.id) + ": " + batches.error().ToString());
     if (batches->size() != reference->size()) {
       return Violation("replica " + std::to_string(s.id) + " holds " + std::to_string(batches->size()) +
@@ -1043,6 +1105,8 @@ void Simulation::FinalChecks() {
     }
   }
   for (const auto& [key, ack] : acks_) {
+    // Below the leader's log start: removed by retention after it committed.
+    if (ack.base < llog.log_start_offset()) continue;
     auto it = history_.find(ack.base.value());
     if (it == history_.end() || it->second.key != key) {
       return Violation(KeyString(key) + " acknowledged at " + std::to_string(ack.base.value()) +
@@ -1073,6 +1137,7 @@ Outcome Simulation::Run() {
     DeliverMessages();
     CompleteSyncs();
     Flush();
+    Retention();
     TickReplicas();
     RunExecutors();
     if (failed_) break;

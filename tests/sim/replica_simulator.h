@@ -51,6 +51,8 @@ struct Stats {
   int64_t process_crashes = 0;  // fsync: interval, page cache kept
   int64_t write_faults = 0;     // armed write errors
   int64_t transfers = 0;
+  int64_t retentions = 0;  // ApplyRetention calls that removed segments
+  int64_t reopened = 0;    // replicas restarted because their log refused calls (failed ResetTo)
   int64_t syncs = 0;
   int64_t produce_requests = 0;
   int64_t acked_all = 0;     // batches answered kOk with acks=all
@@ -59,7 +61,8 @@ struct Stats {
   int64_t not_leader = 0;
   int64_t timeouts = 0;  // produce requests with no answer in time
   int64_t epoch_bumps = 0;
-  int64_t committed_batches = 0;  // batches in the committed history at the end
+  int64_t producers_forgotten = 0;  // refused as unknown after retention removed all their batches
+  int64_t committed_batches = 0;    // batches in the committed history at the end
   int64_t consumer_reads = 0;
   int64_t fenced_reads = 0;  // consumer reads refused: a serving leader of an older term
   int64_t leader_terms = 0;  // terms in which some replica led

@@ -8,6 +8,8 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DTELEMQ_WERROR=ON
 endif
 SEEDS ?= 20000
+# replica_sim seeds are heavier (three real Replicas): ~150-300 seeds/s.
+REPLICA_SEEDS ?= 20000
 CTEST_ARGS ?=
 
 .PHONY: all deps configure build test coverage bench format lint demo sim clean openapi
@@ -46,6 +48,8 @@ bench: deps
 sim: deps
 	@$(MAKE) --no-print-directory build
 	$(BUILD_DIR)/tests/sim/raft_sim --seeds $(SEEDS)
+	$(BUILD_DIR)/tests/sim/replica_sim --seeds $(REPLICA_SEEDS) --first-seed 100000
+	$(BUILD_DIR)/tests/sim/replica_sim --seeds $$(( $(REPLICA_SEEDS) / 10 )) --first-seed 200000 --steps 10000
 
 format:
 	git ls-files '*.h' '*.cc' | xargs clang-format -i

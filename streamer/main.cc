@@ -83,6 +83,33 @@ Result<int32_t> EnsureTopic(Admin& admin, const Flags& f) {
   return static_cast<int32_t>(described->partitions.size());
 }
 
+// The group's coordination topic (shard.h): one partition per host of the
+// source, created by the first streamer. One with another partition count
+// belongs to streamers of another source: refused (exit 2), since two
+// streamers would then split different host lists.
+Result<void> EnsureShardTopic(Admin& admin, const Flags& f, int32_t hosts) {
+  const std::string topic = ShardTopic(f.group);
+  auto described = admin.DescribeTopic(topic, /*with_offsets=*/false);
+  if (!described && described.error().code() == Errc::kNotFound) {
+    auto created = admin.CreateTopic(topic, {.partitions = hosts, .replication_factor = f.replication_factor});
+    if (created) {
+      spdlog::info("created coordination topic {} with {} partitions, one per host", topic, hosts);
+    } else if (created.error().code() != Errc::kAlreadyExists) {  // another streamer won the race
+      return tl::unexpected(created.error());
+    }
+    described = admin.DescribeTopic(topic, /*with_offsets=*/false);
+  }
+  if (!described) return tl::unexpected(described.error());
+  const auto have = static_cast<int32_t>(described->partitions.size());
+  if (have != hosts) {
+    return Fail(Errc::kInvalidArgument,
+                "coordination topic " + topic + " has " + std::to_string(have) + " partitions but the source has " +
+                    std::to_string(hosts) + " hosts: every streamer of group " + f.group +
+                    " must read the same source; stop them and delete the topic, or use another --group");
+  }
+  return Ok();
+}
+
 class GroupListener final : public GroupMemberListener {
  public:
   explicit GroupListener(Streamer& streamer) : streamer_(streamer) {}
@@ -258,9 +285,13 @@ int Run(int argc, char** argv) {
   // The broker may come up after us (Kubernetes starts pods in any order):
   // retry until it answers or we are told to stop.
   int32_t partitions = 0;
+  const auto host_count = static_cast<int32_t>(source->hosts().size());
   for (bool stop = false; !stop;) {
     auto admin = Admin::Create(client);
     auto p = admin ? EnsureTopic(**admin, f) : Result<int32_t>(tl::unexpected(admin.error()));
+    if (p && f.loop && host_count > 0) {
+      if (auto shards = EnsureShardTopic(**admin, f, host_count); !shards) p = tl::unexpected(shards.error());
+    }
     if (p) {
       partitions = *p;
       ProducerOptions po{.client = client};
@@ -282,7 +313,7 @@ int Run(int argc, char** argv) {
       p = tl::unexpected(created.error());
     }
     if (p.error().code() == Errc::kInvalidArgument) {
-      spdlog::critical("topic {}: {}", f.topic, p.error().ToString());
+      spdlog::critical("{}", p.error().ToString());
       return 2;
     }
     spdlog::warn("broker not ready ({}); retrying", p.error().ToString());
@@ -295,7 +326,6 @@ int Run(int argc, char** argv) {
   so.topic = f.topic;
   so.interval = *interval_us;
   so.rate = f.rate;
-  so.partitions = partitions;
   so.loop = f.loop;
   if (spec->kind == SourceKind::kSynthetic) so.snapshots_per_host = f.snapshots;
   const std::chrono::milliseconds rebalance_timeout{60'000};
@@ -306,11 +336,14 @@ int Run(int argc, char** argv) {
 
   int exit_code = 0;
   RateLog rate_log(m);
-  if (f.loop) {
+  if (f.loop && host_count == 0) {
+    while (!SignalArrived(signals, milliseconds(200))) {
+    }
+  } else if (f.loop) {
     GroupMemberOptions go;
     go.client = client;
     go.group_id = f.group;
-    go.topics = {f.topic};
+    go.topics = {ShardTopic(f.group)};
     go.timeouts.session_timeout = milliseconds(f.session_timeout_ms);
     go.timeouts.rebalance_timeout = rebalance_timeout;
     auto member = GroupMember::Create(go, std::make_shared<GroupListener>(*streamer));

@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <iterator>
 #include <map>
+#include <numeric>
+#include <random>
 
 #include "streamer/shard.h"
 #include "telemq/producer.h"
@@ -180,23 +185,89 @@ TEST(GpuStamperTest, StampsStrictlyIncreasePerGpuEvenWhenTheClockDoesNot) {
   EXPECT_EQ(stamper.TakeClamped(), std::make_pair(uint64_t{0}, int64_t{0}));
 }
 
-TEST(ShardTest, HostShardIsTheProducersPartitionOfTheHostname) {
-  EXPECT_EQ(ShardOfHost("host-0001", 16), PartitionForKey("host-0001", 16));
-  const std::vector<std::string> hosts = {"host-0001", "host-0002", "host-0003", "host-0004", "host-0005"};
-  std::set<int32_t> all;
-  for (const auto& h : hosts) all.insert(ShardOfHost(h, 4));
-  EXPECT_EQ(HostsInShards(hosts, all, 4).size(), hosts.size());
-  EXPECT_TRUE(HostsInShards(hosts, {}, 4).empty());
-  // Shards split the hosts: each host is in exactly one shard's list.
-  std::map<size_t, int> seen;
-  for (int32_t shard = 0; shard < 4; ++shard) {
-    for (size_t h : HostsInShards(hosts, {shard}, 4)) {
-      EXPECT_EQ(ShardOfHost(hosts[h], 4), shard);
-      ++seen[h];
+std::vector<std::string> Hosts(int n) {
+  std::vector<std::string> hosts;
+  for (int i = 1; i <= n; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "host-%04d", i);
+    hosts.emplace_back(name);
+  }
+  return hosts;
+}
+
+TEST(ShardTest, EveryHostIsExactlyOneShardAndBack) {
+  for (int n : {0, 1, 2, 7, 16, 100}) {
+    const auto hosts = Hosts(n);
+    const HostShards shards(hosts);
+    ASSERT_EQ(shards.count(), n);
+    std::set<int32_t> all;
+    for (size_t h = 0; h < hosts.size(); ++h) {
+      const int32_t s = shards.ShardOf(h);
+      EXPECT_TRUE(all.insert(s).second) << "two hosts on shard " << s;
+      EXPECT_EQ(shards.HostsIn({s}), std::vector<size_t>{h});
+    }
+    EXPECT_EQ(shards.HostsIn(all).size(), hosts.size());
+    EXPECT_TRUE(shards.HostsIn({}).empty());
+    EXPECT_TRUE(shards.HostsIn({-1, n}).empty());  // not shards of this source
+  }
+}
+
+TEST(ShardTest, ShardsFollowHostNamesNotTheSourceOrder) {
+  // Two streamers reading the same fleet listed in another order agree.
+  const std::vector<std::string> a = {"b", "c", "a"};
+  const std::vector<std::string> b = {"a", "b", "c"};
+  const HostShards sa(a), sb(b);
+  for (size_t i = 0; i < a.size(); ++i) {
+    const auto j = static_cast<size_t>(std::find(b.begin(), b.end(), a[i]) - b.begin());
+    EXPECT_EQ(sa.ShardOf(i), sb.ShardOf(j)) << a[i];
+  }
+}
+
+// The group's assignor (docs/groups.md) gives each member a balanced number
+// of partitions (max - min <= 1) but any partitions. Whatever it picks, the
+// hosts must be within ±1 of even (issue #15: 16 hosts hashed onto 16
+// partitions gave two streamers 12 and 4). Random balanced splits, seeded.
+TEST(ShardTest, AnyBalancedAssignmentSplitsHostsWithinOne) {
+  std::mt19937 rng(15);
+  for (int n = 1; n <= 64; ++n) {
+    const HostShards shards(Hosts(n));
+    for (int members = 1; members <= 10; ++members) {
+      for (int trial = 0; trial < 5; ++trial) {
+        std::vector<int32_t> order(static_cast<size_t>(shards.count()));
+        std::iota(order.begin(), order.end(), 0);
+        std::shuffle(order.begin(), order.end(), rng);
+        std::vector<std::set<int32_t>> assigned(static_cast<size_t>(members));
+        for (size_t i = 0; i < order.size(); ++i) assigned[i % assigned.size()].insert(order[i]);
+        size_t lo = SIZE_MAX, hi = 0;
+        for (const auto& a : assigned) {
+          lo = std::min(lo, shards.HostsIn(a).size());
+          hi = std::max(hi, shards.HostsIn(a).size());
+        }
+        EXPECT_LE(hi - lo, 1u) << n << " hosts, " << members << " streamers (seed 15, trial " << trial << ")";
+      }
     }
   }
-  EXPECT_EQ(seen.size(), hosts.size());
-  for (const auto& [h, n] : seen) EXPECT_EQ(n, 1);
+}
+
+// A member joining takes partitions only from the others and a member
+// leaving gives only its own (the assignor's stickiness): with one host per
+// shard, the hosts that move are exactly those partitions' hosts.
+TEST(ShardTest, HostsMoveOnlyWithTheirShard) {
+  const HostShards shards(Hosts(16));
+  const std::set<int32_t> kept = {0, 3, 5, 9};
+  const std::set<int32_t> moved = {1, 2};
+  std::set<int32_t> before = kept;
+  before.insert(moved.begin(), moved.end());
+  const auto hosts_before = shards.HostsIn(before);
+  const auto hosts_after = shards.HostsIn(kept);
+  std::vector<size_t> gone;
+  std::set_difference(hosts_before.begin(), hosts_before.end(), hosts_after.begin(), hosts_after.end(),
+                      std::back_inserter(gone));
+  EXPECT_EQ(gone, shards.HostsIn(moved));
+}
+
+TEST(ShardTest, CoordinationTopicIsNamedAfterTheGroup) {
+  EXPECT_EQ(ShardTopic("telemq-streamers"), "telemq-streamers.hosts");
 }
 
 }  // namespace

@@ -44,7 +44,7 @@ StreamerMetrics::StreamerMetrics(metrics::Registry& r)
       stamps_clamped(r.AddCounter("telemq_streamer_stamps_clamped_total",
                                   "GPU stamps moved past the GPU's previous stamp because the clock was behind it")),
       hosts_owned(r.AddGauge("telemq_streamer_hosts_owned", "Hosts this streamer streams now")),
-      partitions_owned(r.AddGauge("telemq_streamer_partitions_owned", "Host shards (topic partitions) assigned")),
+      partitions_owned(r.AddGauge("telemq_streamer_partitions_owned", "Host shards (partitions of the group's coordination topic, one per host) assigned")),
       send_latency(r.AddHistogram("telemq_streamer_send_latency_seconds", "From Send to the broker's acknowledgement",
                                   metrics::LatencyBuckets())) {}
 
@@ -54,6 +54,7 @@ Streamer::Streamer(StreamerOptions options, std::unique_ptr<Source> source, Prod
       source_(std::move(source)),
       producer_(producer),
       metrics_(metrics),
+      shards_of_hosts_(source_->hosts()),
       schedule_(options_.interval, source_->hosts()),
       pacer_(options_.interval.count() > 0 ? 0 : options_.rate),
       stamper_(source_->gpu_count()) {}
@@ -95,7 +96,7 @@ void Streamer::AssignShards(const std::vector<int32_t>& shards) {
     const int64_t now = NowUs();
     shards_.insert(shards.begin(), shards.end());
     const std::set<int32_t> added(shards.begin(), shards.end());
-    for (size_t host : HostsInShards(source_->hosts(), added, options_.partitions)) {
+    for (size_t host : shards_of_hosts_.HostsIn(added)) {
       schedule_.Add(host, now);
     }
     PublishStatusLocked();
@@ -109,7 +110,7 @@ void Streamer::RevokeShards(const std::vector<int32_t>& shards, bool lost) {
     auto lock = LockForChange();
     for (int32_t s : shards) shards_.erase(s);
     const std::set<int32_t> gone(shards.begin(), shards.end());
-    for (size_t host : HostsInShards(source_->hosts(), gone, options_.partitions)) {
+    for (size_t host : shards_of_hosts_.HostsIn(gone)) {
       if (schedule_.Owns(host)) ++removed;
       schedule_.Remove(host);
     }

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "streamer/schedule.h"
+#include "streamer/shard.h"
 #include "streamer/source.h"
 #include "telemetry/point.h"
 #include "telemq/common/metrics.h"
@@ -62,8 +63,6 @@ struct StreamerOptions {
   // > 0: every host emits on its slots (schedule.h); 0: round robin paced by `rate`.
   std::chrono::microseconds interval{std::chrono::seconds(1)};
   double rate = 0;  // points/s when interval is 0; 0: as fast as possible
-  // Partitions of the topic, for host shards.
-  int32_t partitions = 1;
   // Single pass: snapshots per host, nullopt = each CSV snapshot once.
   // Ignored while looping.
   bool loop = true;
@@ -133,6 +132,7 @@ class Streamer {
   std::mutex done_mu_;
   bool done_ = false;  // guarded by done_mu_; set by the streaming thread
   std::condition_variable done_cv_;
+  const HostShards shards_of_hosts_;  // immutable: the source's hosts never change
   HostSchedule schedule_;
   RatePacer pacer_;
   GpuStamper stamper_;

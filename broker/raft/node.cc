@@ -148,6 +148,12 @@ void Node::TruncateView(Offset from) {
   }
   persisted_last_ = std::min(persisted_last_, from - 1);
   if (in_ready_) cut_since_ready_ = std::min(cut_since_ready_, from);
+  // An ack not yet sent (it waits for the next Ready's write) that covers
+  // the cut entries would claim offsets our log no longer holds as acked:
+  // drop it; its (older-term) leader retries or is deposed.
+  std::erase_if(msgs_, [from](const Message& m) {
+    return m.type == MessageType::kAppendResponse && !m.reject && m.offset >= from;
+  });
 }
 
 void Node::AppendView(const Entry& entry) {
@@ -251,7 +257,12 @@ void Node::CampaignAs(CampaignKind kind) {
     vote_term = term_ + 1;
     type = MessageType::kPreVote;
   } else {
+    const auto pre_votes = TELEMQ_MUTANT(12) ? votes_ : decltype(votes_){};
     BecomeCandidate();
+    if (TELEMQ_MUTANT(12)) {
+      // mutant: pre-vote grants (which promise nothing) are counted as votes
+      for (const auto& [id, granted] : pre_votes) votes_.emplace(id, granted);
+    }
     vote_term = term_;
     type = MessageType::kVote;
   }
@@ -565,15 +576,12 @@ Result<void> Node::Step(const Message& m) {
       HandleAppend(m);
       return Ok();
     }
-    if (TELEMQ_MUTANT(12) && m.type == MessageType::kVoteResponse && role_ == Role::kCandidate) {
-      // mutant: a grant from an earlier term's election is counted
-      StepCandidate(m);
-      return Ok();
-    }
-    if ((config_.check_quorum || config_.pre_vote) &&
+    if ((config_.check_quorum || config_.pre_vote || abstaining()) &&
         (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat || m.type == MessageType::kRestart)) {
       // A deposed leader that cannot hear the new one (or a node that came
-      // back with a bumped term) learns our term and steps down.
+      // back with a bumped term) learns our term and steps down. Without
+      // pre-vote and check-quorum our own next campaign would tell it, but
+      // an abstaining node does not campaign, so it must answer.
       Message r;
       r.type = MessageType::kAppendResponse;
       r.to = m.from;
@@ -720,6 +728,9 @@ void Node::HandleAppend(const Message& m) {
       o = meta->base_offset - 1;
     }
     if (o < commit_) o = commit_;
+    // mutant 8: the leader's commit taken before the consistency check,
+    // bounded by our last offset instead of what the append verified
+    if (TELEMQ_MUTANT(8)) commit_ = std::max(commit_, std::min(m.commit, LastOffset()));
     r.reject_hint = o;
     r.log_term = TermAtOrZero(o);
     Send(std::move(r));
@@ -746,7 +757,6 @@ void Node::HandleAppend(const Message& m) {
     match = e.last_offset();
   }
   // Figure 2: commitIndex = min(leaderCommit, index of last new entry).
-  if (TELEMQ_MUTANT(8)) match = std::max(match, LastOffset());  // mutant: commit up to our last, not the last new
   commit_ = std::max(commit_, std::min(m.commit, match));
   append_match_ = std::max(append_match_, match);
   r.offset = match;  // sent once the entries are durable (Ready contract)

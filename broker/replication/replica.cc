@@ -77,8 +77,10 @@ Result<void> Replica::StartNode() {
     config.applied = raft_log_->LastPosition().offset;
   }
   config.random = [this] { return random_(); };
-  // Whatever the old node had accepted and not written is gone with it.
-  FailPending(Errc::kNotLeader, key().ToString() + ": the replica restarted its Raft node");
+  // Requests waiting on the node being replaced can no longer be answered by
+  // it (FailWrite already failed them; this keeps it so).
+  FailPending(Errc::kNotLeader, "broker " + std::to_string(options_.self.value()) + " restarted its replica of " +
+                                    key().ToString() + "; " + LeaderHint(raft::kNoNode));
   ++generation_;
   ready_in_flight_ = false;
   node_ = std::make_unique<raft::Node>(std::move(config), raft_log_.get(), hard_state_);
@@ -107,6 +109,16 @@ void Replica::Produce(std::vector<ProduceBatch> batches, std::shared_ptr<const v
   if (stopped_) {
     result.error = Errc::kShuttingDown;
     result.message = key().ToString() + " is shutting down";
+    return done(std::move(result));
+  }
+  if (restart_node_) {
+    // A write failed and the node is replaced from what is on disk at the
+    // next tick. The old node still says it leads, but nothing proposed to it
+    // can be written, and a request left waiting would be answered by
+    // whatever the new node later commits at the same offsets.
+    result.error = Errc::kNotLeader;
+    result.message = "broker " + std::to_string(options_.self.value()) + " is restarting its replica of " +
+                     key().ToString() + " after a write error; " + LeaderHint(raft::kNoNode);
     return done(std::move(result));
   }
   ObserveRole();

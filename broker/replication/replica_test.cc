@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <deque>
 #include <map>
 #include <memory>
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "broker/storage/fault_injection_file_system.h"
 #include "broker/storage/file_system.h"
 #include "broker/storage/partition_log.h"
 #include "broker/storage/test_util.h"
@@ -87,8 +89,7 @@ class Group : public Transport {
   void Open(int id) {
     auto& slot = replicas_[id];
     slot.executor = new QueueExecutor;
-    auto log = storage::PartitionLog::Open(storage::PosixFileSystem::Default(),
-                                           dir_.path() + "/b" + std::to_string(id) + "/t-0", LogOpts());
+    auto log = storage::PartitionLog::Open(fs_, dir_.path() + "/b" + std::to_string(id) + "/t-0", LogOpts());
     ASSERT_TRUE(log) << log.error().ToString();
     ReplicaOptions o;
     o.key = {"t", PartitionId(0)};
@@ -98,7 +99,7 @@ class Group : public Transport {
     o.election_ticks = 5;
     o.seed = static_cast<uint64_t>(id) * 7919;
     auto r =
-        Replica::Open(o, std::shared_ptr<storage::PartitionLog>(std::move(*log)), storage::PosixFileSystem::Default(),
+        Replica::Open(o, std::shared_ptr<storage::PartitionLog>(std::move(*log)), fs_,
                       std::unique_ptr<Executor>(slot.executor), syncer_, *this, clock_);
     ASSERT_TRUE(r) << r.error().ToString();
     slot.replica = *r;
@@ -171,6 +172,7 @@ class Group : public Transport {
   Replica& replica(int id) { return *replicas_.at(id).replica; }
   QueueExecutor& executor(int id) { return *replicas_.at(id).executor; }
   ManualSyncer& syncer() { return syncer_; }
+  storage::FaultInjectionFileSystem& fs() { return fs_; }
   void Cut(int id) { cut_.insert(id); }
   void Heal() { cut_.clear(); }
 
@@ -180,6 +182,7 @@ class Group : public Transport {
     std::shared_ptr<Replica> replica;
   };
   storage::testing::TempDir dir_;
+  storage::FaultInjectionFileSystem fs_{storage::PosixFileSystem::Default()};
   int n_;
   storage::FsyncPolicy fsync_;
   std::vector<NodeId> voters_;
@@ -278,6 +281,51 @@ TEST(ReplicaTest, RetriedIdempotentBatchIsAnsweredWithTheFirstOffsetAndNotWritte
   auto r3 = ProduceAndSettle(g, 1, gap);
   ASSERT_TRUE(r3);
   EXPECT_EQ(r3->error, Errc::kOutOfOrderSequence);
+}
+
+// Found by tests/sim/replica_sim: a produce that arrived between a failed
+// write and the node's restart was proposed to the doomed node, left waiting,
+// and later answered kOk with the offset of another batch the new node
+// committed there.
+TEST(ReplicaTest, ProduceBetweenAWriteErrorAndTheRestartIsRefusedNeverAcknowledgedLater) {
+  Group g(1);
+  g.Settle();
+  ASSERT_TRUE(g.replica(1).serving());
+  g.fs().FailNth(storage::FaultOp::kWrite, 1, EIO);  // the next batch's pwrite
+  auto first = MakeBatch(1, /*pid=*/5, /*seq=*/0);
+  auto r1 = ProduceAndSettle(g, 1, first);
+  ASSERT_TRUE(r1);
+  EXPECT_EQ(r1->error, Errc::kIo) << r1->message;
+
+  // No tick yet: the replica restarts its node from the disk at the next one.
+  auto retry = MakeBatch(1, 5, 0);
+  std::optional<ProduceResult> answer;
+  g.executor(1).Post(
+      [&] { g.replica(1).Produce({retry.batch}, retry.bytes, Acks::kAll, [&](ProduceResult r) { answer = r; }); });
+  g.Settle();
+  ASSERT_TRUE(answer) << "refused at once, not parked on the node being replaced";
+  EXPECT_EQ(answer->error, Errc::kNotLeader) << answer->message;
+
+  g.Tick();  // restart: a single replica campaigns at once
+  ASSERT_TRUE(g.replica(1).serving());
+  auto other = MakeBatch(1, /*pid=*/6, /*seq=*/0);
+  auto r2 = ProduceAndSettle(g, 1, other);
+  ASSERT_TRUE(r2 && r2->error == Errc::kOk);
+  EXPECT_EQ(answer->error, Errc::kNotLeader) << "answered once";
+  auto again = MakeBatch(1, 5, 0);
+  auto r3 = ProduceAndSettle(g, 1, again);
+  ASSERT_TRUE(r3);
+  ASSERT_EQ(r3->error, Errc::kOk) << r3->message;
+  auto read = g.replica(1).log().Read(Offset(0), 1 << 20, g.replica(1).log().log_end_offset());
+  ASSERT_TRUE(read);
+  int of_pid5 = 0;
+  for (const auto& h : storage::testing::Headers(*read)) {
+    if (h.producer_id == ProducerId(5)) {
+      ++of_pid5;
+      EXPECT_EQ(h.base_offset, r3->base_offset);
+    }
+  }
+  EXPECT_EQ(of_pid5, 1);
 }
 
 TEST(ReplicaTest, ThreeReplicasCommitOnAMajorityAndFollowersLearnProducers) {

@@ -19,7 +19,7 @@ class FaultFile final : public WritableFile {
   Result<void> PWrite(uint64_t position, std::span<const std::byte> data) override {
     if (const int err = fs_.CheckFault(FaultOp::kWrite)) return tl::unexpected(ErrnoError(err, "pwrite", path()));
     const uint64_t allowed = fs_.TakeSpace(data.size());
-    TELEMQ_TRY(SaveOldBytes(position, allowed));
+    TELEMQ_TRY(SaveOldBytes(position, allowed, allowed));
     TELEMQ_TRY(base_->PWrite(position, data.first(allowed)));
     if (allowed < data.size()) return tl::unexpected(ErrnoError(ENOSPC, "pwrite", path()));
     return Ok();
@@ -42,7 +42,7 @@ class FaultFile final : public WritableFile {
       return tl::unexpected(ErrnoError(err, "ftruncate", path()));
     }
     TELEMQ_ASSIGN_OR_RETURN(const uint64_t size, base_->Size());
-    if (size_bytes < size) TELEMQ_TRY(SaveOldBytes(size_bytes, size - size_bytes));
+    if (size_bytes < size) TELEMQ_TRY(SaveOldBytes(size_bytes, size - size_bytes, 0));
     return base_->Truncate(size_bytes);
   }
 
@@ -56,11 +56,14 @@ class FaultFile final : public WritableFile {
   }
 
  private:
-  Result<void> SaveOldBytes(uint64_t position, uint64_t length) {
+  // Before a PWrite of `written` bytes (or a Truncate: 0) changes `length`
+  // bytes at `position`.
+  Result<void> SaveOldBytes(uint64_t position, uint64_t length, uint64_t written) {
+    TELEMQ_ASSIGN_OR_RETURN(const uint64_t size_before, base_->Size());
     std::vector<std::byte> old(length);
     TELEMQ_ASSIGN_OR_RETURN(const size_t n, base_->PRead(position, old));
-    old.resize(n);  // bytes beyond the old end need no undo: Crash truncates them
-    fs_.RecordUndo(path(), position, std::move(old));
+    old.resize(n);  // bytes beyond the old end need no undo: the crash truncates them
+    fs_.RecordUndo(path(), FaultInjectionFileSystem::Undo{position, std::move(old), written, size_before});
     return Ok();
   }
 
@@ -108,10 +111,9 @@ uint64_t FaultInjectionFileSystem::TakeSpace(uint64_t want) {
   return allowed;
 }
 
-void FaultInjectionFileSystem::RecordUndo(const std::string& path, uint64_t position,
-                                          std::vector<std::byte> old_bytes) {
+void FaultInjectionFileSystem::RecordUndo(const std::string& path, Undo undo) {
   std::lock_guard lock(mu_);
-  files_[path].undo.push_back(Undo{position, std::move(old_bytes)});
+  files_[path].undo.push_back(std::move(undo));
 }
 
 void FaultInjectionFileSystem::MarkSynced(const std::string& path, uint64_t size) {
@@ -122,15 +124,42 @@ void FaultInjectionFileSystem::MarkSynced(const std::string& path, uint64_t size
 }
 
 Result<void> FaultInjectionFileSystem::Crash() {
+  return CrashTearing([](const std::string&, const std::vector<uint64_t>&) { return Kept{}; });
+}
+
+Result<void> FaultInjectionFileSystem::CrashTearing(const KeepFn& keep) {
   std::lock_guard lock(mu_);
   for (auto& [path, st] : files_) {
     TELEMQ_ASSIGN_OR_RETURN(const bool exists, base_.Exists(path));
     if (!exists) continue;
-    TELEMQ_ASSIGN_OR_RETURN(auto file, base_.OpenWritable(path, OpenMode::kExisting));
-    for (auto it = st.undo.rbegin(); it != st.undo.rend(); ++it) {
-      TELEMQ_TRY(file->PWrite(it->position, it->old_bytes));
+    const size_t n = st.undo.size();
+    Kept kept;
+    if (n > 0) {
+      std::vector<uint64_t> op_bytes;
+      op_bytes.reserve(n);
+      for (const auto& u : st.undo) op_bytes.push_back(u.written_bytes);
+      kept = keep(path, op_bytes);
     }
-    TELEMQ_TRY(file->Truncate(st.synced_size));
+    const size_t k = std::min(kept.whole_ops, n);
+    const uint64_t torn = k < n ? std::min(kept.torn_bytes, st.undo[k].written_bytes) : 0;
+    TELEMQ_ASSIGN_OR_RETURN(auto file, base_.OpenWritable(path, OpenMode::kExisting));
+    // Undo newest first down to operation k; of a torn write, only the bytes
+    // past what survived.
+    for (size_t i = n; i-- > k;) {
+      const Undo& u = st.undo[i];
+      const uint64_t skip = i == k ? std::min<uint64_t>(torn, u.old_bytes.size()) : 0;
+      TELEMQ_TRY(file->PWrite(u.position + skip, std::span(u.old_bytes).subspan(skip)));
+    }
+    if (k == n) {
+      // Everything kept: the size stays (preallocation included).
+    } else if (k == 0 && torn == 0) {
+      TELEMQ_TRY(file->Truncate(st.synced_size));
+    } else {
+      const Undo& u = st.undo[k];
+      TELEMQ_TRY(file->Truncate(torn > 0 ? std::max(u.size_before, u.position + torn) : u.size_before));
+    }
+    // What survived is now what is on the platter.
+    TELEMQ_ASSIGN_OR_RETURN(st.synced_size, file->Size());
     st.undo.clear();
   }
   return Ok();

@@ -8,13 +8,17 @@
 //   * read-only: every mutation fails with EROFS,
 //   * Crash(): every file written through this wrapper goes back to its
 //     content at its last successful Sync() (data written after it is lost,
-//     preallocation included).
+//     preallocation included),
+//   * CrashTearing(): a power loss that cut the disk mid-way: per file, the
+//     oldest unsynced writes (and truncations) survive in order, the next
+//     write survives in part (torn), the rest is lost.
 // It also counts syncs, so tests can see group commit at work.
 // Thread-safe (one internal mutex). Files opened through it must be opened
 // through it for Crash() to know about them.
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,6 +46,22 @@ class FaultInjectionFileSystem final : public FileSystem {
   void ClearFaults();
   // Rolls every file back to its state at its last successful Sync().
   [[nodiscard]] Result<void> Crash();
+
+  // How much of one file's unsynced operations (PWrite and Truncate since its
+  // last Sync, oldest first) a CrashTearing keeps: the first `whole_ops`
+  // entirely, then, if the next one is a PWrite, its first `torn_bytes`
+  // bytes; everything later is undone. {0, 0} is what Crash() does.
+  struct Kept {
+    size_t whole_ops = 0;
+    uint64_t torn_bytes = 0;
+  };
+  // Crash() where `keep(path, op_bytes)` decides, per file with unsynced
+  // operations, what survives; op_bytes[i] is the length of unsynced
+  // operation i if it is a PWrite, 0 for a Truncate. The file's size becomes
+  // what it was after the kept operations (the synced size if none is kept).
+  // Called in path order, so a seeded `keep` makes a deterministic crash.
+  using KeepFn = std::function<Kept(const std::string& path, const std::vector<uint64_t>& op_bytes)>;
+  [[nodiscard]] Result<void> CrashTearing(const KeepFn& keep);
   int64_t sync_count() const { return sync_count_.load(); }
 
   Result<std::shared_ptr<WritableFile>> OpenWritable(const std::string& path, OpenMode mode) override;
@@ -60,7 +80,9 @@ class FaultInjectionFileSystem final : public FileSystem {
   friend class FaultFile;
   struct Undo {
     uint64_t position;
-    std::vector<std::byte> old_bytes;
+    std::vector<std::byte> old_bytes;  // what was at position (up to the old end of file)
+    uint64_t written_bytes;            // bytes the PWrite wrote; 0 for a Truncate
+    uint64_t size_before;              // file size before the operation
   };
   // What a file looked like at its last sync, as an undo log since then.
   struct FileState {
@@ -72,7 +94,7 @@ class FaultInjectionFileSystem final : public FileSystem {
   int CheckFault(FaultOp op);
   // How many of `want` bytes may still be written (space budget).
   uint64_t TakeSpace(uint64_t want);
-  void RecordUndo(const std::string& path, uint64_t position, std::vector<std::byte> old_bytes);
+  void RecordUndo(const std::string& path, Undo undo);
   void MarkSynced(const std::string& path, uint64_t size);
 
   FileSystem& base_;

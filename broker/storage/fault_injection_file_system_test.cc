@@ -47,6 +47,48 @@ TEST_F(FaultInjectionFileSystemTest, CrashRestoresEachFileToItsLastSync) {
   EXPECT_EQ(Contents(posix_, path()), "hello world");
 }
 
+TEST_F(FaultInjectionFileSystemTest, TearingCrashKeepsTheOldestUnsyncedWritesAndPartOfTheNext) {
+  auto file = fs_.OpenWritable(path(), OpenMode::kTruncate);
+  ASSERT_TRUE(file.has_value());
+  ASSERT_TRUE((*file)->PWrite(0, Bytes("synced.")));
+  ASSERT_TRUE((*file)->Sync());
+  ASSERT_TRUE((*file)->PWrite(7, Bytes("first.")));
+  ASSERT_TRUE((*file)->PWrite(0, Bytes("SYNCED")));  // overwrite in place
+  ASSERT_TRUE((*file)->PWrite(13, Bytes("third.")));
+  std::vector<uint64_t> seen;
+  ASSERT_TRUE(fs_.CrashTearing([&](const std::string& p, const std::vector<uint64_t>& op_bytes) {
+    EXPECT_EQ(p, path());
+    seen = op_bytes;
+    return FaultInjectionFileSystem::Kept{1, 3};  // "first." whole, "SYN" of the overwrite
+  }));
+  EXPECT_EQ(seen, (std::vector<uint64_t>{6, 6, 6}));
+  EXPECT_EQ(Contents(posix_, path()), "SYNced.first.");
+  // What survived counts as synced: a plain crash now keeps it.
+  ASSERT_TRUE((*file)->PWrite(13, Bytes("more")));
+  ASSERT_TRUE(fs_.Crash());
+  EXPECT_EQ(Contents(posix_, path()), "SYNced.first.");
+}
+
+TEST_F(FaultInjectionFileSystemTest, TearingCrashCutsAnAppendAndUndoesALaterTruncate) {
+  auto file = fs_.OpenWritable(path(), OpenMode::kTruncate);
+  ASSERT_TRUE(file.has_value());
+  ASSERT_TRUE((*file)->PWrite(0, Bytes("base")));
+  ASSERT_TRUE((*file)->Sync());
+  ASSERT_TRUE((*file)->PWrite(4, Bytes("-appended")));
+  ASSERT_TRUE((*file)->Truncate(2));
+  ASSERT_TRUE(fs_.CrashTearing([](const std::string&, const std::vector<uint64_t>& op_bytes) {
+    EXPECT_EQ(op_bytes, (std::vector<uint64_t>{9, 0}));
+    return FaultInjectionFileSystem::Kept{0, 4};
+  }));
+  EXPECT_EQ(Contents(posix_, path()), "base-app");
+  ASSERT_TRUE((*file)->PWrite(8, Bytes("ended")));
+  ASSERT_TRUE((*file)->Truncate(1));
+  ASSERT_TRUE(fs_.CrashTearing([](const std::string&, const std::vector<uint64_t>&) {
+    return FaultInjectionFileSystem::Kept{2, 0};  // both survive
+  }));
+  EXPECT_EQ(Contents(posix_, path()), "b");
+}
+
 TEST_F(FaultInjectionFileSystemTest, NthOperationFailsWithTheChosenErrno) {
   auto file = fs_.OpenWritable(path(), OpenMode::kTruncate);
   ASSERT_TRUE(file.has_value());

@@ -4,6 +4,7 @@
 //   telemq topic list | describe NAME | delete NAME
 //   telemq produce TOPIC [--key-separator '\t'] < lines
 //   telemq consume TOPIC [--from earliest|latest|OFFSET|@TIMESTAMP_MS] [--max N] [--partition P]
+//                        [--format telemetry|json|raw] [--print-key] [--print-meta]
 //   telemq consume TOPIC --group G [--instance-id I] [--log-assignments] [--commit-after-print]
 //   telemq group list | describe G | delete G
 //   telemq group reset-offsets G --topic T (--to-earliest|--to-latest|--to-timestamp MS|--to-offset N) [--partition P]
@@ -21,6 +22,7 @@
 #include <string>
 
 #include "offset_spec.h"
+#include "record_format.h"
 #include "telemq/admin.h"
 #include "telemq/common/program.h"
 #include "telemq/consumer.h"
@@ -64,19 +66,12 @@ class LoggingListener : public telemq::RebalanceListener {
   bool enabled_;
 };
 
-void PrintRecord(const telemq::ConsumerRecord& r, bool print_meta, bool print_key) {
-  if (print_meta) {
-    std::printf("%d\t%lld\t%lld\t", r.partition, static_cast<long long>(r.offset.value()),
-                static_cast<long long>(r.timestamp_ms));
-  }
-  if (print_key) {
-    auto k = r.key.value_or("");
-    std::fwrite(k.data(), 1, k.size(), stdout);
-    std::fputc('\t', stdout);
-  }
-  auto v = r.value.value_or("");
-  std::fwrite(v.data(), 1, v.size(), stdout);
-  std::fputc('\n', stdout);
+void PrintRecord(const telemq::ConsumerRecord& r, const telemq::cli::PrintOptions& options) {
+  const std::string line = telemq::cli::FormatRecord(
+      {.partition = r.partition, .offset = r.offset.value(), .timestamp_ms = r.timestamp_ms, .key = r.key,
+       .value = r.value},
+      options);
+  std::fwrite(line.data(), 1, line.size(), stdout);
 }
 
 int Die(const std::string& what, const telemq::Error& e) {
@@ -87,8 +82,7 @@ int Die(const std::string& what, const telemq::Error& e) {
 struct ConsumeLimits {
   int64_t max_records = -1;  // stop after this many; -1 unlimited
   int64_t idle_ms = -1;      // stop after this long without records; -1 never
-  bool print_meta = false;
-  bool print_key = false;
+  telemq::cli::PrintOptions print;
 };
 
 // Polls and prints until the limits are reached, a stop signal arrives or a
@@ -97,6 +91,11 @@ struct ConsumeLimits {
 int ConsumeLoop(telemq::Consumer& consumer, const ConsumeLimits& limits, const std::function<void()>& after_print) {
   int64_t seen = 0;
   auto last_record = std::chrono::steady_clock::now();
+  const std::string header = telemq::cli::HeaderLine(limits.print);
+  if (!header.empty()) {
+    std::fwrite(header.data(), 1, header.size(), stdout);
+    std::fflush(stdout);
+  }
   while (!g_stop && (limits.max_records < 0 || seen < limits.max_records)) {
     auto records = consumer.Poll(std::chrono::milliseconds(200));
     if (!records) return Die("consume", records.error());
@@ -110,7 +109,7 @@ int ConsumeLoop(telemq::Consumer& consumer, const ConsumeLimits& limits, const s
     last_record = std::chrono::steady_clock::now();
     for (const auto& r : *records) {
       if (limits.max_records >= 0 && seen >= limits.max_records) break;
-      PrintRecord(r, limits.print_meta, limits.print_key);
+      PrintRecord(r, limits.print);
       ++seen;
     }
     std::fflush(stdout);
@@ -164,7 +163,11 @@ int Run(int argc, char** argv) {
   consume->add_option("-p,--partition", only_partition, "Only this partition");
   consume->add_option("--idle-exit-ms", idle_ms, "Exit after this long without records");
   consume->add_flag("--print-key", print_key, "Print key<TAB>value");
-  consume->add_flag("--print-meta", print_meta, "Print partition, offset and timestamp first");
+  consume->add_flag("--print-meta", print_meta, "Print partition, offset and timestamp first (named in a header)");
+  std::string format;
+  consume->add_option("--format", format,
+                      "telemetry (decoded points, aligned; default for gpu.telemetry) | json (one object per line) | "
+                      "raw (value bytes; default otherwise)");
   std::string consume_group, instance_id;
   bool log_assignments = false, commit_after_print = false;
   int64_t session_ms = 45'000;
@@ -198,6 +201,15 @@ int Run(int argc, char** argv) {
 
   auto* cluster = app.add_subcommand("cluster", "Cluster id and brokers");
   CLI11_PARSE(app, argc, argv);
+  telemq::cli::PrintOptions print_options{.print_meta = print_meta, .print_key = print_key};
+  if (*consume) {
+    auto f = telemq::cli::ParseRecordFormat(format, name);
+    if (!f) {
+      std::fprintf(stderr, "telemq: %s\n", f.error().message().c_str());
+      return 2;
+    }
+    print_options.format = *f;
+  }
 
   telemq::ClientOptions client;
   client.bootstrap_servers = telemq::SplitCommaList(bootstrap);
@@ -216,14 +228,14 @@ int Run(int argc, char** argv) {
       std::printf("group %s  state %s  group_epoch %d  assignment_epoch %d  members %zu\n", d->group_id.c_str(),
                   d->state.c_str(), d->group_epoch, d->assignment_epoch, d->members.size());
       for (const auto& m : d->members) {
-        std::string assigned, pending;
-        for (const auto& tp : m.assignment) assigned += (assigned.empty() ? "" : ",") + telemq::ToString(tp);
-        for (const auto& tp : m.pending_revocation) pending += (pending.empty() ? "" : ",") + telemq::ToString(tp);
-        std::printf("member %s  instance %s  epoch %d  state %s%s  metadata '%s'\n  assignment %s\n",
+        const std::string assigned = telemq::cli::AssignmentRanges(m.assignment);
+        std::printf("member %s  instance %s  epoch %d  state %s%s  metadata '%s'\n  assignment %s (%zu)\n",
                     m.member_id.c_str(), m.instance_id.value_or("-").c_str(), m.member_epoch, m.state.c_str(),
-                    m.static_left ? " (static, left)" : "", m.metadata.c_str(),
-                    assigned.empty() ? "-" : assigned.c_str());
-        if (!pending.empty()) std::printf("  pending_revocation %s\n", pending.c_str());
+                    m.static_left ? " (static, left)" : "", m.metadata.c_str(), assigned.c_str(),
+                    m.assignment.size());
+        if (!m.pending_revocation.empty()) {
+          std::printf("  pending_revocation %s\n", telemq::cli::AssignmentRanges(m.pending_revocation).c_str());
+        }
       }
       std::printf("%-24s %-10s %-16s %-16s %-10s %s\n", "TOPIC", "PARTITION", "COMMITTED", "HIGH_WATERMARK", "LAG",
                   "OWNER");
@@ -271,7 +283,7 @@ int Run(int argc, char** argv) {
     auto listener = std::make_shared<LoggingListener>(log_assignments);
     if (auto r = (*consumer)->Subscribe({name}, g, listener); !r) return Die("subscribe", r.error());
     const int rc =
-        ConsumeLoop(**consumer, {max_records, idle_ms, print_meta, print_key}, [&consumer, commit_after_print]() {
+        ConsumeLoop(**consumer, {max_records, idle_ms, print_options}, [&consumer, commit_after_print]() {
           if (!commit_after_print) return;
           if (auto c = (*consumer)->CommitSync(); !c) {
             std::fprintf(stderr, "telemq: commit failed: %s\n", c.error().ToString().c_str());
@@ -395,7 +407,7 @@ int Run(int argc, char** argv) {
       }
     }
     if (!positioned) return Die("seek", positioned.error());
-    return ConsumeLoop(**consumer, {max_records, idle_ms, print_meta, print_key}, nullptr);
+    return ConsumeLoop(**consumer, {max_records, idle_ms, print_options}, nullptr);
   }
   return 0;
 }

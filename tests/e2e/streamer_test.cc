@@ -22,6 +22,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -263,11 +264,15 @@ std::optional<HostStatus> GetStatus(uint16_t port) {
   return s;
 }
 
-// Settled: every streamer has shards, their shards cover every partition
-// once, and their /status host sets are pairwise disjoint and cover `hosts`.
-bool SplitIsComplete(const std::vector<AppProcess*>& streamers, int hosts, int partitions, std::string* why) {
+// Settled: every streamer has shards, their shards cover every shard (one
+// per host, streamer/shard.h) once, their /status host sets are pairwise
+// disjoint, cover `hosts`, and are within one of each other in size.
+bool SplitIsComplete(const std::vector<AppProcess*>& streamers, int hosts, int partitions, std::string* why,
+                     std::vector<std::set<std::string>>* split = nullptr) {
   std::map<std::string, int> host_owners;
   std::map<int32_t, int> partition_owners;
+  size_t fewest = SIZE_MAX, most = 0;
+  if (split) split->clear();
   for (AppProcess* s : streamers) {
     auto status = GetStatus(s->http_port());
     if (!status) {
@@ -278,6 +283,9 @@ bool SplitIsComplete(const std::vector<AppProcess*>& streamers, int hosts, int p
       *why = "a streamer without shards";
       return false;
     }
+    fewest = std::min(fewest, status->hosts.size());
+    most = std::max(most, status->hosts.size());
+    if (split) split->push_back(status->hosts);
     for (const auto& h : status->hosts) ++host_owners[h];
     for (int32_t p : status->partitions) ++partition_owners[p];
   }
@@ -297,6 +305,10 @@ bool SplitIsComplete(const std::vector<AppProcess*>& streamers, int hosts, int p
   }
   for (const auto& [p, n] : partition_owners) {
     if (n != 1) return false;
+  }
+  if (most - fewest > 1) {
+    *why += "; hosts per streamer from " + std::to_string(fewest) + " to " + std::to_string(most);
+    return false;
   }
   return true;
 }
@@ -330,7 +342,7 @@ TEST_F(StreamerE2eTest, LoopingStreamersSplitTheFleetAndHandHostsOverWithoutDupl
   std::string why;
   ASSERT_TRUE(WaitFor(
       [&] {
-        return SplitIsComplete({a.get(), b.get(), c.get()}, kHosts, kPartitions, &why);
+        return SplitIsComplete({a.get(), b.get(), c.get()}, kHosts, /*shards=*/kHosts, &why);
       },
       seconds(20)))
       << why;
@@ -342,7 +354,7 @@ TEST_F(StreamerE2eTest, LoopingStreamersSplitTheFleetAndHandHostsOverWithoutDupl
   EXPECT_EQ(exited->exit_code, 0) << b->LogTail();
   ASSERT_TRUE(WaitFor(
       [&] {
-        return SplitIsComplete({a.get(), c.get()}, kHosts, kPartitions, &why);
+        return SplitIsComplete({a.get(), c.get()}, kHosts, /*shards=*/kHosts, &why);
       },
       seconds(20)))
       << why;
@@ -385,6 +397,48 @@ TEST_F(StreamerE2eTest, LoopingStreamersSplitTheFleetAndHandHostsOverWithoutDupl
   for (const auto& [host, ts] : host_last) EXPECT_GT(ts, settled_us + 1'000'000) << host << " stopped";
 }
 
+// Issue #15: with 16 hosts two streamers got 12 and 4 (hosts hashed onto
+// the topic's partitions). Now within one of even for any host count, and a
+// streamer joining or leaving moves only its own hosts.
+TEST_F(StreamerE2eTest, HostsSplitWithinOneOfEvenAndOnlyTheNewcomersOrLeaversHostsMove) {
+  for (const int hosts : {16, 7}) {
+    const std::string topic = "fair-" + std::to_string(hosts);
+    ASSERT_NO_FATAL_FAILURE(CreateTopic(topic, 16));
+    const std::string group = "fair-group-" + std::to_string(hosts);
+    auto start = [&](const std::string& name) {
+      return StartStreamer(name, topic,
+                           {"--source", "synthetic:hosts=" + std::to_string(hosts) + ",gpus=1,seed=11", "--loop",
+                            "--interval", "500ms", "--group", group, "--session-timeout-ms", "3000"});
+    };
+    auto a = start("streamer-a");
+    auto b = start("streamer-b");
+    ASSERT_TRUE(a && b);
+    std::string why;
+    std::vector<std::set<std::string>> two, three, back;
+    ASSERT_TRUE(WaitFor([&] { return SplitIsComplete({a.get(), b.get()}, hosts, hosts, &why, &two); }, seconds(20)))
+        << hosts << " hosts: " << why;
+    auto c = start("streamer-c");
+    ASSERT_TRUE(c);
+    ASSERT_TRUE(WaitFor([&] { return SplitIsComplete({a.get(), b.get(), c.get()}, hosts, hosts, &why, &three); },
+                        seconds(20)))
+        << hosts << " hosts: " << why;
+    // The newcomer took hosts from the others; none moved between a and b.
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_TRUE(std::includes(two[i].begin(), two[i].end(), three[i].begin(), three[i].end()))
+          << hosts << " hosts: streamer " << i << " gained a host from its peer";
+    }
+    auto exited = c->Terminate(seconds(20));
+    ASSERT_TRUE(exited) << exited.error().ToString();
+    ASSERT_TRUE(WaitFor([&] { return SplitIsComplete({a.get(), b.get()}, hosts, hosts, &why, &back); }, seconds(20)))
+        << hosts << " hosts: " << why;
+    // The leaver's hosts went to a and b; each kept what it had.
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_TRUE(std::includes(back[i].begin(), back[i].end(), three[i].begin(), three[i].end()))
+          << hosts << " hosts: streamer " << i << " lost a host although only c left";
+    }
+  }
+}
+
 TEST_F(StreamerE2eTest, StreamersAtFullSpeedHandHostsOverWithinSeconds) {
   constexpr int kHosts = 12;
   constexpr int kPartitions = 8;
@@ -401,7 +455,7 @@ TEST_F(StreamerE2eTest, StreamersAtFullSpeedHandHostsOverWithinSeconds) {
   std::string why;
   ASSERT_TRUE(WaitFor(
       [&] {
-        return SplitIsComplete({a.get(), b.get()}, kHosts, kPartitions, &why);
+        return SplitIsComplete({a.get(), b.get()}, kHosts, /*shards=*/kHosts, &why);
       },
       seconds(20)))
       << why;
@@ -417,7 +471,7 @@ TEST_F(StreamerE2eTest, StreamersAtFullSpeedHandHostsOverWithinSeconds) {
   // (30 s) here instead.
   ASSERT_TRUE(WaitFor(
       [&] {
-        return SplitIsComplete({a.get(), b.get(), c.get()}, kHosts, kPartitions, &why);
+        return SplitIsComplete({a.get(), b.get(), c.get()}, kHosts, /*shards=*/kHosts, &why);
       },
       seconds(12)))
       << why << "\n"

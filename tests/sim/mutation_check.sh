@@ -19,11 +19,11 @@ names=(
   [5]="leader counts its own copy before it is durable"
   [6]="follower acks an append before persisting it"
   [7]="accept an append of a stale term (§5.1)"
-  [8]="follower commit = min(leader commit, own last offset), not last new entry"
+  [8]="follower commit = min(leader commit, own last offset), taken before the prev check"
   [9]="leader adopts a higher term without stepping down"
   [10]="vote response leaves before the vote is persisted"
   [11]="heartbeat carries the leader's full commit, not min(commit, match)"
-  [12]="candidate counts a vote granted in an earlier term"
+  [12]="candidate counts pre-vote grants as votes"
   [13]="fsync interval: a node that lost acked entries votes at once (no abstention)"
 )
 

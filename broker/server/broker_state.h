@@ -55,6 +55,13 @@ inline NodeId RaftNodeOf(int32_t broker_id) { return NodeId(broker_id + 1); }
 // The broker a Raft node id stands for; -1 for "none".
 inline int32_t BrokerOf(NodeId node) { return node.value() - 1; }
 
+// Producer ids are unique across the cluster without asking anyone: the
+// allocating broker's id in the high bits, its own persisted counter below
+// (2^40 ids per broker). Two brokers never hand out the same id, so a
+// partition's idempotence table cannot confuse two producers.
+inline constexpr int kProducerIdCounterBits = 40;
+[[nodiscard]] Result<ProducerId> AllocateProducerId(TopicRegistry& registry, int32_t broker_id);
+
 // One request as the dispatch table hands it to a handler, next to its
 // verified body.
 struct Request {

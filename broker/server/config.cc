@@ -90,7 +90,8 @@ Result<BrokerConfig> LoadConfigFile(const std::string& path, BrokerConfig c) {
 
 Result<void> Validate(const BrokerConfig& c) {
   auto bad = [](const std::string& what) { return Fail(Errc::kInvalidArgument, what); };
-  if (c.node_id < 0) return bad("node_id must be >= 0");
+  // Producer ids carry the broker id in their high bits (handlers/produce.cc).
+  if (c.node_id < 0 || c.node_id > 8388607) return bad("node_id must be within 0..8388607");
   if (c.data_dir.empty()) return bad("data_dir must not be empty");
   if (c.io_threads < 1 || c.io_threads > 64) return bad("io_threads must be within 1..64");
   if (c.fsync_interval.count() < 1) return bad("fsync_interval_ms must be >= 1");

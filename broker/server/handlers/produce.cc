@@ -159,9 +159,17 @@ void BrokerState::HandleProduce(const fb::ProduceRequest* req, const Request& re
   ctx->Done();
 }
 
+Result<ProducerId> AllocateProducerId(TopicRegistry& registry, int32_t broker_id) {
+  TELEMQ_ASSIGN_OR_RETURN(const ProducerId counter, registry.NextProducerId());
+  if (counter.value() >= (int64_t{1} << kProducerIdCounterBits)) {
+    return Fail(Errc::kUnknown, "broker " + std::to_string(broker_id) + " has handed out all its producer ids");
+  }
+  return ProducerId((static_cast<int64_t>(broker_id) << kProducerIdCounterBits) | counter.value());
+}
+
 void BrokerState::HandleInitProducerId(const fb::InitProducerIdRequest*, const Request&, Reply& reply) {
   flatbuffers::FlatBufferBuilder b(64);
-  auto id = registry->NextProducerId();
+  auto id = AllocateProducerId(*registry, config.node_id);
   if (!id) {
     b.Finish(
         fb::CreateInitProducerIdResponseDirect(b, wire::ToWireError(id.error().code()), id.error().message().c_str()));

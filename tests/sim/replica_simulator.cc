@@ -274,8 +274,10 @@ class Simulation {
   void Produce();
   void SendAttempt(Producer& p);
   void DeliverRequests();
+  // `lost`: the answer never reaches the producer (acknowledgements still
+  // count: the replica gave them).
   void OnAnswer(int producer, uint64_t attempt, int target, Term target_term, const BatchKey& key, int32_t records,
-                const ProduceResult& r);
+                const ProduceResult& r, bool lost);
   void NextBatch(Producer& p);
   void Consume();
 
@@ -324,6 +326,7 @@ class Simulation {
   int retention_period_ = 0;  // ms between ApplyRetention calls; 0 = no retention
   int64_t next_retention_ = 0;
   int request_timeout_ = 150;
+  double answer_loss_ = 0;  // a produce answer lost on its way back (the producer times out)
 
   Slot slots_[kReplicas];
   std::priority_queue<InFlight, std::vector<InFlight>, std::greater<InFlight>> network_;
@@ -428,7 +431,8 @@ void Simulation::Setup() {
     s.tick_ms = static_cast<int>(rng_.Range(4, 6));
     Start(s);
   }
-  request_timeout_ = static_cast<int>(rng_.Range(2, 4)) * election_ticks_ * 6;
+  request_timeout_ = static_cast<int>(rng_.Range(20, 200));
+  answer_loss_ = rng_.Chance(0.3) ? 0.0 : static_cast<double>(rng_.Range(0, 100)) / 1000.0;
   const int producers = static_cast<int>(rng_.Range(1, 3));
   for (int i = 0; i < producers; ++i) {
     Producer p;
@@ -791,19 +795,21 @@ void Simulation::DeliverRequests() {
       r->Produce({ProduceBatch{std::span<std::byte>(*frame), h}}, frame, acks,
                  [this, producer, attempt, target, key, records, weak = std::weak_ptr<Replica>(r)](ProduceResult res) {
                    auto replica = weak.lock();
-                   OnAnswer(producer, attempt, target, replica ? replica->term() : Term(0), key, records, res);
+                   const bool lost = !calm() && rng_.Chance(answer_loss_);
+                   OnAnswer(producer, attempt, target, replica ? replica->term() : Term(0), key, records, res, lost);
                  });
     });
   }
 }
 
 void Simulation::OnAnswer(int producer, uint64_t attempt, int target, Term target_term, const BatchKey& key,
-                          int32_t records, const ProduceResult& r) {
+                          int32_t records, const ProduceResult& r, bool lost) {
   Producer& p = producers_[static_cast<size_t>(producer)];
   if (tracing()) {
     Trace("answer to " + KeyString(key) + " attempt " + std::to_string(attempt) + " from " + std::to_string(target) +
           ": " + std::string(ErrcName(r.error)) + " base=" + std::to_string(r.base_offset.value()) +
-          " hint=" + std::to_string(r.leader_hint.value()) + (r.message.empty() ? "" : " (" + r.message + ")"));
+          " hint=" + std::to_string(r.leader_hint.value()) + (r.message.empty() ? "" : " (" + r.message + ")") +
+          (lost ? " [lost]" : ""));
   }
   // An answer about the batch the producer is sending (from any attempt).
   const bool current = p.has_batch && key == BatchKey{p.pid.value(), p.epoch, p.seq};
@@ -827,7 +833,7 @@ void Simulation::OnAnswer(int producer, uint64_t attempt, int target, Term targe
     } else {
       ++stats_.acked_leader;
     }
-    if (current) {
+    if (current && !lost) {
       p.in_flight = false;
       p.has_batch = false;
       p.seq += records;
@@ -837,7 +843,7 @@ void Simulation::OnAnswer(int producer, uint64_t attempt, int target, Term targe
     }
     return;
   }
-  if (!current || !p.in_flight || attempt != p.attempt) return;  // an attempt the producer gave up on
+  if (lost || !current || !p.in_flight || attempt != p.attempt) return;  // not seen, or given up on
   p.in_flight = false;
   switch (r.error) {
     case Errc::kNotLeader:
@@ -1142,6 +1148,13 @@ Outcome Simulation::Run() {
     RunExecutors();
     if (failed_) break;
     Consume();
+    if (now_ % 150 == 0) {
+      // Re-read one replica's whole log now and then: a bug that truncates
+      // and rewrites committed entries within one step leaves the end where
+      // it was.
+      Slot& s = slots_[rng_.Range(0, kReplicas - 1)];
+      if (s.up) s.verified_end = s.replica->log().log_start_offset();
+    }
     Observe();
   }
   if (!failed_) FinalChecks();

@@ -1114,7 +1114,7 @@ void Simulation::FinalChecks() {
     // Below the leader's log start: removed by retention after it committed.
     if (ack.base < llog.log_start_offset()) continue;
     auto it = history_.find(ack.base.value());
-    if (it == history_.end() || it->second.key != key) {
+    if (it == history_.end() || it->second.key != key || ack.last >= end) {
       return Violation(KeyString(key) + " acknowledged at " + std::to_string(ack.base.value()) +
                        " is not in the final log");
     }

@@ -3,7 +3,8 @@
 //   replica_sim --seed N [--verbose]                     replay one seed
 //   --fsync always|interval forces the fsync mode (default: drawn per seed);
 //   --interval-power-loss lets fsync: interval crashes be power losses (not
-//   in the campaign: see docs/replication.md §6);
+//   in the campaign: see docs/replication.md §6); --no-fencing lets consumers
+//   read deposed leaders that still serve;
 //   --quiet stops at the first failure without a trace.
 // A failing seed is printed with the violated invariant and the last events
 // before it; `replica_sim --seed N --verbose` replays it event by event.
@@ -46,6 +47,7 @@ void Usage() {
                "       replica_sim --seed N [--verbose] [--steps T]\n"
                "  either: [--fsync always|interval]   (default: drawn per seed)\n"
                "          [--interval-power-loss]     (fsync: interval crashes may also be power losses)\n"
+               "          [--no-fencing]              (consumers read stale serving leaders too)\n"
                "  --steps T: T simulated ms of faults, then T of healed network\n");
 }
 
@@ -65,6 +67,7 @@ int main(int argc, char** argv) {
   int steps = 0;
   int fsync_interval = -1;
   bool interval_power_loss = false;
+  bool consumer_fencing = true;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -89,6 +92,8 @@ int main(int argc, char** argv) {
       fsync_interval = mode == "interval" ? 1 : mode == "always" ? 0 : -1;
     } else if (a == "--interval-power-loss") {
       interval_power_loss = true;
+    } else if (a == "--no-fencing") {
+      consumer_fencing = false;
     } else if (a == "--quiet") {
       quiet = true;
     } else if (a == "--verbose" || a == "-v") {
@@ -118,6 +123,7 @@ int main(int argc, char** argv) {
     opt.verbose = single && verbose;
     opt.fsync_interval = fsync_interval;
     opt.interval_power_loss = interval_power_loss;
+    opt.consumer_fencing = consumer_fencing;
     Outcome out = RunSimulation(opt);
     total.Add(out.stats);
     if (single) std::printf("seed %llu: %s\n", static_cast<unsigned long long>(s), out.summary.c_str());

@@ -895,7 +895,7 @@ void Simulation::Consume() {
     // watermark of its term, for up to about two election timeouts
     // (check-quorum); a consumer that saw a newer term refuses it.
     const Term term = s.replica->term();
-    if (term < c.max_term) {
+    if (opt_.consumer_fencing && term < c.max_term) {
       ++stats_.fenced_reads;
       continue;
     }

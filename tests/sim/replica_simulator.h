@@ -38,6 +38,10 @@ struct Options {
   // yet restart such a node abstaining (docs/replication.md §6), so this
   // can lose acknowledged writes.
   bool interval_power_loss = false;
+  // Consumers refuse a serving leader of an older term than one they saw
+  // (leader-epoch fencing). Off: a deposed leader that has not noticed yet
+  // can show a consumer an older high watermark (docs/replication.md §6).
+  bool consumer_fencing = true;
 };
 
 struct Stats {

@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
       "  crashes %lld (torn %lld, process-only %lld), write faults %lld, transfers %lld\n"
       "  retentions %lld, logs reopened after a failed reset %lld, fdatasyncs %lld\n"
       "  produce requests %lld: acked acks=all %lld, acks=leader %lld, re-acked retries %lld, not-leader %lld, "
-      "timeouts %lld, epoch bumps %lld\n"
+      "timeouts %lld, epoch bumps %lld, out-of-order from stale leaders %lld\n"
       "  after retention: producers forgotten %lld, retries answered written-but-unlocatable %lld\n"
       "  committed batches %lld, consumer reads %lld (stale leaders fenced %lld), leader terms %lld\n",
       static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(failures), secs,
@@ -167,9 +167,9 @@ int main(int argc, char** argv) {
       static_cast<long long>(total.produce_requests), static_cast<long long>(total.acked_all),
       static_cast<long long>(total.acked_leader), static_cast<long long>(total.deduplicated),
       static_cast<long long>(total.not_leader), static_cast<long long>(total.timeouts),
-      static_cast<long long>(total.epoch_bumps), static_cast<long long>(total.producers_forgotten),
-      static_cast<long long>(total.acked_without_offset), static_cast<long long>(total.committed_batches),
-      static_cast<long long>(total.consumer_reads), static_cast<long long>(total.fenced_reads),
-      static_cast<long long>(total.leader_terms));
+      static_cast<long long>(total.epoch_bumps), static_cast<long long>(total.stale_leader_refusals),
+      static_cast<long long>(total.producers_forgotten), static_cast<long long>(total.acked_without_offset),
+      static_cast<long long>(total.committed_batches), static_cast<long long>(total.consumer_reads),
+      static_cast<long long>(total.fenced_reads), static_cast<long long>(total.leader_terms));
   return failures == 0 ? 0 : 1;
 }

@@ -49,6 +49,7 @@ void Stats::Add(const Stats& o) {
   timeouts += o.timeouts;
   epoch_bumps += o.epoch_bumps;
   acked_without_offset += o.acked_without_offset;
+  stale_leader_refusals += o.stale_leader_refusals;
   producers_forgotten += o.producers_forgotten;
   committed_batches += o.committed_batches;
   consumer_reads += o.consumer_reads;
@@ -206,6 +207,7 @@ struct Producer {
   int64_t last_due = 0;  // requests to the broker stay in order
   int64_t batches_done = 0;
   Offset last_base{-1};  // where its latest acknowledged batch went
+  Term max_ack_term{0};  // newest term of a replica that acknowledged one of its batches
 };
 
 struct ClientRequest {
@@ -906,6 +908,7 @@ void Simulation::OnAnswer(int producer, uint64_t attempt, int target, Term targe
       batch->acked = true;
       batch->in_flight = false;
       if (r.base_offset > p.last_base) p.last_base = r.base_offset;
+      p.max_ack_term = std::max(p.max_ack_term, target_term);
       while (!p.batches.empty() && p.batches.front().acked) {
         p.batches.pop_front();
         ++p.batches_done;
@@ -930,6 +933,14 @@ void Simulation::OnAnswer(int producer, uint64_t attempt, int target, Term targe
       if (earlier_pending) {
         // The batches before it have not reached this leader yet (refused,
         // lost or still queued): send it again after them.
+        batch->next_send = now_ + rng_.Range(1, 10);
+        return;
+      }
+      if (target_term < p.max_ack_term) {
+        // A deposed leader that has not noticed yet (check-quorum has not
+        // stepped it down) does not know what the new leader accepted since.
+        ++stats_.stale_leader_refusals;
+        p.target = static_cast<int>(rng_.Range(1, kReplicas));
         batch->next_send = now_ + rng_.Range(1, 10);
         return;
       }

@@ -65,9 +65,10 @@ struct Stats {
   int64_t not_leader = 0;
   int64_t timeouts = 0;  // produce requests with no answer in time
   int64_t epoch_bumps = 0;
-  int64_t producers_forgotten = 0;   // refused as unknown after retention removed all their batches
-  int64_t acked_without_offset = 0;  // kDuplicateSequence for a batch retention removed
-  int64_t committed_batches = 0;     // batches in the committed history at the end
+  int64_t producers_forgotten = 0;    // refused as unknown after retention removed all their batches
+  int64_t acked_without_offset = 0;   // kDuplicateSequence for a batch retention removed
+  int64_t stale_leader_refusals = 0;  // kOutOfOrderSequence from a deposed leader of an older term
+  int64_t committed_batches = 0;      // batches in the committed history at the end
   int64_t consumer_reads = 0;
   int64_t fenced_reads = 0;  // consumer reads refused: a serving leader of an older term
   int64_t leader_terms = 0;  // terms in which some replica led

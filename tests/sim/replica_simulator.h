@@ -8,9 +8,10 @@
 //
 // Faults: message loss, duplication, delay, reordering, partitions (one node
 // isolated, asymmetric links), crashes that lose unsynced writes and can
-// tear the last one, write errors, leadership transfers. Workload:
-// idempotent producers that retry (acks=all, some acks=leader) and
-// consumers that read serving leaders below the high watermark.
+// tear the last one, write errors, leadership transfers, retention, lost
+// produce answers. Workload: idempotent producers with up to five batches in
+// flight that retry (acks=all, some acks=leader) and consumers that read
+// serving leaders below the high watermark.
 // Everything derives from the seed; invariants are checked after every
 // simulated millisecond (docs/replication.md §6 lists them).
 //
@@ -24,7 +25,9 @@ namespace telemq::replication::sim {
 struct Options {
   uint64_t seed = 1;
   // Simulated milliseconds with faults, then milliseconds of healed network
-  // (no crashes, partitions, loss or duplication) before the final checks.
+  // (no crashes, partitions, loss or duplication) before the final checks;
+  // producers stop half way through the heal. A group still catching up
+  // gets up to 5,000 ms more (Stats::extra_heal_ms).
   int fault_steps = 2000;
   int heal_steps = 1000;
   // Keep the last `trace_lines` events and return them; 0 = off.
@@ -46,6 +49,7 @@ struct Options {
 
 struct Stats {
   int64_t steps = 0;
+  int64_t extra_heal_ms = 0;  // heal time beyond heal_steps until the group converged
   int64_t messages = 0;
   int64_t dropped = 0;
   int64_t duplicated = 0;

@@ -164,16 +164,51 @@ ApiResponse HandleGpus(const PartitionDirectory& dir) {
   return Json({{"gpus", std::move(gpus)}, {"serving", std::move(serving)}, {"restoring", std::move(restoring)}});
 }
 
+namespace {
+
+// JSON writers for the fleet view, which lists every GPU with ten points
+// each (~1 MB for 1,000 GPUs): written straight into the body, since an
+// nlohmann document of it costs more than the store reads.
+void AppendString(std::string_view s, std::string& out) {
+  // Strings are written as nlohmann writes them with error_handler_t::replace.
+  out += json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void AppendPlainOrEscaped(std::string_view s, std::string& out) {
+  // Fast path: printable ASCII without '"' or '\\' is copied as is.
+  for (unsigned char c : s) {
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') return AppendString(s, out);
+  }
+  out.push_back('"');
+  out.append(s);
+  out.push_back('"');
+}
+
+void AppendNumber(double v, std::string& out) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);  // shortest round trip
+  out.append(buf, r.ptr);
+}
+
+void AppendInt(int64_t v, std::string& out) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+}  // namespace
+
 ApiResponse HandleLatest(const PartitionDirectory& dir, const QueryParams& params) {
   LatestQuery q;
   if (auto bad = ParseName(params, "hostname", &q.hostname)) return BadRequest(*bad);
   if (auto bad = ParseName(params, "metric", &q.metric)) return BadRequest(*bad);
-  json gpus = json::array();
-  json serving = json::array();
-  json restoring = json::array();
+  std::string out = "{\"gpus\":[";
+  std::string serving, restoring;
+  bool first_gpu = true;
   for (const auto& h : dir.Partitions()) {
     if (h.state != PartitionState::kServing || h.store == nullptr) {
-      restoring.push_back(h.partition);
+      if (!restoring.empty()) restoring.push_back(',');
+      AppendInt(h.partition, restoring);
       continue;
     }
     auto latest = h.store->Latest(q);
@@ -181,21 +216,51 @@ ApiResponse HandleLatest(const PartitionDirectory& dir, const QueryParams& param
       if (latest.error().code() == Errc::kShuttingDown) continue;  // no longer ours
       return Error(500, "internal", latest.error().ToString());
     }
+    out.reserve(out.size() + latest->gpus.size() * 1100);
     for (const auto& g : latest->gpus) {
-      json one = GpuJson(g.gpu, h.partition);
-      json& points = one["latest"] = json::array();
-      for (const auto& p : g.points) {
-        json& point = points.emplace_back(json::value_t::object);
-        auto& fields = point.get_ref<json::object_t&>();
-        fields.emplace("metric", p.metric);
-        fields.emplace("timestamp_us", p.timestamp_us);
-        fields.emplace("value", p.value);
+      if (!first_gpu) out.push_back(',');
+      first_gpu = false;
+      out.append("{\"uuid\":");
+      AppendPlainOrEscaped(g.gpu.uuid, out);
+      out.append(",\"gpu_id\":");
+      AppendInt(g.gpu.gpu_id, out);
+      out.append(",\"device\":");
+      AppendPlainOrEscaped(g.gpu.device, out);
+      out.append(",\"model_name\":");
+      AppendPlainOrEscaped(g.gpu.model_name, out);
+      out.append(",\"hostname\":");
+      AppendPlainOrEscaped(g.gpu.hostname, out);
+      out.append(",\"partition\":");
+      AppendInt(h.partition, out);
+      out.append(",\"first_timestamp_us\":");
+      AppendInt(g.gpu.first_timestamp_us, out);
+      out.append(",\"last_timestamp_us\":");
+      AppendInt(g.gpu.last_timestamp_us, out);
+      out.append(",\"metrics\":[");
+      for (size_t i = 0; i < g.gpu.metrics.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        AppendPlainOrEscaped(g.gpu.metrics[i], out);
       }
-      gpus.push_back(std::move(one));
+      out.append("],\"latest\":[");
+      for (size_t i = 0; i < g.points.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        out.append("{\"metric\":");
+        AppendPlainOrEscaped(g.points[i].metric, out);
+        out.append(",\"timestamp_us\":");
+        AppendInt(g.points[i].timestamp_us, out);
+        out.append(",\"value\":");
+        AppendNumber(g.points[i].value, out);
+        out.push_back('}');
+      }
+      out.append("]}");
     }
-    serving.push_back(h.partition);
+    if (!serving.empty()) serving.push_back(',');
+    AppendInt(h.partition, serving);
   }
-  return Json({{"gpus", std::move(gpus)}, {"serving", std::move(serving)}, {"restoring", std::move(restoring)}});
+  out.append("],\"serving\":[" + serving + "],\"restoring\":[" + restoring + "]}");
+  ApiResponse r;
+  r.body = std::move(out);
+  return r;
 }
 
 ApiResponse HandleGpu(const PartitionDirectory& dir, std::string_view uuid, const QueryParams& params) {

@@ -165,5 +165,36 @@ TEST_F(HttpApiTest, StatusGpusAndGpuShapes) {
   EXPECT_EQ(json::parse(one.body), expected);
 }
 
+// The fleet view is written by hand (for speed): it must read as the GPU
+// list's objects plus "latest", and survive names JSON must escape.
+TEST_F(HttpApiTest, LatestListsEachGpuWithItsNewestPointPerMetric) {
+  auto l = json::parse(HandleLatest(dir, {}).body);
+  EXPECT_EQ(l["serving"], json::array({3}));
+  EXPECT_EQ(l["restoring"], json::array({5}));
+  ASSERT_EQ(l["gpus"].size(), 1u);
+  json gpu = l["gpus"][0];
+  const json latest = gpu["latest"];
+  gpu.erase("latest");
+  EXPECT_EQ(gpu, json::parse(HandleGpu(dir, kGpu, {{"partition", "3"}}).body));
+  EXPECT_EQ(latest, json::parse(R"([{"metric":"DCGM_FI_DEV_GPU_TEMP","timestamp_us":5000,"value":44},
+                                    {"metric":"DCGM_FI_DEV_GPU_UTIL","timestamp_us":5000,"value":4}])"));
+  EXPECT_EQ(json::parse(HandleLatest(dir, {{"hostname", "elsewhere"}}).body)["gpus"].size(), 0u);
+  EXPECT_EQ(json::parse(HandleLatest(dir, {{"metric", "DCGM_FI_DEV_GPU_UTIL"}}).body)["gpus"][0]["latest"].size(), 1u);
+  EXPECT_EQ(HandleLatest(dir, {{"hostname", ""}}).status, 400);
+
+  std::shared_ptr<PartitionStore> odd = OpenOrDie(dir_.File("partition-7"));
+  RecordLog log;
+  log.Append(MakePoint("GPU \"q\"\\\x01\xff", 9, "M\t", 0.1, "h\xc3\xa9"));
+  ASSERT_TRUE(odd->Apply(log.All()));
+  dir.handles[7] = {7, PartitionState::kServing, odd};
+  const auto r = HandleLatest(dir, {});
+  const auto j = json::parse(r.body);  // throws (fails) if not JSON
+  ASSERT_EQ(j["gpus"].size(), 2u);
+  EXPECT_EQ(j["gpus"][1]["uuid"], "GPU \"q\"\\\x01\xef\xbf\xbd");  // invalid byte replaced by U+FFFD
+  EXPECT_EQ(j["gpus"][1]["hostname"], "h\xc3\xa9");
+  EXPECT_EQ(j["gpus"][1]["latest"][0]["metric"], "M\t");
+  EXPECT_EQ(j["gpus"][1]["latest"][0]["value"], 0.1);
+}
+
 }  // namespace
 }  // namespace telemq::collector

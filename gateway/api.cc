@@ -275,7 +275,7 @@ std::vector<RouteSpec> MakeRoutes() {
                    .max_length = 128},
                   {.name = "limit",
                    .type = ParamType::kInteger,
-                   .description = "Most points in one page.",
+                   .description = "Most points in one page (default 1000; with step, 10000).",
                    .minimum = 1,
                    .maximum = 10000,
                    .default_value = 1000},

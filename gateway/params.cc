@@ -219,6 +219,10 @@ tl::expected<TelemetryQuery, ApiError> ParseTelemetryQuery(std::string_view id, 
     q.agg = *v;
   }
   if (q.step_us && q.agg.empty()) q.agg = "avg";
+  // A plotted series comes whole when it can: a downsampled query without
+  // limit gets the largest page (a day at 60 s is 1,440 points per metric),
+  // as a Prometheus range query returns every step.
+  if (q.step_us && Single(params, "limit") == nullptr) q.limit = static_cast<int32_t>(limit->maximum.value_or(10000));
   if (const auto* v = Single(params, "cursor")) {
     auto position = DecodeCursor(*v, q.Scope());
     if (!position) return tl::unexpected(Invalid("cursor", position.error().message()));

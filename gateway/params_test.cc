@@ -154,6 +154,10 @@ TEST(TelemetryQuery, StepAndAggregationAreParsedAndForwarded) {
   EXPECT_EQ(q->agg, "max");
   const std::string target = CollectorTelemetryTarget(*q, 3);
   EXPECT_NE(target.find("&step_us=60000000&agg=max"), std::string::npos) << target;
+  // A downsampled query defaults to the largest page, a raw one to 1000.
+  EXPECT_EQ(q->limit, 10000);
+  EXPECT_EQ(ParseTelemetryQuery("GPU-1", {{"step", "60s"}, {"limit", "5"}})->limit, 5);
+  EXPECT_EQ(ParseTelemetryQuery("GPU-1", {})->limit, 1000);
   // avg is the default aggregation; raw queries forward neither.
   EXPECT_EQ(ParseTelemetryQuery("GPU-1", {{"step", "1m"}})->agg, "avg");
   EXPECT_EQ(CollectorTelemetryTarget(*ParseTelemetryQuery("GPU-1", {}), 3).find("step_us"), std::string::npos);

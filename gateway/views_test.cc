@@ -174,5 +174,32 @@ TEST(FleetViews, HostsAndMetricsAreCounted) {
   EXPECT_EQ(metrics["metrics"], json::parse(R"([{"name":"A","gpu_count":2},{"name":"B","gpu_count":2}])"));
 }
 
+TEST(FleetViews, LatestIsValidJsonWithEveryPointAndAvailability) {
+  const std::string body = R"({"gpus":[{"uuid":"GPU-\"1","gpu_id":2,"device":"d","model_name":"m","hostname":"h1",
+    "partition":0,"first_timestamp_us":1,"last_timestamp_us":5000000,"metrics":["A","B"],
+    "latest":[{"metric":"A","timestamp_us":5000000,"value":0.1},{"metric":"B","timestamp_us":4000000,"value":65}]}],
+    "serving":[0],"restoring":[]})";
+  auto parsed = ParseCollectorGpus(body);
+  ASSERT_TRUE(parsed) << parsed.error().ToString();
+  FleetView v;
+  v.partitions = 2;
+  v.unavailable = {1};
+  v.gpus = parsed->gpus;
+  const auto j = json::parse(LatestJson(v));
+  EXPECT_EQ(j["count"], 1);
+  EXPECT_EQ(j["points"], 2);
+  EXPECT_EQ(j["partial"], true);
+  EXPECT_EQ(j["unavailable_partitions"], json::array({1}));
+  const json& g = j["gpus"][0];
+  EXPECT_EQ(g["uuid"], "GPU-\"1");
+  EXPECT_EQ(g["gpu_id"], 2);
+  EXPECT_EQ(g["hostname"], "h1");
+  EXPECT_EQ(g["latest"][0], json({{"timestamp", "1970-01-01T00:00:05.000000Z"}, {"metric", "A"}, {"value", 0.1}}));
+  EXPECT_EQ(g["latest"][1]["value"], 65);
+  // A collector reply whose latest points break the contract is refused.
+  EXPECT_FALSE(ParseCollectorGpus(R"({"gpus":[{"uuid":"u","gpu_id":0,"device":"","model_name":"","hostname":"",
+    "partition":0,"first_timestamp_us":0,"last_timestamp_us":0,"metrics":[],"latest":[{"metric":"A"}]}]})"));
+}
+
 }  // namespace
 }  // namespace telemq::gateway

@@ -1062,6 +1062,77 @@ TEST(RaftAbstainTest, AbstainingNodeVotesAgainOnceItHoldsANewerLeadersEntry) {
   EXPECT_FALSE(s.node->abstaining());
 }
 
+TEST(RaftAbstainTest, AbstainingNodeTakesHeartbeatCommitOnlyAsFarAsAnAppendVerified) {
+  // It lost entries it acked; the leader's match for it may be stale, so a
+  // heartbeat's commit must not reach its (possibly different) tail.
+  Config c = MakeConfig(1, 3);
+  c.abstain_through_term = Term(2);
+  Solo s(c, HardState{Term(2), kNoNode}, {E(1, 0), E(2, 1), E(2, 2)});
+  Message hb = Msg(MessageType::kHeartbeat, 2, 1, 2);
+  hb.commit = Offset(2);
+  ASSERT_TRUE(s.node->Step(hb).has_value());
+  EXPECT_EQ(s.node->commit(), Offset(-1));
+  Message a = Msg(MessageType::kAppend, 2, 1, 2);
+  a.offset = Offset(1);
+  a.log_term = Term(2);
+  a.commit = Offset(0);
+  ASSERT_TRUE(s.node->Step(a).has_value());  // verifies our log up to offset 1
+  ASSERT_TRUE(s.node->Step(hb).has_value());
+  EXPECT_EQ(s.node->commit(), Offset(1));
+}
+
+TEST(RaftAbstainTest, AbstainingNodeTellsAStaleLeaderItsTerm) {  // §5.1
+  // Without pre-vote and check-quorum a node answers a stale leader through
+  // its own next campaign; an abstaining node does not campaign.
+  Config c = MakeConfig(1, 3);
+  c.pre_vote = false;
+  c.check_quorum = false;
+  c.abstain_through_term = Term(5);
+  Solo s(c, HardState{Term(5), kNoNode}, {E(1, 0)});
+  ASSERT_TRUE(s.node->Step(Msg(MessageType::kHeartbeat, 2, 1, 3)).has_value());
+  auto out = OfType(s.Process(), MessageType::kAppendResponse);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].term, Term(5));
+}
+
+TEST(RaftReplicationTest, LeaderForgetsAMatchTheFollowerRejects) {  // §5.3
+  // A follower that lost acked entries (fsync: interval) rejects an append
+  // at its old match; the leader must probe below it rather than stall.
+  auto s = Leader();
+  ASSERT_TRUE(s->node->Propose(Bytes("x"), 1).has_value());
+  ASSERT_TRUE(s->node->Propose(Bytes("y"), 1).has_value());
+  s->Process();
+  Message ack = Msg(MessageType::kAppendResponse, 2, 1, 1);
+  ack.offset = Offset(2);
+  ASSERT_TRUE(s->node->Step(ack).has_value());
+  s->Process();
+  Message rej = Msg(MessageType::kAppendResponse, 2, 1, 1);
+  rej.reject = true;
+  rej.offset = Offset(2);
+  rej.reject_hint = Offset(0);
+  rej.log_term = Term(1);  // it still holds the no-op
+  ASSERT_TRUE(s->node->Step(rej).has_value());
+  auto appends = OfType(s->Process(), MessageType::kAppend);
+  ASSERT_FALSE(appends.empty());
+  EXPECT_EQ(appends.back().offset, Offset(0));  // probes after the hint
+}
+
+TEST(RaftAsyncTest, UnsentAckIsDroppedWhenANewerLeaderCutsItsEntries) {  // §5.3, Figure 2
+  Solo s(MakeConfig(2, 3), HardState{Term(1), kNoNode});
+  Message a = Msg(MessageType::kAppend, 1, 2, 1);
+  a.entries = {E(1, 0), E(1, 1), E(1, 2)};
+  ASSERT_TRUE(s.node->Step(a).has_value());  // ack(2) waits for the write
+  Message b = Msg(MessageType::kAppend, 3, 2, 2);
+  b.offset = Offset(0);
+  b.log_term = Term(1);
+  b.entries = {E(2, 1)};
+  ASSERT_TRUE(s.node->Step(b).has_value());  // cuts offsets 1..2 before any write
+  for (const Message& m : OfType(s.Process(), MessageType::kAppendResponse)) {
+    EXPECT_FALSE(m.to == NodeId(1) && m.offset >= Offset(1)) << "acked offsets no longer held";
+  }
+  EXPECT_EQ(s.log.LastPosition(), (LogPosition{Offset(1), Term(2)}));
+}
+
 TEST(RaftMutationTest, MutantHooksAreOffInTheRealLibrary) { EXPECT_EQ(detail::MutantId(), 0); }
 
 }  // namespace

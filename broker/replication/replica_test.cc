@@ -98,9 +98,8 @@ class Group : public Transport {
     o.fsync = fsync_;
     o.election_ticks = 5;
     o.seed = static_cast<uint64_t>(id) * 7919;
-    auto r =
-        Replica::Open(o, std::shared_ptr<storage::PartitionLog>(std::move(*log)), fs_,
-                      std::unique_ptr<Executor>(slot.executor), syncer_, *this, clock_);
+    auto r = Replica::Open(o, std::shared_ptr<storage::PartitionLog>(std::move(*log)), fs_,
+                           std::unique_ptr<Executor>(slot.executor), syncer_, *this, clock_);
     ASSERT_TRUE(r) << r.error().ToString();
     slot.replica = *r;
   }

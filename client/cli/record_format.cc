@@ -168,7 +168,8 @@ std::string AssignmentRanges(std::vector<TopicPartition> partitions) {
   while (i < partitions.size()) {
     const std::string& topic = partitions[i].topic;
     if (!out.empty()) out += " ";
-    out += topic + "[";
+    out += topic;
+    out += '[';
     bool first = true;
     while (i < partitions.size() && partitions[i].topic == topic) {
       const int32_t lo = partitions[i].partition;
@@ -181,7 +182,12 @@ std::string AssignmentRanges(std::vector<TopicPartition> partitions) {
       if (!first) out += ",";
       first = false;
       out += std::to_string(lo);
-      if (hi != lo) out += "-" + std::to_string(hi);
+      if (hi != lo) {
+        // Appended in two steps: `"-" + std::to_string(...)` trips a false
+        // -Wrestrict in g++ 12 at -O3.
+        out += '-';
+        out += std::to_string(hi);
+      }
     }
     out += "]";
   }

@@ -3,7 +3,8 @@
 //   replica_sim --seed N [--verbose]                     replay one seed
 //   --fsync always|interval forces the fsync mode (default: drawn per seed);
 //   --interval-power-loss lets fsync: interval crashes be power losses (not
-//   in the campaign: see docs/replication.md §6);
+//   in the campaign: see docs/replication.md §6); --no-fencing lets consumers
+//   read deposed leaders that still serve;
 //   --quiet stops at the first failure without a trace.
 // A failing seed is printed with the violated invariant and the last events
 // before it; `replica_sim --seed N --verbose` replays it event by event.
@@ -46,7 +47,8 @@ void Usage() {
                "       replica_sim --seed N [--verbose] [--steps T]\n"
                "  either: [--fsync always|interval]   (default: drawn per seed)\n"
                "          [--interval-power-loss]     (fsync: interval crashes may also be power losses)\n"
-               "  --steps T: T simulated ms of faults, then T of healed network\n");
+               "          [--no-fencing]              (consumers read stale serving leaders too)\n"
+               "  --steps T: T simulated ms of faults, then T of healed network; --heal H: H ms of heal\n");
 }
 
 }  // namespace
@@ -63,8 +65,10 @@ int main(int argc, char** argv) {
   bool verbose = false;
   bool quiet = false;
   int steps = 0;
+  int heal = 0;
   int fsync_interval = -1;
   bool interval_power_loss = false;
+  bool consumer_fencing = true;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -84,11 +88,15 @@ int main(int argc, char** argv) {
       first_seed = std::strtoull(next(), nullptr, 10);
     } else if (a == "--steps") {
       steps = std::atoi(next());
+    } else if (a == "--heal") {
+      heal = std::atoi(next());
     } else if (a == "--fsync") {
       std::string mode = next();
       fsync_interval = mode == "interval" ? 1 : mode == "always" ? 0 : -1;
     } else if (a == "--interval-power-loss") {
       interval_power_loss = true;
+    } else if (a == "--no-fencing") {
+      consumer_fencing = false;
     } else if (a == "--quiet") {
       quiet = true;
     } else if (a == "--verbose" || a == "-v") {
@@ -115,9 +123,11 @@ int main(int argc, char** argv) {
     Options opt;
     opt.seed = s;
     if (steps > 0) opt.fault_steps = opt.heal_steps = steps;
+    if (heal > 0) opt.heal_steps = heal;
     opt.verbose = single && verbose;
     opt.fsync_interval = fsync_interval;
     opt.interval_power_loss = interval_power_loss;
+    opt.consumer_fencing = consumer_fencing;
     Outcome out = RunSimulation(opt);
     total.Add(out.stats);
     if (single) std::printf("seed %llu: %s\n", static_cast<unsigned long long>(s), out.summary.c_str());
@@ -143,25 +153,29 @@ int main(int argc, char** argv) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
       "replica_sim: %llu seeds, %llu failed, %.1f s, %.0f seeds/s\n"
-      "  simulated ms %lld, raft messages %lld (dropped %lld, duplicated %lld), partitions %lld\n"
+      "  simulated ms %lld (heal extended by %lld), raft messages %lld (dropped %lld, duplicated %lld), partitions "
+      "%lld\n"
       "  crashes %lld (torn %lld, process-only %lld), write faults %lld, transfers %lld\n"
       "  retentions %lld, logs reopened after a failed reset %lld, fdatasyncs %lld\n"
       "  produce requests %lld: acked acks=all %lld, acks=leader %lld, re-acked retries %lld, not-leader %lld, "
-      "timeouts %lld, epoch bumps %lld, producers forgotten after retention %lld\n"
+      "timeouts %lld, epoch bumps %lld, out-of-order from stale leaders %lld\n"
+      "  after retention: producers forgotten %lld, retries answered written-but-unlocatable %lld\n"
       "  committed batches %lld, consumer reads %lld (stale leaders fenced %lld), leader terms %lld\n",
       static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(failures), secs,
       secs > 0 ? static_cast<double>(seeds) / secs : 0.0, static_cast<long long>(total.steps),
-      static_cast<long long>(total.messages), static_cast<long long>(total.dropped),
-      static_cast<long long>(total.duplicated), static_cast<long long>(total.partitions),
-      static_cast<long long>(total.crashes), static_cast<long long>(total.torn_crashes),
-      static_cast<long long>(total.process_crashes), static_cast<long long>(total.write_faults),
-      static_cast<long long>(total.transfers), static_cast<long long>(total.retentions),
-      static_cast<long long>(total.reopened), static_cast<long long>(total.syncs),
-      static_cast<long long>(total.produce_requests), static_cast<long long>(total.acked_all),
-      static_cast<long long>(total.acked_leader), static_cast<long long>(total.deduplicated),
-      static_cast<long long>(total.not_leader), static_cast<long long>(total.timeouts),
-      static_cast<long long>(total.epoch_bumps), static_cast<long long>(total.producers_forgotten),
-      static_cast<long long>(total.committed_batches), static_cast<long long>(total.consumer_reads),
-      static_cast<long long>(total.fenced_reads), static_cast<long long>(total.leader_terms));
+      static_cast<long long>(total.extra_heal_ms), static_cast<long long>(total.messages),
+      static_cast<long long>(total.dropped), static_cast<long long>(total.duplicated),
+      static_cast<long long>(total.partitions), static_cast<long long>(total.crashes),
+      static_cast<long long>(total.torn_crashes), static_cast<long long>(total.process_crashes),
+      static_cast<long long>(total.write_faults), static_cast<long long>(total.transfers),
+      static_cast<long long>(total.retentions), static_cast<long long>(total.reopened),
+      static_cast<long long>(total.syncs), static_cast<long long>(total.produce_requests),
+      static_cast<long long>(total.acked_all), static_cast<long long>(total.acked_leader),
+      static_cast<long long>(total.deduplicated), static_cast<long long>(total.not_leader),
+      static_cast<long long>(total.timeouts), static_cast<long long>(total.epoch_bumps),
+      static_cast<long long>(total.stale_leader_refusals), static_cast<long long>(total.producers_forgotten),
+      static_cast<long long>(total.acked_without_offset), static_cast<long long>(total.committed_batches),
+      static_cast<long long>(total.consumer_reads), static_cast<long long>(total.fenced_reads),
+      static_cast<long long>(total.leader_terms));
   return failures == 0 ? 0 : 1;
 }

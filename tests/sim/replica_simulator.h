@@ -8,9 +8,10 @@
 //
 // Faults: message loss, duplication, delay, reordering, partitions (one node
 // isolated, asymmetric links), crashes that lose unsynced writes and can
-// tear the last one, write errors, leadership transfers. Workload:
-// idempotent producers that retry (acks=all, some acks=leader) and
-// consumers that read serving leaders below the high watermark.
+// tear the last one, write errors, leadership transfers, retention, lost
+// produce answers. Workload: idempotent producers with up to five batches in
+// flight that retry (acks=all, some acks=leader) and consumers that read
+// serving leaders below the high watermark.
 // Everything derives from the seed; invariants are checked after every
 // simulated millisecond (docs/replication.md §6 lists them).
 //
@@ -24,7 +25,9 @@ namespace telemq::replication::sim {
 struct Options {
   uint64_t seed = 1;
   // Simulated milliseconds with faults, then milliseconds of healed network
-  // (no crashes, partitions, loss or duplication) before the final checks.
+  // (no crashes, partitions, loss or duplication) before the final checks;
+  // producers stop half way through the heal. A group still catching up
+  // gets up to 5,000 ms more (Stats::extra_heal_ms).
   int fault_steps = 2000;
   int heal_steps = 1000;
   // Keep the last `trace_lines` events and return them; 0 = off.
@@ -38,10 +41,15 @@ struct Options {
   // yet restart such a node abstaining (docs/replication.md §6), so this
   // can lose acknowledged writes.
   bool interval_power_loss = false;
+  // Consumers refuse a serving leader of an older term than one they saw
+  // (leader-epoch fencing). Off: a deposed leader that has not noticed yet
+  // can show a consumer an older high watermark (docs/replication.md §6).
+  bool consumer_fencing = true;
 };
 
 struct Stats {
   int64_t steps = 0;
+  int64_t extra_heal_ms = 0;  // heal time beyond heal_steps until the group converged
   int64_t messages = 0;
   int64_t dropped = 0;
   int64_t duplicated = 0;
@@ -61,8 +69,10 @@ struct Stats {
   int64_t not_leader = 0;
   int64_t timeouts = 0;  // produce requests with no answer in time
   int64_t epoch_bumps = 0;
-  int64_t producers_forgotten = 0;  // refused as unknown after retention removed all their batches
-  int64_t committed_batches = 0;    // batches in the committed history at the end
+  int64_t producers_forgotten = 0;    // refused as unknown after retention removed all their batches
+  int64_t acked_without_offset = 0;   // kDuplicateSequence for a batch retention removed
+  int64_t stale_leader_refusals = 0;  // kOutOfOrderSequence from a deposed leader of an older term
+  int64_t committed_batches = 0;      // batches in the committed history at the end
   int64_t consumer_reads = 0;
   int64_t fenced_reads = 0;  // consumer reads refused: a serving leader of an older term
   int64_t leader_terms = 0;  // terms in which some replica led

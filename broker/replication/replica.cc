@@ -76,6 +76,18 @@ Result<void> Replica::StartNode() {
     // holds it): nothing needs re-delivering.
     config.applied = raft_log_->LastPosition().offset;
   }
+  if (options_.fsync == storage::FsyncPolicy::kInterval && options_.voters.size() > 1) {
+    // docs/replication.md §2: after a power loss, fsync: interval may have
+    // lost entries this replica acknowledged. Until it holds an entry of a
+    // newer leader it neither votes nor campaigns, so it cannot help elect a
+    // leader that lacks them. (A process crash keeps the page cache: no
+    // abstention, or two crashed replicas could never elect a leader again.)
+    if (!node_ && options_.unsynced_writes_may_be_lost && log().recovered_after_crash()) {
+      abstain_through_ = hard_state_.term;
+    }
+    if (node_ && !node_->abstaining()) abstain_through_ = Term(0);
+    config.abstain_through_term = abstain_through_;
+  }
   config.random = [this] { return random_(); };
   // Requests waiting on the node being replaced can no longer be answered by
   // it (FailWrite already failed them; this keeps it so).

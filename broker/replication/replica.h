@@ -121,6 +121,13 @@ struct ReplicaOptions {
   // are written and the Flusher syncs them later (docs/replication.md §2 says
   // what that guarantees). The hard state is synced in both modes.
   storage::FsyncPolicy fsync = storage::FsyncPolicy::kAlways;
+  // The machine may have lost its page cache since this log was last written
+  // (it rebooted: a power loss or kernel crash, not just a process crash).
+  // With kInterval and a log that was not closed cleanly, the replica then
+  // abstains from elections until a newer leader reaches it (raft::Config::
+  // abstain_through_term). The broker sets it when the boot id recorded in
+  // its data directory differs from the running kernel's.
+  bool unsynced_writes_may_be_lost = false;
   // Raft timing, in ticks of the owner's timer (docs/operations.md).
   int election_ticks = 10;
   int heartbeat_ticks = 1;
@@ -259,6 +266,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   bool ready_in_flight_ = false;
   bool stopped_ = false;
   bool restart_node_ = false;  // a write failed: StartNode at the next Tick
+  Term abstain_through_{0};    // Config::abstain_through_term while it applies
   Term leader_term_{0};        // term this replica leads, 0 if not leader
   Offset noop_offset_{-1};     // its no-op in leader_term_
   Offset written_end_{0};      // end of what this replica has written (persisted, maybe unsynced)

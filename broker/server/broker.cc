@@ -5,6 +5,8 @@
 #include <array>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
+#include <cstdio>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <string>
@@ -68,6 +70,31 @@ constexpr bool EveryApiRouted() {
 }
 static_assert(EveryApiRouted(), "every ApiKey needs a row in the dispatch table");
 
+// Whether the machine rebooted since this data directory was last used: the
+// kernel's boot id differs from the one recorded in <data_dir>/boot_id (a
+// power loss or kernel crash may have dropped unsynced writes; a process
+// crash does not). Records the current one. Where the kernel offers no boot
+// id, a reboot is assumed (the safe answer).
+Result<bool> CheckBootId(const std::string& data_dir) {
+  std::string current;
+  std::ifstream("/proc/sys/kernel/random/boot_id") >> current;
+  const std::string path = data_dir + "/boot_id";
+  std::string recorded;
+  const bool had_record = static_cast<bool>(std::ifstream(path) >> recorded);
+  const bool restarted = had_record && (current.empty() || recorded != current);
+  if (current.empty() || current != recorded) {
+    const std::string tmp = path + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << current << "\n";
+      if (!out.flush()) return Fail(Errc::kIo, "cannot write " + tmp);
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) return Fail(Errc::kIo, "cannot rename " + tmp + " to " + path);
+  }
+  if (restarted) spdlog::warn("the machine rebooted since {} was last used", data_dir);
+  return restarted;
+}
+
 }  // namespace
 
 Broker::Broker(std::unique_ptr<BrokerState> state) : state_(std::move(state)) {}
@@ -78,6 +105,7 @@ Result<std::unique_ptr<Broker>> Broker::Open(const BrokerConfig& config, asio::i
   auto state =
       std::make_unique<BrokerState>(config, io, file_system ? *file_system : storage::PosixFileSystem::Default());
   TELEMQ_TRY(state->file_system.CreateDir(config.data_dir));
+  TELEMQ_ASSIGN_OR_RETURN(state->machine_restarted, CheckBootId(config.data_dir));
   TELEMQ_ASSIGN_OR_RETURN(state->registry, TopicRegistry::Open(config.data_dir + "/meta"));
   // The log manager opens (recovering) every partition directory of a known
   // topic and removes those of topics deleted just before a crash.
@@ -136,6 +164,7 @@ Result<std::shared_ptr<replication::Replica>> BrokerState::OpenReplica(const std
   o.self = RaftNodeOf(config.node_id);
   o.voters = {o.self};
   o.fsync = config.fsync == FsyncMode::kAlways ? storage::FsyncPolicy::kAlways : storage::FsyncPolicy::kInterval;
+  o.unsynced_writes_may_be_lost = machine_restarted;
   o.seed =
       std::hash<std::string>{}(topic) ^ (static_cast<uint64_t>(index) << 32) ^ static_cast<uint64_t>(config.node_id);
   if (config.fsync == FsyncMode::kInterval) flusher->Register(log);

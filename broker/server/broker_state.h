@@ -89,6 +89,8 @@ struct BrokerState {
   SystemClock clock;
   LocalTransport transport;
   std::unique_ptr<replication::ReplicaManager> replicas;
+  // The machine rebooted since the data directory was last used (boot id).
+  bool machine_restarted = false;
   std::shared_mutex topics_mu;
   std::map<std::string, Topic> topics;  // guarded by topics_mu
   std::string advertised_host;

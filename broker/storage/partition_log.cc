@@ -185,6 +185,7 @@ Result<void> PartitionLog::Recover() {
   }
   bool clean = !marker.empty() && marker.size() == bases.size();
   for (size_t i = 0; clean && i < bases.size(); ++i) clean = marker[i].base == bases[i];
+  recovered_after_crash_ = !clean && !bases.empty();
 
   for (size_t i = 0; i < bases.size(); ++i) {
     const bool is_tail = i + 1 == bases.size();
@@ -327,8 +328,8 @@ Result<detail::TermIndex> PartitionLog::ScanTermIndex(Term prev_term) const {
       TELEMQ_ASSIGN_OR_RETURN(auto header, HeaderAt(cursor, pos));
       if (header.leader_term < index.last_term()) {
         return Fail(Errc::kCorrupt, dir_ + ": batch " + std::to_string(header.base_offset.value()) + " has term " +
-                                        std::to_string(header.leader_term.value()) + ", lower than an earlier batch's " +
-                                        std::to_string(index.last_term().value()));
+                                        std::to_string(header.leader_term.value()) +
+                                        ", lower than an earlier batch's " + std::to_string(index.last_term().value()));
       }
       index.Append(header.leader_term, header.base_offset);
       pos += static_cast<uint64_t>(header.batch_length);

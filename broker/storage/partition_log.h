@@ -132,6 +132,10 @@ class PartitionLog {
   uint64_t size_bytes() const;
   size_t segment_count() const;
   const std::string& dir() const { return dir_; }
+  // Open found no valid clean-shutdown marker over existing segments: the
+  // process (or the machine) stopped without Close(). With fsync: interval
+  // the machine may have lost unsynced writes it had acknowledged.
+  bool recovered_after_crash() const { return recovered_after_crash_; }
 
   // Whole batches from the one containing `from`, up to `max_bytes` (at least
   // one whole batch when one is readable, so a consumer always progresses),
@@ -204,8 +208,7 @@ class PartitionLog {
   // The batch covering `offset` in segment `seg` (mu_ held or during Open).
   Result<BatchBounds> FindBatchIn(const Segment& seg, Offset offset) const;
   // Shared by Append and AppendReplicated (mu_ held): `batch` is stamped.
-  Result<AppendResult> AppendLocked(std::span<const std::byte> batch, Term term, int64_t last_delta,
-                                    int64_t now_ms);
+  Result<AppendResult> AppendLocked(std::span<const std::byte> batch, Term term, int64_t last_delta, int64_t now_ms);
   Result<std::unique_ptr<Segment>> OpenSegment(Offset base, bool trust_indexes, bool is_tail);
   Result<std::unique_ptr<Segment>> CreateSegment(Offset base, int64_t now_ms);
   Result<void> SealSegment(Segment& seg);
@@ -225,6 +228,7 @@ class PartitionLog {
   Offset durable_offset_;                           // GUARDED_BY(mu_)
   uint64_t truncate_epoch_ = 0;                     // GUARDED_BY(mu_), bumped by TruncateSuffix
   bool closed_ = false;                             // GUARDED_BY(mu_)
+  bool recovered_after_crash_ = false;              // set once by Open
   // Where each term starts; its first entry covers log_start - 1.
   detail::TermIndex terms_{Offset(0), Term(0)};  // GUARDED_BY(mu_)
   // The last batches appended, for BatchAt without I/O (Raft asks about the

@@ -95,6 +95,10 @@ std::vector<PrintedRecord> ParseRecords(const std::string& text) {
     const size_t nl = text.find('\n', pos);
     if (nl == std::string::npos) break;
     const char* p = text.data() + pos;
+    if (*p < '0' || *p > '9') {  // the column header `--print-meta` prints first
+      pos = nl + 1;
+      continue;
+    }
     char* end = nullptr;
     PrintedRecord r;
     r.partition = static_cast<int32_t>(std::strtol(p, &end, 10));

@@ -589,7 +589,7 @@ TEST_F(GatewayE2E, IdsThatAreNotUtf8Are400AndNeverForwarded) {
 // Issue #15, defect 3: httplib refuses a request line over 8 KiB before
 // parsing it; the answer must say so, not "only GET is served".
 TEST_F(GatewayE2E, AnOverlongRequestLineIs414NamingIt) {
-  for (const std::string target : {"/api/v1/gpus/" + std::string(9000, 'a'),
+  for (const std::string& target : {"/api/v1/gpus/" + std::string(9000, 'a'),
                                    "/api/v1/gpus/" + AnyGpu() + "/telemetry?metric=" + std::string(9000, 'm')}) {
     const RawAnswer a = RawRequest(Api(), "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n");
     EXPECT_EQ(a.status, 414) << a.head << a.body;

@@ -94,8 +94,18 @@ uint16_t FreePort() {
 std::string Enc(const std::string& s) { return httplib::detail::encode_query_param(s); }
 
 // Whether every %XX of `target` is well formed and the decoded bytes are
-// UTF-8: what Prism can take without dying.
+// UTF-8: what Prism can take without dying. A path with dot segments is
+// also kept from Prism: it normalises them away (RFC 3986 §5.2.4, as curl
+// and browsers do before sending), so it would judge another path than the
+// gateway receives.
 bool PrismCanParse(const std::string& target) {
+  const std::string path = target.substr(0, target.find('?'));
+  for (size_t from = 0; from <= path.size();) {
+    const size_t slash = std::min(path.find('/', from), path.size());
+    const std::string segment = path.substr(from, slash - from);
+    if (segment == "." || segment == "..") return false;
+    from = slash + 1;
+  }
   std::string decoded;
   for (size_t i = 0; i < target.size(); ++i) {
     if (target[i] != '%') {
@@ -239,7 +249,9 @@ class ConformanceE2E : public ::testing::Test {
     const Reply direct = Send(gateway_->http_port(), method, target);
     EXPECT_EQ(direct.status, status) << method << " " << target.substr(0, 200) << ": " << direct.body;
     ExpectErrorBody(direct, method + " " + target.substr(0, 200));
-    if (status == 405) EXPECT_EQ(direct.allow, "GET, HEAD") << target;
+    if (status == 405) {
+      EXPECT_EQ(direct.allow, "GET, HEAD") << target;
+    }
     if (!PrismCanParse(target)) return;
     const Reply r = Validated(method, target);
     // Prism answers 422 itself for a request its schema refuses (it then
@@ -301,7 +313,7 @@ TEST_F(ConformanceE2E, RefusalsAreDocumented) {
   ExpectRefused("GET", "/api/v1/gpus/" + std::string(9000, 'a'), 414);
   ExpectRefused("GET", gpu + "/telemetry?metric=" + std::string(9000, 'm'), 414);
   for (const char* method : {"POST", "PUT", "PATCH", "DELETE"}) {
-    for (const std::string route : {std::string("/api/v1/gpus"), gpu, gpu + "/telemetry", std::string("/healthz"),
+    for (const std::string& route : {std::string("/api/v1/gpus"), gpu, gpu + "/telemetry", std::string("/healthz"),
                                     std::string("/docs/swagger-ui.css")}) {
       ExpectRefused(method, route, 405);
     }

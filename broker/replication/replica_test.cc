@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -86,11 +87,16 @@ class Group : public Transport {
     network_.push_back(m);
   }
 
-  void Open(int id) {
+  void Open(int id, bool machine_rebooted = false) {
+    auto r = TryOpen(id, machine_rebooted);
+    ASSERT_TRUE(r) << r.error().ToString();
+  }
+
+  Result<void> TryOpen(int id, bool machine_rebooted = false) {
     auto& slot = replicas_[id];
-    slot.executor = new QueueExecutor;
-    auto log = storage::PartitionLog::Open(fs_, dir_.path() + "/b" + std::to_string(id) + "/t-0", LogOpts());
-    ASSERT_TRUE(log) << log.error().ToString();
+    auto* executor = new QueueExecutor;
+    std::unique_ptr<Executor> owned(executor);
+    TELEMQ_ASSIGN_OR_RETURN(auto log, storage::PartitionLog::Open(fs_, PartitionDir(id), LogOpts()));
     ReplicaOptions o;
     o.key = {"t", PartitionId(0)};
     o.self = NodeId(id);
@@ -98,11 +104,15 @@ class Group : public Transport {
     o.fsync = fsync_;
     o.election_ticks = 5;
     o.seed = static_cast<uint64_t>(id) * 7919;
-    auto r = Replica::Open(o, std::shared_ptr<storage::PartitionLog>(std::move(*log)), fs_,
-                           std::unique_ptr<Executor>(slot.executor), syncer_, *this, clock_);
-    ASSERT_TRUE(r) << r.error().ToString();
-    slot.replica = *r;
+    o.unsynced_writes_may_be_lost = machine_rebooted;
+    TELEMQ_ASSIGN_OR_RETURN(auto r, Replica::Open(o, std::shared_ptr<storage::PartitionLog>(std::move(log)), fs_,
+                                                  std::move(owned), syncer_, *this, clock_));
+    slot.executor = executor;
+    slot.replica = std::move(r);
+    return Ok();
   }
+
+  std::string PartitionDir(int id) const { return dir_.path() + "/b" + std::to_string(id) + "/t-0"; }
 
   // Drops replica `id` as a crash would (unsynced writes survive here: the
   // page cache is not lost by a process crash).
@@ -393,6 +403,84 @@ TEST(ReplicaTest, IsolatedLeaderFailsItsPendingProduceAndNewLeaderDeduplicatesTh
     for (const auto& h : storage::testing::Headers(*read)) data_batches += h.is_control() ? 0 : 1;
     EXPECT_EQ(data_batches, 1) << "replica " << id;
   }
+}
+
+// A data directory from before the Raft state existed: a log written in
+// some term, no `raft_state` file. A single replica adopts the log's term (no
+// other voter can have been promised a vote) and deduplicates retries of
+// what the log holds.
+TEST(ReplicaTest, SingleReplicaAdoptsALogThatHasNoRaftStateYet) {
+  Group g(1);
+  g.Settle();
+  auto b = MakeBatch(2, /*pid=*/3, /*seq=*/0);
+  auto first = ProduceAndSettle(g, 1, b);
+  ASSERT_TRUE(first && first->error == Errc::kOk);
+  g.Crash(1);
+  ASSERT_TRUE(std::filesystem::remove(g.PartitionDir(1) + "/raft_state"));
+  g.Open(1);
+  g.Settle();
+  ASSERT_TRUE(g.replica(1).serving());
+  auto retry = MakeBatch(2, 3, 0);
+  auto again = ProduceAndSettle(g, 1, retry);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->error, Errc::kOk) << again->message;
+  EXPECT_EQ(again->base_offset, first->base_offset);
+}
+
+// With other voters a missing `raft_state` next to a log is a lost vote
+// record: the replica refuses to start rather than risk voting twice.
+TEST(ReplicaTest, GroupMemberWithALostRaftStateRefusesToStart) {
+  Group g(3);
+  const int leader = g.ElectLeader();
+  ASSERT_NE(leader, 0);
+  auto b = MakeBatch(1);
+  ASSERT_TRUE(ProduceAndSettle(g, leader, b));
+  const int victim = leader == 1 ? 2 : 1;
+  g.Crash(victim);
+  ASSERT_TRUE(std::filesystem::remove(g.PartitionDir(victim) + "/raft_state"));
+  auto r = g.TryOpen(victim);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Errc::kCorrupt) << r.error().ToString();
+}
+
+// fsync: interval (docs/replication.md §7): after a reboot a replica whose log
+// was not closed cleanly may have lost entries it acknowledged, so it
+// abstains from elections until a newer leader reaches it; after a mere
+// process crash (page cache intact) it votes at once.
+TEST(ReplicaTest, IntervalReplicaAbstainsAfterARebootButNotAfterAProcessCrash) {
+  Group g(3, storage::FsyncPolicy::kInterval);
+  const int leader = g.ElectLeader();
+  ASSERT_NE(leader, 0);
+  auto b = MakeBatch(3);
+  ASSERT_TRUE(ProduceAndSettle(g, leader, b));
+  const int follower = leader == 1 ? 2 : 1;
+  g.Crash(follower);
+  g.Open(follower, /*machine_rebooted=*/false);
+  EXPECT_FALSE(g.replica(follower).node().abstaining());
+  g.Crash(follower);
+  g.Open(follower, /*machine_rebooted=*/true);
+  EXPECT_TRUE(g.replica(follower).node().abstaining());
+  // With the leader cut off, the third replica alone cannot be elected: the
+  // abstaining one does not vote (the liveness price of the guarantee).
+  const int third = 6 - leader - follower;
+  g.Cut(leader);
+  g.Tick(60);
+  EXPECT_EQ(g.Leader(), 0);
+  g.Heal();
+  // A newer leader's entry ends the abstention: the leader hands over to the
+  // third replica, whose no-op reaches the abstaining one.
+  ASSERT_NE(g.ElectLeader(), 0);
+  const int current = g.Leader();
+  const int target = current == third ? leader : third;
+  g.executor(current).Post([&] { IgnoreError(g.replica(current).TransferLeadership(NodeId(target)), "test"); });
+  int new_leader = 0;
+  for (int i = 0; i < 100 && (new_leader == 0 || new_leader == current); ++i) {
+    g.Tick();
+    new_leader = g.Leader();
+  }
+  ASSERT_EQ(new_leader, target);
+  g.Tick(3);
+  EXPECT_FALSE(g.replica(follower).node().abstaining());
 }
 
 }  // namespace

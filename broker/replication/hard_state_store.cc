@@ -16,7 +16,10 @@ using wire::LoadLE;
 using wire::StoreLE;
 
 HardStateStore::HardStateStore(storage::FileSystem& fs, std::string dir)
-    : fs_(fs), dir_(std::move(dir)), path_(dir_ + "/" + std::string(f::kHardStateFileName)) {}
+    : HardStateStore(fs, std::move(dir), f::kHardStateFileName) {}
+
+HardStateStore::HardStateStore(storage::FileSystem& fs, std::string dir, std::string_view file_name)
+    : fs_(fs), dir_(std::move(dir)), path_(dir_ + "/" + std::string(file_name)) {}
 
 Result<raft::HardState> HardStateStore::Load() const {
   TELEMQ_ASSIGN_OR_RETURN(const bool exists, fs_.Exists(path_));

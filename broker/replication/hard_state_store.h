@@ -25,8 +25,11 @@ namespace telemq::replication {
 
 class HardStateStore {
  public:
-  // `dir` is the partition directory; it must exist before Save.
+  // `dir` is the partition directory; it must exist before Save. The file
+  // is `raft_state` unless `file_name` names another (the abstention marker,
+  // replication_format.h, uses the same layout).
   HardStateStore(storage::FileSystem& fs, std::string dir);
+  HardStateStore(storage::FileSystem& fs, std::string dir, std::string_view file_name);
   HardStateStore(const HardStateStore&) = delete;
   HardStateStore& operator=(const HardStateStore&) = delete;
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "broker/replication/replication_format.h"
 #include "telemq/common/check.h"
 
 namespace telemq::replication {
@@ -41,6 +42,7 @@ Replica::Replica(ReplicaOptions options, std::unique_ptr<RaftLog> raft_log, stor
       transport_(transport),
       clock_(clock),
       hard_state_store_(fs, raft_log_->partition_log().dir()),
+      abstain_store_(fs, raft_log_->partition_log().dir(), format::kAbstainFileName),
       random_(options_.seed) {}
 
 Replica::~Replica() = default;
@@ -60,7 +62,36 @@ Result<void> Replica::Start() {
   written_end_ = raft_log_->NextOffset();
   durable_end_ = log().durable_offset();
   TELEMQ_TRY(RebuildProducers());
+  if (options_.fsync == storage::FsyncPolicy::kInterval && options_.voters.size() > 1) {
+    // docs/replication.md §2: after a power loss, fsync: interval may have
+    // lost entries this replica acknowledged. Until it holds an entry of a
+    // newer leader it neither votes nor campaigns, so it cannot help elect a
+    // leader that lacks them. (A process crash keeps the page cache: no new
+    // abstention, or two crashed replicas could never elect a leader again.)
+    // The abstention is saved first: a process crash before the replica
+    // recovers must not end it (the broker then no longer sees a reboot).
+    TELEMQ_ASSIGN_OR_RETURN(const raft::HardState marker, abstain_store_.Load());
+    abstain_through_ = marker.term;
+    if (options_.unsynced_writes_may_be_lost && log().recovered_after_crash() && hard_state_.term > abstain_through_) {
+      abstain_through_ = hard_state_.term;
+      TELEMQ_TRY(abstain_store_.Save(raft::HardState{abstain_through_, raft::kNoNode}));
+    }
+    TELEMQ_TRY(ClearAbstentionOnceRecovered());
+  }
   return StartNode();
+}
+
+Result<void> Replica::ClearAbstentionOnceRecovered() {
+  // An entry of a term above abstain_through_ came from a leader elected
+  // without this replica, which held every entry committed before its term;
+  // the log up to that entry is that leader's, so nothing acknowledged is
+  // missing any more (raft::Node::abstaining() turns false on the same
+  // condition). Checked against what is written, not the node's unstable
+  // tail: a write that failed must not end the abstention.
+  if (abstain_through_ == Term(0) || raft_log_->LastPosition().term <= abstain_through_) return Ok();
+  TELEMQ_TRY(abstain_store_.Save(raft::HardState{}));
+  abstain_through_ = Term(0);
+  return Ok();
 }
 
 Result<void> Replica::StartNode() {
@@ -76,18 +107,8 @@ Result<void> Replica::StartNode() {
     // holds it): nothing needs re-delivering.
     config.applied = raft_log_->LastPosition().offset;
   }
-  if (options_.fsync == storage::FsyncPolicy::kInterval && options_.voters.size() > 1) {
-    // docs/replication.md §2: after a power loss, fsync: interval may have
-    // lost entries this replica acknowledged. Until it holds an entry of a
-    // newer leader it neither votes nor campaigns, so it cannot help elect a
-    // leader that lacks them. (A process crash keeps the page cache: no
-    // abstention, or two crashed replicas could never elect a leader again.)
-    if (!node_ && options_.unsynced_writes_may_be_lost && log().recovered_after_crash()) {
-      abstain_through_ = hard_state_.term;
-    }
-    if (node_ && !node_->abstaining()) abstain_through_ = Term(0);
-    config.abstain_through_term = abstain_through_;
-  }
+  // fsync: interval after a power loss (Start, ClearAbstentionOnceRecovered).
+  config.abstain_through_term = abstain_through_;
   config.random = [this] { return random_(); };
   // Requests waiting on the node being replaced can no longer be answered by
   // it (FailWrite already failed them; this keeps it so).
@@ -273,6 +294,7 @@ void Replica::Drive() {
       }
       written_end_ = raft_log_->NextOffset();
       durable_end_ = std::min(durable_end_, written_end_);
+      if (auto r = ClearAbstentionOnceRecovered(); !r) return FailWrite(r.error());
       if (truncates) {
         // The suffix this replica held was replaced: the producer table is
         // rebuilt from what the log now holds.

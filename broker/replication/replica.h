@@ -126,7 +126,10 @@ struct ReplicaOptions {
   // With kInterval and a log that was not closed cleanly, the replica then
   // abstains from elections until a newer leader reaches it (raft::Config::
   // abstain_through_term). The broker sets it when the boot id recorded in
-  // its data directory differs from the running kernel's.
+  // its data directory differs from the running kernel's. The replica saves
+  // that abstention in the partition directory (`raft_abstain`) before its
+  // node starts, so it outlives later process crashes (which leave this
+  // false) until the replica holds an entry of a newer leader.
   bool unsynced_writes_may_be_lost = false;
   // Raft timing, in ticks of the owner's timer (docs/operations.md).
   int election_ticks = 10;
@@ -228,6 +231,9 @@ class Replica : public std::enable_shared_from_this<Replica> {
   // fresh node forgets the unwritten proposals, as a crash would).
   Result<void> StartNode();
   Result<void> RebuildProducers();
+  // Ends a saved abstention once the written log holds an entry of a newer
+  // term than it (docs/replication.md §2).
+  Result<void> ClearAbstentionOnceRecovered();
   // Drives the node's Ready loop: persist, then (after the sync) send, apply,
   // Advance. One Ready is outstanding at a time.
   void Drive();
@@ -248,6 +254,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   Transport& transport_;
   const Clock& clock_;
   HardStateStore hard_state_store_;
+  HardStateStore abstain_store_;  // fsync: interval: the abstention marker (replication_format.h)
   raft::HardState hard_state_;
   std::mt19937_64 random_;
   std::unique_ptr<raft::Node> node_;
@@ -266,11 +273,13 @@ class Replica : public std::enable_shared_from_this<Replica> {
   bool ready_in_flight_ = false;
   bool stopped_ = false;
   bool restart_node_ = false;  // a write failed: StartNode at the next Tick
-  Term abstain_through_{0};    // Config::abstain_through_term while it applies
-  Term leader_term_{0};        // term this replica leads, 0 if not leader
-  Offset noop_offset_{-1};     // its no-op in leader_term_
-  Offset written_end_{0};      // end of what this replica has written (persisted, maybe unsynced)
-  Offset durable_end_{0};      // end of what is known durable here
+  // Config::abstain_through_term, as saved in the abstention marker; cleared
+  // (with the marker) once the written log holds an entry of a newer term.
+  Term abstain_through_{0};
+  Term leader_term_{0};     // term this replica leads, 0 if not leader
+  Offset noop_offset_{-1};  // its no-op in leader_term_
+  Offset written_end_{0};   // end of what this replica has written (persisted, maybe unsynced)
+  Offset durable_end_{0};   // end of what is known durable here
 
   std::atomic<int64_t> hwm_{-1};
   std::atomic<bool> serving_{false};

@@ -480,6 +480,50 @@ TEST(ReplicaTest, IntervalReplicaAbstainsAfterARebootButNotAfterAProcessCrash) {
   }
   ASSERT_EQ(new_leader, target);
   g.Tick(3);
+// fsync: interval (docs/replication.md §2): a replica whose machine lost
+// power may have lost entries it acknowledged, so it abstains from elections
+// until a newer leader reaches it. The broker notices the reboot only at the
+// first start after it; a process crash before the replica recovered must
+// not end the abstention (replica_sim, fsync: interval power loss, seed 3203:
+// the replica, reopened without the flag, voted for a leader that lacked
+// acknowledged entries).
+TEST(ReplicaTest, AbstentionAfterAPowerLossOutlivesAProcessCrashUntilANewerLeaderReachesIt) {
+  Group g(3, storage::FsyncPolicy::kInterval);
+  const int leader = g.ElectLeader();
+  ASSERT_NE(leader, 0);
+  auto b = MakeBatch(2, /*pid=*/9, /*seq=*/0);
+  auto r = ProduceAndSettle(g, leader, b);
+  ASSERT_TRUE(r && r->error == Errc::kOk);
+  const int follower = leader == 1 ? 2 : 1;
+  const int other = 6 - leader - follower;
+
+  g.Crash(follower);
+  g.Open(follower, /*unsynced_writes_may_be_lost=*/true);  // the machine rebooted
+  EXPECT_TRUE(g.replica(follower).node().abstaining());
+  g.Crash(follower);
+  g.Open(follower);  // a process crash since: same boot, the broker passes false
+  EXPECT_TRUE(g.replica(follower).node().abstaining()) << "a process crash ended the abstention";
+
+  // Without the leader, the other replica cannot win: the abstaining one
+  // gives no vote.
+  g.Cut(leader);
+  g.Tick(60);
+  EXPECT_NE(g.replica(other).node().role(), raft::Role::kLeader);
+  EXPECT_NE(g.replica(follower).node().role(), raft::Role::kLeader);
+
+  // A leader of a newer term (elected without it) reaches it: it votes again,
+  // and a later process crash does not bring the abstention back.
+  g.Heal();
+  int now_leader = 0;
+  for (int i = 0; i < 200 && now_leader == 0; ++i) {
+    g.Tick();
+    now_leader = g.Leader();
+  }
+  ASSERT_NE(now_leader, 0);
+  g.Tick(5);
+  EXPECT_FALSE(g.replica(follower).node().abstaining());
+  g.Crash(follower);
+  g.Open(follower);
   EXPECT_FALSE(g.replica(follower).node().abstaining());
 }
 

@@ -22,6 +22,14 @@ inline constexpr size_t kHardStateChecksum = 24;                    // u64 XXH3-
 inline constexpr size_t kHardStateSize = 32;
 inline constexpr uint32_t kHardStateVersionV1 = 1;
 
+// fsync: interval: the abstention marker (docs/replication.md §2, §7), file
+// `raft_abstain` in the partition directory, in the layout of `raft_state`
+// (vote 0, term = the term through which the replica abstains; 0 or no file:
+// it does not). Saved before a replica that may have lost unsynced writes
+// starts its node, so that a later process crash does not forget it;
+// cleared once its log holds an entry of a newer term.
+inline constexpr std::string_view kAbstainFileName = "raft_abstain";
+
 // The no-op entry a new leader appends (Raft §8) is stored as a control batch
 // that depends only on (term, base offset): base_offset and leader_term
 // stamped, attributes = control flag (no compression), last_offset_delta 0,

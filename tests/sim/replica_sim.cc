@@ -2,8 +2,11 @@
 //   replica_sim --seeds N [--first-seed S] [--steps T]   campaign over seeds S..S+N-1
 //   replica_sim --seed N [--verbose]                     replay one seed
 //   --fsync always|interval forces the fsync mode (default: drawn per seed);
-//   --interval-power-loss lets fsync: interval crashes be power losses (not
-//   in the campaign: see docs/replication.md §6); --no-fencing lets consumers
+//   fsync: interval crashes are power losses on half the seeds (drawn);
+//   --interval-power-loss on every such seed, --no-power-loss on none;
+//   --power-loss-unnoticed (test only) reopens a power-lossed replica as if
+//   the broker had not noticed the reboot (no abstention: the simulation
+//   must then find lost acknowledged writes); --no-fencing lets consumers
 //   read deposed leaders that still serve;
 //   --quiet stops at the first failure without a trace.
 // A failing seed is printed with the violated invariant and the last events
@@ -46,7 +49,10 @@ void Usage() {
                "usage: replica_sim --seeds N [--first-seed S] [--steps T] [--quiet]\n"
                "       replica_sim --seed N [--verbose] [--steps T]\n"
                "  either: [--fsync always|interval]   (default: drawn per seed)\n"
-               "          [--interval-power-loss]     (fsync: interval crashes may also be power losses)\n"
+               "          [--interval-power-loss | --no-power-loss]  (fsync: interval crashes may be power\n"
+               "                                      losses on every seed / on none; default: half the seeds)\n"
+               "          [--power-loss-unnoticed]    (test only: reopen a power-lossed replica without\n"
+               "                                      unsynced_writes_may_be_lost; must find lost writes)\n"
                "          [--no-fencing]              (consumers read stale serving leaders too)\n"
                "  --steps T: T simulated ms of faults, then T of healed network; --heal H: H ms of heal\n");
 }
@@ -67,7 +73,8 @@ int main(int argc, char** argv) {
   int steps = 0;
   int heal = 0;
   int fsync_interval = -1;
-  bool interval_power_loss = false;
+  int interval_power_loss = -1;
+  bool power_loss_unnoticed = false;
   bool consumer_fencing = true;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -94,7 +101,11 @@ int main(int argc, char** argv) {
       std::string mode = next();
       fsync_interval = mode == "interval" ? 1 : mode == "always" ? 0 : -1;
     } else if (a == "--interval-power-loss") {
-      interval_power_loss = true;
+      interval_power_loss = 1;
+    } else if (a == "--no-power-loss") {
+      interval_power_loss = 0;
+    } else if (a == "--power-loss-unnoticed") {
+      power_loss_unnoticed = true;
     } else if (a == "--no-fencing") {
       consumer_fencing = false;
     } else if (a == "--quiet") {
@@ -127,6 +138,7 @@ int main(int argc, char** argv) {
     opt.verbose = single && verbose;
     opt.fsync_interval = fsync_interval;
     opt.interval_power_loss = interval_power_loss;
+    opt.power_loss_unnoticed = power_loss_unnoticed;
     opt.consumer_fencing = consumer_fencing;
     Outcome out = RunSimulation(opt);
     total.Add(out.stats);
@@ -155,7 +167,7 @@ int main(int argc, char** argv) {
       "replica_sim: %llu seeds, %llu failed, %.1f s, %.0f seeds/s\n"
       "  simulated ms %lld (heal extended by %lld), raft messages %lld (dropped %lld, duplicated %lld), partitions "
       "%lld\n"
-      "  crashes %lld (torn %lld, process-only %lld), write faults %lld, transfers %lld\n"
+      "  crashes %lld (torn %lld, process-only %lld, interval power losses %lld), write faults %lld, transfers %lld\n"
       "  retentions %lld, logs reopened after a failed reset %lld, fdatasyncs %lld\n"
       "  produce requests %lld: acked acks=all %lld, acks=leader %lld, re-acked retries %lld, not-leader %lld, "
       "timeouts %lld, epoch bumps %lld, out-of-order from stale leaders %lld\n"
@@ -167,15 +179,15 @@ int main(int argc, char** argv) {
       static_cast<long long>(total.dropped), static_cast<long long>(total.duplicated),
       static_cast<long long>(total.partitions), static_cast<long long>(total.crashes),
       static_cast<long long>(total.torn_crashes), static_cast<long long>(total.process_crashes),
-      static_cast<long long>(total.write_faults), static_cast<long long>(total.transfers),
-      static_cast<long long>(total.retentions), static_cast<long long>(total.reopened),
-      static_cast<long long>(total.syncs), static_cast<long long>(total.produce_requests),
-      static_cast<long long>(total.acked_all), static_cast<long long>(total.acked_leader),
-      static_cast<long long>(total.deduplicated), static_cast<long long>(total.not_leader),
-      static_cast<long long>(total.timeouts), static_cast<long long>(total.epoch_bumps),
-      static_cast<long long>(total.stale_leader_refusals), static_cast<long long>(total.producers_forgotten),
-      static_cast<long long>(total.acked_without_offset), static_cast<long long>(total.committed_batches),
-      static_cast<long long>(total.consumer_reads), static_cast<long long>(total.fenced_reads),
-      static_cast<long long>(total.leader_terms));
+      static_cast<long long>(total.power_losses), static_cast<long long>(total.write_faults),
+      static_cast<long long>(total.transfers), static_cast<long long>(total.retentions),
+      static_cast<long long>(total.reopened), static_cast<long long>(total.syncs),
+      static_cast<long long>(total.produce_requests), static_cast<long long>(total.acked_all),
+      static_cast<long long>(total.acked_leader), static_cast<long long>(total.deduplicated),
+      static_cast<long long>(total.not_leader), static_cast<long long>(total.timeouts),
+      static_cast<long long>(total.epoch_bumps), static_cast<long long>(total.stale_leader_refusals),
+      static_cast<long long>(total.producers_forgotten), static_cast<long long>(total.acked_without_offset),
+      static_cast<long long>(total.committed_batches), static_cast<long long>(total.consumer_reads),
+      static_cast<long long>(total.fenced_reads), static_cast<long long>(total.leader_terms));
   return failures == 0 ? 0 : 1;
 }

@@ -33,6 +33,7 @@ void Stats::Add(const Stats& o) {
   crashes += o.crashes;
   torn_crashes += o.torn_crashes;
   process_crashes += o.process_crashes;
+  power_losses += o.power_losses;
   write_faults += o.write_faults;
   transfers += o.transfers;
   retentions += o.retentions;
@@ -133,6 +134,14 @@ struct Slot {
   raft::Role role = raft::Role::kFollower;
   Term term{0};
   bool serving = false;
+  // fsync: interval power loss: set when it hits; the next Start reopens the
+  // replica with unsynced_writes_may_be_lost. Until its log holds an entry
+  // of a term above `lost_term` (its term when it came back) it may lack
+  // entries it acknowledged, and no other replica loses power (§2: one at a
+  // time).
+  bool power_lost = false;
+  bool reopen_after_power_loss = false;
+  Term lost_term{-1};
 };
 
 struct PendingSync {
@@ -347,6 +356,7 @@ class Simulation {
   double partition_rate_ = 0;
   double write_fault_rate_ = 0;
   double transfer_rate_ = 0;
+  bool power_loss_ = false;   // fsync: interval crashes may be power losses
   int retention_period_ = 0;  // ms between ApplyRetention calls; 0 = no retention
   int64_t next_retention_ = 0;
   int request_timeout_ = 150;
@@ -421,6 +431,12 @@ void Simulation::Setup() {
     fsync_ = opt_.fsync_interval == 1 ? storage::FsyncPolicy::kInterval : storage::FsyncPolicy::kAlways;
   }
   log_options_.fsync = fsync_;
+  if (fsync_ == storage::FsyncPolicy::kInterval) {
+    // Drawn from a stream of its own, so that every other draw of the seed
+    // (and every seed without power loss) is the run it was before.
+    power_loss_ = opt_.interval_power_loss < 0 ? Rng(opt_.seed ^ 0x706f7765726c6f73ull).Chance(0.5)
+                                               : opt_.interval_power_loss == 1;
+  }
   log_options_.segment_bytes = static_cast<uint64_t>(rng_.Range(1, 16)) * 1024;
   log_options_.index_interval_bytes = static_cast<uint32_t>(rng_.Range(64, 2048));
   log_options_.preallocate = rng_.Chance(0.5);
@@ -476,7 +492,8 @@ void Simulation::Setup() {
           << " latency<=" << max_latency_ << " drop=" << drop_ << " dup=" << duplicate_ << " fifo=" << fifo_
           << " sync=" << sync_min_ << ".." << sync_max_ << " crash_rate=" << crash_rate_
           << " partition_rate=" << partition_rate_ << " write_faults=" << write_fault_rate_
-          << " retention_bytes=" << log_options_.retention_bytes << " producers=" << producers;
+          << " retention_bytes=" << log_options_.retention_bytes << " producers=" << producers
+          << " power_loss=" << power_loss_;
   Trace("setup " + summary.str());
 }
 
@@ -496,6 +513,9 @@ void Simulation::Start(Slot& s) {
   o.max_inflight_appends = max_inflight_;
   o.raft_log.cache_bytes = cache_bytes_;
   o.seed = rng_.Next();
+  // The broker sets it when the boot id changed (docs/replication.md §7):
+  // after a power loss, not after a process crash.
+  o.unsynced_writes_may_be_lost = s.reopen_after_power_loss && !opt_.power_loss_unnoticed;
   auto* executor = new SimExecutor;
   auto replica = Replica::Open(o, std::shared_ptr<storage::PartitionLog>(std::move(*log)), *s.fs,
                                std::unique_ptr<Executor>(executor), *s.syncer, transport_, clock_);
@@ -511,6 +531,10 @@ void Simulation::Start(Slot& s) {
   s.role = raft::Role::kFollower;
   s.term = s.replica->term();
   s.serving = false;
+  if (s.reopen_after_power_loss) {
+    s.reopen_after_power_loss = false;
+    s.lost_term = s.replica->node().term();
+  }
   if (tracing()) {
     Trace("start " + std::to_string(s.id) + " log [" + std::to_string(s.replica->log().log_start_offset().value()) +
           ", " + std::to_string(s.replica->log().log_end_offset().value()) + ") durable " +
@@ -531,7 +555,11 @@ void Simulation::Crash(Slot& s, bool keep_disk) {
   s.up = false;
   s.serving = false;
   std::string how;
-  if (keep_disk || (fsync_ == storage::FsyncPolicy::kInterval && !(opt_.interval_power_loss && rng_.Chance(0.5)))) {
+  // fsync: interval: a power loss only while no other replica may lack
+  // entries it acknowledged (§2 guarantees one power loss at a time).
+  const bool another_lost =
+      std::any_of(std::begin(slots_), std::end(slots_), [&](const Slot& o) { return &o != &s && o.power_lost; });
+  if (keep_disk || (fsync_ == storage::FsyncPolicy::kInterval && !(power_loss_ && !another_lost && rng_.Chance(0.5)))) {
     // A process crash: the page cache keeps every write. (A power loss under
     // fsync: interval may lose acknowledged data: docs/replication.md §2.)
     ++stats_.process_crashes;
@@ -554,6 +582,12 @@ void Simulation::Crash(Slot& s, bool keep_disk) {
     auto r = s.fs->Crash();
     if (!r) return Violation("crash: " + r.error().ToString());
     how = "power loss, unsynced writes lost";
+  }
+  if (fsync_ == storage::FsyncPolicy::kInterval && how.rfind("power loss", 0) == 0) {
+    ++stats_.power_losses;
+    s.power_lost = true;
+    s.reopen_after_power_loss = true;
+    s.lost_term = Term(-1);
   }
   s.fs->ClearFaults();
   s.down_until = now_ + (keep_disk ? 0 : rng_.Range(10, 300));
@@ -1157,6 +1191,13 @@ void Simulation::Observe() {
     s.role = role;
     s.term = term;
     s.serving = serving;
+    if (s.power_lost && s.lost_term >= Term(0) && s.replica->log().last_term() > s.lost_term) {
+      // It holds an entry of a newer leader, which was elected without it
+      // and so holds everything committed before (§2): another replica may
+      // lose power now.
+      s.power_lost = false;
+      if (tracing()) Trace("replica " + std::to_string(s.id) + " recovered from its power loss");
+    }
     const storage::PartitionLog& log = s.replica->log();
     if (auto probe = log.Read(log.log_end_offset(), 1, log.log_end_offset());
         !probe && probe.error().code() == Errc::kShuttingDown) {

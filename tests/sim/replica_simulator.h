@@ -37,10 +37,18 @@ struct Options {
   // fsync mode: -1 = drawn from the seed, 0 = always, 1 = interval.
   int fsync_interval = -1;
   // fsync: interval: half the crashes are power losses (unsynced writes
-  // lost) instead of process crashes. Off in the campaign: Replica does not
-  // yet restart such a node abstaining (docs/replication.md §6), so this
-  // can lose acknowledged writes.
-  bool interval_power_loss = false;
+  // lost; the replica is reopened with unsynced_writes_may_be_lost) instead
+  // of process crashes, one power-lossed replica at a time (docs/
+  // replication.md §2): a power loss hits only while no other replica is
+  // down after one or has yet to hold an entry of a newer term than the one
+  // it came back with. -1 = drawn from the seed (half of the fsync: interval
+  // seeds), 0 = never, 1 = on every fsync: interval seed.
+  int interval_power_loss = -1;
+  // Test only: reopen a power-lossed replica with
+  // unsynced_writes_may_be_lost = false, as if the broker had not noticed
+  // the reboot. It then never abstains, and the simulation must report lost
+  // acknowledged writes (the check that it can).
+  bool power_loss_unnoticed = false;
   // Consumers refuse a serving leader of an older term than one they saw
   // (leader-epoch fencing). Off: a deposed leader that has not noticed yet
   // can show a consumer an older high watermark (docs/replication.md §6).
@@ -57,6 +65,7 @@ struct Stats {
   int64_t crashes = 0;
   int64_t torn_crashes = 0;     // crashes that kept part of the unsynced writes
   int64_t process_crashes = 0;  // fsync: interval, page cache kept
+  int64_t power_losses = 0;     // fsync: interval, unsynced writes dropped (in part, if torn)
   int64_t write_faults = 0;     // armed write errors
   int64_t transfers = 0;
   int64_t retentions = 0;  // ApplyRetention calls that removed segments

@@ -480,6 +480,9 @@ TEST(ReplicaTest, IntervalReplicaAbstainsAfterARebootButNotAfterAProcessCrash) {
   }
   ASSERT_EQ(new_leader, target);
   g.Tick(3);
+  EXPECT_FALSE(g.replica(follower).node().abstaining());
+}
+
 // fsync: interval (docs/replication.md §2): a replica whose machine lost
 // power may have lost entries it acknowledged, so it abstains from elections
 // until a newer leader reaches it. The broker notices the reboot only at the

@@ -22,9 +22,13 @@ cases=("$@")
 work=$(mktemp -d /tmp/telemq-demo-test.XXXXXX)
 failures=0
 started_pgids=()
+# Pids of the processes started for a case: their command lines name its
+# run directory (a fresh mktemp path), whether or not the script listed them.
+run_pids() { pgrep -f -- "$1/" || true; }
 cleanup_all() {
   # Whatever a failed case left behind: only processes this test started.
   local f line name pid start
+  for pid in $(run_pids "$work"); do kill -KILL "$pid" 2>/dev/null; done
   for f in "$work"/*/pids; do
     [[ -f $f ]] || continue
     while read -r name pid start; do kill -KILL "$pid" 2>/dev/null; done <"$f"
@@ -47,20 +51,21 @@ wait_banner() {
   return 1
 }
 
-# Every process the demo recorded must be gone within 90 s.
+# Every process started for the case (found by its run directory, not by
+# what the script recorded) must be gone within 90 s.
 check_stopped() {
-  local run=$1 name pid start left
+  local run=$1 pid left
   for _ in $(seq 1 450); do
     left=0
-    while read -r name pid start; do
+    for pid in $(run_pids "$run"); do
       [[ -r /proc/$pid/stat ]] && [[ $(cut -d' ' -f3 "/proc/$pid/stat") != Z ]] && left=1
-    done <"$run/pids"
+    done
     ((left)) || return 0
     sleep 0.2
   done
-  while read -r name pid start; do
-    [[ -r /proc/$pid/stat ]] && fail "$name (pid $pid) still runs 90 s after the stop"
-  done <"$run/pids"
+  for pid in $(run_pids "$run"); do
+    fail "$(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -c1-120) (pid $pid) still runs 90 s after the stop"
+  done
   return 1
 }
 
@@ -101,7 +106,8 @@ for case in "${cases[@]}"; do
     fail "the demo did not come up: $(tail -5 "$out"; for f in "$run"/*.log; do echo "--- $f"; tail -5 "$f"; done)"
     continue
   fi
-  demo=$(cat "$run/demo.pid")
+  # The script's pid (written by it; for an older script, found by name).
+  demo=$(cat "$run/demo.pid" 2>/dev/null || pgrep -f -- "$repo/scripts/demo" | head -1)
   case $case in
     make-group-term-twice)
       kill -TERM -- "-$leader"

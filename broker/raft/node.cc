@@ -28,7 +28,9 @@ constexpr int64_t kMaxWireValue = int64_t{1} << 62;
 
 std::string Str(int64_t v) { return std::to_string(v); }
 
-bool KnownType(MessageType type) { return static_cast<uint8_t>(type) <= static_cast<uint8_t>(MessageType::kTimeoutNow); }
+bool KnownType(MessageType type) {
+  return static_cast<uint8_t>(type) <= static_cast<uint8_t>(MessageType::kTimeoutNow);
+}
 
 }  // namespace
 
@@ -380,8 +382,8 @@ Result<void> Node::ValidateShape(const Message& m) const {
   }
   const std::string what(MessageTypeName(m.type));
   if (m.to != config_.id) {
-    return Fail(Errc::kInvalidArgument, what + " addressed to node " + Str(m.to.value()) + ", this is node " +
-                                            Str(config_.id.value()));
+    return Fail(Errc::kInvalidArgument,
+                what + " addressed to node " + Str(m.to.value()) + ", this is node " + Str(config_.id.value()));
   }
   if (m.from == config_.id) return Fail(Errc::kInvalidArgument, what + " claims to come from this node itself");
   if (std::find(config_.voters.begin(), config_.voters.end(), m.from) == config_.voters.end()) {
@@ -478,8 +480,8 @@ Result<void> Node::ValidateAppend(const Message& m) const {
       continue;
     }
     if (e.base_offset <= commit_) {
-      return Fail(Errc::kCorrupt, "Append would truncate committed offset " + Str(e.base_offset.value()) +
-                                      " (commit " + Str(commit_.value()) + ")");
+      return Fail(Errc::kCorrupt, "Append would truncate committed offset " + Str(e.base_offset.value()) + " (commit " +
+                                      Str(commit_.value()) + ")");
     }
     if (mine->base_offset != e.base_offset) {
       return Fail(Errc::kCorrupt, "Append conflicts inside our entry [" + Str(mine->base_offset.value()) + ".." +
@@ -508,8 +510,8 @@ Result<void> Node::ValidateAppend(const Message& m) const {
 Result<void> Node::ValidateAck(const Message& m) const {
   const Offset last = LastOffset();
   if (m.offset > last) {
-    return Fail(Errc::kCorrupt, std::string(MessageTypeName(m.type)) + (m.reject ? " rejects" : " acks") +
-                                    " offset " + Str(m.offset.value()) + " beyond our last " + Str(last.value()));
+    return Fail(Errc::kCorrupt, std::string(MessageTypeName(m.type)) + (m.reject ? " rejects" : " acks") + " offset " +
+                                    Str(m.offset.value()) + " beyond our last " + Str(last.value()));
   }
   if (!m.reject && m.offset >= StartOffsetView() - 1) {
     auto meta = LookupView(m.offset);
@@ -996,8 +998,12 @@ void Node::HandleHeartbeatResponse(const Message& m) {
 
 bool Node::HasReady() const {
   if (in_ready_) return false;  // one Ready at a time
+  // Without delivery, applied follows commit only up to what is durable
+  // here (Advance); a Ready just for that is needed only when it can move.
+  const bool apply =
+      config_.deliver_committed_entries ? commit_ > applied_ : std::min(commit_, persisted_last_) > applied_;
   return broadcast_pending_ || !msgs_.empty() || !unstable_.empty() || reset_.has_value() ||
-         HardState{term_, vote_} != persisted_hard_state_ || commit_ > applied_;
+         HardState{term_, vote_} != persisted_hard_state_ || apply;
 }
 
 bool Node::IsEarly(const Message& m) const {
@@ -1031,7 +1037,7 @@ Ready Node::GetReady() {
   msgs_.clear();
   // Everything in the view is durable once this Ready is, so any committed
   // entry may be applied after it; max_committed_bytes bounds the batch.
-  if (commit_ > applied_) {
+  if (config_.deliver_committed_entries && commit_ > applied_) {
     ReadView(applied_ + 1, commit_, config_.max_committed_bytes, &rd.committed_entries);
   }
   rd.commit = commit_;
@@ -1061,6 +1067,11 @@ void Node::Advance(const Ready& ready) {
     unstable_.erase(unstable_.begin(), keep);
     unstable_base_ = std::max(unstable_base_, durable + 1);
     persisted_last_ = durable;
+  }
+  if (!config_.deliver_committed_entries) {
+    // Nothing was handed out: the owner's state is the log itself. Applied
+    // follows the commit index this Ready carried, up to what is durable.
+    applied_ = std::max(applied_, std::min(ready.commit, persisted_last_));
   }
   if (role_ == Role::kLeader) {
     progress_[config_.id].match = persisted_last_;

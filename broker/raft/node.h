@@ -125,6 +125,12 @@ struct Config {
   // GetReady reads after a restart that re-delivers a whole partition.
   // Default 4 MiB.
   size_t max_committed_bytes = 4 << 20;
+  // Whether Ready::committed_entries carries the committed entries. A
+  // partition replica has no state machine beyond its log (committing is
+  // publishing the high watermark, Ready::commit), so it turns this off and
+  // the node never reads entries back just to hand them out; applied() then
+  // follows the commit index up to what is durable here. Default true.
+  bool deliver_committed_entries = true;
   // Last offset the application applied durably before this start; committed
   // entries above it are delivered again. -1 (default) re-delivers from the
   // log start.

@@ -121,8 +121,9 @@ class Group {
         int to = static_cast<int>(m.to.value());
         if (cut_.count(from) || cut_.count(to)) continue;
         auto stepped = nodes_[to]->Step(m);
-        if (!stepped) ADD_FAILURE() << "node " << to << " rejected " << MessageTypeName(m.type) << ": "
-                                    << stepped.error().ToString();
+        if (!stepped)
+          ADD_FAILURE() << "node " << to << " rejected " << MessageTypeName(m.type) << ": "
+                        << stepped.error().ToString();
       }
       if (!any) return;
     }
@@ -618,7 +619,6 @@ TEST(RaftRetentionTest, FollowerRestartsFromTheLeaderLogStart) {  // DESIGN §2.
   EXPECT_TRUE(saw_reset);
 }
 
-
 // --- Hostile or malformed input: rejected, never an abort, nothing changes ---
 
 // Everything observable about a node, to show a rejected message changed nothing.
@@ -951,6 +951,32 @@ TEST(RaftApplyTest, CommittedEntriesAreHandedOutUnderTheByteCap) {
   EXPECT_EQ(applied, Offset(11));  // all ten, the huge one (alone) and the no-op
   EXPECT_GE(batches.size(), 6u);
   EXPECT_EQ(batches.front(), 2u);
+}
+
+// A partition replica turns delivery off: a restart with a whole partition
+// committed reads nothing back, and applied still follows the commit index.
+TEST(RaftApplyTest, WithoutDeliveryNothingIsReadBackAndAppliedFollowsCommit) {
+  Config c = MakeConfig(1, 1);
+  c.deliver_committed_entries = false;
+  std::vector<Entry> entries;
+  for (int i = 0; i < 10; ++i) {
+    Entry e = E(1, i);
+    e.payload = Bytes(std::string(1000, 'a'));
+    entries.push_back(e);
+  }
+  Solo s(c, HardState{Term(1), kNoNode}, entries);
+  s.node->Campaign();
+  int rounds = 0;
+  for (; rounds < 100 && s.node->HasReady(); ++rounds) {
+    Ready rd = s.node->GetReady();
+    EXPECT_TRUE(rd.committed_entries.empty());
+    s.log.Append(rd.entries);
+    s.node->Advance(rd);
+  }
+  EXPECT_LT(rounds, 5) << "no Ready per slice of committed entries";
+  EXPECT_EQ(s.node->commit(), Offset(10));  // the ten entries and the no-op
+  EXPECT_EQ(s.node->applied(), Offset(10));
+  EXPECT_FALSE(s.node->HasReady());
 }
 
 // --- Persistence in flight ----------------------------------------------------

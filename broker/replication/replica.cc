@@ -109,6 +109,8 @@ Result<void> Replica::StartNode() {
   }
   // fsync: interval after a power loss (Start, ClearAbstentionOnceRecovered).
   config.abstain_through_term = abstain_through_;
+  // The log is the partition's state: nothing to read back and apply.
+  config.deliver_committed_entries = false;
   config.random = [this] { return random_(); };
   // Requests waiting on the node being replaced can no longer be answered by
   // it (FailWrite already failed them; this keeps it so).
@@ -246,6 +248,10 @@ void Replica::AddWaiter(std::weak_ptr<Waiter> waiter) {
     return;
   }
   std::erase_if(waiters_, [](const std::weak_ptr<Waiter>& w) { return w.expired(); });
+  // A long poll woken without enough data parks again: keep one entry.
+  for (const auto& w : waiters_) {
+    if (!w.owner_before(waiter) && !waiter.owner_before(w)) return;
+  }
   waiters_.push_back(std::move(waiter));
 }
 
@@ -378,6 +384,17 @@ void Replica::ObserveRole() {
                 "broker " + std::to_string(options_.self.value()) + " stopped leading " + key().ToString() + " (term " +
                     std::to_string(term.value()) + "); " + LeaderHint(hint),
                 hint);
+    if (!proposed_.empty()) {
+      // Some proposals were never written (they sat in the node's unstable
+      // tail) and may now be replaced by the new leader's entries without a
+      // truncation of the log: the table must not keep claiming them. It is
+      // rebuilt from what is written; entries written later are recorded as
+      // they are persisted.
+      if (auto r = RebuildProducers(); !r) {
+        spdlog::error("{}: rebuilding the producer table failed: {}", key().ToString(), r.error().ToString());
+        restart_node_ = true;
+      }
+    }
   }
   if (role == raft::Role::kLeader && leader_term_ != term) {
     // Raft §8: a new leader's first entry is its no-op; its high watermark

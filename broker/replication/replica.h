@@ -25,9 +25,10 @@
 // requests fail with kNotLeader, naming the new leader when known, as soon
 // as this replica stops being leader of the term they were proposed in.
 //
-// High watermark = commit index + 1, published only once the leader's no-op
-// of its term has committed (before that a new leader's commit index may lag
-// what the old leader served) and never lowered.
+// High watermark = commit index + 1 (never lowered), on every replica. It is
+// served to consumers only by a leader whose no-op of its term has committed
+// (serving()): before that a new leader's commit index may lag what the old
+// leader served.
 
 #include <atomic>
 #include <cstdint>
@@ -199,7 +200,8 @@ class Replica : public std::enable_shared_from_this<Replica> {
   void Tick();
   // Hands leadership to `target` (graceful shutdown, leader balancing).
   [[nodiscard]] Result<void> TransferLeadership(NodeId target);
-  // Parks `waiter` until the high watermark moves.
+  // Parks `waiter` until the high watermark moves (once, however often it
+  // is parked).
   void AddWaiter(std::weak_ptr<Waiter> waiter);
   // Calls `done` (on the executor) once serving(): at once if it already is.
   void WhenServing(std::function<void()> done);

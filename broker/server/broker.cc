@@ -5,6 +5,7 @@
 #include <array>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <future>
@@ -156,7 +157,8 @@ void Broker::Handle(const wire::RequestHeader& header, std::span<const std::byte
 Result<std::shared_ptr<replication::Replica>> BrokerState::OpenReplica(const std::string& topic, int32_t index,
                                                                        const TopicSpec& spec) {
   auto log = logs->Get(topic, PartitionId(index));
-  if (!log) {
+  const bool created = !log;
+  if (created) {
     TELEMQ_ASSIGN_OR_RETURN(log, logs->Create(topic, PartitionId(index), LogOptionsFor(spec)));
   }
   replication::ReplicaOptions o;
@@ -165,14 +167,21 @@ Result<std::shared_ptr<replication::Replica>> BrokerState::OpenReplica(const std
   o.voters = {o.self};
   o.fsync = config.fsync == FsyncMode::kAlways ? storage::FsyncPolicy::kAlways : storage::FsyncPolicy::kInterval;
   o.unsynced_writes_may_be_lost = machine_restarted;
+  // One replica serves nobody from its entry cache, and a cached entry pins
+  // its whole request frame: no cache until there are followers.
+  if (o.voters.size() == 1) o.raft_log.cache_bytes = 0;
   o.seed =
       std::hash<std::string>{}(topic) ^ (static_cast<uint64_t>(index) << 32) ^ static_cast<uint64_t>(config.node_id);
   if (config.fsync == FsyncMode::kInterval) flusher->Register(log);
-  TELEMQ_ASSIGN_OR_RETURN(
-      auto replica, replication::Replica::Open(std::move(o), log, file_system, std::make_unique<StrandExecutor>(io),
-                                               *syncer, transport, clock));
-  replicas->Add(replica);
-  return replica;
+  auto replica = replication::Replica::Open(std::move(o), log, file_system, std::make_unique<StrandExecutor>(io),
+                                            *syncer, transport, clock);
+  if (!replica) {
+    if (config.fsync == FsyncMode::kInterval) flusher->Unregister(log.get());
+    if (created) IgnoreError(logs->Remove(topic, PartitionId(index)), "rolling back a partition that did not open");
+    return tl::unexpected(replica.error());
+  }
+  replicas->Add(*replica);
+  return *replica;
 }
 
 void BrokerState::RemoveReplica(const std::shared_ptr<replication::Replica>& replica, std::function<void()> done) {
@@ -185,6 +194,26 @@ void BrokerState::RemoveReplica(const std::shared_ptr<replication::Replica>& rep
     IgnoreError(logs->Remove(replica->key().topic, replica->key().partition), "the topic is being deleted");
     done();
   });
+}
+
+void BrokerState::RemoveTopicReplicasLocked(const std::string& name,
+                                            std::vector<std::shared_ptr<replication::Replica>> gone,
+                                            std::function<void()> done) {
+  if (gone.empty()) return done();
+  deleting.insert(name);
+  auto remaining = std::make_shared<std::atomic<size_t>>(gone.size());
+  auto finish = [this, name, done = std::move(done)] {
+    {
+      std::unique_lock lock(topics_mu);
+      deleting.erase(name);
+    }
+    done();
+  };
+  for (auto& r : gone) {
+    RemoveReplica(r, [remaining, finish] {
+      if (remaining->fetch_sub(1) == 1) finish();
+    });
+  }
 }
 
 void BrokerState::WhenServing(const std::vector<std::shared_ptr<replication::Replica>>& replicas,

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <span>
 #include <string>
@@ -93,6 +94,9 @@ struct BrokerState {
   bool machine_restarted = false;
   std::shared_mutex topics_mu;
   std::map<std::string, Topic> topics;  // guarded by topics_mu
+  // Topics whose replicas are still being stopped and deleted: the name
+  // cannot be created again until they are gone (it would find their logs).
+  std::set<std::string> deleting;  // guarded by topics_mu
   std::string advertised_host;
   uint16_t advertised_port = 0;
   std::unique_ptr<GroupCoordinator> groups;
@@ -139,6 +143,11 @@ struct BrokerState {
   // Stops a replica on its strand (its waiting requests fail, its long polls
   // wake), deletes its log, then calls `done` (on the strand).
   void RemoveReplica(const std::shared_ptr<replication::Replica>& replica, std::function<void()> done);
+  // Stops and deletes `replicas`, the partitions of topic `name` (deleted,
+  // or a create rolled back), then calls `done` (on a strand). Until then
+  // `name` is in `deleting`. Call with topics_mu held exclusively.
+  void RemoveTopicReplicasLocked(const std::string& name, std::vector<std::shared_ptr<replication::Replica>> gone,
+                                 std::function<void()> done);
   // Calls `done(true)` once every replica in `replicas` serves as leader, or
   // done(false) after `timeout`. On any thread.
   void WhenServing(const std::vector<std::shared_ptr<replication::Replica>>& replicas,

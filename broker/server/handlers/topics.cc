@@ -64,6 +64,10 @@ void BrokerState::HandleCreateTopics(const fb::CreateTopicsRequest* req, const R
         continue;
       }
       std::unique_lock lock(topics_mu);
+      if (deleting.count(name) != 0) {
+        result(name, Errc::kAlreadyExists, "topic '" + name + "' is still being deleted; try again");
+        continue;
+      }
       if (auto r = registry->Create(name, spec); !r) {
         result(name, r.error().code(), r.error().message());
         continue;
@@ -79,7 +83,7 @@ void BrokerState::HandleCreateTopics(const fb::CreateTopicsRequest* req, const R
         }
       }
       if (!opened) {
-        for (auto& r : opened_replicas) RemoveReplica(r, [] {});
+        RemoveTopicReplicasLocked(name, std::move(opened_replicas), [] {});
         IgnoreError(registry->Delete(name), "rolling back a topic whose logs could not be created");
         result(name, opened.error().code(), opened.error().message());
         continue;
@@ -154,15 +158,14 @@ void BrokerState::HandleDeleteTopics(const fb::DeleteTopicsRequest* req, const R
         for (int32_t p = 0; p < removed.spec.partitions; ++p) {
           if (auto r = Find(name, p)) gone.push_back(std::move(r));
         }
-      }
-      // Its long polls are woken (they see the topic gone) and its logs are
-      // deleted before the answer, so the name can be created again at once.
-      for (auto& r : gone) {
+        // Its long polls are woken (they see the topic gone) and its logs
+        // are deleted before the answer; a create of the same name meanwhile
+        // is refused (it would find the old logs).
         {
-          std::lock_guard lock(ctx->mu);
+          std::lock_guard ctx_lock(ctx->mu);
           ++ctx->pending;
         }
-        RemoveReplica(r, [ctx] { ctx->Done(); });
+        RemoveTopicReplicasLocked(name, std::move(gone), [ctx] { ctx->Done(); });
       }
       PublishTopicsToGroups();
       spdlog::info("deleted topic {}", name);

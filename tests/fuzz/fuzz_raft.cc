@@ -1,6 +1,7 @@
 #include "tests/fuzz/fuzz_raft.h"
 
 #include <deque>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -96,7 +97,8 @@ Message Forge(Reader& r) {
   m.reject = flags & 1;
   m.transfer = flags & 2;
   const int entries = r.Byte() % 5;
-  Offset next = m.offset + 1;
+  // Forged offsets reach INT64_MAX; the harness itself must not overflow.
+  Offset next = m.offset.value() < std::numeric_limits<int64_t>::max() ? m.offset + 1 : m.offset;
   for (int i = 0; i < entries; ++i) {
     Entry e;
     e.term = Term(r.Value());

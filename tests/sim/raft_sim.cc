@@ -14,28 +14,10 @@
 #include <cstring>
 #include <string>
 
+#include "tests/sim/sim_common.h"
 #include "tests/sim/simulator.h"
 
 namespace {
-
-volatile std::sig_atomic_t g_current_seed_valid = 0;
-char g_abort_note[128];
-
-// An invariant inside the Raft core (TELEMQ_CHECK) aborts the process; say
-// which seed was running so it can be replayed.
-void OnAbort(int) {
-  if (g_current_seed_valid) {
-    ssize_t ignored = write(STDERR_FILENO, g_abort_note, std::strlen(g_abort_note));
-    (void)ignored;
-  }
-}
-
-void SetCurrentSeed(uint64_t seed) {
-  std::snprintf(g_abort_note, sizeof(g_abort_note),
-                "raft_sim: aborted in seed %llu; replay with: raft_sim --seed %llu --verbose\n",
-                static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed));
-  g_current_seed_valid = 1;
-}
 
 void Usage() {
   std::fprintf(stderr,
@@ -98,13 +80,13 @@ int main(int argc, char** argv) {
     Usage();
     return 2;
   }
-  std::signal(SIGABRT, OnAbort);
+  telemq::sim::AbortNote::Install("raft_sim");
 
   auto start = std::chrono::steady_clock::now();
   Stats total;
   uint64_t failures = 0;
   for (uint64_t s = first_seed; s < first_seed + seeds; ++s) {
-    SetCurrentSeed(s);
+    telemq::sim::AbortNote::SetSeed(s);
     Options opt;
     opt.seed = s;
     if (steps > 0) opt.fault_steps = opt.heal_steps = steps;
@@ -134,7 +116,7 @@ int main(int argc, char** argv) {
       if (failures >= 3) break;
     }
   }
-  g_current_seed_valid = 0;
+  telemq::sim::AbortNote::Clear();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
       "raft_sim: %llu seeds, %llu failed, %.1f s\n"

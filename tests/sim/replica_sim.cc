@@ -22,27 +22,9 @@
 #include <string>
 
 #include "tests/sim/replica_simulator.h"
+#include "tests/sim/sim_common.h"
 
 namespace {
-
-volatile std::sig_atomic_t g_current_seed_valid = 0;
-char g_abort_note[160];
-
-// An invariant inside the replica, the log or the Raft core (TELEMQ_CHECK)
-// aborts the process; say which seed was running so it can be replayed.
-void OnAbort(int) {
-  if (g_current_seed_valid) {
-    ssize_t ignored = write(STDERR_FILENO, g_abort_note, std::strlen(g_abort_note));
-    (void)ignored;
-  }
-}
-
-void SetCurrentSeed(uint64_t seed) {
-  std::snprintf(g_abort_note, sizeof(g_abort_note),
-                "replica_sim: aborted in seed %llu; replay with: replica_sim --seed %llu --verbose\n",
-                static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed));
-  g_current_seed_valid = 1;
-}
 
 void Usage() {
   std::fprintf(stderr,
@@ -124,13 +106,13 @@ int main(int argc, char** argv) {
   // The replica logs leadership changes and dropped messages; thousands of
   // seeds of that is noise (and time). --verbose shows warnings and errors.
   spdlog::set_level(single && verbose ? spdlog::level::warn : spdlog::level::off);
-  std::signal(SIGABRT, OnAbort);
+  telemq::sim::AbortNote::Install("replica_sim");
 
   auto start = std::chrono::steady_clock::now();
   Stats total;
   uint64_t failures = 0;
   for (uint64_t s = first_seed; s < first_seed + seeds; ++s) {
-    SetCurrentSeed(s);
+    telemq::sim::AbortNote::SetSeed(s);
     Options opt;
     opt.seed = s;
     if (steps > 0) opt.fault_steps = opt.heal_steps = steps;
@@ -161,7 +143,7 @@ int main(int argc, char** argv) {
     }
     if (failures >= 3) break;
   }
-  g_current_seed_valid = 0;
+  telemq::sim::AbortNote::Clear();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
       "replica_sim: %llu seeds, %llu failed, %.1f s, %.0f seeds/s\n"

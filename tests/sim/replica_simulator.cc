@@ -21,6 +21,7 @@
 #include "telemq/wire/batch_header.h"
 #include "telemq/wire/record_batch.h"
 #include "tests/sim/memory_file_system.h"
+#include "tests/sim/sim_common.h"
 
 namespace telemq::replication::sim {
 
@@ -62,20 +63,7 @@ constexpr int kReplicas = 3;
 constexpr int kMaxExtraHealMs = 5000;
 constexpr int64_t kEpochMs = 1'700'000'000'000;
 
-// Same generator and mapping as raft_sim: the raw 64-bit outputs, so a seed
-// is the same run with every standard library.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : gen_(seed) {}
-  uint64_t Next() { return gen_(); }
-  int64_t Range(int64_t lo, int64_t hi) {
-    return lo + static_cast<int64_t>(Next() % static_cast<uint64_t>(hi - lo + 1));
-  }
-  bool Chance(double p) { return static_cast<double>(Next() >> 11) * 0x1.0p-53 < p; }
-
- private:
-  std::mt19937_64 gen_;
-};
+using telemq::sim::Rng;
 
 class SimExecutor final : public Executor {
  public:

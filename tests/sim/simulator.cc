@@ -19,6 +19,7 @@
 
 #include "broker/raft/log.h"
 #include "broker/raft/node.h"
+#include "tests/sim/sim_common.h"
 
 namespace telemq::raft::sim {
 
@@ -46,22 +47,7 @@ void Stats::Add(const Stats& o) {
 
 namespace {
 
-// std:: distributions differ between standard libraries; map the raw 64-bit
-// output ourselves so a seed means the same run everywhere.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : gen_(seed) {}
-  uint64_t Next() { return gen_(); }
-  // Uniform in [lo, hi]; the modulo bias is irrelevant here.
-  int64_t Range(int64_t lo, int64_t hi) {
-    return lo + static_cast<int64_t>(Next() % static_cast<uint64_t>(hi - lo + 1));
-  }
-  // True with probability p.
-  bool Chance(double p) { return static_cast<double>(Next() >> 11) * 0x1.0p-53 < p; }
-
- private:
-  std::mt19937_64 gen_;
-};
+using telemq::sim::Rng;
 
 constexpr int kElectionTicks = 10;
 constexpr int kMaxNodes = 5;
@@ -103,7 +89,7 @@ struct SimNode {
   int64_t next_tick = 0;
   int64_t ticks = 0;
   Offset last_applied{-1};
-  Offset commit_seen{-1};          // commit index already registered as committed
+  Offset commit_seen{-1};        // commit index already registered as committed
   Term verified_leader_term{0};  // leader completeness checked for this term
 };
 
@@ -398,8 +384,8 @@ void Simulation::Setup() {
     << " retention=" << retention_rate_ << " propose=" << propose_rate_ << " write<=" << max_write_time_
     << (queue_while_writing_ ? " queue-while-writing" : " step-while-writing") << (early_send_ ? " early-send" : "")
     << (interval_ ? " fsync=interval/" + std::to_string(sync_interval_) : " fsync=always")
-    << (basic_raft_ ? " no-prevote/no-checkquorum" : "")
-    << " scenario=" << static_cast<int>(scenario_) << " tick periods=";
+    << (basic_raft_ ? " no-prevote/no-checkquorum" : "") << " scenario=" << static_cast<int>(scenario_)
+    << " tick periods=";
   for (auto& n : nodes_) s << n.tick_period << (n.id == group ? "" : ",");
   Trace("setup: " + s.str());
 }
@@ -920,8 +906,8 @@ void Simulation::OnLeader(SimNode& n) {
     commit_mark_ = n.node->commit();
     phase_ = 5;
     phase_at_ = now_;
-    Trace("scenario fig8: node " + std::to_string(n.id) + " re-replicates term " +
-          std::to_string(term_a_.value()) + " entries");
+    Trace("scenario fig8: node " + std::to_string(n.id) + " re-replicates term " + std::to_string(term_a_.value()) +
+          " entries");
   }
 }
 
@@ -959,8 +945,8 @@ void Simulation::RunScenario() {
           Node(actor_a_).down_until = now_ + 2000;
           phase_ = 3;
           phase_at_ = now_;
-          Trace("scenario stale: node " + std::to_string(actor_b_) + " rejoins leader " +
-                std::to_string(leader->id) + " with a stale suffix");
+          Trace("scenario stale: node " + std::to_string(actor_b_) + " rejoins leader " + std::to_string(leader->id) +
+                " with a stale suffix");
         } else if (leader && since % 50 == 0) {
           ProposeAt(*leader, 40);
         }
@@ -1068,7 +1054,8 @@ void Simulation::CheckCommitted(SimNode& n) {
       o = o + 1;  // below the log start: committed and already registered by someone
       continue;
     }
-    auto [it, inserted] = committed_.emplace(meta->base_offset.value(), CommittedEntry{meta->term, meta->last_offset, {}});
+    auto [it, inserted] =
+        committed_.emplace(meta->base_offset.value(), CommittedEntry{meta->term, meta->last_offset, {}});
     if (!inserted) {
       if (it->second.term != meta->term || it->second.last != meta->last_offset) {
         Violation("state machine safety: node " + std::to_string(n.id) + " commits term " +
@@ -1093,8 +1080,7 @@ void Simulation::CheckCommitted(SimNode& n) {
       if (holders < Majority() && !interval_) {
         Violation("durability: entry [" + std::to_string(meta->base_offset.value()) + ".." +
                   std::to_string(meta->last_offset.value()) + "] term " + std::to_string(meta->term.value()) +
-                  " committed (node " + std::to_string(n.id) + ") while on only " + std::to_string(holders) +
-                  " disks");
+                  " committed (node " + std::to_string(n.id) + ") while on only " + std::to_string(holders) + " disks");
         return;
       }
       if (tracing()) {

@@ -135,8 +135,9 @@ struct GroupCoordinator::Impl {
   }
 
   // Persists what `g` changed, then replies `ok`, or `failed(code, message)`
-  // if the records could not be made durable. Shard lock held (the append is
-  // synchronous; only durability is awaited).
+  // if the records could not be committed. Shard lock held while the append
+  // is handed to the shard's replica (posted to its strand, so records keep
+  // the order of the changes); the commit is awaited without it.
   void PersistThenReply(int32_t shard, group::Group& g, Response ok,
                         std::function<Response(ErrorCode, const std::string&)> failed, Reply reply) {
     auto records = ToOffsetsRecords(g.TakeRecords());

@@ -6,8 +6,12 @@
 // they are durable), replays them at start-up, and ticks session timeouts.
 //
 // Threading: any I/O thread may call in; each shard has its own mutex, held
-// across the state change and the append of its records so that the log
-// order is the order of the changes. Replies may run on the flusher thread.
+// across the state change and the hand-off of its records to the shard's
+// replica (posted to its strand in order), so that the log order is the order
+// of the changes. Replies run on the replica's strand once the records are
+// committed. An append the replica refuses (a restart after a write error)
+// is answered with the error; the in-memory state is not rolled back, and
+// the tick and topic-update paths only log it (see docs/groups.md).
 
 #include <chrono>
 #include <functional>

@@ -2,7 +2,6 @@
 
 #include <xxhash.h>
 
-#include <cstdio>
 #include <vector>
 
 #include "broker/replication/replication_format.h"
@@ -58,24 +57,9 @@ Result<void> HardStateStore::Save(const raft::HardState& state) {
   StoreLE<int32_t>(b.data() + f::kHardStateVote, state.vote.value());
   StoreLE<int64_t>(b.data() + f::kHardStateTerm, state.term.value());
   StoreLE<uint64_t>(b.data() + f::kHardStateChecksum, XXH3_64bits(b.data(), f::kHardStateChecksum));
-  // The temp name ends in .tmp, which PartitionLog::Open deletes as an
-  // unfinished write: the old file is the truth until the rename.
-  const std::string tmp = path_ + ".tmp";
-  TELEMQ_ASSIGN_OR_RETURN(auto file, fs_.OpenWritable(tmp, storage::OpenMode::kTruncate));
-  auto written = file->PWrite(0, b);
-  if (!written) {
-    file.reset();
-    IgnoreError(fs_.Remove(tmp), "reporting the write error instead");
-    return tl::unexpected(written.error());
-  }
-  auto synced = file->Sync();
-  if (!synced) {
-    // STYLE.md: a failed fsync is fatal, never retried.
-    std::fprintf(stderr, "telemq: fdatasync of %s failed; aborting: %s\n", tmp.c_str(),
-                 synced.error().ToString().c_str());
-  }
-  TELEMQ_CHECK(synced.has_value(), "fdatasync failed");
-  TELEMQ_TRY(fs_.Rename(tmp, path_));
+  // ReplaceFileAtomically: the old file is the truth until the rename; a
+  // failed fdatasync aborts (STYLE.md: never retried).
+  TELEMQ_TRY(storage::ReplaceFileAtomically(fs_, path_, b));
   return fs_.SyncDir(dir_);
 }
 

@@ -11,6 +11,11 @@ namespace telemq::replication {
 
 namespace {
 
+// A batch's producer sequence range as the producer table sees it.
+ProducerStateTable::Incoming IncomingOf(const wire::BatchHeader& h) {
+  return {h.producer_id, h.producer_epoch, h.base_sequence, h.last_sequence()};
+}
+
 std::string LeaderHint(NodeId leader) {
   return leader == raft::kNoNode ? "no leader is known yet" : "the leader is broker " + std::to_string(leader.value());
 }
@@ -131,9 +136,7 @@ Result<void> Replica::RebuildProducers() {
   producers_.Clear();
   proposed_.clear();
   return log().ScanHeaders(log().log_start_offset(), [&](const wire::BatchHeader& h) {
-    if (h.producer_id.value() >= 0 && !h.is_control()) {
-      producers_.OnAppended({h.producer_id, h.producer_epoch, h.base_sequence, h.last_sequence()}, h.base_offset);
-    }
+    if (h.producer_id.value() >= 0 && !h.is_control()) producers_.OnAppended(IncomingOf(h), h.base_offset);
   });
 }
 
@@ -167,7 +170,7 @@ void Replica::Produce(std::vector<ProduceBatch> batches, std::shared_ptr<const v
   Offset wait_for(-1);
   for (auto& batch : batches) {
     const wire::BatchHeader& h = batch.header;
-    const ProducerStateTable::Incoming in{h.producer_id, h.producer_epoch, h.base_sequence, h.last_sequence()};
+    const ProducerStateTable::Incoming in = IncomingOf(h);
     auto check = producers_.Check(in);
     if (!check) {
       result.error = check.error().code();
@@ -200,7 +203,7 @@ void Replica::Produce(std::vector<ProduceBatch> batches, std::shared_ptr<const v
     wait_for = entry->last_offset();
   }
   if (wait_for.value() < 0) return done(std::move(result));
-  pending_.push_back(PendingProduce{wait_for, leader_term_, acks, std::move(result), std::move(done)});
+  pending_.push_back(PendingProduce{wait_for, acks, std::move(result), std::move(done)});
   Drive();
   AnswerPending();
 }
@@ -310,10 +313,7 @@ void Replica::Drive() {
           if (proposed_.erase({e.term.value(), e.base_offset.value()}) > 0) continue;  // recorded at Propose
           if (e.type != raft::EntryType::kNormal) continue;
           auto h = wire::DecodeHeader(e.payload.bytes());
-          if (h && h->producer_id.value() >= 0) {
-            producers_.OnAppended({h->producer_id, h->producer_epoch, h->base_sequence, h->last_sequence()},
-                                  h->base_offset);
-          }
+          if (h && h->producer_id.value() >= 0) producers_.OnAppended(IncomingOf(*h), h->base_offset);
         }
       }
     }

@@ -216,9 +216,10 @@ class Replica : public std::enable_shared_from_this<Replica> {
   const ProducerStateTable& producers() const { return producers_; }
 
  private:
+  // Proposed in the current leader term: a step-down fails every one
+  // (ObserveRole), so none outlives the term it was proposed in.
   struct PendingProduce {
     Offset last_offset;  // answered once this offset is committed (kAll) or written (kLeader)
-    Term term;           // the leader term it was proposed in
     Acks acks;
     ProduceResult result;
     ProduceDone done;

@@ -6,7 +6,6 @@
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <atomic>
-#include <cstdio>
 #include <fstream>
 #include <future>
 #include <mutex>
@@ -76,7 +75,7 @@ static_assert(EveryApiRouted(), "every ApiKey needs a row in the dispatch table"
 // power loss or kernel crash may have dropped unsynced writes; a process
 // crash does not). Records the current one. Where the kernel offers no boot
 // id, a reboot is assumed (the safe answer).
-Result<bool> CheckBootId(const std::string& data_dir) {
+Result<bool> CheckBootId(storage::FileSystem& fs, const std::string& data_dir) {
   std::string current;
   std::ifstream("/proc/sys/kernel/random/boot_id") >> current;
   const std::string path = data_dir + "/boot_id";
@@ -84,13 +83,9 @@ Result<bool> CheckBootId(const std::string& data_dir) {
   const bool had_record = static_cast<bool>(std::ifstream(path) >> recorded);
   const bool restarted = had_record && (current.empty() || recorded != current);
   if (current.empty() || current != recorded) {
-    const std::string tmp = path + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::trunc);
-      out << current << "\n";
-      if (!out.flush()) return Fail(Errc::kIo, "cannot write " + tmp);
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) return Fail(Errc::kIo, "cannot rename " + tmp + " to " + path);
+    const std::string line = current + "\n";
+    TELEMQ_TRY(storage::ReplaceFileAtomically(fs, path, std::as_bytes(std::span(line.data(), line.size()))));
+    TELEMQ_TRY(fs.SyncDir(data_dir));
   }
   if (restarted) spdlog::warn("the machine rebooted since {} was last used", data_dir);
   return restarted;
@@ -106,7 +101,7 @@ Result<std::unique_ptr<Broker>> Broker::Open(const BrokerConfig& config, asio::i
   auto state =
       std::make_unique<BrokerState>(config, io, file_system ? *file_system : storage::PosixFileSystem::Default());
   TELEMQ_TRY(state->file_system.CreateDir(config.data_dir));
-  TELEMQ_ASSIGN_OR_RETURN(state->machine_restarted, CheckBootId(config.data_dir));
+  TELEMQ_ASSIGN_OR_RETURN(state->machine_restarted, CheckBootId(state->file_system, config.data_dir));
   TELEMQ_ASSIGN_OR_RETURN(state->registry, TopicRegistry::Open(config.data_dir + "/meta"));
   // The log manager opens (recovering) every partition directory of a known
   // topic and removes those of topics deleted just before a crash.

@@ -6,9 +6,35 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
+#include "broker/storage/storage_format.h"
+#include "telemq/common/check.h"
+
 namespace telemq::storage {
+
+void SyncOrDie(WritableFile& file) {
+  auto r = file.Sync();
+  if (!r) {
+    std::fprintf(stderr, "telemq: fdatasync of %s failed, data may be lost; aborting so recovery runs: %s\n",
+                 file.path().c_str(), r.error().ToString().c_str());
+  }
+  TELEMQ_CHECK(r.has_value(), "fdatasync failed");
+}
+
+Result<void> ReplaceFileAtomically(FileSystem& fs, const std::string& path, std::span<const std::byte> bytes) {
+  const std::string tmp = path + std::string(format::kTempSuffix);
+  TELEMQ_ASSIGN_OR_RETURN(auto file, fs.OpenWritable(tmp, OpenMode::kTruncate));
+  auto written = file->PWrite(0, bytes);
+  if (!written) {
+    file.reset();
+    IgnoreError(fs.Remove(tmp), "reporting the write error instead");
+    return tl::unexpected(written.error());
+  }
+  SyncOrDie(*file);
+  return fs.Rename(tmp, path);
+}
 
 Error ErrnoError(int err, std::string_view what, std::string_view path) {
   Errc code = Errc::kIo;

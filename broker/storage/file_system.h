@@ -98,6 +98,19 @@ class PosixFileSystem final : public FileSystem {
   Result<bool> IsDirectory(const std::string& path) override;
 };
 
+// fdatasyncs `file`; a failure aborts the process (STYLE.md: after a failed
+// fsync the kernel may have dropped the dirty pages and cleared the error,
+// so a retry could report success for data that is gone).
+void SyncOrDie(WritableFile& file);
+
+// Makes `path` hold exactly `bytes`, atomically across a crash: writes
+// `path` + ".tmp" (a name PartitionLog::Open deletes as an unfinished
+// write), fdatasyncs it (SyncOrDie) and renames it over `path`. On a failed
+// write the temp file is removed and the old file stays. The caller syncs the
+// directory to make the rename itself durable.
+[[nodiscard]] Result<void> ReplaceFileAtomically(FileSystem& fs, const std::string& path,
+                                                 std::span<const std::byte> bytes);
+
 // Removes every file in `dir` and then `dir` itself (one level: partition
 // directories hold no subdirectories). Missing `dir` is success.
 [[nodiscard]] Result<void> RemoveDirRecursively(FileSystem& fs, const std::string& dir);

@@ -4,7 +4,6 @@
 #include <xxhash.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <limits>
 #include <set>
 
@@ -29,15 +28,6 @@ constexpr int64_t kUnset = std::numeric_limits<int64_t>::min();
 constexpr size_t kHeaderChunkBytes = 16 * 1024;
 
 // STYLE.md: a failed fsync is fatal, never retried (see PartitionLog::Sync).
-void SyncOrDie(WritableFile& file) {
-  auto r = file.Sync();
-  if (!r) {
-    std::fprintf(stderr, "telemq: fdatasync failed, data may be lost; aborting so recovery runs: %s\n",
-                 r.error().ToString().c_str());
-  }
-  TELEMQ_CHECK(r.has_value(), "fdatasync failed");
-}
-
 uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
   return b > std::numeric_limits<uint64_t>::max() - a ? std::numeric_limits<uint64_t>::max() : a + b;
 }
@@ -344,17 +334,7 @@ detail::TermFile PartitionLog::CurrentTermFile() const {
 
 Result<void> PartitionLog::WriteTermFile(const detail::TermFile& term_file) {
   const auto bytes = detail::EncodeTermFile(term_file);
-  const std::string path = dir_ + "/" + std::string(f::kTermFileName);
-  const std::string tmp = path + std::string(f::kTempSuffix);
-  TELEMQ_ASSIGN_OR_RETURN(auto file, fs_.OpenWritable(tmp, OpenMode::kTruncate));
-  auto written = file->PWrite(0, bytes);
-  if (!written) {
-    file.reset();
-    IgnoreError(fs_.Remove(tmp), "reporting the write error instead");
-    return tl::unexpected(written.error());
-  }
-  SyncOrDie(*file);
-  TELEMQ_TRY(fs_.Rename(tmp, path));
+  TELEMQ_TRY(ReplaceFileAtomically(fs_, dir_ + "/" + std::string(f::kTermFileName), bytes));
   return fs_.SyncDir(dir_);
 }
 
@@ -457,17 +437,7 @@ Result<void> PartitionLog::WriteIndexFiles(const Segment& seg) {
       {f::kIndexSuffix, seg.index.EncodeIndex()}, {f::kTimeIndexSuffix, seg.index.EncodeTimeIndex()}};
   for (const auto& [suffix, bytes] : files) {
     // Write-then-rename: an index file that exists is complete.
-    const std::string path = PathOf(seg.base, suffix);
-    const std::string tmp = path + std::string(f::kTempSuffix);
-    TELEMQ_ASSIGN_OR_RETURN(auto file, fs_.OpenWritable(tmp, OpenMode::kTruncate));
-    auto written = file->PWrite(0, bytes);
-    if (!written) {
-      file.reset();
-      IgnoreError(fs_.Remove(tmp), "reporting the write error instead");
-      return tl::unexpected(written.error());
-    }
-    SyncOrDie(*file);
-    TELEMQ_TRY(fs_.Rename(tmp, path));
+    TELEMQ_TRY(ReplaceFileAtomically(fs_, PathOf(seg.base, suffix), bytes));
   }
   return fs_.SyncDir(dir_);
 }
@@ -522,12 +492,7 @@ Result<void> PartitionLog::WriteCleanMarker() {
     p += f::kMarkerEntrySize;
   }
   StoreLE<uint64_t>(p, XXH3_64bits(b.data(), b.size() - 8));
-  const std::string path = dir_ + "/" + std::string(f::kCleanShutdownName);
-  const std::string tmp = path + std::string(f::kTempSuffix);
-  TELEMQ_ASSIGN_OR_RETURN(auto file, fs_.OpenWritable(tmp, OpenMode::kTruncate));
-  TELEMQ_TRY(file->PWrite(0, b));
-  SyncOrDie(*file);
-  TELEMQ_TRY(fs_.Rename(tmp, path));
+  TELEMQ_TRY(ReplaceFileAtomically(fs_, dir_ + "/" + std::string(f::kCleanShutdownName), b));
   return fs_.SyncDir(dir_);
 }
 

@@ -23,6 +23,7 @@ std::string_view ApiKeyName(ApiKey key) {
     case ApiKey::kListGroups: return "list_groups";
     case ApiKey::kDescribeGroup: return "describe_group";
     case ApiKey::kDeleteGroup: return "delete_group";
+    case ApiKey::kPeerRaft: return "peer_raft";
   }
   return "unknown";
 }

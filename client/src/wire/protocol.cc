@@ -64,6 +64,11 @@ Errc FromWireError(ErrorCode code) {
     case ErrorCode::GroupIdNotFound: return Errc::kNotFound;
     case ErrorCode::NonEmptyGroup: return Errc::kInvalidArgument;
     case ErrorCode::InvalidGroupId: return Errc::kInvalidArgument;
+    case ErrorCode::NotController: return Errc::kNotLeader;
+    case ErrorCode::LeaderNotAvailable: return Errc::kNotLeader;
+    case ErrorCode::CoordinatorNotAvailable: return Errc::kNotLeader;
+    case ErrorCode::InconsistentClusterId: return Errc::kInvalidArgument;
+    case ErrorCode::BrokerIdMismatch: return Errc::kInvalidArgument;
   }
   return Errc::kUnknown;
 }
@@ -76,6 +81,9 @@ bool IsRetriable(ErrorCode code) {
     case ErrorCode::ShuttingDown:
     case ErrorCode::NotCoordinator:
     case ErrorCode::CoordinatorLoading:
+    case ErrorCode::NotController:
+    case ErrorCode::LeaderNotAvailable:
+    case ErrorCode::CoordinatorNotAvailable:
     case ErrorCode::UnknownTopicOrPartition:  // metadata may lag a fresh create
     case ErrorCode::CorruptMessage:           // damaged in transit: resend the same bytes
       return true;

@@ -34,8 +34,9 @@ enum class ApiKey : uint16_t {
   kListGroups = 12,
   kDescribeGroup = 13,
   kDeleteGroup = 14,
+  kPeerRaft = 15,  // between brokers only (docs/replication.md §8)
 };
-inline constexpr uint16_t kApiKeyCount = 15;
+inline constexpr uint16_t kApiKeyCount = 16;
 std::string_view ApiKeyName(ApiKey key);
 
 inline constexpr size_t kRequestHeaderBytes = 16;

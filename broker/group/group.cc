@@ -462,6 +462,18 @@ void Group::Flush() {
 
 std::vector<GroupRecord> Group::TakeRecords() { return std::exchange(records_, {}); }
 
+std::vector<GroupRecord> Group::SnapshotRecords() const {
+  std::vector<GroupRecord> out;
+  out.reserve(2 + members_.size() + offsets_.size());
+  out.push_back(GroupRecord{group_id_, GroupMetadataRecord{group_epoch_, topics_}});
+  out.push_back(GroupRecord{group_id_, TargetAssignmentRecord{assignment_epoch_, target_}});
+  for (const auto& [id, m] : members_) out.push_back(GroupRecord{group_id_, m.r});
+  for (const auto& [tp, om] : offsets_) {
+    out.push_back(GroupRecord{group_id_, OffsetCommitRecord{tp.topic, tp.partition, om.offset, om.metadata}});
+  }
+  return out;
+}
+
 Result<void> Group::Replay(const GroupRecord& record) {
   if (record.group_id != group_id_) {
     return Fail(Errc::kInvalidRequest, "record of group '" + record.group_id + "' replayed into '" + group_id_ + "'");

@@ -173,6 +173,14 @@ class Group {
   // Applies one record (of this group) to the state, as on failover. Records
   // of another group are kInvalidRequest. Produces no records.
   [[nodiscard]] Result<void> Replay(const GroupRecord& record);
+  // Every record of the persisted state as it is now: group metadata, target
+  // assignment, one record per member, one per committed offset. Replayed
+  // alone into a fresh Group, they reproduce Describe() and the committed
+  // offsets; replayed after any older records of this group, the same (each
+  // record is a full upsert of its key). The broker writes them periodically
+  // so that older records of the log become redundant (docs/groups.md
+  // "Bounded __consumer_offsets"). Does not touch TakeRecords().
+  std::vector<GroupRecord> SnapshotRecords() const;
 
  private:
   struct Member {

@@ -464,6 +464,38 @@ TEST_F(GroupTest, ReplayingRecordsReproducesState) {
   ExpectSingleOwners({&a2, &b, &c, &d});
 }
 
+TEST_F(GroupTest, SnapshotRecordsAloneReproduceState) {
+  Client a = Join("pod-0"), b = Join(), c = Join();
+  Settle({&a, &b, &c});
+  ASSERT_TRUE(group_.CommitOffset(a.member_id, a.epoch, "t", PartitionId(3), Offset(42), "m").has_value());
+  ASSERT_TRUE(group_.CommitOffset(b.member_id, b.epoch, "t", PartitionId(5), Offset(7), "").has_value());
+  group_.UpdateTopicMetadata({{"t", 14}});
+  ASSERT_TRUE(Beat(b, /*drop_revoked=*/false).has_value());  // mid-reconciliation
+  HeartbeatRequest leave;
+  leave.member_id = a.member_id;
+  leave.member_epoch = kStaticLeaveEpoch;
+  ASSERT_TRUE(group_.Heartbeat(leave, now_).has_value());
+  const std::vector<GroupRecord> history = group_.TakeRecords();
+
+  Group from_snapshot("g", Config());
+  for (const GroupRecord& r : group_.SnapshotRecords()) {
+    auto decoded = DecodeRecord(EncodeRecord(r));
+    ASSERT_TRUE(decoded.has_value()) << decoded.error().ToString();
+    ASSERT_TRUE(from_snapshot.Replay(*decoded).has_value());
+  }
+  EXPECT_EQ(from_snapshot.Describe(), group_.Describe());
+  EXPECT_EQ(from_snapshot.committed_offsets(), group_.committed_offsets());
+  EXPECT_TRUE(group_.TakeRecords().empty());  // a snapshot is not a change
+
+  // A log cut anywhere before the snapshot replays to the same state.
+  for (size_t cut = 0; cut <= history.size(); cut += 3) {
+    Group g("g", Config());
+    for (size_t i = cut; i < history.size(); ++i) ASSERT_TRUE(g.Replay(history[i]).has_value());
+    for (const GroupRecord& r : group_.SnapshotRecords()) ASSERT_TRUE(g.Replay(r).has_value());
+    EXPECT_EQ(g.Describe(), group_.Describe()) << "cut at " << cut;
+  }
+}
+
 TEST_F(GroupTest, HeartbeatsThatChangeNothingWriteNoRecords) {
   Client a = Join(), b = Join();
   Settle({&a, &b});

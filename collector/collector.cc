@@ -196,9 +196,15 @@ Result<std::shared_ptr<PartitionStore>> Collector::Impl::OpenStore(int32_t parti
     if (code != Errc::kCorrupt && code != Errc::kUnsupportedVersion && code != Errc::kInvalidArgument) {
       return tl::unexpected(store.error());
     }
-    // Not a store this collector can continue: the log rebuilds it.
-    spdlog::warn("partition {}: discarding the local store ({}); it will be rebuilt from the log", partition,
-                 store.error().ToString());
+    // Not a store this collector can continue: the log rebuilds it (a store
+    // is a view of the topic). The usual case is an upgrade of the format.
+    if (code == Errc::kUnsupportedVersion) {
+      spdlog::warn("partition {}: store format upgrade: {}; dropping the store and rebuilding it from the log",
+                   partition, store.error().message());
+    } else {
+      spdlog::warn("partition {}: discarding the local store ({}); it will be rebuilt from the log", partition,
+                   store.error().ToString());
+    }
     TELEMQ_TRY(PartitionStore::Destroy(so.path));
     store = PartitionStore::Open(so);
     if (!store) return tl::unexpected(store.error());

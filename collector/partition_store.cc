@@ -14,7 +14,6 @@
 #include <limits>
 #include <map>
 #include <mutex>
-#include <set>
 #include <shared_mutex>
 #include <unordered_map>
 
@@ -88,17 +87,33 @@ struct GpuState {
   bool has_points = false;
   int64_t first_ts = 0;
   int64_t last_ts = 0;
-  // Metrics already written at last_ts: the streamer stamps a GPU's samples
-  // with strictly increasing times, so a point later than last_ts, or at
-  // last_ts with a metric not in here, is certainly new (no read needed).
-  std::vector<MetricId> at_last;
+  // The row at last_ts, as stored or about to be: the streamer stamps a
+  // GPU's samples with strictly increasing times, so a point later than
+  // last_ts starts a new row and one at last_ts joins this one, both known
+  // to be new or a rewrite without a read. Written once per batch (not per
+  // point) when row_dirty: when the GPU moves to a later time, or by Commit.
+  std::vector<fmt_::RowEntry> last_row;
+  bool row_dirty = false;
   bool record_dirty = false;  // the 'G' key must be rewritten with the next batch
   bool touched = false;       // readers' view must be refreshed after the next batch
-  // Within one Apply, after this GPU's first out-of-order point: the keys
-  // written since, so a rewrite within the batch is recognised.
+  // Within one Apply, after this GPU's first out-of-order point: the rows
+  // written since, so a later point of such a row in the same batch finds
+  // it (the database does not show the batch yet).
   bool slow = false;
-  std::set<std::pair<int64_t, MetricId>> batch_keys;
+  std::map<int64_t, std::vector<fmt_::RowEntry>> batch_rows;
 };
+
+// Sets `metric` in `row` (ascending by metric); true when it was not there.
+bool SetInRow(std::vector<fmt_::RowEntry>& row, MetricId metric, double value) {
+  auto it = std::lower_bound(row.begin(), row.end(), metric,
+                             [](const fmt_::RowEntry& e, MetricId m) { return e.metric < m; });
+  if (it != row.end() && it->metric == metric) {
+    it->value = value;
+    return false;
+  }
+  row.insert(it, {metric, value});
+  return true;
+}
 
 // What readers see of a GPU: refreshed after each batch that touched it.
 struct GpuView {
@@ -169,6 +184,9 @@ struct PartitionStore::Impl {
   Result<void> Load();
   Result<void> LoadGpu(const std::string& uuid, fmt_::GpuRecord record);
   Result<void> Commit(rocksdb::WriteBatch* batch, Offset applied_to, uint64_t points_to);
+  // Adds the row of `g` at `ts` to `batch` (and to g->batch_rows when slow).
+  void PutRow(rocksdb::WriteBatch* batch, GpuState* g, int64_t ts, const std::vector<fmt_::RowEntry>& row);
+  std::string row_buf;  // writer thread: PutRow's encoding buffer
   void Publish();
   void Touch(GpuState* g) {
     if (!g->touched) {
@@ -336,15 +354,13 @@ Result<void> PartitionStore::Impl::LoadGpu(const std::string& uuid, fmt_::GpuRec
     it->SeekToLast();
     auto last = it->Valid() ? fmt_::DecodeDataKey(it->key().ToStringView()) : std::nullopt;
     if (!first || !last) return Fail(Errc::kCorrupt, options.path + ": malformed data key of gpu " + uuid);
+    auto row = fmt_::RowView::Parse(it->value().ToStringView());
+    if (!row) return Fail(Errc::kCorrupt, options.path + ": malformed row of gpu " + uuid);
     g->has_points = true;
     g->first_ts = first->timestamp_us;
     g->last_ts = last->timestamp_us;
-    // Metrics at the last timestamp: walk back while the time is the same.
-    for (; it->Valid(); it->Prev()) {
-      auto k = fmt_::DecodeDataKey(it->key().ToStringView());
-      if (!k || k->timestamp_us != g->last_ts) break;
-      g->at_last.push_back(k->metric);
-    }
+    g->last_row.reserve(row->size());
+    for (size_t i = 0; i < row->size(); ++i) g->last_row.push_back({row->metric(i), row->value(i)});
   }
   if (!it->status().ok()) return tl::unexpected(FromStatus(it->status(), "read gpu " + uuid));
   if (!g->has_points) {
@@ -380,6 +396,12 @@ void PartitionStore::Impl::Publish() {
 // then shows the result to readers. New metric names are shown before the
 // write: a reader may then know a name no point uses yet, never the reverse.
 Result<void> PartitionStore::Impl::Commit(rocksdb::WriteBatch* batch, Offset applied_to, uint64_t points_to) {
+  for (GpuState* g : touched) {
+    if (g->row_dirty) {
+      PutRow(batch, g, g->last_ts, g->last_row);
+      g->row_dirty = false;
+    }
+  }
   if (batch->Count() == 0 && applied_to == applied_w && points_to == points_w) return Ok();
   for (GpuState* g : touched) {
     if (g->record_dirty) {
@@ -412,6 +434,15 @@ Result<void> PartitionStore::Impl::Commit(rocksdb::WriteBatch* batch, Offset app
   return Ok();
 }
 
+void PartitionStore::Impl::PutRow(rocksdb::WriteBatch* batch, GpuState* g, int64_t ts,
+                                  const std::vector<fmt_::RowEntry>& row) {
+  char key[fmt_::kDataKeySize];
+  fmt_::EncodeDataKey({g->record->sid, ts}, key);
+  fmt_::EncodeRow(row, &row_buf);
+  batch->Put(rocksdb::Slice(key, sizeof key), row_buf);
+  if (g->slow) g->batch_rows[ts] = row;
+}
+
 Result<ApplyStats> PartitionStore::Apply(std::span<const StoreRecord> records) {
   Impl& m = *impl_;
   if (m.failed) return Fail(Errc::kIo, m.options.path + ": an earlier write failed; reopen the store");
@@ -428,13 +459,11 @@ Result<ApplyStats> PartitionStore::Apply(std::span<const StoreRecord> records) {
                    RejectReasonName(reason), why);
     }
   };
-  char key[fmt_::kDataKeySize];
-  char value[fmt_::kDataValueSize];
   std::vector<GpuState*> slow;
   auto end_slow = [&] {
     for (GpuState* g : slow) {
       g->slow = false;
-      g->batch_keys.clear();
+      g->batch_rows.clear();
     }
   };
 
@@ -522,44 +551,53 @@ Result<ApplyStats> PartitionStore::Apply(std::span<const StoreRecord> records) {
     }
 
     const int64_t ts = p->timestamp_us;
-    fmt_::EncodeDataKey({g->record->sid, ts, mid}, key);
-    fmt_::EncodeValue(p->value, value);
     bool is_new = true;
     if (!g->has_points || ts > g->last_ts) {
+      // A new row; the previous one is complete.
+      if (g->row_dirty) m.PutRow(&batch, g, g->last_ts, g->last_row);
       if (!g->has_points) g->first_ts = ts;
       g->has_points = true;
       g->last_ts = ts;
-      g->at_last.assign(1, mid);
-    } else if (ts == g->last_ts && std::find(g->at_last.begin(), g->at_last.end(), mid) == g->at_last.end()) {
-      g->at_last.push_back(mid);
+      g->last_row.assign(1, {mid, p->value});
+      g->row_dirty = true;
+    } else if (ts == g->last_ts) {
+      is_new = SetInRow(g->last_row, mid, p->value);
+      g->row_dirty = true;
     } else {
-      // Not after everything this GPU has: only a read can tell a new point
-      // from a rewrite. Rare (the streamer's times increase per GPU). The
-      // first time in an Apply, the records before this one are committed so
-      // that reads see them; from then on this GPU's keys written in the
-      // batch are remembered, and a key is new if neither has it.
+      // Before this GPU's newest row: only a read can give the row it
+      // joins. Rare (the streamer's times increase per GPU). The first time
+      // in an Apply, the records before this one are committed so that reads
+      // see them; from then on this GPU's rows written in the batch are
+      // remembered, and read from there first.
       if (!g->slow) {
         m.Touch(g);
         TELEMQ_TRY(m.Commit(&batch, rec.offset, points));
         g->slow = true;
         slow.push_back(g);
       }
-      if (g->batch_keys.count({ts, mid}) != 0) {
-        is_new = false;
+      std::vector<fmt_::RowEntry> row;
+      if (auto it = g->batch_rows.find(ts); it != g->batch_rows.end()) {
+        row = it->second;
       } else {
         std::string existing;
-        auto s = m.db->Get(rocksdb::ReadOptions(), rocksdb::Slice(key, sizeof key), &existing);
+        auto s = m.db->Get(rocksdb::ReadOptions(), fmt_::DataLowerBound(g->record->sid, ts), &existing);
         if (s.ok()) {
-          is_new = false;
+          auto stored = fmt_::RowView::Parse(existing);
+          if (!stored) {
+            m.failed = true;
+            return Fail(Errc::kCorrupt, m.options.path + ": malformed row of gpu " + g->uuid);
+          }
+          row.reserve(stored->size() + 1);
+          for (size_t i = 0; i < stored->size(); ++i) row.push_back({stored->metric(i), stored->value(i)});
         } else if (!s.IsNotFound()) {
           m.failed = true;
           return tl::unexpected(FromStatus(s, "read store " + m.options.path));
         }
       }
+      is_new = SetInRow(row, mid, p->value);
+      m.PutRow(&batch, g, ts, row);
       g->first_ts = std::min(g->first_ts, ts);
     }
-    if (g->slow) g->batch_keys.insert({ts, mid});
-    batch.Put(rocksdb::Slice(key, sizeof key), rocksdb::Slice(value, sizeof value));
     m.Touch(g);
     if (is_new) {
       ++points;
@@ -616,7 +654,9 @@ Result<ExpireStats> PartitionStore::Expire(int64_t cutoff_us) {
     ro.iterate_upper_bound = &hi;
     std::unique_ptr<rocksdb::Iterator> it(m.db->NewIterator(ro));
     uint64_t n = 0;
-    for (it->Seek(lower); it->Valid() && it->key().compare(end) < 0; it->Next()) ++n;
+    for (it->Seek(lower); it->Valid() && it->key().compare(end) < 0; it->Next()) {
+      n += fmt_::RowSize(it->value().ToStringView());
+    }
     if (!it->status().ok()) return tl::unexpected(FromStatus(it->status(), "scan for retention"));
     batch.DeleteRange(lower, end);
     es.points += n;
@@ -760,33 +800,38 @@ Result<LatestResult> PartitionStore::Latest(const LatestQuery& q) const {
     const size_t wanted = only ? 1 : v.record->metrics.size();
     std::fill(seen.begin(), seen.end(), 0);
     size_t found = 0;
-    auto take = [&](const fmt_::DataKey& k) -> Result<void> {
-      if (k.metric >= dict->names.size()) return Fail(Errc::kCorrupt, "data key with an unknown metric id");
-      if ((only && k.metric != *only) || seen[k.metric]) return Ok();
-      auto value = fmt_::DecodeValue(it->value().ToStringView());
-      if (!value) return Fail(Errc::kCorrupt, "malformed value in gpu range");
-      seen[k.metric] = 1;
-      ++found;
-      g.points.push_back({dict->names[k.metric], k.timestamp_us, *value});
+    // Takes the metrics of one row not found in a newer one.
+    auto take = [&](int64_t ts) -> Result<void> {
+      auto row = fmt_::RowView::Parse(it->value().ToStringView());
+      if (!row) return Fail(Errc::kCorrupt, "malformed row in gpu range");
+      for (size_t i = 0; i < row->size() && found < wanted; ++i) {
+        const MetricId mid = row->metric(i);
+        if (mid >= dict->names.size()) return Fail(Errc::kCorrupt, "row with an unknown metric id");
+        if ((only && mid != *only) || seen[mid]) continue;
+        seen[mid] = 1;
+        ++found;
+        g.points.push_back({dict->names[mid], ts, row->value(i)});
+      }
       return Ok();
     };
-    // First forwards through the newest snapshot (its stamp is the GPU's
-    // last_ts, and a snapshot carries every metric): the usual answer, read
-    // with Next, which is cheap, where Prev in a memtable is a skip-list
-    // search per key.
-    for (it->Seek(fmt_::DataLowerBound(sid, v.last_ts)); it->Valid() && found < wanted; it->Next()) {
+    // First the newest row (the GPU's last_ts; a snapshot carries every
+    // metric): the usual whole answer, one Seek.
+    it->Seek(fmt_::DataLowerBound(sid, v.last_ts));
+    if (it->Valid()) {
       auto k = fmt_::DecodeDataKey(it->key().ToStringView());
-      if (!k || k->gpu != sid) break;  // past this GPU's range
-      TELEMQ_TRY(take(*k));
+      if (k && k->gpu == sid) TELEMQ_TRY(take(k->timestamp_us));
     }
     if (!it->status().ok()) return tl::unexpected(FromStatus(it->status(), "latest"));
-    // Then, for metrics not in the newest snapshot, backwards from the
-    // GPU's newest key until every metric is found or the lookback ends.
-    for (it->SeekForPrev(fmt_::GpuDataEnd(sid)); it->Valid() && found < wanted; it->Prev()) {
-      auto k = fmt_::DecodeDataKey(it->key().ToStringView());
-      if (!k || k->gpu != sid) break;  // before this GPU's range
-      if (k->timestamp_us < v.last_ts - q.lookback_us) break;
-      TELEMQ_TRY(take(*k));
+    // Then, for metrics not in the newest row, backwards from the GPU's
+    // newest row until every metric is found or the lookback ends (Prev in
+    // a memtable is a skip-list search per key, hence not the first resort).
+    if (found < wanted) {
+      for (it->SeekForPrev(fmt_::GpuDataEnd(sid)); it->Valid() && found < wanted; it->Prev()) {
+        auto k = fmt_::DecodeDataKey(it->key().ToStringView());
+        if (!k || k->gpu != sid) break;  // before this GPU's range
+        if (k->timestamp_us < v.last_ts - q.lookback_us) break;
+        TELEMQ_TRY(take(k->timestamp_us));
+      }
     }
     if (!it->status().ok()) return tl::unexpected(FromStatus(it->status(), "latest"));
     if (g.points.empty()) continue;
@@ -823,8 +868,8 @@ Result<WindowResult> PartitionStore::QueryWindow(std::string_view uuid, const Wi
   rocksdb::Slice hi(upper);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &hi;
-  // A downsampled scan reads every key of the window once, in order: no
-  // point in polluting the block cache's hot set with a day of blocks twice.
+  // A downsampled scan reads every row of a long window once, in order:
+  // blocks not cached are read ahead in 2 MiB runs, not one by one.
   if (q.downsample) ro.readahead_size = 2 << 20;
   // The iterator (its implicit snapshot) first, the dictionary after: Commit
   // shows new names before it writes, so a dictionary read now names every
@@ -845,35 +890,44 @@ Result<WindowResult> PartitionStore::QueryWindow(std::string_view uuid, const Wi
   }
   out.points.reserve(std::min<size_t>(limit, 4096));
 
-  // Keys order points by metric id within a timestamp, the API by metric
-  // name: gather one group (a timestamp, or a bucket when downsampling),
-  // then emit it in name order.
+  // Rows order points by metric id, the API by metric name: gather one
+  // group (a row, or a bucket of rows when downsampling), then emit it in
+  // name order.
   struct Entry {
     uint32_t rank;
     MetricId id;
-    double value;  // raw: the value; downsampled: the aggregate so far
-    double sum;
-    uint64_t count;
+    double value;
   };
   std::vector<Entry> group;
-  // Downsampling: the entry of each metric id in `group`, or -1.
-  std::vector<int32_t> slot;
-  if (q.downsample) slot.assign(dict->names.size(), -1);
+  // Downsampling: one accumulator per metric id, indexed directly (no
+  // search, no allocation per point), and the ids with points in the
+  // current bucket, in first-seen order.
+  struct Accumulator {
+    double sum = 0, min = 0, max = 0, last = 0;
+    uint64_t count = 0;
+  };
+  std::vector<Accumulator> acc;
+  std::vector<MetricId> present;
+  if (q.downsample) acc.resize(dict->names.size());
   int64_t group_ts = 0;
   bool full = false;
   // Returns true when the scan can stop.
   auto emit = [&]() -> bool {
     if (q.downsample) {
-      for (Entry& e : group) {
-        slot[e.id] = -1;
+      for (MetricId mid : present) {
+        Accumulator& a = acc[mid];
+        double v = 0;
         switch (q.downsample->agg) {
-          case Aggregation::kAvg: e.value = e.sum / static_cast<double>(e.count); break;
-          case Aggregation::kCount: e.value = static_cast<double>(e.count); break;
-          case Aggregation::kMin:
-          case Aggregation::kMax:
-          case Aggregation::kLast: break;
+          case Aggregation::kAvg: v = a.sum / static_cast<double>(a.count); break;
+          case Aggregation::kCount: v = static_cast<double>(a.count); break;
+          case Aggregation::kMin: v = a.min; break;
+          case Aggregation::kMax: v = a.max; break;
+          case Aggregation::kLast: v = a.last; break;
         }
+        group.push_back({dict->rank[mid], mid, v});
+        a.count = 0;
       }
+      present.clear();
     }
     if (q.after_us && group_ts == *q.after_us) {
       if (!q.after_metric) {
@@ -909,12 +963,33 @@ Result<WindowResult> PartitionStore::QueryWindow(std::string_view uuid, const Wi
   if (q.downsample && from > std::numeric_limits<int64_t>::min() + step) {
     seek_from = std::max(bucket_of(from), q.start_us.value_or(std::numeric_limits<int64_t>::min()));
   }
+  const size_t metric_count = dict->names.size();
+  // Adds one point of the current group (the caller checked the id).
+  auto add = [&](MetricId mid, double v) __attribute__((always_inline)) {
+    if (!q.downsample) {
+      group.push_back({dict->rank[mid], mid, v});
+      return;
+    }
+    Accumulator& a = acc[mid];
+    if (a.count == 0) {
+      present.push_back(mid);
+      a = {v, v, v, v, 1};
+      return;
+    }
+    // Every aggregate at once: cheaper than a branch on the kind per point.
+    a.sum += v;
+    a.min = std::min(a.min, v);
+    a.max = std::max(a.max, v);
+    a.last = v;  // rows ascend in time
+    ++a.count;
+  };
+  auto pending = [&] { return q.downsample ? !present.empty() : !group.empty(); };
   for (it->Seek(fmt_::DataLowerBound(sid, seek_from)); it->Valid(); it->Next()) {
     const rocksdb::Slice key = it->key();
     auto k = fmt_::DecodeDataKey(key.ToStringView());
     if (!k || k->gpu != sid) return Fail(Errc::kCorrupt, "malformed data key in gpu range");
-    // Keys ascend in time: a division only when a key leaves the current
-    // bucket (a day at 1 s and 10 metrics is 864,000 keys, 1,440 buckets).
+    // Rows ascend in time: a division only when a row leaves the current
+    // bucket (a day at 1 s is 86,400 rows, 1,440 buckets).
     int64_t ts = k->timestamp_us;
     if (q.downsample) {
       if (ts < bucket_lo || ts >= bucket_hi) {
@@ -924,38 +999,24 @@ Result<WindowResult> PartitionStore::QueryWindow(std::string_view uuid, const Wi
       }
       ts = bucket_lo;
     }
-    if (ts != group_ts && !group.empty()) {
+    if (ts != group_ts && pending()) {
       if ((stopped = emit())) break;
       group.clear();
     }
     group_ts = ts;
-    if (only && k->metric != *only) continue;
-    if (k->metric >= dict->names.size()) return Fail(Errc::kCorrupt, "data key with an unknown metric id");
-    auto v = fmt_::DecodeValue(it->value().ToStringView());
-    if (!v) return Fail(Errc::kCorrupt, "malformed value in gpu range");
-    if (!q.downsample) {
-      group.push_back({dict->rank[k->metric], k->metric, *v, 0, 0});
+    auto row = fmt_::RowView::Parse(it->value().ToStringView());
+    if (!row) return Fail(Errc::kCorrupt, "malformed row in gpu range");
+    // Ids ascend within a row: only the last can be out of the dictionary.
+    if (row->metric(row->size() - 1) >= metric_count) return Fail(Errc::kCorrupt, "row with an unknown metric id");
+    if (only) {
+      const ptrdiff_t i = row->Find(*only);
+      if (i >= 0) add(*only, row->value(static_cast<size_t>(i)));
       continue;
     }
-    int32_t& at = slot[k->metric];
-    if (at < 0) {
-      at = static_cast<int32_t>(group.size());
-      group.push_back({dict->rank[k->metric], k->metric, *v, *v, 1});
-      continue;
-    }
-    Entry& e = group[static_cast<size_t>(at)];
-    e.sum += *v;
-    ++e.count;
-    switch (q.downsample->agg) {
-      case Aggregation::kMin: e.value = std::min(e.value, *v); break;
-      case Aggregation::kMax: e.value = std::max(e.value, *v); break;
-      case Aggregation::kLast: e.value = *v; break;  // keys ascend in time within a metric
-      case Aggregation::kAvg:
-      case Aggregation::kCount: break;
-    }
+    for (size_t i = 0; i < row->size(); ++i) add(row->metric(i), row->value(i));
   }
   if (!it->status().ok()) return tl::unexpected(FromStatus(it->status(), "query"));
-  if (!stopped && !group.empty()) emit();
+  if (!stopped && pending()) emit();
   return out;
 }
 

@@ -1,12 +1,17 @@
 #include "collector/partition_store.h"
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
+#include <rocksdb/write_batch.h>
 
 #include <algorithm>
 #include <atomic>
 #include <set>
 #include <thread>
+#include <tuple>
 
+#include "collector/store_format.h"
 #include "collector/store_test_util.h"
 
 namespace telemq::collector {
@@ -465,6 +470,63 @@ TEST_F(PartitionStoreTest, StoreOfAnotherTopicIsRefused) {
   EXPECT_EQ(other.error().code(), Errc::kInvalidArgument);
   ASSERT_TRUE(PartitionStore::Destroy(Path()));
   EXPECT_TRUE(PartitionStore::Open({Path(), "other.topic", nullptr}));
+}
+
+// The data keys of a closed store (read with RocksDB directly): (gpu sid,
+// timestamp, number of points in the row).
+std::vector<std::tuple<uint32_t, int64_t, size_t>> DataRows(const std::string& path) {
+  std::vector<std::tuple<uint32_t, int64_t, size_t>> out;
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::OpenForReadOnly(rocksdb::Options(), path, &raw);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  if (!s.ok()) return out;
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek("D"); it->Valid() && it->key().starts_with("D"); it->Next()) {
+    auto k = format::DecodeDataKey(it->key().ToStringView());
+    auto row = format::RowView::Parse(it->value().ToStringView());
+    EXPECT_TRUE(k && row) << "malformed data key or row";
+    if (k && row) out.emplace_back(k->gpu, k->timestamp_us, row->size());
+  }
+  return out;
+}
+
+TEST_F(PartitionStoreTest, OneKeyPerGpuAndTimeHoldsEveryMetricOfThatTime) {
+  Fill({kGpuA, kGpuB}, 5);  // 2 GPUs x 5 times x 3 metrics
+  // Batches of 4 records: most snapshots are split between two batches.
+  for (int64_t from = 0; from < log_.size(); from += 4) ApplyRange(from, from + 4);
+  EXPECT_EQ(store_->Stats().points, 30u);
+  auto r = Query(kGpuA, {.limit = 100});
+  ASSERT_EQ(r.points.size(), 15u);
+  EXPECT_DOUBLE_EQ(r.points[14].value, 40 + 2);  // the last row's last metric by name
+  store_->Close();
+  const auto rows = DataRows(Path());
+  ASSERT_EQ(rows.size(), 10u);
+  for (const auto& [gpu, ts, n] : rows) EXPECT_EQ(n, kMetrics.size()) << gpu << " at " << ts;
+}
+
+TEST_F(PartitionStoreTest, StoreOfFormatVersionOneIsRefusedAsUnsupported) {
+  // What a version-1 collector left: its version record, offset record and
+  // one key per (gpu, time, metric) with an 8-byte value.
+  store_->Close();
+  ASSERT_TRUE(PartitionStore::Destroy(Path()));
+  {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, Path(), &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    rocksdb::WriteBatch b;
+    b.Put("V", format::EncodeVersionRecord({1, "gpu.telemetry"}));
+    b.Put("O", format::EncodeOffsetRecord({Offset(1), 1}));
+    b.Put(format::MetricKey(kMetrics[0]), format::EncodeMetricId(0));
+    b.Put(format::DataKeyString({0, 1'000'000}) + std::string(2, '\0'), std::string(8, '\0'));
+    ASSERT_TRUE(db->Write(rocksdb::WriteOptions(), &b).ok());
+  }
+  auto old = PartitionStore::Open({Path(), "gpu.telemetry", nullptr});
+  ASSERT_FALSE(old);
+  EXPECT_EQ(old.error().code(), Errc::kUnsupportedVersion);
+  EXPECT_NE(old.error().message().find("format version 1"), std::string::npos) << old.error().message();
 }
 
 TEST_F(PartitionStoreTest, ClosedStoreAnswersShuttingDownAndFreesTheDirectory) {

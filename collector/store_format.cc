@@ -13,10 +13,6 @@ void PutBE32(char* p, uint32_t v) {
 void PutBE64(char* p, uint64_t v) {
   for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (56 - 8 * i));
 }
-void PutBE16(char* p, uint16_t v) {
-  p[0] = static_cast<char>(v >> 8);
-  p[1] = static_cast<char>(v);
-}
 uint64_t GetBE(const char* p, int n) {
   uint64_t v = 0;
   for (int i = 0; i < n; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
@@ -71,7 +67,6 @@ void EncodeDataKey(const DataKey& key, char out[kDataKeySize]) {
   out[0] = kDataPrefix;
   PutBE32(out + 1, key.gpu);
   PutBE64(out + 5, BiasTimestamp(key.timestamp_us));
-  PutBE16(out + 13, key.metric);
 }
 
 std::string DataKeyString(const DataKey& key) {
@@ -85,38 +80,65 @@ std::optional<DataKey> DecodeDataKey(std::string_view bytes) {
   DataKey k;
   k.gpu = static_cast<GpuSid>(GetBE(bytes.data() + 1, 4));
   k.timestamp_us = UnbiasTimestamp(GetBE(bytes.data() + 5, 8));
-  k.metric = static_cast<MetricId>(GetBE(bytes.data() + 13, 2));
   return k;
 }
 
-std::string DataLowerBound(GpuSid gpu, int64_t timestamp_us) { return DataKeyString({gpu, timestamp_us, 0}); }
+std::string DataLowerBound(GpuSid gpu, int64_t timestamp_us) { return DataKeyString({gpu, timestamp_us}); }
 
 std::string DataUpperBoundInclusive(GpuSid gpu, int64_t timestamp_us) {
-  // Every 15-byte key at or before (gpu, ts, 0xFFFF) is a proper prefix of,
-  // or smaller than, this 16-byte string; every later key is greater.
-  std::string s = DataKeyString({gpu, timestamp_us, 0xFFFF});
+  // The key of (gpu, ts) is a proper prefix of this 14-byte string, and
+  // every 13-byte key before it is smaller; every later key is greater.
+  std::string s = DataKeyString({gpu, timestamp_us});
   s.push_back('\0');
   return s;
 }
 
 std::string GpuDataEnd(GpuSid gpu) { return DataUpperBoundInclusive(gpu, std::numeric_limits<int64_t>::max()); }
 
-void EncodeValue(double value, char out[kDataValueSize]) {
-  const auto bits = std::bit_cast<uint64_t>(value);
-  for (size_t i = 0; i < kDataValueSize; ++i) out[i] = static_cast<char>(bits >> (8 * i));
+void EncodeRow(std::span<const RowEntry> entries, std::string* out) {
+  out->clear();
+  out->reserve(2 + kRowEntryBytes * entries.size());
+  AppendLE(out, entries.size(), 2);
+  for (const RowEntry& e : entries) AppendLE(out, e.metric, 2);
+  for (const RowEntry& e : entries) AppendLE(out, std::bit_cast<uint64_t>(e.value), 8);
 }
 
-std::optional<double> DecodeValue(std::string_view bytes) {
-  if (bytes.size() != kDataValueSize) return std::nullopt;
-  uint64_t bits = 0;
-  for (size_t i = 0; i < kDataValueSize; ++i) bits |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[i])) << (8 * i);
+std::optional<RowView> RowView::Parse(std::string_view bytes) {
+  const size_t n = RowSize(bytes);
+  if (n == 0 || bytes.size() != 2 + kRowEntryBytes * n) return std::nullopt;
+  const RowView row(bytes.data(), n);
+  for (size_t i = 1; i < n; ++i) {
+    if (row.metric(i) <= row.metric(i - 1)) return std::nullopt;
+  }
+  return row;
+}
+
+double RowView::value(size_t i) const {
+  uint64_t bits;
+  std::memcpy(&bits, data_ + 2 + 2 * n_ + 8 * i, sizeof bits);
+  if constexpr (std::endian::native == std::endian::big) bits = __builtin_bswap64(bits);
   return std::bit_cast<double>(bits);
+}
+
+ptrdiff_t RowView::Find(MetricId metric) const {
+  // Rows hold a few dozen metrics at most: a linear scan beats a search.
+  for (size_t i = 0; i < n_; ++i) {
+    const MetricId m = this->metric(i);
+    if (m == metric) return static_cast<ptrdiff_t>(i);
+    if (m > metric) break;
+  }
+  return -1;
+}
+
+size_t RowSize(std::string_view bytes) {
+  if (bytes.size() < 2) return 0;
+  return static_cast<uint8_t>(bytes[0]) | (static_cast<size_t>(static_cast<uint8_t>(bytes[1])) << 8);
 }
 
 std::string EncodeGpuRecord(const GpuRecord& r) {
   std::string out;
   out.reserve(16 + r.device.size() + r.model_name.size() + r.hostname.size() + 2 * r.metrics.size());
-  AppendLE(&out, kFormatVersion, 1);
+  AppendLE(&out, kGpuRecordVersion, 1);
   AppendLE(&out, r.sid, 4);
   AppendLE(&out, static_cast<uint32_t>(r.gpu_id), 4);
   AppendStr(&out, r.device);
@@ -132,7 +154,7 @@ Result<GpuRecord> DecodeGpuRecord(std::string_view bytes) {
   GpuRecord r;
   uint64_t version = 0, sid = 0, gpu_id = 0, n = 0;
   if (!in.Int(&version, 1)) return Fail(Errc::kCorrupt, "gpu record: empty");
-  if (version != kFormatVersion) {
+  if (version != kGpuRecordVersion) {
     return Fail(Errc::kUnsupportedVersion, "gpu record: version " + std::to_string(version));
   }
   if (!in.Int(&sid, 4) || !in.Int(&gpu_id, 4) || !in.Str(&r.device) || !in.Str(&r.model_name) || !in.Str(&r.hostname) ||

@@ -4,19 +4,23 @@
 // this header is its single source of constants and codecs. Pure functions,
 // no RocksDB types: safe from any thread.
 //
-// Keys (one column family; the first byte names the kind of key):
-//   'D' | gpu u32 BE | timestamp_us biased u64 BE | metric u16 BE  -> f64 value (8 bytes, LE IEEE-754)
-//   'G' | gpu uuid                                                 -> GpuRecord (see EncodeGpuRecord)
-//   'M' | metric name                                              -> metric u16 (LE)
-//   'O'                                                            -> applied offset i64 LE | points u64 LE
-//   'V'                                                            -> format version u8 | topic (bytes)
-// Data keys sort by store-local GPU id, then time, then metric id, so one
-// GPU's time window is one contiguous key range. Timestamps are biased
-// (sign bit flipped) so negative ones sort before positive ones as unsigned
-// big-endian bytes.
+// Keys of format version 2 (one column family; the first byte names the
+// kind of key):
+//   'D' | gpu u32 BE | timestamp_us biased u64 BE  -> row: every metric of the GPU at that time (EncodeRow)
+//   'G' | gpu uuid                                 -> GpuRecord (see EncodeGpuRecord)
+//   'M' | metric name                              -> metric u16 (LE)
+//   'O'                                            -> applied offset i64 LE | points u64 LE
+//   'V'                                            -> format version u8 | topic (bytes)
+// Data keys sort by store-local GPU id, then time, so one GPU's time window
+// is one contiguous key range, and one key holds a whole snapshot (a day of
+// one GPU at 1 s is 86,400 keys, not 864,000 as in version 1, which had one
+// key per metric). Timestamps are biased (sign bit flipped) so negative ones
+// sort before positive ones as unsigned big-endian bytes.
 
 #include <cstdint>
+#include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,7 +30,11 @@
 
 namespace telemq::collector::format {
 
-inline constexpr uint8_t kFormatVersion = 1;
+// Version 1 (one key per GPU, time and metric) is not read: a store of it is
+// dropped and rebuilt from the log (docs/collector.md, "Store format").
+inline constexpr uint8_t kFormatVersion = 2;
+// The 'G' record's own encoding version (unchanged since format 1).
+inline constexpr uint8_t kGpuRecordVersion = 1;
 
 inline constexpr char kDataPrefix = 'D';
 inline constexpr char kGpuPrefix = 'G';
@@ -34,12 +42,12 @@ inline constexpr char kMetricPrefix = 'M';
 inline constexpr std::string_view kOffsetKey = "O";
 inline constexpr std::string_view kVersionKey = "V";
 
-// 'D' + gpu (4) + timestamp (8) + metric (2).
-inline constexpr size_t kDataKeySize = 15;
-inline constexpr size_t kDataValueSize = 8;
+// 'D' + gpu (4) + timestamp (8).
+inline constexpr size_t kDataKeySize = 13;
 
 // Store-local dictionary ids: a GPU uuid maps to a u32, a metric name to a
-// u16, so a data key is 15 bytes whatever the names' lengths.
+// u16, so a data key is 13 bytes and a row spends 10 bytes per metric
+// whatever the names' lengths.
 using GpuSid = uint32_t;
 using MetricId = uint16_t;
 inline constexpr uint32_t kMaxMetrics = 0x10000;
@@ -47,7 +55,6 @@ inline constexpr uint32_t kMaxMetrics = 0x10000;
 struct DataKey {
   GpuSid gpu = 0;
   int64_t timestamp_us = 0;
-  MetricId metric = 0;
   friend bool operator==(const DataKey&, const DataKey&) = default;
 };
 
@@ -60,7 +67,7 @@ std::string DataKeyString(const DataKey& key);
 // nullopt when `bytes` is not a well-formed data key.
 std::optional<DataKey> DecodeDataKey(std::string_view bytes);
 
-// The smallest data key of `gpu` at `timestamp_us` (metric 0).
+// The data key of `gpu` at `timestamp_us` (an inclusive lower bound).
 std::string DataLowerBound(GpuSid gpu, int64_t timestamp_us);
 // A key greater than every data key of `gpu` at or before `timestamp_us` and
 // smaller than every later one: an exclusive upper bound for an inclusive end.
@@ -68,8 +75,43 @@ std::string DataUpperBoundInclusive(GpuSid gpu, int64_t timestamp_us);
 // All keys of `gpu`: [DataLowerBound(gpu, INT64_MIN), GpuDataEnd(gpu)).
 std::string GpuDataEnd(GpuSid gpu);
 
-void EncodeValue(double value, char out[kDataValueSize]);
-std::optional<double> DecodeValue(std::string_view bytes);
+// A row: the values of one GPU at one time, one per metric.
+//   u16 n (LE, n >= 1) | n x metric u16 (LE, strictly ascending) | n x f64 (LE IEEE-754)
+// Ids before values, so a scan for one metric reads the ids only, and the
+// id run (the same in nearly every row) compresses to almost nothing.
+struct RowEntry {
+  MetricId metric = 0;
+  double value = 0;
+  friend bool operator==(const RowEntry&, const RowEntry&) = default;
+};
+inline constexpr size_t kRowEntryBytes = 10;
+inline constexpr size_t kMaxRowEntries = 0xFFFF;
+// `entries` must be strictly ascending by metric, 1..kMaxRowEntries of them.
+void EncodeRow(std::span<const RowEntry> entries, std::string* out);
+
+// A read-only view of an encoded row (no allocation: the scans' hot path).
+// Valid while the bytes it was parsed from are.
+class RowView {
+ public:
+  // nullopt when `bytes` is not a well-formed row (size, order of ids).
+  static std::optional<RowView> Parse(std::string_view bytes);
+  size_t size() const { return n_; }
+  MetricId metric(size_t i) const {
+    const auto* p = reinterpret_cast<const uint8_t*>(data_ + 2 + 2 * i);
+    return static_cast<MetricId>(p[0] | (p[1] << 8));
+  }
+  double value(size_t i) const;
+  // Index of `metric`, or -1.
+  ptrdiff_t Find(MetricId metric) const;
+
+ private:
+  RowView(const char* data, size_t n) : data_(data), n_(n) {}
+  const char* data_;
+  size_t n_;
+};
+// The number of entries of a row from its first two bytes (0 if too short):
+// retention counts the points it deletes without parsing rows.
+size_t RowSize(std::string_view bytes);
 
 // What a store keeps about one GPU besides its points. first/last timestamps
 // are not stored: they are read from the data keys when the store opens, so

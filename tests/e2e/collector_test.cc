@@ -9,8 +9,11 @@
 // killed member's partitions by replay.
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -284,6 +287,50 @@ TEST_F(CollectorE2ETest, ProducedPointsAreQueryableInOrderWithInclusiveWindows) 
   auto metrics = Get(c->http_port(), "/metrics");
   EXPECT_NE(metrics.body.find("telemq_collector_points_applied_total " + std::to_string(producer.sent())),
             std::string::npos);
+}
+
+// A store left by a collector of store format version 1 (one key per GPU,
+// time and metric) is not read by this one: the collector drops it, says so,
+// and rebuilds the partition from the log. The old stores claim to have
+// applied the whole log, so a collector that kept them would serve nothing.
+TEST_F(CollectorE2ETest, AStoreOfTheOldFormatIsDroppedAndRebuiltFromTheLog) {
+  FleetProducer producer(broker_->address());
+  constexpr int kSamples = 20;
+  for (int i = 0; i < kSamples; ++i) producer.Snapshot();
+  producer.Flush();
+  const std::string data = dirs_.File("c");
+  const auto hw = HighWatermarks();
+  for (int32_t p = 0; p < kPartitions; ++p) {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    const std::string path = data + "/partition-" + std::to_string(p);
+    std::filesystem::create_directories(path);
+    ASSERT_TRUE(rocksdb::DB::Open(o, path, &raw).ok()) << path;
+    std::unique_ptr<rocksdb::DB> db(raw);
+    auto le64 = [](uint64_t v) {
+      std::string out;
+      for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
+      return out;
+    };
+    rocksdb::WriteBatch b;
+    b.Put("V", std::string(1, '\x01') + kTopic);                                    // format version 1
+    b.Put("O", le64(static_cast<uint64_t>(hw[p])) + le64(1));                       // applied: the whole log
+    b.Put(std::string("D") + std::string(14, '\0'), std::string(8, '\0'));          // a version-1 point
+    ASSERT_TRUE(db->Write(rocksdb::WriteOptions(), &b).ok());
+    ASSERT_TRUE(db->Close().ok());
+  }
+  auto c = StartCollector("collector", data);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(WaitFor([&] { return CaughtUp({c.get()}); }, seconds(30)));
+  EXPECT_EQ(StoredPoints({c.get()}), producer.sent());
+  ExpectEveryPointOnce({c.get()}, producer.uuids(), kSamples);
+  const std::string log = c->LogTail(1 << 20);
+  for (int32_t p = 0; p < kPartitions; ++p) {
+    EXPECT_NE(log.find("partition " + std::to_string(p) + ": store format upgrade"), std::string::npos) << log;
+  }
+  EXPECT_NE(log.find("store format version 1, this collector reads 2"), std::string::npos) << log;
+  EXPECT_NE(log.find("rebuilding it from the log"), std::string::npos) << log;
 }
 
 TEST_F(CollectorE2ETest, KillNineMidStreamAndRestartLosesAndDuplicatesNothing) {

@@ -337,9 +337,17 @@ struct Gateway::Impl {
     res.set_header("Content-Type", kJson);
   }
 
-  // Fans `target` (/internal/v1/gpus or /internal/v1/latest) out to every
-  // collector in parallel.
-  tl::expected<FleetView, ApiError> Fleet(const std::string& target = "/internal/v1/gpus") {
+  // Fans /internal/v1/gpus out to every collector in parallel.
+  tl::expected<FleetView, ApiError> Fleet() {
+    return FanOut<EndpointReply>("/internal/v1/gpus", ParseCollectorGpus, MergeFleet);
+  }
+
+  // Fans `target` out to every collector in parallel, parses each answer
+  // (a failed or malformed one is counted and its partitions read as
+  // unavailable) and merges them.
+  template <typename Reply, typename Parsed, typename View>
+  tl::expected<View, ApiError> FanOut(const std::string& target, Result<Parsed> (*parse)(std::string_view),
+                                      View (*merge)(const RoutingTable&, const std::vector<Reply>&)) {
     const auto snap = routing.Current();
     if (snap->table.partitions() == 0) {
       routing.RequestRefresh();
@@ -347,7 +355,7 @@ struct Gateway::Impl {
                                                             : "routing table not available yet: " + snap->error));
     }
     const auto& endpoints = snap->table.endpoints();
-    std::vector<EndpointReply> replies(endpoints.size());
+    std::vector<Reply> replies(endpoints.size());
     auto fetch = [&](size_t i) {
       replies[i].endpoint = endpoints[i];
       auto up = Call(endpoints[i], target);
@@ -356,7 +364,7 @@ struct Gateway::Impl {
         spdlog::debug("fan-out to {} failed: {}", endpoints[i], e.message);
         return;
       }
-      auto parsed = ParseCollectorGpus(up.body);
+      auto parsed = parse(up.body);
       if (!parsed) {
         BadResponse(endpoints[i], parsed.error());  // counted and logged; its partitions read as unavailable
         return;
@@ -364,7 +372,7 @@ struct Gateway::Impl {
       replies[i].reply = std::move(*parsed);
     };
     ForEachParallel(endpoints.size(), fetch);
-    FleetView view = MergeFleet(snap->table, std::move(replies));
+    View view = merge(snap->table, replies);
     if (view.nothing_available()) {
       return tl::unexpected(Unavailable("no partition of topic '" + options.topic + "' is served right now"));
     }
@@ -408,10 +416,11 @@ struct Gateway::Impl {
       if (it->second.empty()) return Reply(res, {400, "invalid_parameter", names[i], std::string("empty ") + names[i]});
       filters[i] = it->second;
     }
-    auto view = Fleet(CollectorLatestTarget(filters[0], filters[1]));
+    auto view = FanOut<LatestReply>(CollectorLatestTarget(filters[0], filters[1]), ParseCollectorLatest, MergeLatest);
     if (!view) return Reply(res, view.error());
     if (view->partial()) res.set_header("Retry-After", "1");
-    res.set_content(LatestJson(*view), kJson);
+    res.body = std::move(view->body);
+    res.set_header("Content-Type", kJson);
   }
 
   void Readyz(httplib::Response& res) {

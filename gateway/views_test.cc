@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 namespace telemq::gateway {
 namespace {
@@ -174,31 +175,83 @@ TEST(FleetViews, HostsAndMetricsAreCounted) {
   EXPECT_EQ(metrics["metrics"], json::parse(R"([{"name":"A","gpu_count":2},{"name":"B","gpu_count":2}])"));
 }
 
+std::string LatestBody(const std::vector<std::tuple<std::string, int32_t, int>>& gpus, const std::string& serving) {
+  std::string out = R"({"gpus":[)";
+  for (size_t i = 0; i < gpus.size(); ++i) {
+    const auto& [uuid, partition, n] = gpus[i];
+    if (i > 0) out += ",";
+    out += R"({"uuid":")" + uuid + R"(","gpu_id":3,"device":"d","model_name":"m","hostname":"h","partition":)" +
+           std::to_string(partition) + R"(,"first_timestamp_us":1,"last_timestamp_us":2,"metrics":["A"],"latest":[)";
+    for (int k = 0; k < n; ++k) {
+      if (k > 0) out += ",";
+      out += R"({"metric":"M)" + std::to_string(k) + R"(","timestamp_us":)" + std::to_string(1'000'000 * k) +
+             R"(,"value":)" + std::to_string(k) + "}";
+    }
+    out += "]}";
+  }
+  return out + R"(],"serving":)" + serving + R"(,"restoring":[]})";
+}
+
 TEST(FleetViews, LatestIsValidJsonWithEveryPointAndAvailability) {
   const std::string body = R"({"gpus":[{"uuid":"GPU-\"1","gpu_id":2,"device":"d","model_name":"m","hostname":"h1",
     "partition":0,"first_timestamp_us":1,"last_timestamp_us":5000000,"metrics":["A","B"],
     "latest":[{"metric":"A","timestamp_us":5000000,"value":0.1},{"metric":"B","timestamp_us":4000000,"value":65}]}],
-    "serving":[0],"restoring":[]})";
-  auto parsed = ParseCollectorGpus(body);
+    "serving":[0],"restoring":[1]})";
+  auto parsed = ParseCollectorLatest(body);
   ASSERT_TRUE(parsed) << parsed.error().ToString();
-  FleetView v;
-  v.partitions = 2;
-  v.unavailable = {1};
-  v.gpus = parsed->gpus;
-  const auto j = json::parse(LatestJson(v));
+  EXPECT_EQ(parsed->serving, std::vector<int32_t>{0});
+  EXPECT_EQ(parsed->restoring, std::vector<int32_t>{1});
+  const auto table = Table(2, {{"http://a:1", {0, 1}}});
+  const LatestView v = MergeLatest(table, {{"http://a:1", std::move(*parsed)}});
+  EXPECT_TRUE(v.partial());
+  const auto j = json::parse(v.body);
   EXPECT_EQ(j["count"], 1);
   EXPECT_EQ(j["points"], 2);
   EXPECT_EQ(j["partial"], true);
   EXPECT_EQ(j["unavailable_partitions"], json::array({1}));
   const json& g = j["gpus"][0];
-  EXPECT_EQ(g["uuid"], "GPU-\"1");
-  EXPECT_EQ(g["gpu_id"], 2);
-  EXPECT_EQ(g["hostname"], "h1");
-  EXPECT_EQ(g["latest"][0], json({{"timestamp", "1970-01-01T00:00:05.000000Z"}, {"metric", "A"}, {"value", 0.1}}));
-  EXPECT_EQ(g["latest"][1]["value"], 65);
-  // A collector reply whose latest points break the contract is refused.
-  EXPECT_FALSE(ParseCollectorGpus(R"({"gpus":[{"uuid":"u","gpu_id":0,"device":"","model_name":"","hostname":"",
-    "partition":0,"first_timestamp_us":0,"last_timestamp_us":0,"metrics":[],"latest":[{"metric":"A"}]}]})"));
+  EXPECT_EQ(g, json::parse(R"({"uuid":"GPU-\"1","gpu_id":2,"hostname":"h1","model_name":"m","partition":0,
+    "latest":[{"timestamp":"1970-01-01T00:00:05.000000Z","metric":"A","value":0.1},
+              {"timestamp":"1970-01-01T00:00:04.000000Z","metric":"B","value":65}]})"));
+}
+
+TEST(FleetViews, LatestMergesCollectorsSortedByUuidEachPartitionFromOneSource) {
+  // b is the routed owner of 1 and 2; a still reports 1 (mid-handover) and
+  // owns 0; partition 3 is served by nobody.
+  const auto table = Table(4, {{"http://a:1", {0}}, {"http://b:1", {1, 2}}});
+  auto a = ParseCollectorLatest(LatestBody({{"GPU-z", 0, 2}, {"GPU-stale", 1, 1}, {"GPU-m", 1, 1}}, "[0,1]"));
+  auto b = ParseCollectorLatest(LatestBody({{"GPU-m", 1, 3}, {"GPU-c", 2, 0}}, "[1,2]"));
+  ASSERT_TRUE(a && b);
+  const LatestView v = MergeLatest(table, {{"http://a:1", std::move(*a)}, {"http://b:1", std::move(*b)}});
+  const auto j = json::parse(v.body);
+  ASSERT_EQ(j["gpus"].size(), 3u);
+  EXPECT_EQ(j["gpus"][0]["uuid"], "GPU-c");
+  EXPECT_EQ(j["gpus"][1]["uuid"], "GPU-m");
+  EXPECT_EQ(j["gpus"][1]["latest"].size(), 3u);  // from b, the owner
+  EXPECT_EQ(j["gpus"][2]["uuid"], "GPU-z");
+  EXPECT_EQ(j["count"], 3);
+  EXPECT_EQ(j["points"], 5);
+  EXPECT_EQ(j["unavailable_partitions"], json::array({3}));
+  EXPECT_FALSE(v.nothing_available());
+  EXPECT_TRUE(MergeLatest(table, {{"http://a:1", std::nullopt}}).nothing_available());
+}
+
+TEST(FleetViews, LatestContractBreachesAreErrors) {
+  const std::string gpu = R"("uuid":"u","gpu_id":0,"device":"","model_name":"","hostname":"","partition":0)";
+  EXPECT_TRUE(ParseCollectorLatest(R"({"gpus":[{)" + gpu + R"(,"latest":[]}],"serving":[0]})"));
+  for (const std::string& bad : std::vector<std::string>{
+           R"({"gpus":[{)" + gpu + R"(,"latest":[{"metric":"A"}]}]})",                        // point lacks fields
+           R"({"gpus":[{)" + gpu + R"(,"latest":[{"metric":1,"timestamp_us":1,"value":1}]}]})",  // metric not a string
+           R"({"gpus":[{)" + gpu + R"(,"latest":[{"metric":"A","timestamp_us":1.5,"value":1}]}]})",
+           R"({"gpus":[{"uuid":"u","latest":[]}]})",  // GPU lacks fields
+           R"({"gpus":[{)" + gpu + R"(}],"serving":["x"]})",
+           R"({"gpus":[{)" + gpu + R"(}]} trailing)",
+           R"({"serving":[0]})",  // no gpus
+           R"({"gpus":[{)" + gpu + R"(,"latest":[{"metric":"A\q","timestamp_us":1,"value":1}]}]})",  // bad escape
+           R"({"gpus":[{)" + gpu + R"(,"latest":[{"metric":"A","timestamp_us":1,"value":01}]}]})",
+           std::string("not json")}) {
+    EXPECT_FALSE(ParseCollectorLatest(bad)) << bad;
+  }
 }
 
 }  // namespace

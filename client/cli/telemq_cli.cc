@@ -1,14 +1,17 @@
 // telemq: command-line tool on the client library.
 //
 //   telemq topic create gpu.telemetry --partitions 16 [--retention-ms N]
-//   telemq topic list | describe NAME | delete NAME
+//   telemq topic list | describe NAME [--format text|json] | delete NAME
 //   telemq produce TOPIC [--key-separator '\t'] < lines
 //   telemq consume TOPIC [--from earliest|latest|OFFSET|@TIMESTAMP_MS] [--max N] [--partition P]
 //                        [--format telemetry|json|raw] [--print-key] [--print-meta]
 //   telemq consume TOPIC --group G [--instance-id I] [--log-assignments] [--commit-after-print]
 //   telemq group list | describe G | delete G
 //   telemq group reset-offsets G --topic T (--to-earliest|--to-latest|--to-timestamp MS|--to-offset N) [--partition P]
-//   telemq cluster
+//   telemq cluster                  (cluster id, controller, brokers)
+//   telemq cluster status [--format text|json]
+//                                   (brokers up/down, controller, leaders per broker, under-replicated and
+//                                    offline partitions; exit code 3 when a partition is offline)
 //
 // --bootstrap host:port[,host:port...] (or $TELEMQ_BOOTSTRAP) picks the cluster.
 
@@ -21,6 +24,7 @@
 #include <iostream>
 #include <string>
 
+#include "cluster_format.h"
 #include "offset_spec.h"
 #include "record_format.h"
 #include "telemq/admin.h"
@@ -132,13 +136,17 @@ int Run(int argc, char** argv) {
   int64_t retention_ms = -2, retention_bytes = -2, segment_bytes = -2;
   create->add_option("name", name, "Topic name")->required();
   create->add_option("-p,--partitions", spec.partitions, "Partition count (default 1)");
-  create->add_option("-r,--replication-factor", spec.replication_factor, "Replicas per partition (default 1)");
+  create->add_option("-r,--replication-factor", spec.replication_factor,
+                     "Replicas per partition (default -1: the broker's default_replication_factor)");
   create->add_option("--retention-ms", retention_ms, "Retention by age, ms; -1 unlimited (default: broker's)");
   create->add_option("--retention-bytes", retention_bytes, "Retention by size per partition; -1 unlimited");
   create->add_option("--segment-bytes", segment_bytes, "Segment size (default: broker's)");
   auto* list = topic->add_subcommand("list", "List topics");
-  auto* describe = topic->add_subcommand("describe", "Partitions, leaders and offsets of a topic");
+  auto* describe =
+      topic->add_subcommand("describe", "Partitions with replicas, in-sync replicas, leader, term and offsets");
   describe->add_option("name", name, "Topic name")->required();
+  std::string table_format;
+  describe->add_option("--format", table_format, "text (aligned columns; default) | json");
   auto* del = topic->add_subcommand("delete", "Delete a topic and its data");
   del->add_option("name", name, "Topic name")->required();
 
@@ -199,7 +207,11 @@ int Run(int argc, char** argv) {
   auto* gdelete = group->add_subcommand("delete", "Delete a group without members and its offsets");
   gdelete->add_option("group", group_id, "Group id")->required();
 
-  auto* cluster = app.add_subcommand("cluster", "Cluster id and brokers");
+  auto* cluster = app.add_subcommand("cluster", "Cluster id, controller and brokers");
+  auto* cstatus = cluster->add_subcommand(
+      "status", "Brokers up/down, controller, leaders per broker, under-replicated and offline partitions "
+                "(exit code " + std::to_string(telemq::cli::kExitOfflinePartitions) + " when a partition is offline)");
+  cstatus->add_option("--format", table_format, "text (aligned columns; default) | json");
   CLI11_PARSE(app, argc, argv);
   telemq::cli::PrintOptions print_options{.print_meta = print_meta, .print_key = print_key};
   if (*consume) {
@@ -308,25 +320,31 @@ int Run(int argc, char** argv) {
       if (!topics) return Die("list topics", topics.error());
       for (const auto& t : *topics) std::printf("%s\n", t.c_str());
     } else if (*describe) {
+      auto format = telemq::cli::ParseTableFormat(table_format);
+      if (!format) return Die("describe " + name, format.error());
       auto d = (*admin)->DescribeTopic(name);
       if (!d) return Die("describe " + name, d.error());
-      std::printf("topic %s  partitions %zu  retention_ms %lld  retention_bytes %lld\n", d->name.c_str(),
-                  d->partitions.size(), static_cast<long long>(d->retention_ms),
-                  static_cast<long long>(d->retention_bytes));
-      std::printf("%-10s %-7s %-16s %-16s\n", "PARTITION", "LEADER", "LOG_START", "HIGH_WATERMARK");
-      for (const auto& p : d->partitions) {
-        std::printf("%-10d %-7d %-16lld %-16lld\n", p.partition, p.leader,
-                    static_cast<long long>(p.log_start_offset.value()),
-                    static_cast<long long>(p.high_watermark.value()));
-      }
+      const std::string out = telemq::cli::FormatTopicDescription(*d, *format, /*with_offsets=*/true);
+      std::fwrite(out.data(), 1, out.size(), stdout);
     } else if (*del) {
       if (auto r = (*admin)->DeleteTopic(name); !r) return Die("delete topic " + name, r.error());
       std::printf("deleted topic %s\n", name.c_str());
+    } else if (*cstatus) {
+      auto format = telemq::cli::ParseTableFormat(table_format);
+      if (!format) return Die("cluster status", format.error());
+      auto d = (*admin)->DescribeCluster();
+      if (!d) return Die("describe cluster", d.error());
+      const std::string out = telemq::cli::FormatClusterStatus(*d, *format);
+      std::fwrite(out.data(), 1, out.size(), stdout);
+      return telemq::cli::ClusterStatusExitCode(*d);
     } else if (*cluster) {
       auto d = (*admin)->DescribeCluster();
       if (!d) return Die("describe cluster", d.error());
-      std::printf("cluster %s  controller %d\n", d->cluster_id.c_str(), d->controller_id);
-      for (const auto& b : d->brokers) std::printf("broker %d  %s:%u\n", b.id, b.host.c_str(), b.port);
+      std::printf("cluster %s  controller %d  term %lld\n", d->cluster_id.c_str(), d->controller_id,
+                  static_cast<long long>(d->controller_term));
+      for (const auto& b : d->brokers) {
+        std::printf("broker %d  %s:%u  %s\n", b.id, b.host.c_str(), b.port, b.live ? "up" : "down");
+      }
     }
     return 0;
   }

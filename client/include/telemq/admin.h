@@ -2,10 +2,16 @@
 // Admin: topics, offsets, consumer groups and the cluster, as blocking calls.
 // Thread-safe.
 //
+// Topic creation and deletion go to the controller leader (named by
+// metadata), following it when it moves (NotController, lost connection)
+// until the client's request_timeout. Descriptions ask every live broker,
+// since only a partition's leader reports its in-sync replicas.
+//
 //   auto admin = telemq::Admin::Create({.bootstrap_servers = {"127.0.0.1:9092"}});
 //   (*admin)->CreateTopic("gpu.telemetry", {.partitions = 16});
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,7 +30,7 @@ class Cluster;
 
 struct NewTopic {
   int32_t partitions = 1;
-  int16_t replication_factor = 1;
+  int16_t replication_factor = -1;         // -1: the broker's default (3 in a cluster of 3 or more)
   std::optional<int64_t> retention_ms;     // unset: broker default; -1 unlimited
   std::optional<int64_t> retention_bytes;  // per partition; unset: broker default
   std::optional<int64_t> segment_bytes;
@@ -32,14 +38,19 @@ struct NewTopic {
 
 struct PartitionDescription {
   int32_t partition = 0;
-  int32_t leader = -1;
-  std::vector<int32_t> replicas;
+  int32_t leader = -1;            // -1: none (offline: an election, or no live in-sync replica)
+  int64_t leader_term = 0;        // Raft term of `leader`
+  std::vector<int32_t> replicas;  // broker ids, the preferred leader first
+  std::vector<int32_t> isr;       // in-sync replicas; empty: unknown (the leader did not answer)
   Offset log_start_offset{-1};
   Offset high_watermark{-1};
 };
 
 struct TopicDescription {
   std::string name;
+  uint64_t topic_id = 0;  // new for every creation under the same name; 0: not given
+  int16_t replication_factor = 0;
+  bool internal = false;
   int64_t retention_ms = -1;
   int64_t retention_bytes = -1;
   int64_t segment_bytes = 0;
@@ -50,12 +61,17 @@ struct BrokerDescription {
   int32_t id = 0;
   std::string host;
   uint16_t port = 0;
+  bool live = true;  // the controller heard from it within its liveness timeout
 };
 
 struct ClusterDescription {
   std::string cluster_id;
-  int32_t controller_id = -1;
-  std::vector<BrokerDescription> brokers;
+  int32_t controller_id = -1;  // the controller leader; -1: none (an election)
+  int64_t controller_term = 0;
+  std::vector<BrokerDescription> brokers;  // by id
+  // Every topic (internal ones included) with its partitions' leaders,
+  // terms, replicas and isr; offsets are not filled.
+  std::vector<TopicDescription> topics;
 };
 
 // Special timestamps for ListOffset.
@@ -114,6 +130,8 @@ class Admin {
   [[nodiscard]] Result<std::vector<std::string>> ListTopics();
   // Partitions with leaders, and (when with_offsets) log start and high watermark.
   [[nodiscard]] Result<TopicDescription> DescribeTopic(const std::string& name, bool with_offsets = true);
+  // Brokers (up or down), the controller, and every partition's leader,
+  // term, replicas and in-sync replicas.
   [[nodiscard]] Result<ClusterDescription> DescribeCluster();
   // Earliest or latest (high watermark) offset of a partition.
   [[nodiscard]] Result<Offset> ListOffset(const std::string& topic, int32_t partition, OffsetSpec spec);
@@ -140,6 +158,10 @@ class Admin {
  private:
   explicit Admin(std::shared_ptr<client::Cluster> cluster);
   [[nodiscard]] Result<int64_t> ListOffsetRaw(const std::string& topic, int32_t partition, int64_t timestamp);
+  // Metadata of `topics` (empty: all) merged over every live broker's answer.
+  // Errors of named topics go to `errors` (when non-null).
+  [[nodiscard]] Result<ClusterDescription> GatherMetadata(const std::vector<std::string>& topics,
+                                                          std::map<std::string, Error>* errors);
   std::shared_ptr<client::Cluster> cluster_;
 };
 

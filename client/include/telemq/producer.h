@@ -11,6 +11,14 @@
 // error. Memory is bounded by buffer_bytes: a full buffer blocks Send (up to
 // max_block) or fails it at once with kBufferFull, by option.
 //
+// Leader changes (docs/protocol.md §10): batches go to the partition's
+// leader only. A NotLeader answer with the new leader's id moves them there
+// after the backoff; while no leader is known the partition's batches wait
+// (within buffer_bytes and delivery_timeout) and metadata is refreshed.
+// A retried batch keeps its producer id, epoch and sequence and goes before
+// any later batch of its partition, so failover neither reorders nor
+// duplicates.
+//
 // Thread-safe. Callbacks run on the client's I/O thread: keep them short.
 
 #include <chrono>

@@ -1,6 +1,8 @@
 #include "telemq/admin.h"
 
+#include <algorithm>
 #include <functional>
+#include <future>
 #include <map>
 #include <thread>
 
@@ -31,6 +33,75 @@ Result<void> TopicOutcome(const fb::TopicResult* r) {
   return Fail(wire::FromWireError(r->error()), wire::Str(r->message()));
 }
 
+// Sends a topic-admin request (CreateTopics, DeleteTopics: both answer
+// `results: [TopicResult]`) to the controller leader. NotController (as a
+// result or an ErrorResponse), ShuttingDown and a lost connection forget
+// that controller, refresh metadata and retry after the backoff, until the
+// client's request_timeout. `topic` keeps the metadata refresh small.
+template <typename T>
+Result<const T*> ControllerCall(client::Cluster& cluster, const std::string& topic,
+                                const std::function<Request()>& build, Result<client::Frame>* keep) {
+  const auto& options = cluster.options();
+  const auto deadline = std::chrono::steady_clock::now() + options.request_timeout;
+  Error last(Errc::kNotLeader, "no controller leader known (an election under way?)");
+  for (;;) {
+    int32_t node = cluster.Controller();
+    if (node < 0) {
+      IgnoreError(cluster.RefreshMetadataSync({topic}), "retried until the deadline");
+      node = cluster.Controller();
+    }
+    if (node >= 0) {
+      *keep = cluster.Call(node, build());
+      auto body = Body<T>(*keep);
+      if (body) {
+        bool moved = false;
+        if ((*body)->results()) {
+          for (const auto* r : *(*body)->results()) {
+            moved |= r->error() == fb::ErrorCode::NotController || r->error() == fb::ErrorCode::ShuttingDown;
+          }
+        }
+        if (!moved) return body;
+        last = Error(Errc::kNotLeader, "broker " + std::to_string(node) + " is not the controller leader");
+      } else {
+        // kNotLeader here is an ErrorResponse with NotController.
+        const Errc code = body.error().code();
+        if (code != Errc::kDisconnected && code != Errc::kTimeout && code != Errc::kNotLeader &&
+            code != Errc::kShuttingDown) {
+          return body;
+        }
+        last = body.error();
+      }
+      cluster.ForgetController(node);
+    }
+    if (std::chrono::steady_clock::now() + options.retry_backoff > deadline) return tl::unexpected(last);
+    std::this_thread::sleep_for(options.retry_backoff);
+    IgnoreError(cluster.RefreshMetadataSync({topic}), "retried until the deadline");
+  }
+}
+
+// A request any broker answers (metadata, group listing): a lost
+// connection moves on to the next broker after the backoff, until the
+// client's request_timeout.
+Result<client::Frame> AnyBrokerCall(client::Cluster& cluster, const std::function<Request()>& build) {
+  const auto deadline = std::chrono::steady_clock::now() + cluster.options().request_timeout;
+  for (;;) {
+    auto frame = cluster.Call(client::kAnyBroker, build());
+    if (frame || (frame.error().code() != Errc::kDisconnected && frame.error().code() != Errc::kTimeout) ||
+        std::chrono::steady_clock::now() + cluster.options().retry_backoff > deadline) {
+      return frame;
+    }
+    std::this_thread::sleep_for(cluster.options().retry_backoff);
+  }
+}
+
+Request MetadataRequest(const std::vector<std::string>& topics) {
+  flatbuffers::FlatBufferBuilder b(128);
+  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> names;
+  if (!topics.empty()) names = b.CreateVectorOfStrings(topics);
+  b.Finish(fb::CreateMetadataRequest(b, names));
+  return Request{wire::ApiKey::kMetadata, b.Release(), {}, nullptr};
+}
+
 }  // namespace
 
 Admin::Admin(std::shared_ptr<client::Cluster> cluster) : cluster_(std::move(cluster)) {}
@@ -44,38 +115,44 @@ Result<std::unique_ptr<Admin>> Admin::Create(const ClientOptions& options) {
 }
 
 Result<void> Admin::CreateTopic(const std::string& name, const NewTopic& spec) {
-  flatbuffers::FlatBufferBuilder b(256);
-  flatbuffers::Offset<fb::TopicConfig> cfg;
-  if (spec.retention_ms || spec.retention_bytes || spec.segment_bytes) {
-    // The broker applies its defaults only when no field is set, so fill the
-    // unset ones with the "unlimited"/"default" values explicitly.
-    cfg = fb::CreateTopicConfig(b, spec.retention_ms.value_or(-1), spec.retention_bytes.value_or(-1),
-                                spec.segment_bytes.value_or(0));
-  }
-  std::vector<flatbuffers::Offset<fb::CreateTopic>> topics{
-      fb::CreateCreateTopicDirect(b, name.c_str(), spec.partitions, spec.replication_factor, cfg)};
-  b.Finish(fb::CreateCreateTopicsRequestDirect(b, &topics, false));
-  auto frame = cluster_->Call(-1, Request{wire::ApiKey::kCreateTopics, b.Release(), {}, nullptr});
-  TELEMQ_ASSIGN_OR_RETURN(auto resp, Body<fb::CreateTopicsResponse>(frame));
+  auto build = [&]() {
+    flatbuffers::FlatBufferBuilder b(256);
+    flatbuffers::Offset<fb::TopicConfig> cfg;
+    if (spec.retention_ms || spec.retention_bytes || spec.segment_bytes) {
+      // The broker applies its defaults only when no field is set, so fill the
+      // unset ones with the "unlimited"/"default" values explicitly.
+      cfg = fb::CreateTopicConfig(b, spec.retention_ms.value_or(-1), spec.retention_bytes.value_or(-1),
+                                  spec.segment_bytes.value_or(0));
+    }
+    std::vector<flatbuffers::Offset<fb::CreateTopic>> topics{
+        fb::CreateCreateTopicDirect(b, name.c_str(), spec.partitions, spec.replication_factor, cfg)};
+    b.Finish(fb::CreateCreateTopicsRequestDirect(b, &topics, false));
+    return Request{wire::ApiKey::kCreateTopics, b.Release(), {}, nullptr};
+  };
+  // After a lost connection the retry may find the topic that the first
+  // attempt created: TopicAlreadyExists.
+  Result<client::Frame> frame = Fail(Errc::kUnknown, "");
+  TELEMQ_ASSIGN_OR_RETURN(auto resp, ControllerCall<fb::CreateTopicsResponse>(*cluster_, name, build, &frame));
   if (!resp->results() || resp->results()->size() != 1) return Fail(Errc::kCorrupt, "create topics: no result");
   return TopicOutcome(resp->results()->Get(0));
 }
 
 Result<void> Admin::DeleteTopic(const std::string& name) {
-  flatbuffers::FlatBufferBuilder b(128);
-  std::vector<std::string> names{name};
-  auto n = b.CreateVectorOfStrings(names);
-  b.Finish(fb::CreateDeleteTopicsRequest(b, n));
-  auto frame = cluster_->Call(-1, Request{wire::ApiKey::kDeleteTopics, b.Release(), {}, nullptr});
-  TELEMQ_ASSIGN_OR_RETURN(auto resp, Body<fb::DeleteTopicsResponse>(frame));
+  auto build = [&]() {
+    flatbuffers::FlatBufferBuilder b(128);
+    std::vector<std::string> names{name};
+    auto n = b.CreateVectorOfStrings(names);
+    b.Finish(fb::CreateDeleteTopicsRequest(b, n));
+    return Request{wire::ApiKey::kDeleteTopics, b.Release(), {}, nullptr};
+  };
+  Result<client::Frame> frame = Fail(Errc::kUnknown, "");
+  TELEMQ_ASSIGN_OR_RETURN(auto resp, ControllerCall<fb::DeleteTopicsResponse>(*cluster_, name, build, &frame));
   if (!resp->results() || resp->results()->size() != 1) return Fail(Errc::kCorrupt, "delete topics: no result");
   return TopicOutcome(resp->results()->Get(0));
 }
 
 Result<std::vector<std::string>> Admin::ListTopics() {
-  flatbuffers::FlatBufferBuilder b(64);
-  b.Finish(fb::CreateMetadataRequest(b));
-  auto frame = cluster_->Call(-1, Request{wire::ApiKey::kMetadata, b.Release(), {}, nullptr});
+  auto frame = AnyBrokerCall(*cluster_, [] { return MetadataRequest({}); });
   TELEMQ_ASSIGN_OR_RETURN(auto resp, Body<fb::MetadataResponse>(frame));
   std::vector<std::string> out;
   if (resp->topics()) {
@@ -84,54 +161,104 @@ Result<std::vector<std::string>> Admin::ListTopics() {
   return out;
 }
 
-Result<TopicDescription> Admin::DescribeTopic(const std::string& name, bool with_offsets) {
-  flatbuffers::FlatBufferBuilder b(128);
-  std::vector<std::string> names{name};
-  auto n = b.CreateVectorOfStrings(names);
-  b.Finish(fb::CreateMetadataRequest(b, n));
-  auto frame = cluster_->Call(-1, Request{wire::ApiKey::kMetadata, b.Release(), {}, nullptr});
-  TELEMQ_ASSIGN_OR_RETURN(auto resp, Body<fb::MetadataResponse>(frame));
-  if (!resp->topics() || resp->topics()->size() != 1) return Fail(Errc::kCorrupt, "metadata: no topic in answer");
-  const auto* t = resp->topics()->Get(0);
-  if (t->error() != fb::ErrorCode::None) return Fail(wire::FromWireError(t->error()), wire::Str(t->message()));
-  TopicDescription d;
-  d.name = name;
-  if (t->config()) {
-    d.retention_ms = t->config()->retention_ms();
-    d.retention_bytes = t->config()->retention_bytes();
-    d.segment_bytes = t->config()->segment_bytes();
+Result<ClusterDescription> Admin::GatherMetadata(const std::vector<std::string>& topics,
+                                                 std::map<std::string, Error>* errors) {
+  auto first = AnyBrokerCall(*cluster_, [&] { return MetadataRequest(topics); });
+  TELEMQ_ASSIGN_OR_RETURN(const auto* resp, Body<fb::MetadataResponse>(first));
+  // Only a partition's leader reports its isr, and brokers may lag one
+  // another: ask every live broker and merge by term (MetadataCache).
+  std::vector<std::shared_ptr<std::promise<Result<client::Frame>>>> asked;
+  if (resp->brokers()) {
+    for (const auto* b : *resp->brokers()) {
+      if (b->id() < 0 || !b->live()) continue;
+      cluster_->AddBroker(b->id(), wire::Str(b->host()), b->port());
+      auto promise = std::make_shared<std::promise<Result<client::Frame>>>();
+      asked.push_back(promise);
+      cluster_->Send(b->id(), MetadataRequest(topics),
+                     [promise](Result<client::Frame> r) { promise->set_value(std::move(r)); });
+    }
   }
-  if (t->partitions()) {
-    for (const auto* p : *t->partitions()) {
-      PartitionDescription pd;
-      pd.partition = p->partition();
-      pd.leader = p->leader();
-      if (p->replicas()) pd.replicas.assign(p->replicas()->begin(), p->replicas()->end());
-      if (with_offsets) {
-        TELEMQ_ASSIGN_OR_RETURN(auto start, ListOffsetRaw(name, pd.partition, -2));
-        TELEMQ_ASSIGN_OR_RETURN(auto end, ListOffsetRaw(name, pd.partition, -1));
-        pd.log_start_offset = Offset(start);
-        pd.high_watermark = Offset(end);
+  std::vector<Result<client::Frame>> frames;
+  frames.reserve(asked.size());
+  for (auto& p : asked) frames.push_back(p->get_future().get());
+  std::vector<const fb::MetadataResponse*> answers{resp};
+  for (const auto& f : frames) {
+    // A broker that does not answer adds nothing; the first answer stands.
+    if (auto r = Body<fb::MetadataResponse>(f)) answers.push_back(*r);
+  }
+  // Brokers' liveness as the most recent controller sees it: merge in
+  // controller-term order, so the newest view is applied last.
+  std::stable_sort(answers.begin(), answers.end(),
+                   [](const auto* a, const auto* b) { return a->controller_term() < b->controller_term(); });
+  client::MetadataCache merged;
+  std::map<std::string, TopicDescription> details;
+  for (const auto* a : answers) {
+    client::MergeBrokersAndController(*a, &merged);
+    if (!a->topics()) continue;
+    for (const auto* t : *a->topics()) {
+      const std::string name = wire::Str(t->name());
+      if (t->error() != fb::ErrorCode::None) {
+        if (a == resp && errors) (*errors)[name] = Error(wire::FromWireError(t->error()), wire::Str(t->message()));
+        continue;
       }
-      d.partitions.push_back(std::move(pd));
+      merged.MergeTopic(name, client::TopicInfoOf(*t));
+      if (details.count(name)) continue;
+      TopicDescription& d = details[name];
+      d.name = name;
+      d.topic_id = t->topic_id();
+      d.replication_factor = t->replication_factor();
+      d.internal = t->internal();
+      if (t->config()) {
+        d.retention_ms = t->config()->retention_ms();
+        d.retention_bytes = t->config()->retention_bytes();
+        d.segment_bytes = t->config()->segment_bytes();
+      }
+    }
+  }
+  ClusterDescription out;
+  out.cluster_id = wire::Str(resp->cluster_id());
+  out.controller_id = merged.controller();
+  out.controller_term = merged.controller_term();
+  for (const auto& [id, b] : merged.brokers()) out.brokers.push_back({id, b.host, b.port, b.live});
+  for (auto& [name, d] : details) {
+    if (const client::TopicInfo* info = merged.Topic(name)) {
+      d.topic_id = info->topic_id;
+      for (size_t p = 0; p < info->partitions.size(); ++p) {
+        const client::PartitionInfo& pi = info->partitions[p];
+        PartitionDescription pd;
+        pd.partition = static_cast<int32_t>(p);
+        pd.leader = pi.leader;
+        pd.leader_term = pi.leader_term;
+        pd.replicas = pi.replicas;
+        pd.isr = pi.isr;
+        d.partitions.push_back(std::move(pd));
+      }
+    }
+    out.topics.push_back(std::move(d));
+  }
+  return out;
+}
+
+Result<TopicDescription> Admin::DescribeTopic(const std::string& name, bool with_offsets) {
+  std::map<std::string, Error> errors;
+  TELEMQ_ASSIGN_OR_RETURN(auto cluster, GatherMetadata({name}, &errors));
+  if (auto e = errors.find(name); e != errors.end()) return tl::unexpected(e->second);
+  auto it = std::find_if(cluster.topics.begin(), cluster.topics.end(),
+                         [&](const TopicDescription& t) { return t.name == name; });
+  if (it == cluster.topics.end()) return Fail(Errc::kCorrupt, "metadata: no topic in answer");
+  TopicDescription d = std::move(*it);
+  if (with_offsets) {
+    for (auto& pd : d.partitions) {
+      TELEMQ_ASSIGN_OR_RETURN(auto start, ListOffsetRaw(name, pd.partition, -2));
+      TELEMQ_ASSIGN_OR_RETURN(auto end, ListOffsetRaw(name, pd.partition, -1));
+      pd.log_start_offset = Offset(start);
+      pd.high_watermark = Offset(end);
     }
   }
   return d;
 }
 
-Result<ClusterDescription> Admin::DescribeCluster() {
-  flatbuffers::FlatBufferBuilder b(64);
-  b.Finish(fb::CreateMetadataRequest(b));
-  auto frame = cluster_->Call(-1, Request{wire::ApiKey::kMetadata, b.Release(), {}, nullptr});
-  TELEMQ_ASSIGN_OR_RETURN(auto resp, Body<fb::MetadataResponse>(frame));
-  ClusterDescription d;
-  d.cluster_id = wire::Str(resp->cluster_id());
-  d.controller_id = resp->controller_id();
-  if (resp->brokers()) {
-    for (const auto* br : *resp->brokers()) d.brokers.push_back({br->id(), wire::Str(br->host()), br->port()});
-  }
-  return d;
-}
+Result<ClusterDescription> Admin::DescribeCluster() { return GatherMetadata({}, nullptr); }
 
 Result<int64_t> Admin::ListOffsetRaw(const std::string& topic, int32_t partition, int64_t timestamp) {
   return cluster_->ListOffset(topic, partition, timestamp);
@@ -162,14 +289,25 @@ template <typename T>
 Result<const T*> GroupCall(client::Cluster& cluster, const std::string& group_id, const std::function<Request()>& build,
                            Result<client::Frame>* keep) {
   const auto deadline = std::chrono::steady_clock::now() + cluster.options().request_timeout;
+  auto out_of_time = [&]() { return std::chrono::steady_clock::now() + cluster.options().retry_backoff > deadline; };
   for (;;) {
-    TELEMQ_ASSIGN_OR_RETURN(auto node, client::FindCoordinator(cluster, group_id));
-    *keep = cluster.Call(node, build());
+    auto node = client::FindCoordinator(cluster, group_id);
+    if (!node) {
+      if (!client::LookupRetriable(node.error()) || out_of_time()) return tl::unexpected(node.error());
+      std::this_thread::sleep_for(cluster.options().retry_backoff);
+      continue;
+    }
+    *keep = cluster.Call(*node, build());
     auto body = client::ResponseBody<T>(*keep);
-    if (!body) return body;
-    const auto code = (*body)->error();
-    const bool moved = code == fb::ErrorCode::NotCoordinator || code == fb::ErrorCode::CoordinatorLoading;
-    if (!moved || std::chrono::steady_clock::now() + cluster.options().retry_backoff > deadline) return body;
+    bool moved;
+    if (!body) {
+      moved = body.error().code() == Errc::kDisconnected || body.error().code() == Errc::kTimeout;
+    } else {
+      const auto code = (*body)->error();
+      moved = code == fb::ErrorCode::NotCoordinator || code == fb::ErrorCode::CoordinatorLoading ||
+              code == fb::ErrorCode::CoordinatorNotAvailable;
+    }
+    if (!moved || out_of_time()) return body;
     std::this_thread::sleep_for(cluster.options().retry_backoff);
   }
 }
@@ -177,9 +315,11 @@ Result<const T*> GroupCall(client::Cluster& cluster, const std::string& group_id
 }  // namespace
 
 Result<std::vector<GroupListing>> Admin::ListGroups() {
-  flatbuffers::FlatBufferBuilder b(64);
-  b.Finish(fb::CreateListGroupsRequest(b));
-  auto frame = cluster_->Call(-1, Request{wire::ApiKey::kListGroups, b.Release(), {}, nullptr});
+  auto frame = AnyBrokerCall(*cluster_, [] {
+    flatbuffers::FlatBufferBuilder b(64);
+    b.Finish(fb::CreateListGroupsRequest(b));
+    return Request{wire::ApiKey::kListGroups, b.Release(), {}, nullptr};
+  });
   TELEMQ_ASSIGN_OR_RETURN(auto resp, client::ResponseBody<fb::ListGroupsResponse>(frame));
   if (resp->error() != fb::ErrorCode::None) {
     return tl::unexpected(client::GroupError(resp->error(), wire::Str(resp->message()), "list groups"));

@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <future>
+#include <thread>
 
 #include "telemq/wire/protocol.h"
 
@@ -193,6 +194,7 @@ Result<std::shared_ptr<Cluster>> Cluster::Create(const ClientOptions& options) {
   for (const auto& s : options.bootstrap_servers) TELEMQ_TRY(ParseHostPort(s));
   std::shared_ptr<Cluster> c(new Cluster(options));
   c->work_.emplace(c->io_.get_executor());
+  c->refresh_timer_.emplace(c->io_);
   c->thread_ = std::thread([raw = c.get()]() { raw->io_.run(); });
   return c;
 }
@@ -210,6 +212,7 @@ void Cluster::Shutdown() {
   asio::post(io_, [this]() {
     for (auto& [_, c] : connections_) c->Close();
     connections_.clear();
+    refresh_timer_->cancel();
   });
   work_.reset();
   if (std::this_thread::get_id() == thread_.get_id()) {
@@ -225,13 +228,23 @@ std::shared_ptr<Connection> Cluster::ConnectionTo(int32_t node, Lane lane) {
   std::pair<std::string, uint16_t> address;
   if (node >= 0) {
     std::lock_guard lock(mu_);
-    auto b = brokers_.find(node);
-    if (b == brokers_.end()) return nullptr;
-    address = b->second;
+    auto b = cache_.Broker(node);
+    if (!b) return nullptr;
+    address = {b->host, b->port};
   } else {
-    // Bootstrap connections rotate through the list so one dead broker does
-    // not stall a client that lists several.
-    address = *ParseHostPort(options_.bootstrap_servers[next_bootstrap_++ % options_.bootstrap_servers.size()]);
+    // Any broker answers these requests. Rotate through the brokers known
+    // to be live, then the bootstrap list (kept for when every known
+    // address is gone, e.g. pods rescheduled under a service name), so one
+    // dead broker does not stall the client.
+    std::vector<std::pair<std::string, uint16_t>> candidates;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [id, b] : cache_.brokers()) {
+        if (b.live) candidates.emplace_back(b.host, b.port);
+      }
+    }
+    for (const auto& s : options_.bootstrap_servers) candidates.push_back(*ParseHostPort(s));
+    address = candidates[next_any_++ % candidates.size()];
   }
   auto conn = std::make_shared<Connection>(io_, options_, address.first, address.second);
   connections_[{node, lane}] = conn;
@@ -254,7 +267,15 @@ void Cluster::Send(int32_t node, Request request, FrameCallback done) {
                    }
                    const Lane lane = request.api_key == wire::ApiKey::kFetch ? Lane::kFetch : Lane::kDefault;
                    auto conn = self->ConnectionTo(node, lane);
-                   if (!conn) conn = self->ConnectionTo(-1, lane);
+                   if (!conn) {
+                     // Never another broker instead: a partition's request
+                     // belongs to its leader. Answered later, not from
+                     // inside the caller's Send.
+                     asio::post(self->io_, [node, done = std::move(done)]() {
+                       done(Fail(Errc::kDisconnected, "no address known for broker " + std::to_string(node)));
+                     });
+                     return;
+                   }
                    conn->Send(std::move(request), std::move(done));
                  });
 }
@@ -266,6 +287,36 @@ Result<Frame> Cluster::Call(int32_t node, Request request) {
   return future.get();
 }
 
+TopicInfo TopicInfoOf(const fb::TopicMetadata& t) {
+  TopicInfo info;
+  info.topic_id = t.topic_id();
+  if (!t.partitions()) return info;
+  info.partitions.resize(t.partitions()->size());
+  for (const auto* p : *t.partitions()) {
+    if (p->partition() < 0 || p->partition() >= static_cast<int32_t>(info.partitions.size())) continue;
+    PartitionInfo& pi = info.partitions[p->partition()];
+    // A partition in an election comes with LeaderNotAvailable (or
+    // NotLeader) and leader -1: the cache then holds its requests.
+    pi.leader = p->leader() >= 0 ? p->leader() : kNoBroker;
+    pi.leader_term = p->leader_term();
+    if (p->replicas()) pi.replicas.assign(p->replicas()->begin(), p->replicas()->end());
+    if (p->isr()) pi.isr.assign(p->isr()->begin(), p->isr()->end());
+  }
+  return info;
+}
+
+void MergeBrokersAndController(const fb::MetadataResponse& resp, MetadataCache* cache) {
+  if (resp.brokers()) {
+    std::map<int32_t, BrokerAddress> brokers;
+    for (const auto* b : *resp.brokers()) {
+      if (b->id() < 0) continue;
+      brokers[b->id()] = BrokerAddress{wire::Str(b->host()), b->port(), b->live()};
+    }
+    cache->MergeBrokers(brokers);
+  }
+  cache->MergeController(resp.controller_id(), resp.controller_term());
+}
+
 void Cluster::ApplyMetadata(const Frame& frame, const std::vector<std::string>& asked, Result<void>* status) {
   auto resp = wire::VerifyBody<fb::MetadataResponse>(frame.body());
   if (!resp) {
@@ -273,31 +324,22 @@ void Cluster::ApplyMetadata(const Frame& frame, const std::vector<std::string>& 
     return;
   }
   std::lock_guard lock(mu_);
-  if ((*resp)->brokers()) {
-    for (const auto* b : *(*resp)->brokers()) brokers_[b->id()] = {wire::Str(b->host()), b->port()};
-  }
-  if (asked.empty()) topics_.clear();
+  MergeBrokersAndController(**resp, &cache_);
+  std::set<std::string> named;
   if ((*resp)->topics()) {
     for (const auto* t : *(*resp)->topics()) {
       const std::string name = wire::Str(t->name());
+      named.insert(name);
       if (t->error() != fb::ErrorCode::None) {
-        topics_.erase(name);
+        cache_.EraseTopic(name);
         missing_[name] = wire::Str(t->message());
         continue;
       }
       missing_.erase(name);
-      TopicInfo info;
-      if (t->partitions()) {
-        info.partitions.resize(t->partitions()->size());
-        for (const auto* p : *t->partitions()) {
-          if (p->partition() >= 0 && p->partition() < static_cast<int32_t>(info.partitions.size())) {
-            info.partitions[p->partition()].leader = p->leader();
-          }
-        }
-      }
-      topics_[name] = std::move(info);
+      cache_.MergeTopic(name, TopicInfoOf(*t));
     }
   }
+  if (asked.empty()) cache_.RetainOnly(named);
 }
 
 void Cluster::RefreshMetadata(std::vector<std::string> topics, std::function<void(Result<void>)> done) {
@@ -306,7 +348,7 @@ void Cluster::RefreshMetadata(std::vector<std::string> topics, std::function<voi
   for (const auto& t : topics) names.push_back(b.CreateString(t));
   b.Finish(fb::CreateMetadataRequest(b, b.CreateVector(names)));
   Request req{wire::ApiKey::kMetadata, b.Release(), {}, nullptr};
-  Send(-1, std::move(req), [self = shared_from_this(), topics, done](Result<Frame> r) {
+  Send(kAnyBroker, std::move(req), [self = shared_from_this(), topics, done](Result<Frame> r) {
     Result<void> status = Ok();
     if (!r) {
       status = tl::unexpected(r.error());
@@ -317,15 +359,60 @@ void Cluster::RefreshMetadata(std::vector<std::string> topics, std::function<voi
   });
 }
 
+Result<void> Cluster::RefreshMetadataSync(std::vector<std::string> topics) {
+  auto promise = std::make_shared<std::promise<Result<void>>>();
+  auto future = promise->get_future();
+  RefreshMetadata(std::move(topics), [promise](Result<void> r) { promise->set_value(std::move(r)); });
+  return future.get();
+}
+
+void Cluster::RequestMetadataRefresh(const std::vector<std::string>& topics) {
+  std::lock_guard lock(send_mu_);
+  // Nothing may be queued once the I/O thread may have ended: the handler
+  // would keep the Cluster alive forever.
+  if (stopping_) return;
+  asio::post(io_, [self = shared_from_this(), topics]() {
+    if (topics.empty()) {
+      self->refresh_all_ = true;
+    } else {
+      self->refresh_topics_.insert(topics.begin(), topics.end());
+    }
+    self->StartRequestedRefresh();
+  });
+}
+
+void Cluster::StartRequestedRefresh() {
+  if (stopping_ || refresh_in_flight_ || (!refresh_all_ && refresh_topics_.empty())) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_refresh_at_) {
+    if (refresh_timer_armed_) return;
+    refresh_timer_armed_ = true;
+    refresh_timer_->expires_at(next_refresh_at_);
+    refresh_timer_->async_wait([self = shared_from_this()](std::error_code ec) {
+      self->refresh_timer_armed_ = false;
+      if (!ec) self->StartRequestedRefresh();
+    });
+    return;
+  }
+  std::vector<std::string> topics;
+  if (!refresh_all_) topics.assign(refresh_topics_.begin(), refresh_topics_.end());
+  refresh_all_ = false;
+  refresh_topics_.clear();
+  refresh_in_flight_ = true;
+  RefreshMetadata(std::move(topics), [self = shared_from_this()](Result<void>) {
+    // A failed refresh is retried by whoever still lacks a leader.
+    self->refresh_in_flight_ = false;
+    self->next_refresh_at_ = std::chrono::steady_clock::now() + self->options_.retry_backoff;
+    self->StartRequestedRefresh();
+  });
+}
+
 Result<TopicInfo> Cluster::WaitForTopic(const std::string& topic, std::chrono::milliseconds timeout) {
   if (auto t = Topic(topic)) return *t;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   Error last(Errc::kTimeout, "metadata for topic '" + topic + "' not available");
   for (;;) {
-    auto promise = std::make_shared<std::promise<Result<void>>>();
-    auto future = promise->get_future();
-    RefreshMetadata({topic}, [promise](Result<void> r) { promise->set_value(std::move(r)); });
-    auto r = future.get();
+    auto r = RefreshMetadataSync({topic});
     if (auto t = Topic(topic)) return *t;
     if (r) {
       std::lock_guard lock(mu_);
@@ -339,46 +426,94 @@ Result<TopicInfo> Cluster::WaitForTopic(const std::string& topic, std::chrono::m
   }
 }
 
+Result<int32_t> Cluster::WaitForLeader(const std::string& topic, int32_t partition, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (const int32_t leader = LeaderOf(topic, partition); leader >= 0) return leader;
+    IgnoreError(RefreshMetadataSync({topic}), "retried until the deadline");
+    if (const int32_t leader = LeaderOf(topic, partition); leader >= 0) return leader;
+    if (std::chrono::steady_clock::now() + options_.retry_backoff > deadline) {
+      return Fail(Errc::kNotLeader, topic + "/" + std::to_string(partition) + " has no leader (election under way?)");
+    }
+    std::this_thread::sleep_for(options_.retry_backoff);
+  }
+}
+
 std::optional<TopicInfo> Cluster::Topic(const std::string& topic) const {
   std::lock_guard lock(mu_);
-  auto it = topics_.find(topic);
-  if (it == topics_.end()) return std::nullopt;
-  return it->second;
+  const TopicInfo* t = cache_.Topic(topic);
+  if (!t) return std::nullopt;
+  return *t;
 }
 
 void Cluster::AddBroker(int32_t id, std::string host, uint16_t port) {
   std::lock_guard lock(mu_);
-  brokers_[id] = {std::move(host), port};
+  cache_.AddBroker(id, BrokerAddress{std::move(host), port, true});
 }
 
 int32_t Cluster::LeaderOf(const std::string& topic, int32_t partition) const {
   std::lock_guard lock(mu_);
-  auto it = topics_.find(topic);
-  if (it == topics_.end() || partition < 0 || partition >= static_cast<int32_t>(it->second.partitions.size())) {
-    return -1;
-  }
-  return it->second.partitions[partition].leader;
+  return cache_.LeaderOf(topic, partition);
+}
+
+int32_t Cluster::Controller() const {
+  std::lock_guard lock(mu_);
+  return cache_.controller();
+}
+
+void Cluster::ForgetController(int32_t from) {
+  std::lock_guard lock(mu_);
+  cache_.ForgetController(from);
+}
+
+MetadataCache::HintOutcome Cluster::OnNotLeader(const std::string& topic, int32_t partition, int32_t from, int32_t hint,
+                                                int64_t term) {
+  std::lock_guard lock(mu_);
+  return cache_.ApplyNotLeader(topic, partition, from, hint, term);
 }
 
 Result<int64_t> Cluster::ListOffset(const std::string& topic, int32_t partition, int64_t timestamp) {
+  const auto deadline = std::chrono::steady_clock::now() + options_.request_timeout;
+  auto remaining = [&]() {
+    return std::max(std::chrono::milliseconds(0),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+  };
   TELEMQ_ASSIGN_OR_RETURN(auto info, WaitForTopic(topic, options_.request_timeout));
   (void)info;
-  flatbuffers::FlatBufferBuilder b(128);
-  std::vector<flatbuffers::Offset<fb::ListOffsetsPartition>> parts{
-      fb::CreateListOffsetsPartition(b, partition, timestamp)};
-  std::vector<flatbuffers::Offset<fb::ListOffsetsTopic>> topics{
-      fb::CreateListOffsetsTopicDirect(b, topic.c_str(), &parts)};
-  b.Finish(fb::CreateListOffsetsRequestDirect(b, &topics));
-  auto frame = Call(LeaderOf(topic, partition), Request{wire::ApiKey::kListOffsets, b.Release(), {}, nullptr});
-  if (!frame) return tl::unexpected(frame.error());
-  TELEMQ_ASSIGN_OR_RETURN(auto resp, wire::VerifyBody<fb::ListOffsetsResponse>(frame->body()));
-  if (!resp->topics() || resp->topics()->size() != 1 || !resp->topics()->Get(0)->partitions() ||
-      resp->topics()->Get(0)->partitions()->size() != 1) {
-    return Fail(Errc::kCorrupt, "list offsets: malformed answer");
+  for (;;) {
+    TELEMQ_ASSIGN_OR_RETURN(const int32_t leader, WaitForLeader(topic, partition, remaining()));
+    flatbuffers::FlatBufferBuilder b(128);
+    std::vector<flatbuffers::Offset<fb::ListOffsetsPartition>> parts{
+        fb::CreateListOffsetsPartition(b, partition, timestamp)};
+    std::vector<flatbuffers::Offset<fb::ListOffsetsTopic>> topics{
+        fb::CreateListOffsetsTopicDirect(b, topic.c_str(), &parts)};
+    b.Finish(fb::CreateListOffsetsRequestDirect(b, &topics));
+    auto frame = Call(leader, Request{wire::ApiKey::kListOffsets, b.Release(), {}, nullptr});
+    Error failure(Errc::kUnknown, "");
+    if (!frame) {
+      if (frame.error().code() != Errc::kDisconnected && frame.error().code() != Errc::kTimeout) {
+        return tl::unexpected(frame.error());
+      }
+      failure = frame.error();
+    } else {
+      TELEMQ_ASSIGN_OR_RETURN(auto resp, wire::VerifyBody<fb::ListOffsetsResponse>(frame->body()));
+      if (!resp->topics() || resp->topics()->size() != 1 || !resp->topics()->Get(0)->partitions() ||
+          resp->topics()->Get(0)->partitions()->size() != 1) {
+        return Fail(Errc::kCorrupt, "list offsets: malformed answer");
+      }
+      const auto* p = resp->topics()->Get(0)->partitions()->Get(0);
+      if (p->error() == fb::ErrorCode::None) return p->offset();
+      failure = Error(wire::FromWireError(p->error()), wire::Str(p->message()));
+      if (!wire::IsRetriable(p->error())) return tl::unexpected(failure);
+      if (p->error() == fb::ErrorCode::NotLeader || p->error() == fb::ErrorCode::LeaderNotAvailable) {
+        // ListOffsets answers carry no hint: forget the leader and ask again.
+        OnNotLeader(topic, partition, leader, kNoBroker, 0);
+      }
+    }
+    if (std::chrono::steady_clock::now() + options_.retry_backoff > deadline) return tl::unexpected(failure);
+    IgnoreError(RefreshMetadataSync({topic}), "retried until the deadline");
+    std::this_thread::sleep_for(options_.retry_backoff);
   }
-  const auto* p = resp->topics()->Get(0)->partitions()->Get(0);
-  if (p->error() != fb::ErrorCode::None) return Fail(wire::FromWireError(p->error()), wire::Str(p->message()));
-  return p->offset();
 }
 
 }  // namespace telemq::client

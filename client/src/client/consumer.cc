@@ -4,6 +4,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "client/cluster.h"
 #include "client/group_rpc.h"
@@ -88,20 +89,30 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
     asio::post(cluster->io(), [self = shared_from_this()]() { self->MaybeFetch(); });
   }
 
+  // Fetches each idle partition from its leader. A partition without a
+  // known leader is skipped (never fetched from another broker) until
+  // metadata, refreshed with backoff, names one; its position is kept.
   void MaybeFetch() {
     std::map<int32_t, std::vector<std::pair<TopicPartition, int64_t>>> by_leader;
     std::map<TopicPartition, uint64_t> epochs;
+    std::set<std::string> leaderless;
     {
       std::lock_guard lock(mu);
       if (closed || buffered_bytes >= opts.max_buffer_bytes) return;
       const auto now = Clock::now();
       for (auto& [tp, st] : parts) {
         if (st.in_flight || now < st.retry_at) continue;
+        const int32_t leader = cluster->LeaderOf(tp.topic, tp.partition);
+        if (leader < 0) {
+          leaderless.insert(tp.topic);
+          continue;
+        }
         st.in_flight = true;
         epochs[tp] = st.epoch;
-        by_leader[cluster->LeaderOf(tp.topic, tp.partition)].emplace_back(tp, st.fetch_offset.value());
+        by_leader[leader].emplace_back(tp, st.fetch_offset.value());
       }
     }
+    if (!leaderless.empty()) cluster->RequestMetadataRefresh({leaderless.begin(), leaderless.end()});
     for (auto& [leader, list] : by_leader) {
       flatbuffers::FlatBufferBuilder b(256);
       std::vector<flatbuffers::Offset<fb::FetchTopic>> topics;
@@ -120,15 +131,16 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
       std::vector<TopicPartition> asked;
       for (auto& [tp, _] : list) asked.push_back(tp);
       cluster->Send(leader, client::Request{wire::ApiKey::kFetch, b.Release(), {}, nullptr},
-                    [self = shared_from_this(), asked, epochs](Result<client::Frame> frame) {
-                      self->OnFetch(asked, epochs, frame);
+                    [self = shared_from_this(), leader, asked, epochs](Result<client::Frame> frame) {
+                      self->OnFetch(leader, asked, epochs, frame);
                     });
     }
   }
 
-  void OnFetch(const std::vector<TopicPartition>& asked, const std::map<TopicPartition, uint64_t>& epochs,
-               const Result<client::Frame>& frame) {
-    bool refresh = false;
+  // `leader`: the broker the fetch went to.
+  void OnFetch(int32_t leader, const std::vector<TopicPartition>& asked,
+               const std::map<TopicPartition, uint64_t>& epochs, const Result<client::Frame>& frame) {
+    std::set<std::string> refresh;
     {
       std::lock_guard lock(mu);
       std::map<TopicPartition, bool> answered;
@@ -158,8 +170,13 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
             st->second.in_flight = false;
             if (p->error() != fb::ErrorCode::None) {
               if (wire::IsRetriable(p->error())) {
+                // The position stays: the next fetch, from the hinted or
+                // refreshed leader, resumes at fetch_offset.
+                if (p->error() == fb::ErrorCode::NotLeader || p->error() == fb::ErrorCode::LeaderNotAvailable) {
+                  cluster->OnNotLeader(tp.topic, tp.partition, leader, p->leader_hint(), p->leader_term());
+                }
                 st->second.retry_at = Clock::now() + opts.client.retry_backoff;
-                refresh = true;
+                refresh.insert(tp.topic);
               } else {
                 completed.push_back(
                     {tp,
@@ -203,15 +220,13 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
           st->second.in_flight = false;
           if (!frame || !resp) {
             st->second.retry_at = Clock::now() + opts.client.retry_backoff;
-            refresh = true;
+            refresh.insert(tp.topic);
           }
         }
       }
     }
     cv.notify_all();
-    if (refresh) {
-      cluster->RefreshMetadata({}, [](Result<void>) {});
-    }
+    if (!refresh.empty()) cluster->RequestMetadataRefresh({refresh.begin(), refresh.end()});
     MaybeFetch();
   }
 
@@ -365,7 +380,7 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
                     fb::ErrorCode code;
                     auto r = client::ParseOffsetCommit(frame, &code);
                     if (code == fb::ErrorCode::NotCoordinator || code == fb::ErrorCode::CoordinatorLoading ||
-                        (!r && code == fb::ErrorCode::None)) {
+                        code == fb::ErrorCode::CoordinatorNotAvailable || (!r && code == fb::ErrorCode::None)) {
                       self->membership->CoordinatorMoved();
                     }
                     finish(std::move(r));

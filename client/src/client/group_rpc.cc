@@ -117,10 +117,20 @@ namespace {
 
 bool CoordinatorRetriable(fb::ErrorCode code) {
   return code == fb::ErrorCode::NotCoordinator || code == fb::ErrorCode::CoordinatorLoading ||
-         code == fb::ErrorCode::ShuttingDown;
+         code == fb::ErrorCode::CoordinatorNotAvailable || code == fb::ErrorCode::ShuttingDown;
 }
 
 bool TransportRetriable(const Error& e) { return e.code() == Errc::kDisconnected || e.code() == Errc::kTimeout; }
+
+}  // namespace
+
+bool LookupRetriable(const Error& e) {
+  // kNotLeader: no coordinator yet, CoordinatorNotAvailable, NotCoordinator
+  // or CoordinatorLoading (the shard's leader is being elected or loading).
+  return TransportRetriable(e) || e.code() == Errc::kNotLeader || e.code() == Errc::kShuttingDown;
+}
+
+namespace {
 
 // Runs `attempt(node)` against the group's coordinator, looking it up again
 // after errors that say it moved, until `timeout`.
@@ -131,14 +141,17 @@ Result<T> WithCoordinator(Cluster& cluster, const std::string& group_id, std::ch
   for (;;) {
     fb::ErrorCode code = fb::ErrorCode::None;
     Result<T> r = Fail(Errc::kTimeout, "no coordinator");
+    bool retriable = false;
     auto node = FindCoordinator(cluster, group_id);
     if (!node) {
       r = tl::unexpected(node.error());
+      retriable = LookupRetriable(node.error());
     } else {
+      // A lost connection or a moved coordinator: look it up again.
       r = attempt(*node, &code);
       if (r) return r;
+      retriable = CoordinatorRetriable(code) || (code == fb::ErrorCode::None && TransportRetriable(r.error()));
     }
-    const bool retriable = CoordinatorRetriable(code) || (code == fb::ErrorCode::None && TransportRetriable(r.error()));
     if (!retriable || Clock::now() + cluster.options().retry_backoff > deadline) return r;
     std::this_thread::sleep_for(cluster.options().retry_backoff);
   }

@@ -55,8 +55,13 @@ void ReadOffsets(const flatbuffers::Vector<flatbuffers::Offset<wire::fb::OffsetF
 std::vector<TopicPartition> ReadPartitions(
     const flatbuffers::Vector<flatbuffers::Offset<wire::fb::TopicPartitions>>* v);
 
+// Whether a failed FindCoordinator is worth another try after a backoff
+// (transport errors, no coordinator elected yet, CoordinatorNotAvailable).
+bool LookupRetriable(const Error& e);
+
 // Blocking, with coordinator lookup and retries of NotCoordinator /
-// CoordinatorLoading / transport errors until `timeout`.
+// CoordinatorLoading / CoordinatorNotAvailable / transport errors (each
+// retry looks the coordinator up again) until `timeout`.
 [[nodiscard]] Result<void> CallOffsetCommit(Cluster& cluster, const std::string& group_id, const std::string& member_id,
                                             int32_t member_epoch, const std::map<TopicPartition, Offset>& offsets,
                                             std::chrono::milliseconds timeout);

@@ -219,7 +219,7 @@ struct Membership::Timer {
 Result<int32_t> FindCoordinator(Cluster& cluster, const std::string& group_id) {
   flatbuffers::FlatBufferBuilder b(128);
   b.Finish(fb::CreateFindCoordinatorRequestDirect(b, group_id.c_str()));
-  auto frame = cluster.Call(-1, Request{wire::ApiKey::kFindCoordinator, b.Release(), {}, nullptr});
+  auto frame = cluster.Call(kAnyBroker, Request{wire::ApiKey::kFindCoordinator, b.Release(), {}, nullptr});
   TELEMQ_ASSIGN_OR_RETURN(auto resp, ResponseBody<fb::FindCoordinatorResponse>(frame));
   if (resp->error() != fb::ErrorCode::None) {
     return tl::unexpected(GroupError(resp->error(), wire::Str(resp->message()), "find coordinator of " + group_id));
@@ -269,7 +269,7 @@ void Membership::Discover() {
   discovering_ = true;
   flatbuffers::FlatBufferBuilder b(128);
   b.Finish(fb::CreateFindCoordinatorRequestDirect(b, config_.group_id.c_str()));
-  cluster_->Send(-1, Request{wire::ApiKey::kFindCoordinator, b.Release(), {}, nullptr},
+  cluster_->Send(kAnyBroker, Request{wire::ApiKey::kFindCoordinator, b.Release(), {}, nullptr},
                  [self = shared_from_this()](Result<Frame> frame) {
                    auto resp = ResponseBody<fb::FindCoordinatorResponse>(frame);
                    std::lock_guard lock(self->mu_);

@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -90,16 +91,34 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
   Result<void> Init() {
     codec = ToCodec(opts.compression);
     if (opts.idempotence == Idempotence::kEnabled) {
-      flatbuffers::FlatBufferBuilder b(32);
-      b.Finish(fb::CreateInitProducerIdRequest(b));
-      auto frame = cluster->Call(-1, client::Request{wire::ApiKey::kInitProducerId, b.Release(), {}, nullptr});
-      if (!frame) return tl::unexpected(frame.error());
-      TELEMQ_ASSIGN_OR_RETURN(auto resp, wire::VerifyBody<fb::InitProducerIdResponse>(frame->body()));
-      if (resp->error() != fb::ErrorCode::None) {
-        return Fail(wire::FromWireError(resp->error()), "init producer id: " + wire::Str(resp->message()));
+      // Any broker hands out producer ids; retriable answers (a broker
+      // starting, an election of whatever allocates them) and lost
+      // connections are retried with backoff for up to max_block.
+      const auto deadline = Clock::now() + opts.max_block;
+      for (;;) {
+        flatbuffers::FlatBufferBuilder b(32);
+        b.Finish(fb::CreateInitProducerIdRequest(b));
+        auto frame =
+            cluster->Call(client::kAnyBroker, client::Request{wire::ApiKey::kInitProducerId, b.Release(), {}, nullptr});
+        Error failure(Errc::kUnknown, "");
+        if (!frame) {
+          if (frame.error().code() != Errc::kDisconnected && frame.error().code() != Errc::kTimeout) {
+            return tl::unexpected(frame.error());
+          }
+          failure = frame.error();
+        } else {
+          TELEMQ_ASSIGN_OR_RETURN(auto resp, wire::VerifyBody<fb::InitProducerIdResponse>(frame->body()));
+          if (resp->error() == fb::ErrorCode::None) {
+            producer_id = ProducerId(resp->producer_id());
+            epoch = resp->producer_epoch();
+            break;
+          }
+          failure = Error(wire::FromWireError(resp->error()), "init producer id: " + wire::Str(resp->message()));
+          if (!wire::IsRetriable(resp->error())) return tl::unexpected(failure);
+        }
+        if (Clock::now() + opts.client.retry_backoff > deadline) return tl::unexpected(failure);
+        std::this_thread::sleep_for(opts.client.retry_backoff);
       }
-      producer_id = ProducerId(resp->producer_id());
-      epoch = resp->producer_epoch();
     }
     timer = std::make_unique<asio::steady_timer>(cluster->io());
     asio::post(cluster->io(), [self = shared_from_this()]() { self->Tick(); });
@@ -207,13 +226,25 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
     return Ok();
   }
 
-  // I/O thread: closes lingering batches and sends one batch per idle partition.
+  // I/O thread: closes lingering batches and sends one batch per idle
+  // partition to its leader. A partition without a known leader is held
+  // (never sent to some other broker): its batches wait, bounded by
+  // buffer_bytes and delivery_timeout, while metadata is refreshed with
+  // backoff until a leader is named.
   void Drain() {
     struct ToSend {
       PartitionKey key;
       PartitionQueue* queue;
+      int32_t leader;
     };
     std::vector<ToSend> sends;
+    struct Expired {
+      PartitionKey key;
+      PartitionQueue* queue;
+      std::unique_ptr<Batch> batch;
+    };
+    std::vector<Expired> expired;
+    std::set<std::string> leaderless;
     const auto now = Clock::now();
     {
       std::lock_guard lock(mu);
@@ -226,15 +257,35 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
           q.ready.push_back(std::move(q.open));
         }
         if (q.in_flight || q.ready.empty() || now < q.retry_at) continue;
+        const int32_t leader = cluster->LeaderOf(key.first, key.second);
+        if (leader < 0) {
+          // Oldest first, so a batch never fails after a later one of its
+          // partition succeeded.
+          while (!q.ready.empty() && now - q.ready.front()->created >= opts.delivery_timeout) {
+            expired.push_back({key, &q, std::move(q.ready.front())});
+            q.ready.pop_front();
+          }
+          leaderless.insert(key.first);
+          continue;
+        }
         q.in_flight = std::move(q.ready.front());
         q.ready.pop_front();
         if (q.in_flight->base_sequence < 0 && producer_id.value() >= 0) {
           q.in_flight->base_sequence = q.next_sequence;
           q.next_sequence += q.in_flight->record_count;
         }
-        sends.push_back({key, &q});
+        sends.push_back({key, &q, leader});
       }
     }
+    for (auto& e : expired) {
+      // A batch sent before (it holds a sequence) may have been written.
+      const Outcome outcome = e.batch->base_sequence >= 0 ? Outcome::kUnknown : Outcome::kNotWritten;
+      Complete(e.key, *e.queue, std::move(e.batch),
+               tl::unexpected(Error(Errc::kTimeout, "delivery timed out: no leader known for " + e.key.first + "/" +
+                                                        std::to_string(e.key.second))),
+               outcome);
+    }
+    if (!leaderless.empty()) cluster->RequestMetadataRefresh({leaderless.begin(), leaderless.end()});
     // Finish (compress, checksum) outside the lock; group per leader.
     std::map<int32_t, std::vector<ToSend>> by_leader;
     for (auto& s : sends) {
@@ -242,12 +293,12 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
       if (b.bytes.empty()) {
         auto finished = b.builder.Finish(producer_id, epoch, b.base_sequence);
         if (!finished) {
-          Complete(s.key, *s.queue, tl::unexpected(finished.error()));
+          Complete(s.key, *s.queue, std::move(s.queue->in_flight), tl::unexpected(finished.error()));
           continue;
         }
         b.bytes = std::move(*finished);
       }
-      by_leader[cluster->LeaderOf(s.key.first, s.key.second)].push_back(s);
+      by_leader[s.leader].push_back(s);
     }
     for (auto& [leader, list] : by_leader) {
       // Split into requests of at most request_max_bytes.
@@ -286,13 +337,23 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
         fb::CreateProduceRequestDirect(b, acks, static_cast<int32_t>(opts.client.request_timeout.count()), &topics));
     req.body = b.Release();
     // Batches stay owned by their queues (in_flight) until the answer.
-    cluster->Send(leader, std::move(req),
-                  [self = shared_from_this(), group](Result<client::Frame> frame) { self->OnResponse(group, frame); });
+    cluster->Send(leader, std::move(req), [self = shared_from_this(), leader, group](Result<client::Frame> frame) {
+      self->OnResponse(leader, group, frame);
+    });
   }
 
+  struct PartitionResult {
+    fb::ErrorCode code = fb::ErrorCode::None;
+    std::string message;
+    int64_t base_offset = -1;
+    int32_t leader_hint = client::kNoBroker;
+    int64_t leader_term = 0;
+  };
+
+  // `leader`: the broker the request went to.
   template <typename ToSend>
-  void OnResponse(const std::vector<ToSend>& group, const Result<client::Frame>& frame) {
-    std::map<PartitionKey, std::pair<fb::ErrorCode, std::pair<std::string, int64_t>>> results;
+  void OnResponse(int32_t leader, const std::vector<ToSend>& group, const Result<client::Frame>& frame) {
+    std::map<PartitionKey, PartitionResult> results;
     Error transport(Errc::kUnknown, "");
     bool transport_failed = !frame;
     if (frame) {
@@ -304,18 +365,22 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
         for (const auto* t : *(*resp)->topics()) {
           if (!t->partitions()) continue;
           for (const auto* p : *t->partitions()) {
-            results[{wire::Str(t->name()), p->partition()}] = {p->error(), {wire::Str(p->message()), p->base_offset()}};
+            results[{wire::Str(t->name()), p->partition()}] = {p->error(), wire::Str(p->message()), p->base_offset(),
+                                                               p->leader_hint(), p->leader_term()};
           }
         }
       }
     } else {
       transport = frame.error();
     }
-    bool refresh = false;
+    std::set<std::string> refresh;
     for (const auto& s : group) {
       PartitionQueue& q = *s.queue;
       if (transport_failed) {
-        refresh = true;
+        // The leader may be gone: its successor shows up in metadata (with
+        // a newer term); the batch goes again with the same sequence, so a
+        // copy the old leader did commit is answered as a duplicate.
+        refresh.insert(s.key.first);
         Retry(s.key, q, transport);
         continue;
       }
@@ -324,23 +389,31 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
         Retry(s.key, q, Error(Errc::kCorrupt, "no result for partition in produce response"));
         continue;
       }
-      const auto [code, detail] = it->second;
+      const PartitionResult& r = it->second;
+      const fb::ErrorCode code = r.code;
       if (code == fb::ErrorCode::None || code == fb::ErrorCode::DuplicateSequence) {
-        Complete(s.key, q, Offset(code == fb::ErrorCode::None ? detail.second : -1));
+        // A located duplicate comes back as None with the offset it was
+        // first written at; DuplicateSequence means written, too old to
+        // locate (docs/protocol.md §7).
+        Complete(s.key, q, std::move(q.in_flight), Offset(code == fb::ErrorCode::None ? r.base_offset : -1));
       } else if (wire::IsRetriable(code)) {
-        refresh |= code == fb::ErrorCode::NotLeader || code == fb::ErrorCode::UnknownTopicOrPartition;
-        Retry(s.key, q, Error(wire::FromWireError(code), detail.first));
+        if (code == fb::ErrorCode::NotLeader || code == fb::ErrorCode::LeaderNotAvailable) {
+          // With a usable hint the cache names the new leader at once and
+          // the retry goes there after the backoff; without one the
+          // partition is held until metadata names a leader. Both refresh.
+          cluster->OnNotLeader(s.key.first, s.key.second, leader, r.leader_hint, r.leader_term);
+          refresh.insert(s.key.first);
+        } else if (code == fb::ErrorCode::UnknownTopicOrPartition) {
+          refresh.insert(s.key.first);
+        }
+        Retry(s.key, q, Error(wire::FromWireError(code), r.message));
       } else {
         // A storage error may come after the append (the sync failed).
-        Complete(s.key, q, tl::unexpected(Error(wire::FromWireError(code), detail.first)),
+        Complete(s.key, q, std::move(q.in_flight), tl::unexpected(Error(wire::FromWireError(code), r.message)),
                  code == fb::ErrorCode::StorageError ? Outcome::kUnknown : Outcome::kNotWritten);
       }
     }
-    if (refresh) {
-      std::vector<std::string> topics;
-      for (const auto& s : group) topics.push_back(s.key.first);
-      cluster->RefreshMetadata(topics, [](Result<void>) {});
-    }
+    if (!refresh.empty()) cluster->RequestMetadataRefresh({refresh.begin(), refresh.end()});
     Drain();
   }
 
@@ -354,14 +427,18 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
     }
     if (closing && (why.code() == Errc::kShuttingDown || why.code() == Errc::kCancelled)) {
       // The client itself is going away: retrying cannot succeed.
-      Complete(key, q, tl::unexpected(why), Outcome::kUnknown);
+      Complete(key, q, std::move(q.in_flight), tl::unexpected(why), Outcome::kUnknown);
       return;
     }
     if (Clock::now() - q.in_flight->created >= opts.delivery_timeout) {
-      Complete(key, q, tl::unexpected(Error(Errc::kTimeout, "delivery timed out; last error: " + why.ToString())),
+      Complete(key, q, std::move(q.in_flight),
+               tl::unexpected(Error(Errc::kTimeout, "delivery timed out; last error: " + why.ToString())),
                Outcome::kUnknown);
       return;
     }
+    // The same bytes (producer id, epoch, sequence) go again, before any
+    // later batch of the partition: with one batch in flight per partition
+    // nothing later was sent, so a leader change cannot reorder them.
     std::lock_guard lock(mu);
     q.retry_at = Clock::now() + opts.client.retry_backoff;
     q.ready.push_front(std::move(q.in_flight));
@@ -372,9 +449,9 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
   // append may have happened).
   enum class Outcome { kNotWritten, kUnknown };
 
-  void Complete(const PartitionKey& key, PartitionQueue& q, const Result<Offset>& base,
+  // `b`: the partition's in-flight batch, or the oldest of its ready ones.
+  void Complete(const PartitionKey& key, PartitionQueue& q, std::unique_ptr<Batch> b, const Result<Offset>& base,
                 Outcome outcome = Outcome::kNotWritten) {
-    std::unique_ptr<Batch> b = std::move(q.in_flight);
     if (!base && outcome == Outcome::kNotWritten) {
       // The broker wrote none of it: the sequences it held are free again,
       // and every later batch of this partition (not yet sent) follows it.

@@ -39,6 +39,11 @@ const std::map<fb::ErrorCode, Errc> kRefinements = {
     {fb::ErrorCode::GroupIdNotFound, Errc::kNotFound},
     {fb::ErrorCode::NonEmptyGroup, Errc::kInvalidArgument},
     {fb::ErrorCode::InvalidGroupId, Errc::kInvalidArgument},
+    {fb::ErrorCode::NotController, Errc::kNotLeader},
+    {fb::ErrorCode::LeaderNotAvailable, Errc::kNotLeader},
+    {fb::ErrorCode::CoordinatorNotAvailable, Errc::kNotLeader},
+    {fb::ErrorCode::InconsistentClusterId, Errc::kInvalidArgument},
+    {fb::ErrorCode::BrokerIdMismatch, Errc::kInvalidArgument},
 };
 
 TEST(WireError, EveryErrcWithItsOwnCodeRoundTrips) {
@@ -78,9 +83,10 @@ TEST(WireError, EveryWireCodeMapsBack) {
 
 TEST(WireError, RetriableSetIsExactlyTheTransientOnes) {
   const std::set<fb::ErrorCode> retriable = {
-      fb::ErrorCode::NotLeader,      fb::ErrorCode::RequestTimedOut,         fb::ErrorCode::Throttled,
-      fb::ErrorCode::ShuttingDown,   fb::ErrorCode::UnknownTopicOrPartition, fb::ErrorCode::CorruptMessage,
-      fb::ErrorCode::NotCoordinator, fb::ErrorCode::CoordinatorLoading,
+      fb::ErrorCode::NotLeader,          fb::ErrorCode::RequestTimedOut,         fb::ErrorCode::Throttled,
+      fb::ErrorCode::ShuttingDown,       fb::ErrorCode::UnknownTopicOrPartition, fb::ErrorCode::CorruptMessage,
+      fb::ErrorCode::NotCoordinator,     fb::ErrorCode::CoordinatorLoading,      fb::ErrorCode::NotController,
+      fb::ErrorCode::LeaderNotAvailable, fb::ErrorCode::CoordinatorNotAvailable,
   };
   for (fb::ErrorCode c : fb::EnumValuesErrorCode()) {
     EXPECT_EQ(IsRetriable(c), retriable.count(c) == 1) << fb::EnumNameErrorCode(c);

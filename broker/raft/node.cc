@@ -110,6 +110,12 @@ Term Node::TermAtOrZero(Offset offset) const {
   return meta ? meta->term : Term(0);
 }
 
+Offset Node::MatchOf(NodeId voter) const {
+  if (role_ != Role::kLeader || voter == config_.id) return Offset(-1);
+  auto it = progress_.find(voter);
+  return it == progress_.end() ? Offset(-1) : it->second.match;
+}
+
 LogPosition Node::LastPosition() const {
   Offset last = LastOffset();
   return LogPosition{last, TermAtOrZero(last)};

@@ -190,6 +190,9 @@ class Node {
   // Offset of the last entry the node knows to be durable.
   Offset persisted() const { return persisted_last_; }
   NodeId transfer_target() const { return transferee_; }
+  // Leader only: the last offset `voter` is known to hold (match index); -1
+  // when unknown, when `voter` is not a follower, or on a non-leader.
+  Offset MatchOf(NodeId voter) const;
   // Boundaries and term of the entry covering `offset` in the node's view of
   // its log (durable entries plus those not yet persisted).
   [[nodiscard]] Result<EntryMeta> Lookup(Offset offset) const { return LookupView(offset); }

@@ -126,7 +126,7 @@ Result<void> Replica::StartNode() {
   node_ = std::make_unique<raft::Node>(std::move(config), raft_log_.get(), hard_state_);
   leader_term_ = Term(0);
   serving_.store(false, std::memory_order_release);
-  if (options_.voters.size() == 1) node_->Campaign();
+  if (options_.voters.size() == 1 || (options_.campaign_at_start && generation_ == 1)) node_->Campaign();
   ObserveRole();
   Drive();
   return Ok();
@@ -238,6 +238,32 @@ void Replica::Tick() {
   Drive();
 }
 
+NodeId Replica::TransferTarget() const {
+  if (stopped_ || node_->role() != raft::Role::kLeader) return raft::kNoNode;
+  const Offset last = node_->LastPosition().offset;
+  NodeId best = raft::kNoNode;
+  Offset best_match{-1};
+  for (NodeId v : options_.voters) {
+    if (v == options_.self) continue;
+    const Offset match = node_->MatchOf(v);
+    if (match == last) return v;
+    if (match > best_match) {
+      best = v;
+      best_match = match;
+    }
+  }
+  return best;
+}
+
+std::vector<NodeId> Replica::in_sync() const {
+  const uint64_t mask = in_sync_mask_.load(std::memory_order_acquire);
+  std::vector<NodeId> out;
+  for (size_t i = 0; i < options_.voters.size() && i < 64; ++i) {
+    if (mask & (uint64_t{1} << i)) out.push_back(options_.voters[i]);
+  }
+  return out;
+}
+
 Result<void> Replica::TransferLeadership(NodeId target) {
   if (stopped_) return Fail(Errc::kShuttingDown, key().ToString() + " is shutting down");
   TELEMQ_TRY(node_->TransferLeadership(target));
@@ -289,7 +315,7 @@ void Replica::Drive() {
     ready_in_flight_ = true;
     // A leader's appends and heartbeats go out before its own write
     // (node.h): they promise nothing about this replica's disk.
-    for (const auto& m : ready->early_messages) transport_.Send(key(), m);
+    for (const auto& m : ready->early_messages) transport_.Send(key(), options_.topic_id, m);
     if (ready->hard_state) {
       if (auto r = hard_state_store_.Save(*ready->hard_state); !r) return FailWrite(r.error());
       hard_state_ = *ready->hard_state;
@@ -341,7 +367,7 @@ void Replica::Drive() {
 
 void Replica::FinishReady(raft::Ready ready, Offset durable_end) {
   durable_end_ = std::max(durable_end_, std::min(durable_end, written_end_));
-  for (const auto& m : ready.messages) transport_.Send(key(), m);
+  for (const auto& m : ready.messages) transport_.Send(key(), options_.topic_id, m);
   // A data partition has no state machine beyond its log: committing is
   // publishing the high watermark (Publish), there is nothing to apply.
   node_->Advance(ready);
@@ -406,6 +432,15 @@ void Replica::ObserveRole() {
 }
 
 void Replica::Publish() {
+  uint64_t mask = 0;
+  if (node_->role() == raft::Role::kLeader) {
+    const Offset commit = node_->commit();
+    for (size_t i = 0; i < options_.voters.size() && i < 64; ++i) {
+      const NodeId v = options_.voters[i];
+      if (v == options_.self || node_->MatchOf(v) >= commit) mask |= uint64_t{1} << i;
+    }
+  }
+  in_sync_mask_.store(mask, std::memory_order_release);
   // Committed, and written here (a leader can learn of a commit by its
   // followers before its own write is synced; what it has written it can
   // already serve, since a majority holds it durably).

@@ -85,10 +85,11 @@ struct PartitionKey {
 
 // Carries one partition's Raft messages to the other replicas. Best effort:
 // Raft tolerates loss, duplication and reordering. Called on the executor.
+// `topic_id` names the partition's topic between brokers (ReplicaOptions).
 class Transport {
  public:
   virtual ~Transport() = default;
-  virtual void Send(const PartitionKey& partition, const raft::Message& message) = 0;
+  virtual void Send(const PartitionKey& partition, uint64_t topic_id, const raft::Message& message) = 0;
 };
 
 // Wall-clock milliseconds since the Unix epoch (segment age, retention).
@@ -113,6 +114,9 @@ enum class Acks : uint8_t {
 
 struct ReplicaOptions {
   PartitionKey key;
+  // The topic's cluster-wide id (the controller assigns it; a topic created
+  // again under the same name has another). Peers address the group by it.
+  uint64_t topic_id = 0;
   // This broker, and the partition's replica set including it. Fixed for the
   // replica's lifetime (membership changes are a later addition).
   NodeId self{1};
@@ -140,6 +144,10 @@ struct ReplicaOptions {
   RaftLogOptions raft_log;
   // Seeds the randomised election timeout.
   uint64_t seed = 0;
+  // Start an election at once instead of after an election timeout: set for
+  // the preferred leader of a partition just created, so that it (not a
+  // random replica) leads first. Harmless if another replica wins.
+  bool campaign_at_start = false;
 };
 
 // The answer to one partition's part of a produce request.
@@ -186,6 +194,14 @@ class Replica : public std::enable_shared_from_this<Replica> {
   bool serving() const { return serving_.load(std::memory_order_acquire); }
   NodeId leader() const { return NodeId(leader_.load(std::memory_order_acquire)); }
   Term term() const { return Term(term_.load(std::memory_order_acquire)); }
+  uint64_t topic_id() const { return options_.topic_id; }
+  const std::vector<NodeId>& voters() const { return options_.voters; }
+  // On the leader: the voters that hold everything committed (itself
+  // included), as published at the last change; empty on a non-leader.
+  std::vector<NodeId> in_sync() const;
+  // True while this replica leads (any thread; serving() additionally
+  // needs the no-op of its term committed).
+  bool leading() const { return leader() == options_.self && term().value() > 0; }
 
   // --- on the executor ---------------------------------------------------
   // Appends `batches` (one partition's part of a produce request) and calls
@@ -200,6 +216,10 @@ class Replica : public std::enable_shared_from_this<Replica> {
   void Tick();
   // Hands leadership to `target` (graceful shutdown, leader balancing).
   [[nodiscard]] Result<void> TransferLeadership(NodeId target);
+  // Leader only: the follower to hand leadership to — one holding the whole
+  // log, the earliest in `voters` order (the preferred leader first), else
+  // the one holding most; kNoNode when there is none (not leader, alone).
+  NodeId TransferTarget() const;
   // Parks `waiter` until the high watermark moves (once, however often it
   // is parked).
   void AddWaiter(std::weak_ptr<Waiter> waiter);
@@ -288,6 +308,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   std::atomic<bool> serving_{false};
   std::atomic<int32_t> leader_{0};
   std::atomic<int64_t> term_{0};
+  std::atomic<uint64_t> in_sync_mask_{0};  // bit i: voters[i] is in sync (leader only)
 };
 
 }  // namespace telemq::replication

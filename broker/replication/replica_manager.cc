@@ -10,9 +10,20 @@ std::shared_ptr<Replica> ReplicaManager::Get(std::string_view topic, PartitionId
   return it == replicas_.end() ? nullptr : it->second;
 }
 
+std::shared_ptr<Replica> ReplicaManager::GetById(uint64_t topic_id, PartitionId partition) const {
+  std::shared_lock lock(mu_);
+  auto it = by_id_.find({topic_id, partition.value()});
+  return it == by_id_.end() ? nullptr : it->second;
+}
+
 void ReplicaManager::Add(std::shared_ptr<Replica> replica) {
   std::unique_lock lock(mu_);
-  replicas_[{replica->key().topic, replica->key().partition.value()}] = std::move(replica);
+  const std::pair<std::string, int32_t> key{replica->key().topic, replica->key().partition.value()};
+  if (auto old = replicas_.find(key); old != replicas_.end()) {
+    by_id_.erase({old->second->topic_id(), key.second});
+  }
+  by_id_[{replica->topic_id(), key.second}] = replica;
+  replicas_[key] = std::move(replica);
 }
 
 std::shared_ptr<Replica> ReplicaManager::Remove(const PartitionKey& key) {
@@ -21,6 +32,7 @@ std::shared_ptr<Replica> ReplicaManager::Remove(const PartitionKey& key) {
   if (it == replicas_.end()) return nullptr;
   auto replica = std::move(it->second);
   replicas_.erase(it);
+  by_id_.erase({replica->topic_id(), key.partition.value()});
   return replica;
 }
 

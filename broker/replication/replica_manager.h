@@ -28,6 +28,8 @@ class ReplicaManager {
 
   // nullptr when this broker hosts no replica of the partition.
   std::shared_ptr<Replica> Get(std::string_view topic, PartitionId partition) const;
+  // By the topic's cluster-wide id (how peers name partitions); nullptr if absent.
+  std::shared_ptr<Replica> GetById(uint64_t topic_id, PartitionId partition) const;
   // Adds or replaces the replica of replica->key().
   void Add(std::shared_ptr<Replica> replica);
   // Removes and returns the replica of `key` (nullptr if absent).
@@ -39,6 +41,7 @@ class ReplicaManager {
  private:
   mutable std::shared_mutex mu_;
   std::map<std::pair<std::string, int32_t>, std::shared_ptr<Replica>, std::less<>> replicas_;  // GUARDED_BY(mu_)
+  std::map<std::pair<uint64_t, int32_t>, std::shared_ptr<Replica>> by_id_;                     // GUARDED_BY(mu_)
 };
 
 }  // namespace telemq::replication

@@ -82,7 +82,7 @@ class Group : public Transport {
     for (int i = 1; i <= n; ++i) Open(i);
   }
 
-  void Send(const PartitionKey&, const raft::Message& m) override {
+  void Send(const PartitionKey&, uint64_t, const raft::Message& m) override {
     if (cut_.count(m.from.value()) || cut_.count(m.to.value())) return;
     network_.push_back(m);
   }

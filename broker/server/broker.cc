@@ -2,7 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <array>
+#include <cstdlib>
+#include <thread>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <atomic>
@@ -57,6 +62,7 @@ constexpr std::array<Route, wire::kApiKeyCount> MakeRoutes() {
   set(ApiKey::kListGroups, &Verified<fb::ListGroupsRequest, &BrokerState::HandleListGroups>);
   set(ApiKey::kDescribeGroup, &Verified<fb::DescribeGroupRequest, &BrokerState::HandleDescribeGroup>);
   set(ApiKey::kDeleteGroup, &Verified<fb::DeleteGroupRequest, &BrokerState::HandleDeleteGroup>);
+  set(ApiKey::kPeerRaft, &Verified<fb::PeerRaftRequest, &BrokerState::HandlePeerRaft>);
   return r;
 }
 
@@ -91,7 +97,106 @@ Result<bool> CheckBootId(storage::FileSystem& fs, const std::string& data_dir) {
   return restarted;
 }
 
+// This broker's id: the configured one, else the one recorded in the data
+// directory, else (in a cluster) the ordinal of a StatefulSet-style host
+// name, else 0. Recorded at first start; a data directory recorded for
+// another id refuses to start.
+Result<int32_t> ResolveBrokerId(storage::FileSystem& fs, const BrokerConfig& config) {
+  const std::string path = config.data_dir + "/broker_id";
+  std::optional<int32_t> recorded;
+  {
+    std::ifstream in(path);
+    std::string text;
+    if (in >> text) {
+      char* end = nullptr;
+      const long v = std::strtol(text.c_str(), &end, 10);
+      if (end == nullptr || *end != '\0' || v < 0 || v > 8388607) {
+        return Fail(Errc::kCorrupt, path + " does not hold a broker id ('" + text + "')");
+      }
+      recorded = static_cast<int32_t>(v);
+    }
+  }
+  int32_t id = config.node_id;
+  if (id < 0 && recorded) id = *recorded;
+  if (id < 0 && !config.peers.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof(host) - 1);
+    const std::string name(host);
+    const auto dash = name.rfind('-');
+    if (dash == std::string::npos || dash + 1 == name.size() ||
+        name.find_first_not_of("0123456789", dash + 1) != std::string::npos || name.size() - dash - 1 > 7) {
+      return Fail(Errc::kInvalidArgument, "node_id is not set and the host name '" + name +
+                                              "' does not end in -N (a StatefulSet ordinal) to derive it from");
+    }
+    id = std::stoi(name.substr(dash + 1));
+    spdlog::info("broker id {} from host name {}", id, name);
+  }
+  if (id < 0) id = 0;
+  if (!config.peers.empty() && static_cast<size_t>(id) >= config.peers.size()) {
+    return Fail(Errc::kInvalidArgument, "broker id " + std::to_string(id) + " has no entry in peers (" +
+                                            std::to_string(config.peers.size()) + " listed)");
+  }
+  if (recorded && *recorded != id) {
+    return Fail(Errc::kInvalidArgument, "data directory " + config.data_dir + " belongs to broker " +
+                                            std::to_string(*recorded) + ", not broker " + std::to_string(id) +
+                                            " (a volume attached to the wrong broker?); refusing to start");
+  }
+  if (!recorded) {
+    const std::string line = std::to_string(id) + "\n";
+    TELEMQ_TRY(storage::ReplaceFileAtomically(fs, path, std::as_bytes(std::span(line.data(), line.size()))));
+    TELEMQ_TRY(fs.SyncDir(config.data_dir));
+  }
+  return id;
+}
+
+// The topic id a partition directory was created for (`topic_id` in it);
+// nullopt if it has none.
+constexpr std::string_view kTopicIdFile = "topic_id";
+
 }  // namespace
+
+void RemoteLeaders::Update(int32_t broker, const std::vector<cluster::Leadership>& claims) {
+  std::lock_guard lock(mu_);
+  std::erase_if(leaders_, [broker](const auto& kv) { return kv.second.broker == broker; });
+  for (const auto& c : claims) {
+    auto& slot = leaders_[{c.topic_id, c.partition}];
+    if (c.term >= slot.term) slot = Claim{broker, c.term};
+  }
+}
+
+RemoteLeaders::Claim RemoteLeaders::Get(uint64_t topic_id, int32_t partition) const {
+  std::lock_guard lock(mu_);
+  auto it = leaders_.find({topic_id, partition});
+  return it == leaders_.end() ? Claim{} : it->second;
+}
+
+Result<void> ReadLogRecords(const storage::PartitionLog& log, Offset from, Offset end,
+                            const std::function<void(const wire::BatchHeader&, const wire::RecordView*)>& visit) {
+  wire::BatchReader reader;
+  while (from < end) {
+    TELEMQ_ASSIGN_OR_RETURN(auto read, log.Read(from, 4 << 20, end));
+    if (read.total_bytes == 0) break;
+    std::vector<std::byte> bytes(read.total_bytes);
+    size_t pos = 0;
+    for (const auto& range : read.ranges) {
+      TELEMQ_ASSIGN_OR_RETURN(auto n, range.file->PRead(range.position, std::span(bytes.data() + pos, range.size)));
+      if (n != range.size) return Fail(Errc::kIo, "short read of " + range.file->path());
+      pos += range.size;
+    }
+    wire::BatchIterator it(bytes);
+    while (!it.Done()) {
+      wire::BatchHeader h;
+      TELEMQ_ASSIGN_OR_RETURN(auto batch, it.Next(&h));
+      if (h.is_control()) {
+        visit(h, nullptr);
+        continue;
+      }
+      TELEMQ_TRY(reader.Decode(batch, h, [&](const wire::RecordView& r) { visit(h, &r); }));
+    }
+    from = read.next_offset;
+  }
+  return Ok();
+}
 
 Broker::Broker(std::unique_ptr<BrokerState> state) : state_(std::move(state)) {}
 Broker::~Broker() = default;
@@ -100,36 +205,69 @@ Result<std::unique_ptr<Broker>> Broker::Open(const BrokerConfig& config, asio::i
                                              storage::FileSystem* file_system) {
   auto state =
       std::make_unique<BrokerState>(config, io, file_system ? *file_system : storage::PosixFileSystem::Default());
-  TELEMQ_TRY(state->file_system.CreateDir(config.data_dir));
-  TELEMQ_ASSIGN_OR_RETURN(state->machine_restarted, CheckBootId(state->file_system, config.data_dir));
-  TELEMQ_ASSIGN_OR_RETURN(state->registry, TopicRegistry::Open(config.data_dir + "/meta"));
-  // The log manager opens (recovering) every partition directory of a known
-  // topic and removes those of topics deleted just before a crash.
-  const auto specs = state->registry->List();
+  storage::FileSystem& fs = state->file_system;
+  TELEMQ_TRY(fs.CreateDir(config.data_dir));
+  TELEMQ_ASSIGN_OR_RETURN(state->config.node_id, ResolveBrokerId(fs, config));
+  const int32_t self = state->config.node_id;
+  TELEMQ_ASSIGN_OR_RETURN(const bool old_layout, fs.Exists(config.data_dir + "/meta"));
+  if (old_layout) {
+    return Fail(Errc::kInvalidArgument, "data directory " + config.data_dir +
+                                            " was written by a single-broker release (it has meta/, not metadata/); "
+                                            "start with an empty data directory");
+  }
+  TELEMQ_ASSIGN_OR_RETURN(state->machine_restarted, CheckBootId(fs, config.data_dir));
+  TELEMQ_ASSIGN_OR_RETURN(auto store, cluster::MetadataStore::Open(config.data_dir + "/metadata"));
+  const cluster::MetadataImage image = store->loaded();
+  const auto voters = Controller::Voters(state->cluster_size(), self);
+  const bool voter = std::find(voters.begin(), voters.end(), self) != voters.end();
+  // The log manager opens (recovering) every partition directory of a topic
+  // the image places here, and removes the others (topics deleted, or moved
+  // away, before a crash).
   TELEMQ_ASSIGN_OR_RETURN(
       state->logs,
-      storage::LogManager::Open(state->file_system, config.data_dir, state->LogOptionsFor(TopicSpec{}),
-                                [&](const std::string& topic, PartitionId p) -> std::optional<storage::LogOptions> {
-                                  auto it = specs.find(topic);
-                                  if (it == specs.end() || p.value() >= it->second.partitions) return std::nullopt;
-                                  return state->LogOptionsFor(it->second);
-                                }));
+      storage::LogManager::Open(
+          fs, config.data_dir, state->LogOptionsFor(TopicSpec{}),
+          [&](const std::string& topic, PartitionId p) -> std::optional<storage::LogOptions> {
+            if (topic == cluster::kControllerTopic) {
+              return voter && p.value() == 0 ? std::optional(state->LogOptionsFor(BrokerState::ControllerTopicSpec()))
+                                             : std::nullopt;
+            }
+            const auto* t = image.Find(topic);
+            if (t == nullptr || p.value() >= t->spec.partitions) return std::nullopt;
+            const auto& set = t->replicas[static_cast<size_t>(p.value())];
+            if (std::find(set.begin(), set.end(), self) == set.end()) return std::nullopt;
+            return state->LogOptionsFor(t->spec);
+          }));
   state->flusher = std::make_unique<storage::Flusher>(config.fsync_interval);
   state->flusher->Start();
   state->syncer = std::make_unique<FlusherSyncer>(*state->flusher);
   state->replicas = std::make_unique<replication::ReplicaManager>();
-  for (const auto& [name, spec] : specs) {
-    for (int32_t p = 0; p < spec.partitions; ++p) TELEMQ_TRY(state->OpenReplica(name, p, spec));
-    state->topics.emplace(name, Topic{spec});
-  }
-  TELEMQ_TRY(state->OpenGroups());
-  spdlog::info("broker {} opened {} with {} topics", config.node_id, config.data_dir, state->topics.size());
+  PeerTransport::Options peer_options;
+  peer_options.self = self;
+  peer_options.peers = config.peers;
+  peer_options.liveness_timeout = config.liveness_timeout;
+  peer_options.max_frame_bytes = config.max_frame_bytes;
+  peer_options.leaderships = [s = state.get()] {
+    std::vector<cluster::Leadership> out;
+    for (const auto& r : s->replicas->All()) {
+      if (r->leading()) out.push_back({r->topic_id(), r->key().partition.value(), r->term().value()});
+    }
+    return out;
+  };
+  state->transport = std::make_unique<PeerTransport>(io, std::move(peer_options));
+  state->controller = std::make_shared<Controller>(*state, std::move(store));
+  TELEMQ_TRY(state->controller->Start());
+  // The replicas the image places here, as they were.
+  state->OnMetadata(state->controller->image());
+  spdlog::info("broker {} opened {}: cluster of {}, {}, {} topics", self, config.data_dir, state->cluster_size(),
+               voter ? "a controller voter" : "not a controller voter", image.topics.size());
   return std::unique_ptr<Broker>(new Broker(std::move(state)));
 }
 
 void Broker::SetAdvertisedAddress(std::string host, uint16_t port) {
   state_->advertised_host = std::move(host);
   state_->advertised_port = port;
+  state_->transport->SetIdentity(state_->controller->image()->cluster_id, state_->advertised_host, port);
 }
 
 void Broker::Handle(const wire::RequestHeader& header, std::span<const std::byte> body, std::span<std::byte> payload,
@@ -149,34 +287,223 @@ void Broker::Handle(const wire::RequestHeader& header, std::span<const std::byte
   kRoutes[key](*state_, Request{header, body, payload, std::move(frame)}, reply);
 }
 
-Result<std::shared_ptr<replication::Replica>> BrokerState::OpenReplica(const std::string& topic, int32_t index,
-                                                                       const TopicSpec& spec) {
-  auto log = logs->Get(topic, PartitionId(index));
-  const bool created = !log;
-  if (created) {
-    TELEMQ_ASSIGN_OR_RETURN(log, logs->Create(topic, PartitionId(index), LogOptionsFor(spec)));
-  }
+TopicSpec BrokerState::OffsetsTopicSpec() const {
+  TopicSpec spec;
+  spec.partitions = config.offsets_partitions;
+  spec.replication_factor = 1;
+  // Bounded by time retention: the coordinator rewrites every live group in
+  // a snapshot every 10 minutes (GroupCoordinator::Options), so segments
+  // rolled every 10 minutes and kept 40 minutes always hold a whole
+  // snapshot (retention >= 2 * snapshot interval + roll time, docs/groups.md).
+  spec.retention_ms = 40 * 60 * 1000;
+  spec.retention_bytes = -1;
+  spec.segment_bytes = 16 << 20;
+  spec.segment_ms = 10 * 60 * 1000;
+  return spec;
+}
+
+TopicSpec BrokerState::ControllerTopicSpec() {
+  TopicSpec spec;
+  spec.partitions = 1;
+  spec.retention_ms = -1;
+  spec.retention_bytes = -1;
+  spec.segment_bytes = 16 << 20;
+  return spec;
+}
+
+namespace {
+
+replication::ReplicaOptions BaseReplicaOptions(const BrokerState& s, const std::string& topic, int32_t index) {
   replication::ReplicaOptions o;
   o.key = {topic, PartitionId(index)};
-  o.self = RaftNodeOf(config.node_id);
-  o.voters = {o.self};
-  o.fsync = config.fsync == FsyncMode::kAlways ? storage::FsyncPolicy::kAlways : storage::FsyncPolicy::kInterval;
-  o.unsynced_writes_may_be_lost = machine_restarted;
-  // One replica serves nobody from its entry cache, and a cached entry pins
-  // its whole request frame: no cache until there are followers.
+  o.self = RaftNodeOf(s.config.node_id);
+  o.fsync = s.config.fsync == FsyncMode::kAlways ? storage::FsyncPolicy::kAlways : storage::FsyncPolicy::kInterval;
+  o.unsynced_writes_may_be_lost = s.machine_restarted;
+  o.election_ticks = s.config.election_ticks;
+  o.seed = std::hash<std::string>{}(topic) ^ (static_cast<uint64_t>(index) << 32) ^
+           static_cast<uint64_t>(s.config.node_id) ^ static_cast<uint64_t>(NowMs());
+  return o;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<replication::Replica>> BrokerState::OpenControllerReplica(const std::vector<int32_t>& voters) {
+  const std::string topic(cluster::kControllerTopic);
+  auto log = logs->Get(topic, PartitionId(0));
+  if (!log) {
+    TELEMQ_ASSIGN_OR_RETURN(log, logs->Create(topic, PartitionId(0), LogOptionsFor(ControllerTopicSpec())));
+  }
+  auto o = BaseReplicaOptions(*this, topic, 0);
+  o.topic_id = cluster::kControllerTopicId;
+  for (int32_t b : voters) o.voters.push_back(RaftNodeOf(b));
   if (o.voters.size() == 1) o.raft_log.cache_bytes = 0;
-  o.seed =
-      std::hash<std::string>{}(topic) ^ (static_cast<uint64_t>(index) << 32) ^ static_cast<uint64_t>(config.node_id);
   if (config.fsync == FsyncMode::kInterval) flusher->Register(log);
   auto replica = replication::Replica::Open(std::move(o), log, file_system, std::make_unique<StrandExecutor>(io),
-                                            *syncer, transport, clock);
+                                            *syncer, *transport, clock);
   if (!replica) {
     if (config.fsync == FsyncMode::kInterval) flusher->Unregister(log.get());
-    if (created) IgnoreError(logs->Remove(topic, PartitionId(index)), "rolling back a partition that did not open");
     return tl::unexpected(replica.error());
   }
   replicas->Add(*replica);
   return *replica;
+}
+
+Result<std::shared_ptr<replication::Replica>> BrokerState::OpenReplica(const Topic& topic, int32_t index) {
+  const PartitionId p(index);
+  auto log = logs->Get(topic.name, p);
+  const std::string id_text = std::to_string(topic.id) + "\n";
+  if (log) {
+    // A directory of an older topic of the same name (deleted and created
+    // again while this broker was down) is not this topic's.
+    std::ifstream in(log->dir() + "/" + std::string(kTopicIdFile));
+    uint64_t recorded = 0;
+    if (!(in >> recorded) || recorded != topic.id) {
+      spdlog::info("{}-{}: the directory belongs to another incarnation of the topic; removing it", topic.name, index);
+      if (config.fsync == FsyncMode::kInterval) flusher->Unregister(log.get());
+      TELEMQ_TRY(logs->Remove(topic.name, p));
+      log = nullptr;
+    }
+  }
+  const bool created = !log;
+  if (created) {
+    TELEMQ_ASSIGN_OR_RETURN(log, logs->Create(topic.name, p, LogOptionsFor(topic.spec)));
+    auto written = storage::ReplaceFileAtomically(file_system, log->dir() + "/" + std::string(kTopicIdFile),
+                                                  std::as_bytes(std::span(id_text.data(), id_text.size())));
+    if (!written) {
+      IgnoreError(logs->Remove(topic.name, p), "rolling back a partition that did not open");
+      return tl::unexpected(written.error());
+    }
+  }
+  auto o = BaseReplicaOptions(*this, topic.name, index);
+  o.topic_id = topic.id;
+  const auto& set = topic.replicas[static_cast<size_t>(index)];
+  for (int32_t b : set) o.voters.push_back(RaftNodeOf(b));
+  // The preferred leader of a new partition leads first.
+  o.campaign_at_start = created && set.front() == config.node_id;
+  // One replica serves nobody from its entry cache, and a cached entry pins
+  // its whole request frame: no cache without followers.
+  if (o.voters.size() == 1) o.raft_log.cache_bytes = 0;
+  if (config.fsync == FsyncMode::kInterval) flusher->Register(log);
+  auto replica = replication::Replica::Open(std::move(o), log, file_system, std::make_unique<StrandExecutor>(io),
+                                            *syncer, *transport, clock);
+  if (!replica) {
+    if (config.fsync == FsyncMode::kInterval) flusher->Unregister(log.get());
+    if (created) IgnoreError(logs->Remove(topic.name, p), "rolling back a partition that did not open");
+    return tl::unexpected(replica.error());
+  }
+  replicas->Add(*replica);
+  return *replica;
+}
+
+void BrokerState::OnMetadata(ImageRef image) {
+  const int32_t self = config.node_id;
+  bool topics_changed = false;
+  bool retry = false;
+  {
+    std::unique_lock lock(topics_mu);
+    // Replicas of topics that are gone, or were replaced by a new topic of
+    // the same name, or no longer placed here.
+    std::map<std::string, std::vector<std::shared_ptr<replication::Replica>>> gone;
+    for (auto& r : replicas->All()) {
+      if (r->key().topic == cluster::kControllerTopic) continue;
+      const auto* t = image->Find(r->key().topic);
+      const int32_t p = r->key().partition.value();
+      bool keep = t != nullptr && t->id == r->topic_id() && p < t->spec.partitions;
+      if (keep) {
+        const auto& set = t->replicas[static_cast<size_t>(p)];
+        keep = std::find(set.begin(), set.end(), self) != set.end();
+      }
+      if (!keep) gone[r->key().topic].push_back(r);
+    }
+    for (auto& [name, list] : gone) {
+      spdlog::info("removing {} replica(s) of topic {} (deleted or replaced)", list.size(), name);
+      RemoveTopicReplicasLocked(name, std::move(list), [this] {
+        // The name may be waiting to be opened again (recreated).
+        auto controller_ref = controller;
+        if (controller_ref) OnMetadata(controller_ref->image());
+      });
+    }
+    // Replicas placed here that are not open yet.
+    for (const auto& [name, t] : image->topics) {
+      if (deleting.count(name)) {
+        retry = true;  // opened once the old incarnation's logs are gone
+        continue;
+      }
+      for (int32_t p = 0; p < t.spec.partitions; ++p) {
+        const auto& set = t.replicas[static_cast<size_t>(p)];
+        if (std::find(set.begin(), set.end(), self) == set.end()) continue;
+        auto existing = Find(name, p);
+        if (existing && existing->topic_id() == t.id) continue;
+        auto opened = OpenReplica(t, p);
+        if (!opened) {
+          spdlog::error("cannot open {}-{}: {}", name, p, opened.error().ToString());
+          retry = true;
+        }
+      }
+    }
+    std::map<std::string, Topic> next(image->topics.begin(), image->topics.end());
+    topics_changed = next != topics;
+    topics = std::move(next);
+    // The group coordinator exists once its topic does.
+    if (!groups) {
+      if (const auto* offsets = image->Find(kOffsetsTopic)) {
+        GroupCoordinator::Options options;
+        options.shards = offsets->spec.partitions;
+        options.initial_shards = GroupCoordinator::InitialShards::kInactive;
+        options.heartbeat_interval = config.group_heartbeat_interval;
+        options.min_session_timeout = config.group_min_session_timeout;
+        options.max_session_timeout = config.group_max_session_timeout;
+        GroupCoordinator::Hooks hooks;
+        hooks.append_in_term = [this](int32_t shard, Term term, std::vector<OffsetsRecord> records,
+                                      GroupCoordinator::Done done) {
+          AppendGroupRecords(shard, term, std::move(records), std::move(done));
+        };
+        hooks.high_watermark = [this](const std::string& topic, int32_t partition) -> int64_t {
+          auto replica = Find(topic, partition);
+          return replica ? replica->high_watermark().value() : -1;
+        };
+        groups = std::make_shared<GroupCoordinator>(options, std::move(hooks));
+        topics_changed = true;
+      }
+    }
+  }
+  if (retry) {
+    spdlog::debug("metadata applied partially; the next tick retries");
+  }
+  needs_reconcile = retry;
+  if (topics_changed) PublishTopicsToGroups();
+}
+
+void BrokerState::PublishTopicsToGroups() {
+  std::lock_guard lock(group_topics_mu);
+  if (auto g = Groups()) g->UpdateTopics(UserTopics());
+}
+
+BrokerState::LeaderInfo BrokerState::LeaderOf(const Topic& topic, int32_t partition) const {
+  LeaderInfo out;
+  if (auto r = Find(topic.name, partition); r && r->topic_id() == topic.id) {
+    if (r->leader() != raft::kNoNode) out = {BrokerOf(r->leader()), r->term().value()};
+  }
+  auto claim = remote_leaders.Get(topic.id, partition);
+  if (claim.broker >= 0 && claim.term > out.term) out = {claim.broker, claim.term};
+  return out;
+}
+
+std::optional<BrokerState::LeaderInfo> BrokerState::KnownLeader(const std::string& topic, int32_t partition) {
+  std::shared_lock lock(topics_mu);
+  auto it = topics.find(topic);
+  if (it == topics.end() || partition < 0 || partition >= it->second.spec.partitions) return std::nullopt;
+  auto info = LeaderOf(it->second, partition);
+  if (info.broker < 0) return std::nullopt;
+  return info;
+}
+
+std::optional<std::pair<std::string, uint16_t>> BrokerState::AddressOf(int32_t broker) const {
+  if (broker == config.node_id && !advertised_host.empty()) return std::make_pair(advertised_host, advertised_port);
+  auto image = controller->image();
+  auto it = image->brokers.find(broker);
+  if (it == image->brokers.end()) return std::nullopt;
+  return std::make_pair(it->second.host, it->second.port);
 }
 
 void BrokerState::RemoveReplica(const std::shared_ptr<replication::Replica>& replica, std::function<void()> done) {
@@ -256,11 +583,73 @@ void BrokerState::WhenServing(const std::vector<std::shared_ptr<replication::Rep
   }
 }
 
-void BrokerState::AppendGroupRecords(int32_t shard, std::vector<OffsetsRecord> records,
+namespace {
+
+// Polls `ready` every 20 ms on `io` until it holds or `timeout` passes, then
+// calls `done` once.
+void PollUntil(asio::io_context& io, std::chrono::milliseconds timeout, std::function<bool()> ready,
+               std::function<void()> done) {
+  struct Poll : std::enable_shared_from_this<Poll> {
+    asio::steady_timer timer;
+    std::chrono::steady_clock::time_point deadline;
+    std::function<bool()> ready;
+    std::function<void()> done;
+    explicit Poll(asio::io_context& io) : timer(io) {}
+    void Check() {
+      if (ready() || std::chrono::steady_clock::now() >= deadline) return done();
+      timer.expires_after(std::chrono::milliseconds(20));
+      timer.async_wait([self = shared_from_this()](const std::error_code& ec) {
+        if (ec) return self->done();  // the broker is stopping
+        self->Check();
+      });
+    }
+  };
+  auto poll = std::make_shared<Poll>(io);
+  poll->deadline = std::chrono::steady_clock::now() + timeout;
+  poll->ready = std::move(ready);
+  poll->done = std::move(done);
+  poll->Check();
+}
+
+}  // namespace
+
+void BrokerState::WhenLeadersKnown(const std::string& name, std::chrono::milliseconds timeout,
+                                   std::function<void()> done) {
+  PollUntil(
+      io, timeout,
+      [this, name] {
+        std::shared_lock lock(topics_mu);
+        auto it = topics.find(name);
+        if (it == topics.end()) return false;
+        for (int32_t p = 0; p < it->second.spec.partitions; ++p) {
+          if (LeaderOf(it->second, p).broker < 0) return false;
+        }
+        return true;
+      },
+      std::move(done));
+}
+
+void BrokerState::WhenRemoved(const std::string& name, std::chrono::milliseconds timeout,
+                              std::function<void()> done) {
+  PollUntil(
+      io, timeout,
+      [this, name] {
+        std::shared_lock lock(topics_mu);
+        if (deleting.count(name)) return false;
+        auto it = topics.find(name);
+        for (const auto& r : replicas->All()) {
+          if (r->key().topic == name && (it == topics.end() || it->second.id != r->topic_id())) return false;
+        }
+        return true;
+      },
+      std::move(done));
+}
+
+void BrokerState::AppendGroupRecords(int32_t shard, Term term, std::vector<OffsetsRecord> records,
                                      std::function<void(Result<void>)> done) {
   auto replica = Find(kOffsetsTopic, shard);
   if (!replica) {
-    done(Fail(Errc::kNotFound, "__consumer_offsets partition " + std::to_string(shard) + " is missing"));
+    done(Fail(Errc::kNotLeader, "__consumer_offsets partition " + std::to_string(shard) + " is not here"));
     return;
   }
   wire::BatchBuilder builder;
@@ -280,7 +669,13 @@ void BrokerState::AppendGroupRecords(int32_t shard, std::vector<OffsetsRecord> r
     return;
   }
   replication::ProduceBatch batch{std::span<std::byte>(*bytes), *header};
-  replica->executor().Post([replica, batch, bytes, done = std::move(done)]() mutable {
+  replica->executor().Post([replica, term, batch, bytes, done = std::move(done)]() mutable {
+    // Fenced by the term the shard was loaded in: a change computed from an
+    // older leadership's state must not land in a newer term's log.
+    if (term != Term(0) && (!replica->leading() || replica->term() != term)) {
+      return done(Fail(Errc::kNotLeader, replica->key().ToString() + " is no longer led here in term " +
+                                             std::to_string(term.value())));
+    }
     replica->Produce({batch}, bytes, replication::Acks::kAll, [done = std::move(done)](replication::ProduceResult r) {
       if (r.error != Errc::kOk) return done(Fail(r.error, r.message));
       done(Ok());
@@ -288,73 +683,60 @@ void BrokerState::AppendGroupRecords(int32_t shard, std::vector<OffsetsRecord> r
   });
 }
 
-Result<void> BrokerState::OpenGroups() {
-  const std::string name(kOffsetsTopic);
-  if (!registry->Get(name)) {
-    TopicSpec spec;
-    spec.partitions = config.offsets_partitions;
-    spec.retention_ms = -1;  // group state and offsets must not age out
-    spec.retention_bytes = -1;
-    spec.segment_bytes = 16 << 20;
-    TELEMQ_TRY(registry->Create(name, spec));
-    for (int32_t p = 0; p < spec.partitions; ++p) TELEMQ_TRY(OpenReplica(name, p, spec));
-    topics.emplace(name, Topic{spec});
-  }
-  const int32_t shards = topics.at(name).spec.partitions;
-  GroupCoordinator::Options options;
-  options.shards = shards;
-  options.heartbeat_interval = config.group_heartbeat_interval;
-  options.min_session_timeout = config.group_min_session_timeout;
-  options.max_session_timeout = config.group_max_session_timeout;
-  GroupCoordinator::Hooks hooks;
-  hooks.append = [this](int32_t shard, std::vector<OffsetsRecord> records, std::function<void(Result<void>)> done) {
-    AppendGroupRecords(shard, std::move(records), std::move(done));
-  };
-  hooks.high_watermark = [this](const std::string& topic, int32_t partition) -> int64_t {
-    auto replica = Find(topic, partition);
-    return replica ? replica->high_watermark().value() : -1;
-  };
-  groups = std::make_unique<GroupCoordinator>(options, std::move(hooks));
-  // Replay every shard's records: the groups come back as they were.
-  size_t replayed = 0;
+void BrokerState::FollowGroupLeadership() {
+  auto g = Groups();
+  if (!g) return;
+  std::lock_guard tick_lock(group_tick_mu);
+  const int32_t shards = [&] {
+    std::shared_lock lock(topics_mu);
+    auto it = topics.find(std::string(kOffsetsTopic));
+    return it == topics.end() ? 0 : it->second.spec.partitions;
+  }();
   for (int32_t shard = 0; shard < shards; ++shard) {
-    auto replica = Find(name, shard);
-    if (!replica) return Fail(Errc::kNotFound, "__consumer_offsets partition " + std::to_string(shard) + " is missing");
-    storage::PartitionLog& log = replica->log();
-    Offset from = log.log_start_offset();
-    const Offset end = log.log_end_offset();
-    wire::BatchReader reader;
-    while (from < end) {
-      TELEMQ_ASSIGN_OR_RETURN(auto read, log.Read(from, 4 << 20, end));
-      if (read.total_bytes == 0) break;
-      std::vector<std::byte> bytes(read.total_bytes);
-      size_t pos = 0;
-      for (const auto& range : read.ranges) {
-        TELEMQ_ASSIGN_OR_RETURN(auto n, range.file->PRead(range.position, std::span(bytes.data() + pos, range.size)));
-        if (n != range.size) return Fail(Errc::kIo, "short read replaying " + range.file->path());
-        pos += range.size;
-      }
-      wire::BatchIterator it(bytes);
-      Result<void> status = Ok();
-      while (!it.Done() && status) {
-        wire::BatchHeader h;
-        TELEMQ_ASSIGN_OR_RETURN(auto batch, it.Next(&h));
-        TELEMQ_TRY(reader.Decode(batch, h, [&](const wire::RecordView& r) {
-          if (!status || !r.key) return;
-          status = groups->Replay(shard, *r.key, r.value);
-          ++replayed;
-        }));
-      }
-      TELEMQ_TRY(status);
-      from = read.next_offset;
+    auto replica = Find(kOffsetsTopic, shard);
+    const bool serving = replica && replica->serving() && !draining.load();
+    const int64_t term = serving ? replica->term().value() : 0;
+    auto loaded = loaded_shards.find(shard);
+    if (serving && (loaded == loaded_shards.end() || loaded->second != term)) {
+      // Became leader (again, or in a new term): load the shard's groups
+      // from its log, on the replica's strand so that nothing is appended
+      // meanwhile.
+      loaded_shards[shard] = term;
+      g->BeginLoading(shard, Term(term));
+      replica->executor().Post([g, replica, shard, term] {
+        if (!replica->leading() || replica->term().value() != term) return;  // the next tick resigns
+        storage::PartitionLog& log = replica->log();
+        size_t replayed = 0;
+        Result<void> status = Ok();
+        auto read = ReadLogRecords(log, log.log_start_offset(), log.log_end_offset(),
+                                   [&](const wire::BatchHeader&, const wire::RecordView* r) {
+                                     if (!status || r == nullptr || !r->key) return;
+                                     status = g->Replay(shard, Term(term), *r->key, r->value);
+                                     ++replayed;
+                                   });
+        if (!read) status = read;
+        if (!status) {
+          if (status.error().code() != Errc::kNotLeader) {
+            spdlog::error("loading group shard {} failed: {}", shard, status.error().ToString());
+            g->Resign(shard);
+          }
+          return;
+        }
+        g->FinishLoading(shard, Term(term));
+        spdlog::debug("group shard {}: {} record(s) replayed in term {}", shard, replayed, term);
+      });
+    } else if (!serving && loaded != loaded_shards.end()) {
+      loaded_shards.erase(loaded);
+      g->Resign(shard);
+      spdlog::info("no longer coordinating group shard {}", shard);
     }
   }
-  groups->UpdateTopics(UserTopics());
-  if (replayed > 0) spdlog::info("replayed {} group record(s)", replayed);
-  return Ok();
 }
 
-void Broker::RunGroupTick() { state_->groups->Tick(); }
+void Broker::RunGroupTick() {
+  state_->FollowGroupLeadership();
+  if (auto g = state_->Groups()) g->Tick();
+}
 
 void Broker::RunRetention() {
   // Each replica applies retention on its own strand: only it knows what is
@@ -373,18 +755,94 @@ void Broker::RunRetention() {
 
 void Broker::RunRaftTick() {
   for (auto& r : state_->replicas->All()) r->executor().Post([r] { r->Tick(); });
+  state_->controller->Tick();
+  // The cluster id joins the peer frames once the controller log names it.
+  const auto image = state_->controller->image();
+  if (!image->cluster_id.empty() && !state_->identity_sent) {
+    state_->transport->SetIdentity(image->cluster_id, state_->advertised_host, state_->advertised_port);
+    state_->identity_sent = true;
+  }
+  if (state_->needs_reconcile.exchange(false)) state_->OnMetadata(state_->controller->image());
 }
 
+void Broker::BalanceLeaders() {
+  if (state_->draining.load() || state_->cluster_size() == 1) return;
+  // Leadership goes back to each partition's preferred replica (the first
+  // of its set) when that broker is up: the placement spread leaders evenly,
+  // and restarts should not concentrate them.
+  for (auto& r : state_->replicas->All()) {
+    if (r->key().topic == cluster::kControllerTopic || !r->leading()) continue;
+    const NodeId preferred = r->voters().front();
+    if (preferred == r->leader() || !state_->transport->IsLive(BrokerOf(preferred))) continue;
+    r->executor().Post([r, preferred] {
+      if (auto t = r->TransferLeadership(preferred); t) {
+        spdlog::info("{}: handing leadership back to preferred broker {}", r->key().ToString(), BrokerOf(preferred));
+      }
+    });
+  }
+}
+
+bool Broker::DrainLeadership(std::chrono::milliseconds timeout) {
+  state_->draining = true;
+  if (state_->cluster_size() == 1) return true;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  size_t leading = 0;
+  for (;;) {
+    leading = 0;
+    for (auto& r : state_->replicas->All()) {
+      if (!r->leading() || r->voters().size() < 2) continue;
+      ++leading;
+      r->executor().Post([r] {
+        const NodeId target = r->TransferTarget();
+        if (target != raft::kNoNode && r->node().transfer_target() == raft::kNoNode) {
+          IgnoreError(r->TransferLeadership(target), "shutting down: the next round retries");
+        }
+      });
+    }
+    if (leading == 0 || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (leading > 0) {
+    spdlog::warn("broker {}: still leading {} partition(s) after {} ms; stopping anyway", state_->config.node_id,
+                 leading, timeout.count());
+  } else {
+    spdlog::info("broker {}: handed off every leadership", state_->config.node_id);
+  }
+  return leading == 0;
+}
+
+void Broker::StartPeers() { state_->transport->Start(); }
+
+int32_t Broker::id() const { return state_->config.node_id; }
+
 bool Broker::AwaitServing(std::chrono::milliseconds timeout) {
-  auto served = std::make_shared<std::promise<bool>>();
-  auto result = served->get_future();
-  state_->WhenServing(state_->replicas->All(), timeout, [served](bool ok) { served->set_value(ok); });
-  return result.get();
+  // Ready: the metadata names this broker and, for every partition placed
+  // here, some broker leads it (a single broker: it leads them all).
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto image = state_->controller->image();
+    bool ready = image->brokers.count(state_->config.node_id) > 0 && image->Find(kOffsetsTopic) != nullptr;
+    if (ready) {
+      std::shared_lock lock(state_->topics_mu);
+      for (const auto& [name, t] : state_->topics) {
+        for (int32_t p = 0; p < t.spec.partitions && ready; ++p) {
+          const auto& set = t.replicas[static_cast<size_t>(p)];
+          if (std::find(set.begin(), set.end(), state_->config.node_id) == set.end()) continue;
+          auto r = state_->Find(name, p);
+          ready = r && r->leader() != raft::kNoNode && (!r->leading() || r->serving());
+        }
+      }
+    }
+    if (ready) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 Result<void> Broker::Close() {
   // The I/O threads have stopped: nothing runs on the strands any more, so
   // the replicas are stopped here directly.
+  state_->transport->Stop();
   state_->flusher->Stop();
   for (auto& r : state_->replicas->All()) r->Shutdown();
   {

@@ -62,10 +62,23 @@ class Broker {
   void RunGroupTick();
   // One tick of every replica's Raft clock; called every raft tick.
   void RunRaftTick();
-  // Waits until every replica serves as leader (a single broker leads all
-  // its partitions once each one's no-op is durable), at most `timeout`.
-  // The I/O threads must be running. Returns whether all serve.
+  // This broker's id (resolved at Open: configured, recorded or derived).
+  int32_t id() const;
+  // Starts the connections to the other brokers (the I/O threads run).
+  void StartPeers();
+  // Waits until the metadata names this broker and every partition placed
+  // here has a leader (a single broker: leads them all, each one's no-op
+  // durable), at most `timeout`. The I/O threads must be running. Returns
+  // whether it got there.
   bool AwaitServing(std::chrono::milliseconds timeout);
+  // Hands leadership of every partition partition led here to an in-sync
+  // follower; waits until none is led here, at most `timeout`. Takes no
+  // leadership afterwards (group shards are not loaded, leaders are not
+  // balanced back). Returns whether all were handed off.
+  bool DrainLeadership(std::chrono::milliseconds timeout);
+  // Hands leadership back to the preferred replica of each partition whose
+  // preferred broker is up; called periodically.
+  void BalanceLeaders();
   // Syncs and closes every log, marking the shutdown clean. No Handle() may
   // run concurrently or afterwards.
   [[nodiscard]] Result<void> Close();

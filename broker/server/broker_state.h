@@ -1,7 +1,8 @@
 #pragma once
 // BrokerState: everything the request handlers share — configuration, the
 // partition logs (through storage::LogManager, the only owner of partition
-// directories), topics, the flusher, the group coordinator, the advertised
+// directories), the replicas, the controller and the topics it applied, the
+// peer transport, the flusher, the group coordinator, the advertised
 // address. Internal to broker/server: broker.cc owns one and routes each
 // verified request to one of its Handle* methods (handlers/*.cc, one file
 // per API family) through the dispatch table.
@@ -27,41 +28,50 @@
 #include <string_view>
 #include <vector>
 
+#include "broker/cluster/metadata.h"
+#include "broker/cluster/metadata_store.h"
+#include "broker/cluster/peer_codec.h"
 #include "broker/replication/replica.h"
 #include "broker/replication/replica_manager.h"
 #include "broker/server/config.h"
+#include "broker/server/controller.h"
 #include "broker/server/group_coordinator.h"
+#include "broker/server/peer_transport.h"
 #include "broker/server/replica_seams.h"
 #include "broker/server/reply.h"
-#include "broker/server/topic_registry.h"
 #include "broker/storage/file_system.h"
 #include "broker/storage/flusher.h"
 #include "broker/storage/log_manager.h"
 #include "broker/storage/partition_log.h"
 #include "telemq/wire/frame.h"
 #include "telemq/wire/protocol.h"
+#include "telemq/wire/record_batch.h"
 
 namespace telemq::broker {
 
 namespace fb = wire::fb;
+using cluster::BrokerOf;
+using cluster::RaftNodeOf;
+using TopicSpec = cluster::TopicSpec;
+using cluster::ValidateTopicName;
 
 inline int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
-// Broker ids start at 0 (a StatefulSet ordinal); Raft node ids are positive
-// (0 means "none"). A broker's replicas vote as node broker_id + 1.
-inline NodeId RaftNodeOf(int32_t broker_id) { return NodeId(broker_id + 1); }
-// The broker a Raft node id stands for; -1 for "none".
-inline int32_t BrokerOf(NodeId node) { return node.value() - 1; }
-
 // Producer ids are unique across the cluster without asking anyone: the
 // allocating broker's id in the high bits, its own persisted counter below
 // (2^40 ids per broker). Two brokers never hand out the same id, so a
 // partition's idempotence table cannot confuse two producers.
 inline constexpr int kProducerIdCounterBits = 40;
-[[nodiscard]] Result<ProducerId> AllocateProducerId(TopicRegistry& registry, int32_t broker_id);
+[[nodiscard]] Result<ProducerId> AllocateProducerId(cluster::MetadataStore& store, int32_t broker_id);
+
+// Visits every record of `log` in [from, end), batch by batch: `visit(header,
+// &record)` per record, `visit(header, nullptr)` once per control batch.
+[[nodiscard]] Result<void> ReadLogRecords(const storage::PartitionLog& log, Offset from, Offset end,
+                                          const std::function<void(const wire::BatchHeader&,
+                                                                   const wire::RecordView*)>& visit);
 
 // One request as the dispatch table hands it to a handler, next to its
 // verified body.
@@ -74,8 +84,24 @@ struct Request {
   std::shared_ptr<const void> frame;
 };
 
-struct Topic {
-  TopicSpec spec;
+// A topic as this broker sees it: the controller's record.
+using Topic = cluster::TopicRecord;
+
+// Who leads partitions this broker does not host, as other brokers' peer
+// frames claim (the highest term wins). Thread-safe.
+class RemoteLeaders {
+ public:
+  struct Claim {
+    int32_t broker = -1;
+    int64_t term = 0;
+  };
+  // `claims`: the complete list of what `broker` leads now.
+  void Update(int32_t broker, const std::vector<cluster::Leadership>& claims);
+  Claim Get(uint64_t topic_id, int32_t partition) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<uint64_t, int32_t>, Claim> leaders_;  // guarded by mu_
 };
 
 struct BrokerState {
@@ -83,34 +109,45 @@ struct BrokerState {
   asio::io_context& io;
   storage::FileSystem& file_system;
   std::unique_ptr<storage::LogManager> logs;  // the only owner of partition directories
-  std::unique_ptr<TopicRegistry> registry;
   std::unique_ptr<storage::Flusher> flusher;
   // Seams of the replicas (replica_seams.h), shared by all of them.
   std::unique_ptr<FlusherSyncer> syncer;
   SystemClock clock;
-  LocalTransport transport;
+  std::unique_ptr<PeerTransport> transport;
   std::unique_ptr<replication::ReplicaManager> replicas;
+  std::shared_ptr<Controller> controller;
+  RemoteLeaders remote_leaders;
   // The machine rebooted since the data directory was last used (boot id).
   bool machine_restarted = false;
   std::shared_mutex topics_mu;
-  std::map<std::string, Topic> topics;  // guarded by topics_mu
+  std::map<std::string, Topic> topics;  // guarded by topics_mu; what the last applied image says
   // Topics whose replicas are still being stopped and deleted: the name
-  // cannot be created again until they are gone (it would find their logs).
+  // cannot be opened again until they are gone (it would find their logs).
   std::set<std::string> deleting;  // guarded by topics_mu
   std::string advertised_host;
   uint16_t advertised_port = 0;
-  std::unique_ptr<GroupCoordinator> groups;
+  // Created once __consumer_offsets exists (its partition count is the
+  // shard count); null before.
+  std::shared_ptr<GroupCoordinator> groups;  // set under topics_mu, read via Groups()
+  std::map<int32_t, int64_t> loaded_shards;  // shard → term loaded; only the group tick touches it
+  std::mutex group_tick_mu;
   // Serialises "snapshot the topics, hand them to the groups" so two topic
   // changes cannot deliver their snapshots in the wrong order.
   std::mutex group_topics_mu;
-  void PublishTopicsToGroups() {
-    std::lock_guard lock(group_topics_mu);
-    groups->UpdateTopics(UserTopics());
-  }
+  std::atomic<bool> draining{false};         // SIGTERM: handing leadership off; take none
+  std::atomic<bool> needs_reconcile{false};
+  bool identity_sent = false;  // the raft tick timer only  // OnMetadata could not finish: the next tick retries
 
   BrokerState(const BrokerConfig& c, asio::io_context& i, storage::FileSystem& f) : config(c), io(i), file_system(f) {}
 
-  static bool IsInternal(std::string_view topic) { return topic.substr(0, 2) == "__"; }
+  static bool IsInternal(std::string_view topic) { return cluster::IsInternalTopic(topic); }
+  int32_t cluster_size() const { return config.peers.empty() ? 1 : static_cast<int32_t>(config.peers.size()); }
+
+  std::shared_ptr<GroupCoordinator> Groups() {
+    std::shared_lock lock(topics_mu);
+    return groups;
+  }
+  void PublishTopicsToGroups();
 
   // Topics groups may subscribe to, with their partition counts.
   group::TopicMetadata UserTopics() {
@@ -122,36 +159,68 @@ struct BrokerState {
     return out;
   }
 
-  Result<void> OpenGroups();
-  void AppendGroupRecords(int32_t shard, std::vector<OffsetsRecord> records, std::function<void(Result<void>)> done);
+  // Appends group records to shard `shard` with acks=all, refused unless
+  // this broker still leads it in `term` (GroupCoordinator::Hooks).
+  void AppendGroupRecords(int32_t shard, Term term, std::vector<OffsetsRecord> records,
+                          std::function<void(Result<void>)> done);
+  // Group coordination follows the leadership of __consumer_offsets'
+  // partitions: load a shard's groups when this broker starts serving it,
+  // drop them when it stops. Called every group tick.
+  void FollowGroupLeadership();
   storage::LogOptions LogOptionsFor(const TopicSpec& spec) const {
     storage::LogOptions o;
     o.segment_bytes = spec.segment_bytes > 0 ? static_cast<uint64_t>(spec.segment_bytes) : config.segment_bytes;
-    o.segment_ms = config.segment_ms;
+    o.segment_ms = spec.segment_ms > 0 ? std::chrono::milliseconds(spec.segment_ms) : config.segment_ms;
     o.fsync = config.fsync == FsyncMode::kAlways ? storage::FsyncPolicy::kAlways : storage::FsyncPolicy::kInterval;
     o.fsync_interval = config.fsync_interval;
     o.retention_bytes = spec.retention_bytes;
     o.retention_ms = std::chrono::milliseconds(spec.retention_ms);
     return o;
   }
+  // The spec of __consumer_offsets (replication factor set by the controller).
+  TopicSpec OffsetsTopicSpec() const;
+  // Options of the controller log (no retention: it holds the metadata history).
+  static TopicSpec ControllerTopicSpec();
 
+  // Opens the controller group's replica (voters only).
+  Result<std::shared_ptr<replication::Replica>> OpenControllerReplica(const std::vector<int32_t>& voters);
   // Opens (or creates) partition `index` of `topic` through the log manager
-  // and starts its replica, on its own strand, as the only member of its
-  // Raft group until brokers replicate to each other.
-  Result<std::shared_ptr<replication::Replica>> OpenReplica(const std::string& topic, int32_t index,
-                                                            const TopicSpec& spec);
+  // and starts its replica, on its own strand, as a member of the group of
+  // the brokers topic.replicas[index] names. Call with topics_mu held.
+  Result<std::shared_ptr<replication::Replica>> OpenReplica(const Topic& topic, int32_t index);
+  // Applied metadata changed: opens the replicas of partitions placed on
+  // this broker, removes those of topics gone (or replaced under the same
+  // name), and tells the groups. On the controller strand.
+  void OnMetadata(ImageRef image);
   // Stops a replica on its strand (its waiting requests fail, its long polls
   // wake), deletes its log, then calls `done` (on the strand).
   void RemoveReplica(const std::shared_ptr<replication::Replica>& replica, std::function<void()> done);
   // Stops and deletes `replicas`, the partitions of topic `name` (deleted,
-  // or a create rolled back), then calls `done` (on a strand). Until then
-  // `name` is in `deleting`. Call with topics_mu held exclusively.
+  // or replaced), then calls `done` (on a strand). Until then `name` is in
+  // `deleting`. Call with topics_mu held exclusively.
   void RemoveTopicReplicasLocked(const std::string& name, std::vector<std::shared_ptr<replication::Replica>> gone,
                                  std::function<void()> done);
   // Calls `done(true)` once every replica in `replicas` serves as leader, or
   // done(false) after `timeout`. On any thread.
   void WhenServing(const std::vector<std::shared_ptr<replication::Replica>>& replicas,
                    std::chrono::milliseconds timeout, std::function<void(bool)> done);
+  // Calls `done` once every partition of topic `name` has a known leader
+  // (or the topic is gone, or after `timeout`). On any thread.
+  void WhenLeadersKnown(const std::string& name, std::chrono::milliseconds timeout, std::function<void()> done);
+  // Calls `done` once no local replica of topic `name` remains (or after `timeout`).
+  void WhenRemoved(const std::string& name, std::chrono::milliseconds timeout, std::function<void()> done);
+
+  // The leader of a partition as this broker knows it: its own replica's
+  // view, or another broker's claim when it hosts none. broker -1: unknown.
+  struct LeaderInfo {
+    int32_t broker = -1;
+    int64_t term = 0;
+  };
+  LeaderInfo LeaderOf(const Topic& topic, int32_t partition) const;
+  // LeaderOf by name, when the topic exists and a leader is known.
+  std::optional<LeaderInfo> KnownLeader(const std::string& topic, int32_t partition);
+  // Where clients reach `broker` (registered address); nullopt if unknown.
+  std::optional<std::pair<std::string, uint16_t>> AddressOf(int32_t broker) const;
 
   std::shared_ptr<replication::Replica> Find(std::string_view topic, int32_t index) const {
     if (index < 0) return nullptr;
@@ -179,6 +248,8 @@ struct BrokerState {
   void HandleListGroups(const fb::ListGroupsRequest* req, const Request& request, Reply& reply);
   void HandleDescribeGroup(const fb::DescribeGroupRequest* req, const Request& request, Reply& reply);
   void HandleDeleteGroup(const fb::DeleteGroupRequest* req, const Request& request, Reply& reply);
+  // handlers/peer.cc
+  void HandlePeerRaft(const fb::PeerRaftRequest* req, const Request& request, Reply& reply);
 };
 
 }  // namespace telemq::broker

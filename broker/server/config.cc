@@ -71,6 +71,13 @@ Result<BrokerConfig> LoadConfigFile(const std::string& path, BrokerConfig c) {
     TELEMQ_FIELD("group_heartbeat_interval_ms", int64_t, c.group_heartbeat_interval = std::chrono::milliseconds(val))
     TELEMQ_FIELD("group_min_session_timeout_ms", int64_t, c.group_min_session_timeout = std::chrono::milliseconds(val))
     TELEMQ_FIELD("group_max_session_timeout_ms", int64_t, c.group_max_session_timeout = std::chrono::milliseconds(val))
+    TELEMQ_FIELD("peers", std::vector<std::string>, c.peers = val)
+    TELEMQ_FIELD("default_replication_factor", int16_t, c.default_replication_factor = val)
+    TELEMQ_FIELD("raft_tick_ms", int64_t, c.raft_tick = std::chrono::milliseconds(val))
+    TELEMQ_FIELD("election_ticks", int, c.election_ticks = val)
+    TELEMQ_FIELD("liveness_timeout_ms", int64_t, c.liveness_timeout = std::chrono::milliseconds(val))
+    TELEMQ_FIELD("leader_balance_interval_ms", int64_t, c.leader_balance_interval = std::chrono::milliseconds(val))
+    TELEMQ_FIELD("leadership_drain_timeout_ms", int64_t, c.leadership_drain_timeout = std::chrono::milliseconds(val))
 #undef TELEMQ_FIELD
     if (key == "fsync") {
       TELEMQ_ASSIGN_OR_RETURN(auto val, As<std::string>(v, key));
@@ -91,7 +98,29 @@ Result<BrokerConfig> LoadConfigFile(const std::string& path, BrokerConfig c) {
 Result<void> Validate(const BrokerConfig& c) {
   auto bad = [](const std::string& what) { return Fail(Errc::kInvalidArgument, what); };
   // Producer ids carry the broker id in their high bits (handlers/produce.cc).
-  if (c.node_id < 0 || c.node_id > 8388607) return bad("node_id must be within 0..8388607");
+  if (c.node_id < -1 || c.node_id > 8388607) return bad("node_id must be within 0..8388607 (or -1: derive it)");
+  if (c.node_id >= 0 && !c.peers.empty() && static_cast<size_t>(c.node_id) >= c.peers.size()) {
+    return bad("node_id " + std::to_string(c.node_id) + " has no entry in peers (" + std::to_string(c.peers.size()) +
+               " listed; entry i is broker i)");
+  }
+  for (size_t i = 0; i < c.peers.size(); ++i) {
+    const auto& p = c.peers[i];
+    const auto colon = p.rfind(':');
+    int port = 0;
+    if (colon != std::string::npos && colon + 1 < p.size() && p.find_first_not_of("0123456789", colon + 1) == std::string::npos &&
+        p.size() - colon - 1 <= 5) {
+      port = std::stoi(p.substr(colon + 1));
+    }
+    if (colon == std::string::npos || colon == 0 || port < 1 || port > 65535) {
+      return bad("peers[" + std::to_string(i) + "] '" + p + "' is not host:port");
+    }
+  }
+  if (c.default_replication_factor < 1) return bad("default_replication_factor must be >= 1");
+  if (c.raft_tick.count() < 1) return bad("raft_tick_ms must be >= 1");
+  if (c.election_ticks < 2 || c.election_ticks > 1000) return bad("election_ticks must be within 2..1000");
+  if (c.liveness_timeout < 2 * c.raft_tick) return bad("liveness_timeout_ms must be at least two raft ticks");
+  if (c.leader_balance_interval.count() < 0) return bad("leader_balance_interval_ms must be >= 0");
+  if (c.leadership_drain_timeout.count() < 0) return bad("leadership_drain_timeout_ms must be >= 0");
   if (c.data_dir.empty()) return bad("data_dir must not be empty");
   if (c.io_threads < 1 || c.io_threads > 64) return bad("io_threads must be within 1..64");
   if (c.fsync_interval.count() < 1) return bad("fsync_interval_ms must be >= 1");

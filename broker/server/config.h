@@ -15,7 +15,21 @@ namespace telemq::broker {
 enum class FsyncMode { kAlways, kInterval };
 
 struct BrokerConfig {
-  int32_t node_id = 0;                            // broker id (pod ordinal on Kubernetes)
+  // Broker id. -1 (default): the id recorded in the data directory; else,
+  // with `peers` set, the ordinal of a StatefulSet-style host name
+  // (`anything-N` → N); else 0. Recorded in the data directory at first
+  // start; a data directory of another id refuses to start.
+  int32_t node_id = -1;
+  // The cluster: "host:port" of every broker by id (entry i is broker i,
+  // this broker's own entry included). Names are resolved at every
+  // connection attempt. Empty: a single broker.
+  std::vector<std::string> peers;
+  int16_t default_replication_factor = 3;            // topics created without one (capped by the cluster size)
+  std::chrono::milliseconds raft_tick{100};          // Raft clock period
+  int election_ticks = 10;                           // election timeout in ticks (randomised up to twice that)
+  std::chrono::milliseconds liveness_timeout{3000};  // a peer not heard from for this long is down
+  std::chrono::milliseconds leader_balance_interval{10'000};  // hand leadership back to preferred leaders; 0: never
+  std::chrono::milliseconds leadership_drain_timeout{10'000};  // SIGTERM: bound on handing off leadership
   std::string listen_host = "127.0.0.1";          // address to bind
   uint16_t port = 9092;                           // 0: pick an ephemeral port (see port_file)
   std::string advertised_host;                    // host clients should dial; default listen_host

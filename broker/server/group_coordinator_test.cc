@@ -171,7 +171,8 @@ class GroupCoordinatorTest : public ::testing::Test {
   std::vector<std::string> GroupsOfShard(GroupCoordinator& c, int32_t shard, size_t n) {
     std::vector<std::string> out;
     for (int i = 0; out.size() < n; ++i) {
-      std::string id = "g" + std::to_string(i);
+      std::string id = std::to_string(i);
+      id.insert(id.begin(), 'g');
       if (c.ShardOf(id) == shard) out.push_back(id);
     }
     return out;

@@ -30,7 +30,21 @@ int Run(int argc, char** argv) {
   BrokerConfig c;
   std::string fsync;
   int64_t fsync_interval_ms = -1, segment_ms = -1, retention_check_ms = -1, shutdown_grace_ms = -1;
-  app.add_option("--node-id", c.node_id, "Broker id (default 0)");
+  app.add_option("--node-id", c.node_id,
+                 "Broker id (default: the one recorded in the data directory; with --peers, N of a host name "
+                 "'anything-N'; else 0)");
+  app.add_option("--peers", c.peers, "Every broker's host:port by id, comma-separated (entry i is broker i)")
+      ->delimiter(',');
+  app.add_option("--default-replication-factor", c.default_replication_factor,
+                 "Replicas of a topic created without a count (default 3, capped by the cluster size)");
+  int64_t raft_tick_ms = -1, liveness_ms = -1, balance_ms = -1, drain_ms = -1;
+  app.add_option("--raft-tick-ms", raft_tick_ms, "Raft clock period (default 100)");
+  app.add_option("--election-ticks", c.election_ticks, "Election timeout in Raft ticks (default 10)");
+  app.add_option("--liveness-timeout-ms", liveness_ms, "A peer not heard from for this long is down (default 3000)");
+  app.add_option("--leader-balance-interval-ms", balance_ms,
+                 "How often leadership goes back to preferred leaders; 0 never (default 10000)");
+  app.add_option("--leadership-drain-timeout-ms", drain_ms,
+                 "SIGTERM: bound on handing leadership to other brokers (default 10000)");
   app.add_option("--listen-host", c.listen_host, "Address to bind (default 127.0.0.1)");
   app.add_option("--port", c.port, "TCP port; 0 picks an ephemeral port (default 9092)");
   app.add_option("--advertised-host", c.advertised_host, "Host clients dial (default: listen host)");
@@ -86,6 +100,13 @@ int Run(int argc, char** argv) {
   // Command-line values override the file only where given.
   auto given = [&](const char* name) { return app.count(name) > 0; };
   if (given("--node-id")) base.node_id = c.node_id;
+  if (given("--peers")) base.peers = c.peers;
+  if (given("--default-replication-factor")) base.default_replication_factor = c.default_replication_factor;
+  if (given("--raft-tick-ms")) base.raft_tick = std::chrono::milliseconds(raft_tick_ms);
+  if (given("--election-ticks")) base.election_ticks = c.election_ticks;
+  if (given("--liveness-timeout-ms")) base.liveness_timeout = std::chrono::milliseconds(liveness_ms);
+  if (given("--leader-balance-interval-ms")) base.leader_balance_interval = std::chrono::milliseconds(balance_ms);
+  if (given("--leadership-drain-timeout-ms")) base.leadership_drain_timeout = std::chrono::milliseconds(drain_ms);
   if (given("--listen-host")) base.listen_host = c.listen_host;
   if (given("--port")) base.port = c.port;
   if (given("--advertised-host")) base.advertised_host = c.advertised_host;

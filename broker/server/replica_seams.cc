@@ -1,7 +1,5 @@
 #include "broker/server/replica_seams.h"
 
-#include <spdlog/spdlog.h>
-
 #include <asio/post.hpp>
 #include <chrono>
 
@@ -12,11 +10,6 @@ void StrandExecutor::Post(std::function<void()> task) { asio::post(strand_, std:
 int64_t SystemClock::NowMs() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-void LocalTransport::Send(const replication::PartitionKey& partition, const raft::Message& message) {
-  spdlog::warn("{}: no peer transport yet; dropped a Raft message for broker {}", partition.ToString(),
-               message.to.value());
 }
 
 }  // namespace telemq::broker

@@ -1,8 +1,8 @@
 #pragma once
 // The broker's side of the replication seams (broker/replication/replica.h):
 // each replica runs on its own Asio strand, syncs through the broker's one
-// Flusher (group commit across partitions), reads the system clock, and — on
-// a single broker — has no peer to send Raft messages to.
+// Flusher (group commit across partitions) and reads the system clock; Raft
+// messages travel through the PeerTransport (peer_transport.h).
 //
 // Thread-safety: StrandExecutor::Post, FlusherSyncer::RequestSync and
 // SystemClock::NowMs may be called from any thread.
@@ -43,12 +43,5 @@ class SystemClock final : public replication::Clock {
   int64_t NowMs() const override;
 };
 
-// Until brokers talk to each other every replica set is this broker alone,
-// and a single-voter Raft group sends no messages. One that is sent anyway
-// (a bug) is logged and dropped.
-class LocalTransport final : public replication::Transport {
- public:
-  void Send(const replication::PartitionKey& partition, const raft::Message& message) override;
-};
 
 }  // namespace telemq::broker

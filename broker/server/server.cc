@@ -23,10 +23,6 @@ using asio::ip::tcp;
 
 namespace {
 
-// Period of the replicas' Raft clock. Election timeouts are counted in these
-// ticks (replica.h).
-constexpr std::chrono::milliseconds kRaftTick{100};
-
 // Broker-wide budget of produce bytes held in memory. A connection that
 // cannot acquire waits (stops reading its socket), which pushes back on the
 // producer through TCP flow control.
@@ -229,6 +225,7 @@ struct Server::Impl {
   std::unique_ptr<asio::steady_timer> retention_timer;
   std::unique_ptr<asio::steady_timer> group_timer;
   std::unique_ptr<asio::steady_timer> raft_timer;
+  std::unique_ptr<asio::steady_timer> balance_timer;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::thread> threads;
   MemoryBudget budget;
@@ -285,11 +282,21 @@ struct Server::Impl {
   // The Raft clock of every replica. Its own timer, so disk work never
   // delays it (each replica's work runs on its strand).
   void ScheduleRaftTick() {
-    raft_timer->expires_after(kRaftTick);
+    raft_timer->expires_after(config.raft_tick);
     raft_timer->async_wait([this](const std::error_code& ec) {
       if (ec) return;
       broker->RunRaftTick();
       ScheduleRaftTick();
+    });
+  }
+
+  void ScheduleLeaderBalance() {
+    if (config.leader_balance_interval.count() == 0) return;
+    balance_timer->expires_after(config.leader_balance_interval);
+    balance_timer->async_wait([this](const std::error_code& ec) {
+      if (ec) return;
+      broker->BalanceLeaders();
+      ScheduleLeaderBalance();
     });
   }
 
@@ -313,6 +320,7 @@ uint16_t Server::port() const { return impl_->port; }
 Result<void> Server::Start() {
   auto& m = *impl_;
   TELEMQ_ASSIGN_OR_RETURN(m.broker, Broker::Open(m.config, m.io));
+  m.config.node_id = m.broker->id();
   std::error_code ec;
   auto address = asio::ip::make_address(m.config.listen_host, ec);
   if (ec) return Fail(Errc::kInvalidArgument, "listen_host '" + m.config.listen_host + "': " + ec.message());
@@ -337,13 +345,20 @@ Result<void> Server::Start() {
   m.ScheduleGroupTick();
   m.raft_timer = std::make_unique<asio::steady_timer>(m.io);
   m.ScheduleRaftTick();
+  m.balance_timer = std::make_unique<asio::steady_timer>(m.io);
+  m.ScheduleLeaderBalance();
   for (int i = 0; i < m.config.io_threads; ++i) {
     m.threads.emplace_back([&m]() { m.io.run(); });
   }
-  // Ready means serving: every partition leads (its no-op is durable)
-  // before the port file announces the broker.
-  if (!m.broker->AwaitServing(std::chrono::seconds(30))) {
-    spdlog::warn("broker {}: not every partition leads after 30 s; serving those that do", m.config.node_id);
+  m.broker->StartPeers();
+  // Ready: registered, and every partition placed here has a leader (a
+  // single broker: leads them all) before the port file announces the
+  // broker. A broker of a cluster whose peers are not up yet announces
+  // itself anyway after the wait (the others may be waiting for it).
+  const auto ready_wait = m.config.peers.empty() ? std::chrono::seconds(30) : std::chrono::seconds(5);
+  if (!m.broker->AwaitServing(ready_wait)) {
+    spdlog::warn("broker {}: not registered with every partition led after {} s; serving what is ready",
+                 m.config.node_id, ready_wait.count());
   }
   if (!m.config.port_file.empty()) {
     // Written atomically (rename) so a reader never sees a partial number.
@@ -371,12 +386,17 @@ Result<void> Server::Stop() {
   m.stopped_cv.notify_all();
   if (!m.broker) return Ok();
   spdlog::info("broker {} shutting down", m.config.node_id);
+  // First hand every leadership to an in-sync follower, while this broker
+  // still serves and replicates: clients move to the new leaders after a
+  // retry instead of waiting out an election timeout.
+  m.broker->DrainLeadership(m.config.leadership_drain_timeout);
   asio::post(m.io, [&m]() {
     std::error_code ec;
     if (m.acceptor) m.acceptor->close(ec);
     if (m.retention_timer) m.retention_timer->cancel();
     if (m.group_timer) m.group_timer->cancel();
     if (m.raft_timer) m.raft_timer->cancel();
+    if (m.balance_timer) m.balance_timer->cancel();
   });
   // Let in-flight requests finish (bounded by the grace period).
   const auto deadline = std::chrono::steady_clock::now() + m.config.shutdown_grace;

@@ -98,7 +98,7 @@ class SimSyncer final : public Syncer {
 class SimTransport final : public Transport {
  public:
   explicit SimTransport(Simulation& sim) : sim_(sim) {}
-  void Send(const PartitionKey& partition, const raft::Message& message) override;
+  void Send(const PartitionKey& partition, uint64_t topic_id, const raft::Message& message) override;
 
  private:
   Simulation& sim_;
@@ -379,7 +379,7 @@ void SimSyncer::RequestSync(std::shared_ptr<storage::PartitionLog> log, Offset,
   sim_.OnSyncRequested(node_, std::move(log), std::move(done));
 }
 
-void SimTransport::Send(const PartitionKey&, const raft::Message& message) { sim_.OnSend(message); }
+void SimTransport::Send(const PartitionKey&, uint64_t, const raft::Message& message) { sim_.OnSend(message); }
 
 Simulation::~Simulation() {
   // Replicas first (they reference the syncers, transport and file systems);

@@ -49,6 +49,8 @@ void FetchOp::Attempt(bool final_attempt) {
     ErrorCode error = ErrorCode::None;
     std::string message;
     int64_t hwm = -1, log_start = -1;
+    int32_t leader_hint = -1;
+    int64_t leader_term = 0;
     storage::ReadResult read;
   };
   std::vector<Planned> plan;
@@ -71,13 +73,25 @@ void FetchOp::Attempt(bool final_attempt) {
           pl.error = ErrorCode::NotLeader;
           pl.message = "broker " + std::to_string(broker->config.node_id) + " does not serve " + topic + "/" +
                        std::to_string(p->partition()) + " now (not its leader, or its leader is starting)";
+          if (auto hint = broker->KnownLeader(topic, p->partition()); hint && hint->broker != broker->config.node_id) {
+            pl.leader_hint = hint->broker;
+            pl.leader_term = hint->term;
+          }
           any_error = true;
           plan.push_back(std::move(pl));
           continue;
         }
         if (!part) {
-          pl.error = ErrorCode::UnknownTopicOrPartition;
-          pl.message = "unknown topic or partition " + topic + "/" + std::to_string(p->partition());
+          if (auto hint = broker->KnownLeader(topic, p->partition())) {
+            pl.error = ErrorCode::NotLeader;
+            pl.message = "broker " + std::to_string(broker->config.node_id) + " holds no replica of " + topic + "/" +
+                         std::to_string(p->partition());
+            pl.leader_hint = hint->broker;
+            pl.leader_term = hint->term;
+          } else {
+            pl.error = ErrorCode::UnknownTopicOrPartition;
+            pl.message = "unknown topic or partition " + topic + "/" + std::to_string(p->partition());
+          }
           any_error = true;
           plan.push_back(std::move(pl));
           continue;
@@ -166,7 +180,8 @@ void FetchOp::Attempt(bool final_attempt) {
         bytes = 0;
       }
       parts.push_back(fb::CreateFetchPartitionResultDirect(
-          b, pl.partition, pl.error, pl.message.empty() ? nullptr : pl.message.c_str(), pl.hwm, pl.log_start, bytes));
+          b, pl.partition, pl.error, pl.message.empty() ? nullptr : pl.message.c_str(), pl.hwm, pl.log_start, bytes,
+          pl.leader_hint, pl.leader_term));
     }
     topics.push_back(fb::CreateFetchTopicResultDirect(b, plan[i].topic.c_str(), &parts));
     i = j;

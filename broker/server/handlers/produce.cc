@@ -25,6 +25,8 @@ struct ProduceContext {
     std::string message;
     int64_t base_offset = -1;
     int64_t log_start_offset = -1;
+    int32_t leader_hint = -1;
+    int64_t leader_term = 0;
   };
   std::mutex mu;
   std::vector<Outcome> outcomes;
@@ -45,7 +47,8 @@ struct ProduceContext {
         const auto& o = outcomes[j];
         parts.push_back(fb::CreateProducePartitionResultDirect(b, o.partition, o.error,
                                                                o.message.empty() ? nullptr : o.message.c_str(),
-                                                               o.base_offset, o.log_start_offset));
+                                                               o.base_offset, o.log_start_offset, o.leader_hint,
+                                                               o.leader_term));
       }
       topics.push_back(fb::CreateProduceTopicResultDirect(b, outcomes[i].topic.c_str(), &parts));
       i = j;
@@ -100,8 +103,17 @@ void BrokerState::HandleProduce(const fb::ProduceRequest* req, const Request& re
       };
       auto replica = Find(topic, p->partition());
       if (!replica) {
-        fail(ErrorCode::UnknownTopicOrPartition,
-             "unknown topic or partition " + topic + "/" + std::to_string(p->partition()));
+        // A partition of a known topic not hosted here: name its leader.
+        auto hint = KnownLeader(topic, p->partition());
+        if (hint) {
+          fail(ErrorCode::NotLeader, "broker " + std::to_string(config.node_id) + " holds no replica of " + topic +
+                                         "/" + std::to_string(p->partition()));
+          ctx->outcomes[slot].leader_hint = hint->broker;
+          ctx->outcomes[slot].leader_term = hint->term;
+        } else {
+          fail(ErrorCode::UnknownTopicOrPartition,
+               "unknown topic or partition " + topic + "/" + std::to_string(p->partition()));
+        }
         continue;
       }
       if (IsInternal(topic)) {
@@ -140,10 +152,14 @@ void BrokerState::HandleProduce(const fb::ProduceRequest* req, const Request& re
       }
       replica->executor().Post(
           [replica, ctx, slot, acks, frame = request.frame, batches = std::move(batches)]() mutable {
-            replica->Produce(std::move(batches), std::move(frame), acks, [ctx, slot](replication::ProduceResult r) {
+            replica->Produce(std::move(batches), std::move(frame), acks, [ctx, slot, replica](replication::ProduceResult r) {
               {
                 std::lock_guard lock(ctx->mu);
                 auto& o = ctx->outcomes[slot];
+                if (r.leader_hint != raft::kNoNode) {
+                  o.leader_hint = BrokerOf(r.leader_hint);
+                  o.leader_term = replica->term().value();
+                }
                 o.base_offset = r.base_offset.value();
                 o.log_start_offset = r.log_start_offset.value();
                 if (r.error != Errc::kOk) {
@@ -159,17 +175,17 @@ void BrokerState::HandleProduce(const fb::ProduceRequest* req, const Request& re
   ctx->Done();
 }
 
-Result<ProducerId> AllocateProducerId(TopicRegistry& registry, int32_t broker_id) {
-  TELEMQ_ASSIGN_OR_RETURN(const ProducerId counter, registry.NextProducerId());
-  if (counter.value() >= (int64_t{1} << kProducerIdCounterBits)) {
+Result<ProducerId> AllocateProducerId(cluster::MetadataStore& store, int32_t broker_id) {
+  TELEMQ_ASSIGN_OR_RETURN(const int64_t counter, store.NextProducerId());
+  if (counter >= (int64_t{1} << kProducerIdCounterBits)) {
     return Fail(Errc::kUnknown, "broker " + std::to_string(broker_id) + " has handed out all its producer ids");
   }
-  return ProducerId((static_cast<int64_t>(broker_id) << kProducerIdCounterBits) | counter.value());
+  return ProducerId((static_cast<int64_t>(broker_id) << kProducerIdCounterBits) | counter);
 }
 
 void BrokerState::HandleInitProducerId(const fb::InitProducerIdRequest*, const Request&, Reply& reply) {
   flatbuffers::FlatBufferBuilder b(64);
-  auto id = AllocateProducerId(*registry, config.node_id);
+  auto id = AllocateProducerId(controller->store(), config.node_id);
   if (!id) {
     b.Finish(
         fb::CreateInitProducerIdResponseDirect(b, wire::ToWireError(id.error().code()), id.error().message().c_str()));

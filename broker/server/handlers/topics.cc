@@ -1,4 +1,9 @@
-// Handlers of the topic-admin family: CreateTopics, DeleteTopics.
+// Handlers of the topic-admin family: CreateTopics, DeleteTopics. Both are
+// changes to the cluster metadata: the controller leader validates them,
+// places the replicas, commits the change in the controller log and answers
+// once it is applied (creates: once every partition has a leader; deletes:
+// once this broker's replicas of the topic are gone). Other brokers answer
+// NotController, naming the leader.
 #include <spdlog/spdlog.h>
 
 #include <memory>
@@ -13,19 +18,81 @@ namespace telemq::broker {
 
 using fb::ErrorCode;
 
-void BrokerState::HandleCreateTopics(const fb::CreateTopicsRequest* req, const Request&, Reply& reply) {
-  flatbuffers::FlatBufferBuilder b(256);
-  std::vector<flatbuffers::Offset<fb::TopicResult>> results;
-  std::vector<std::shared_ptr<replication::Replica>> created;
-  auto result = [&](const std::string& name, Errc code, const std::string& msg) {
-    results.push_back(fb::CreateTopicResultDirect(b, name.c_str(), wire::ToWireError(code), msg.c_str()));
+namespace {
+
+// Collects per-topic results; the last one to finish sends the reply, with
+// the results in request order.
+struct AdminContext {
+  struct Result {
+    std::string name;
+    ErrorCode error = ErrorCode::None;
+    std::string message;
   };
+  std::mutex mu;
+  std::vector<Result> results;
+  int pending = 1;  // one for the request itself
+  bool create = true;
+  Reply reply;
+
+  void Set(size_t slot, ErrorCode error, std::string message) {
+    std::lock_guard lock(mu);
+    results[slot].error = error;
+    results[slot].message = std::move(message);
+  }
+  void Add() {
+    std::lock_guard lock(mu);
+    ++pending;
+  }
+  void Done() {
+    {
+      std::lock_guard lock(mu);
+      if (--pending > 0) return;
+    }
+    flatbuffers::FlatBufferBuilder b(256);
+    std::vector<flatbuffers::Offset<fb::TopicResult>> out;
+    for (const auto& r : results) {
+      out.push_back(fb::CreateTopicResultDirect(b, r.name.c_str(), r.error, r.message.c_str()));
+    }
+    if (create) {
+      b.Finish(fb::CreateCreateTopicsResponseDirect(b, &out));
+    } else {
+      b.Finish(fb::CreateDeleteTopicsResponseDirect(b, &out));
+    }
+    reply(FinishResponse(b));
+  }
+};
+
+std::string NotControllerMessage(const Controller& controller, int32_t self) {
+  const int32_t leader = controller.leader();
+  if (leader >= 0 && leader != self) return "broker " + std::to_string(leader) + " is the controller leader";
+  return "no controller leader is known to broker " + std::to_string(self) + " yet";
+}
+
+}  // namespace
+
+void BrokerState::HandleCreateTopics(const fb::CreateTopicsRequest* req, const Request&, Reply& reply) {
+  auto ctx = std::make_shared<AdminContext>();
+  ctx->reply = std::move(reply);
+  if (req->topics()) ctx->results.reserve(req->topics()->size());
+  const bool leading = controller->leading();
+  const auto image = controller->image();
+  // Live registered brokers: where replicas may go.
+  std::vector<int32_t> live;
+  for (const auto& [id, b] : image->brokers) {
+    if (transport->IsLive(id)) live.push_back(id);
+  }
   if (req->topics()) {
     for (const auto* t : *req->topics()) {
       const std::string name = wire::Str(t->name());
+      ctx->results.push_back({name});
+      const size_t slot = ctx->results.size() - 1;
+      auto fail = [&](ErrorCode code, const std::string& msg) { ctx->Set(slot, code, msg); };
       TopicSpec spec;
       spec.partitions = t->partitions() > 0 ? t->partitions() : config.default_partitions;
-      spec.replication_factor = t->replication_factor() > 0 ? t->replication_factor() : 1;
+      spec.replication_factor = t->replication_factor() > 0
+                                    ? t->replication_factor()
+                                    : static_cast<int16_t>(std::min<int32_t>(config.default_replication_factor,
+                                                                             cluster_size()));
       spec.retention_ms = config.retention_ms;
       spec.retention_bytes = config.retention_bytes;
       if (const auto* c = t->config()) {
@@ -36,144 +103,101 @@ void BrokerState::HandleCreateTopics(const fb::CreateTopicsRequest* req, const R
         }
       }
       if (auto v = ValidateTopicName(name); !v) {
-        result(name, Errc::kInvalidArgument, v.error().message());
+        fail(ErrorCode::InvalidRequest, v.error().message());
         continue;
       }
       if (IsInternal(name)) {
-        result(name, Errc::kInvalidArgument, "topic names starting with '__' are reserved for the broker");
+        fail(ErrorCode::InvalidRequest, "topic names starting with '__' are reserved for the broker");
         continue;
       }
       if (spec.partitions > 10'000) {
-        results.push_back(fb::CreateTopicResultDirect(b, name.c_str(), ErrorCode::InvalidPartitions,
-                                                      "partition count must be within 1..10000"));
-        continue;
-      }
-      if (spec.replication_factor != 1) {
-        results.push_back(fb::CreateTopicResultDirect(
-            b, name.c_str(), ErrorCode::InvalidReplicationFactor,
-            ("replication factor " + std::to_string(spec.replication_factor) + " exceeds the 1 available broker")
-                .c_str()));
+        fail(ErrorCode::InvalidPartitions, "partition count must be within 1..10000");
         continue;
       }
       if (spec.segment_bytes != 0 && spec.segment_bytes < config.max_batch_bytes) {
-        result(name, Errc::kInvalidArgument, "segment_bytes must be 0 or >= the broker's max_batch_bytes");
+        fail(ErrorCode::InvalidRequest, "segment_bytes must be 0 or >= the broker's max_batch_bytes");
         continue;
       }
-      if (req->validate_only()) {
-        result(name, Errc::kOk, "");
+      if (!leading) {
+        fail(ErrorCode::NotController, NotControllerMessage(*controller, config.node_id));
         continue;
       }
-      std::unique_lock lock(topics_mu);
-      if (deleting.count(name) != 0) {
-        result(name, Errc::kAlreadyExists, "topic '" + name + "' is still being deleted; try again");
+      if (image->Find(name)) {
+        fail(ErrorCode::TopicAlreadyExists, "topic '" + name + "' already exists");
         continue;
       }
-      if (auto r = registry->Create(name, spec); !r) {
-        result(name, r.error().code(), r.error().message());
+      auto placed = cluster::PlaceReplicas(*image, live, spec.partitions, spec.replication_factor);
+      if (!placed) {
+        fail(ErrorCode::InvalidReplicationFactor, placed.error().message());
         continue;
       }
-      Result<void> opened = Ok();
-      std::vector<std::shared_ptr<replication::Replica>> opened_replicas;
-      for (int32_t p = 0; p < spec.partitions && opened; ++p) {
-        auto replica = OpenReplica(name, p, spec);
-        if (!replica) {
-          opened = tl::unexpected(replica.error());
-        } else {
-          opened_replicas.push_back(std::move(*replica));
-        }
-      }
-      if (!opened) {
-        RemoveTopicReplicasLocked(name, std::move(opened_replicas), [] {});
-        IgnoreError(registry->Delete(name), "rolling back a topic whose logs could not be created");
-        result(name, opened.error().code(), opened.error().message());
-        continue;
-      }
-      topics.emplace(name, Topic{spec});
-      created.insert(created.end(), opened_replicas.begin(), opened_replicas.end());
-      lock.unlock();
-      PublishTopicsToGroups();
-      spdlog::info("created topic {} with {} partitions", name, spec.partitions);
-      result(name, Errc::kOk, "");
+      if (req->validate_only()) continue;
+      ctx->Add();
+      controller->Propose(
+          cluster::CreateTopic{name, spec, *placed}, [this, ctx, slot, name, placed = *placed](Result<ImageRef> r) {
+            if (!r) {
+              ctx->Set(slot, r.error().code() == Errc::kNotLeader ? ErrorCode::NotController
+                                                                  : wire::ToWireError(r.error().code()),
+                       r.error().message());
+              return ctx->Done();
+            }
+            const auto* t = (*r)->Find(name);
+            if (t == nullptr || t->replicas != placed) {
+              // Refused at apply: another create of the name got in first.
+              ctx->Set(slot, ErrorCode::TopicAlreadyExists, "topic '" + name + "' already exists");
+              return ctx->Done();
+            }
+            spdlog::info("created topic {} (id {}) with {} partitions, replication factor {}", name, t->id,
+                         t->spec.partitions, t->spec.replication_factor);
+            // Answered once every partition has a leader, so a client may
+            // produce to it at once.
+            WhenLeadersKnown(name, std::chrono::seconds(10), [ctx] { ctx->Done(); });
+          });
     }
   }
-  b.Finish(fb::CreateCreateTopicsResponseDirect(b, &results));
-  // Answered once the new partitions lead (one fsync of each no-op on a
-  // single broker), so a client may produce to them at once.
-  WhenServing(created, std::chrono::seconds(10),
-              [reply = std::move(reply), response = std::make_shared<Response>(FinishResponse(b))](bool) mutable {
-                reply(std::move(*response));
-              });
+  ctx->Done();
 }
 
-namespace {
-
-// Answers a DeleteTopics once every removed replica has stopped and its log
-// is gone.
-struct DeleteContext {
-  std::mutex mu;
-  int pending = 1;  // one for the request itself
-  Reply reply;
-  std::shared_ptr<Response> response;
-  void Done() {
-    {
-      std::lock_guard lock(mu);
-      if (--pending > 0) return;
-    }
-    reply(std::move(*response));
-  }
-};
-
-}  // namespace
-
 void BrokerState::HandleDeleteTopics(const fb::DeleteTopicsRequest* req, const Request&, Reply& reply) {
-  auto ctx = std::make_shared<DeleteContext>();
+  auto ctx = std::make_shared<AdminContext>();
+  ctx->create = false;
   ctx->reply = std::move(reply);
-  flatbuffers::FlatBufferBuilder b(256);
-  std::vector<flatbuffers::Offset<fb::TopicResult>> results;
+  const bool leading = controller->leading();
+  const auto image = controller->image();
   if (req->names()) {
+    ctx->results.reserve(req->names()->size());
     for (const auto* n : *req->names()) {
       const std::string name = n->str();
-      Topic removed;
-      std::vector<std::shared_ptr<replication::Replica>> gone;
-      {
-        std::unique_lock lock(topics_mu);
-        auto it = topics.find(name);
-        if (it == topics.end()) {
-          results.push_back(fb::CreateTopicResultDirect(b, name.c_str(), ErrorCode::UnknownTopicOrPartition,
-                                                        ("topic '" + name + "' does not exist").c_str()));
-          continue;
-        }
-        if (IsInternal(name)) {
-          results.push_back(fb::CreateTopicResultDirect(b, name.c_str(), ErrorCode::InvalidRequest,
-                                                        "internal topics cannot be deleted"));
-          continue;
-        }
-        if (auto r = registry->Delete(name); !r) {
-          results.push_back(fb::CreateTopicResultDirect(b, name.c_str(), wire::ToWireError(r.error().code()),
-                                                        r.error().message().c_str()));
-          continue;
-        }
-        removed = std::move(it->second);
-        topics.erase(it);
-        for (int32_t p = 0; p < removed.spec.partitions; ++p) {
-          if (auto r = Find(name, p)) gone.push_back(std::move(r));
-        }
-        // Its long polls are woken (they see the topic gone) and its logs
-        // are deleted before the answer; a create of the same name meanwhile
-        // is refused (it would find the old logs).
-        {
-          std::lock_guard ctx_lock(ctx->mu);
-          ++ctx->pending;
-        }
-        RemoveTopicReplicasLocked(name, std::move(gone), [ctx] { ctx->Done(); });
+      ctx->results.push_back({name});
+      const size_t slot = ctx->results.size() - 1;
+      const auto* t = image->Find(name);
+      if (IsInternal(name)) {
+        ctx->Set(slot, ErrorCode::InvalidRequest, "internal topics cannot be deleted");
+        continue;
       }
-      PublishTopicsToGroups();
-      spdlog::info("deleted topic {}", name);
-      results.push_back(fb::CreateTopicResultDirect(b, name.c_str(), ErrorCode::None, ""));
+      if (!leading) {
+        ctx->Set(slot, ErrorCode::NotController, NotControllerMessage(*controller, config.node_id));
+        continue;
+      }
+      if (t == nullptr) {
+        ctx->Set(slot, ErrorCode::UnknownTopicOrPartition, "topic '" + name + "' does not exist");
+        continue;
+      }
+      ctx->Add();
+      controller->Propose(cluster::DeleteTopic{name, t->id}, [this, ctx, slot, name](Result<ImageRef> r) {
+        if (!r) {
+          ctx->Set(slot, r.error().code() == Errc::kNotLeader ? ErrorCode::NotController
+                                                              : wire::ToWireError(r.error().code()),
+                   r.error().message());
+          return ctx->Done();
+        }
+        spdlog::info("deleted topic {}", name);
+        // Its long polls here are woken (they see the topic gone) and its
+        // logs here deleted before the answer.
+        WhenRemoved(name, std::chrono::seconds(10), [ctx] { ctx->Done(); });
+      });
     }
   }
-  b.Finish(fb::CreateDeleteTopicsResponseDirect(b, &results));
-  ctx->response = std::make_shared<Response>(FinishResponse(b));
   ctx->Done();
 }
 

@@ -238,13 +238,13 @@ void Replica::Tick() {
   Drive();
 }
 
-NodeId Replica::TransferTarget() const {
+NodeId Replica::TransferTarget(const std::function<bool(NodeId)>& eligible) const {
   if (stopped_ || node_->role() != raft::Role::kLeader) return raft::kNoNode;
   const Offset last = node_->LastPosition().offset;
   NodeId best = raft::kNoNode;
   Offset best_match{-1};
   for (NodeId v : options_.voters) {
-    if (v == options_.self) continue;
+    if (v == options_.self || !eligible(v)) continue;
     const Offset match = node_->MatchOf(v);
     if (match == last) return v;
     if (match > best_match) {

@@ -216,10 +216,11 @@ class Replica : public std::enable_shared_from_this<Replica> {
   void Tick();
   // Hands leadership to `target` (graceful shutdown, leader balancing).
   [[nodiscard]] Result<void> TransferLeadership(NodeId target);
-  // Leader only: the follower to hand leadership to — one holding the whole
-  // log, the earliest in `voters` order (the preferred leader first), else
-  // the one holding most; kNoNode when there is none (not leader, alone).
-  NodeId TransferTarget() const;
+  // Leader only: the follower to hand leadership to, among those `eligible`
+  // accepts (e.g. reachable) — one holding the whole log, the earliest in
+  // `voters` order (the preferred leader first), else the one holding most;
+  // kNoNode when there is none (not leader, alone, none eligible).
+  NodeId TransferTarget(const std::function<bool(NodeId)>& eligible) const;
   // Parks `waiter` until the high watermark moves (once, however often it
   // is parked).
   void AddWaiter(std::weak_ptr<Waiter> waiter);

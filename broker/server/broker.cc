@@ -785,15 +785,20 @@ void Broker::BalanceLeaders() {
 bool Broker::DrainLeadership(std::chrono::milliseconds timeout) {
   state_->draining = true;
   if (state_->cluster_size() == 1) return true;
+  PeerTransport& transport = *state_->transport;
+  auto live = [&transport](NodeId n) { return transport.IsLive(BrokerOf(n)); };
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   size_t leading = 0;
   for (;;) {
+    // Partitions led here that another live replica could take.
     leading = 0;
     for (auto& r : state_->replicas->All()) {
-      if (!r->leading() || r->voters().size() < 2) continue;
+      if (!r->leading()) continue;
+      const auto& voters = r->voters();
+      if (std::none_of(voters.begin(), voters.end(), [&](NodeId v) { return v != r->leader() && live(v); })) continue;
       ++leading;
-      r->executor().Post([r] {
-        const NodeId target = r->TransferTarget();
+      r->executor().Post([r, live] {
+        const NodeId target = r->TransferTarget(live);
         if (target != raft::kNoNode && r->node().transfer_target() == raft::kNoNode) {
           IgnoreError(r->TransferLeadership(target), "shutting down: the next round retries");
         }
@@ -806,7 +811,7 @@ bool Broker::DrainLeadership(std::chrono::milliseconds timeout) {
     spdlog::warn("broker {}: still leading {} partition(s) after {} ms; stopping anyway", state_->config.node_id,
                  leading, timeout.count());
   } else {
-    spdlog::info("broker {}: handed off every leadership", state_->config.node_id);
+    spdlog::info("broker {}: handed off every leadership another broker could take", state_->config.node_id);
   }
   return leading == 0;
 }

@@ -118,6 +118,9 @@ class PeerTransport::Peer : public std::enable_shared_from_this<Peer> {
         queued_bytes_ = 0;
       }
       socket->close(ec);
+      // Down at once: a broker that stopped (or was killed) is not live,
+      // whatever its last acknowledgement.
+      last_ack_ms_.store(0, std::memory_order_release);
       if (!stopping_) spdlog::info("peer {} ({}): connection lost", id_, address_);
     }
   }

@@ -8,9 +8,9 @@
 #   background-int         started as a background job of a script (SIGINT
 #                          ignored on entry), then `kill -INT` to the script
 #   script-kill-9          the script itself is killed with SIGKILL
-# Each case starts the real pipeline (broker, 2 collectors, 2 streamers,
+# Each case starts the real pipeline (3 brokers, 2 collectors, 2 streamers,
 # gateway on an ephemeral port) and checks: every recorded process gone
-# within 90 s, and the stop order gateway < streamers < collectors < broker.
+# within 90 s, and the stop order gateway < streamers < collectors < brokers.
 #
 #   tests/e2e/demo_stop_test.sh BUILD_DIR [CASE...]
 set -uo pipefail
@@ -70,11 +70,11 @@ check_stopped() {
 }
 
 # "demo: stopped NAME" lines (the script's output, or the watchdog's log)
-# must come tier by tier: gateway, streamers, collectors, broker.
+# must come tier by tier: gateway, streamers, collectors, brokers.
 check_order() {
-  local log=$1 expected=(gateway streamer streamer collector collector broker) got
+  local log=$1 expected=(gateway streamer streamer collector collector broker broker broker) got
   mapfile -t got < <(grep -o '^demo: stopped [a-z]*' "$log" | awk '{print $3}')
-  if [[ ${#got[@]} -ne 6 || "${got[*]}" != "${expected[*]}" ]]; then
+  if [[ ${#got[@]} -ne 8 || "${got[*]}" != "${expected[*]}" ]]; then
     fail "stop order was '${got[*]}', expected '${expected[*]}' (log $log)"
   fi
 }

@@ -44,7 +44,10 @@ void BrokerState::HandleMetadata(const fb::MetadataRequest* req, const Request&,
         // The leader names a broker only while it serves: a client sent to
         // a replica that cannot answer yet would only be told "not leader".
         if (!r->serving()) leader = LeaderInfo{-1, leader.term};
-        for (NodeId n : r->in_sync()) isr.push_back(BrokerOf(n));
+        // Caught up at the last change, and still heard from.
+        for (NodeId n : r->in_sync()) {
+          if (transport->IsLive(BrokerOf(n))) isr.push_back(BrokerOf(n));
+        }
       }
       parts.push_back(fb::CreatePartitionMetadataDirect(b, p,
                                                         leader.broker >= 0 ? ErrorCode::None

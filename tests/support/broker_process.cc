@@ -55,12 +55,23 @@ BrokerProcess::BrokerProcess(BrokerOptions options)
       port_file_(dir_.File("broker.port")),
       log_path_(dir_.File("broker.log")) {}
 
-Result<std::unique_ptr<BrokerProcess>> BrokerProcess::Start(BrokerOptions options) {
+Result<std::unique_ptr<BrokerProcess>> BrokerProcess::Create(BrokerOptions options) {
   std::unique_ptr<BrokerProcess> broker(new BrokerProcess(std::move(options)));
   std::error_code ec;
   fs::create_directories(broker->data_dir_, ec);
   if (ec) return Fail(Errc::kIo, "create " + broker->data_dir_ + ": " + ec.message());
-  TELEMQ_TRY(broker->Launch(0));
+  return broker;
+}
+
+Result<std::unique_ptr<BrokerProcess>> BrokerProcess::Start(BrokerOptions options) {
+  TELEMQ_ASSIGN_OR_RETURN(auto broker, Create(std::move(options)));
+  TELEMQ_TRY(broker->Launch(broker->options_.port));
+  return broker;
+}
+
+Result<std::unique_ptr<BrokerProcess>> BrokerProcess::Spawn(BrokerOptions options) {
+  TELEMQ_ASSIGN_OR_RETURN(auto broker, Create(std::move(options)));
+  TELEMQ_TRY(broker->LaunchNoWait(broker->options_.port));
   return broker;
 }
 
@@ -75,6 +86,11 @@ BrokerProcess::~BrokerProcess() {
 std::string BrokerProcess::address() const { return "127.0.0.1:" + std::to_string(port_); }
 
 Result<void> BrokerProcess::Launch(uint16_t port_wanted) {
+  TELEMQ_TRY(LaunchNoWait(port_wanted));
+  return AwaitReady();
+}
+
+Result<void> BrokerProcess::LaunchNoWait(uint16_t port_wanted) {
   std::error_code ec;
   fs::remove(port_file_, ec);  // a stale file would report the previous port
   std::vector<std::string> argv;
@@ -93,11 +109,13 @@ Result<void> BrokerProcess::Launch(uint16_t port_wanted) {
   argv.insert(argv.end(), {BinaryPath(), "--port", std::to_string(port_wanted), "--listen-host", "127.0.0.1",
                            "--port-file", port_file_, "--data-dir", data_dir_});
   argv.insert(argv.end(), options_.args.begin(), options_.args.end());
-  TELEMQ_ASSIGN_OR_RETURN(
-      auto started,
-      SpawnAndAwaitPort(child_,
-                        {.argv = argv, .log_path = log_path_, .file_size_limit_bytes = options_.file_size_limit_bytes},
-                        port_file_, options_.ready_timeout));
+  return SpawnLogged(child_,
+                     {.argv = argv, .log_path = log_path_, .file_size_limit_bytes = options_.file_size_limit_bytes});
+}
+
+Result<void> BrokerProcess::AwaitReady() {
+  if (!child_.running()) return Fail(Errc::kInvalidArgument, "broker not spawned");
+  const StartOutcome started = AwaitPort(child_, port_file_, options_.ready_timeout);
   if (started.exited) {
     return Fail(Errc::kIo, "broker exited during start-up (" + started.exited->ToString() + "):\n" + LogTail());
   }
@@ -111,13 +129,21 @@ Result<void> BrokerProcess::Launch(uint16_t port_wanted) {
 
 Result<StartOutcome> SpawnAndAwaitPort(ChildProcess& child, const SpawnOptions& spawn, const std::string& port_file,
                                        std::chrono::milliseconds timeout) {
+  TELEMQ_TRY(SpawnLogged(child, spawn));
+  return AwaitPort(child, port_file, timeout);
+}
+
+Result<void> SpawnLogged(ChildProcess& child, const SpawnOptions& spawn) {
   {
     std::ofstream log(spawn.log_path, std::ios::app);
     log << "==== launching:";
     for (const auto& a : spawn.argv) log << ' ' << a;
     log << '\n';
   }
-  TELEMQ_TRY(child.Spawn(spawn));
+  return child.Spawn(spawn);
+}
+
+StartOutcome AwaitPort(ChildProcess& child, const std::string& port_file, std::chrono::milliseconds timeout) {
   StartOutcome out;
   const bool ready = WaitFor(
       [&] {

@@ -2,10 +2,12 @@
 // BrokerProcess: a real telemq-broker on 127.0.0.1 for integration tests.
 //
 // Start() forks the broker binary with a fresh data directory under $TMPDIR,
-// --port 0 and a port file, and returns once the broker is ready: the port
-// file exists and a TCP connect to 127.0.0.1:<port> succeeds (polled, bounded
-// by a deadline; no fixed sleeps). Restart() starts it again on the same data
-// directory. Its output goes to broker.log in the temp directory; when the
+// --port 0 (or BrokerOptions::port) and a port file, and returns once the
+// broker is ready: the port file exists and a TCP connect to
+// 127.0.0.1:<port> succeeds (polled, bounded by a deadline; no fixed sleeps).
+// Spawn() + AwaitReady() do the same in two steps, so that brokers of a
+// cluster, which wait for each other before announcing their port, can be
+// started together. Restart() starts it again on the same data directory. Its output goes to broker.log in the temp directory; when the
 // current test has failed, the destructor prints that log's tail.
 //
 // Ownership: the object owns the process and the temp directory; its
@@ -33,6 +35,9 @@ struct BrokerOptions {
   std::optional<uint64_t> tmpfs_bytes;
   std::optional<uint64_t> file_size_limit_bytes;  // RLIMIT_FSIZE, see SpawnOptions
   std::chrono::milliseconds ready_timeout{20'000};
+  // The port to bind (a cluster's peers must know it up front); 0: an
+  // ephemeral one. A port taken meanwhile makes the start fail.
+  uint16_t port = 0;
 };
 
 // Whether Restart() binds the port of the previous run (so clients that
@@ -45,6 +50,11 @@ class BrokerProcess {
   static std::string BinaryPath();
 
   [[nodiscard]] static Result<std::unique_ptr<BrokerProcess>> Start(BrokerOptions options = {});
+  // Start() in two steps: Spawn() launches the broker without waiting;
+  // AwaitReady() then waits for it as Start() does (exited or not ready in
+  // time: an error with the log's tail; not ready: it is killed).
+  [[nodiscard]] static Result<std::unique_ptr<BrokerProcess>> Spawn(BrokerOptions options = {});
+  [[nodiscard]] Result<void> AwaitReady();
   ~BrokerProcess();
   BrokerProcess(const BrokerProcess&) = delete;
   BrokerProcess& operator=(const BrokerProcess&) = delete;
@@ -71,7 +81,9 @@ class BrokerProcess {
 
  private:
   explicit BrokerProcess(BrokerOptions options);
+  static Result<std::unique_ptr<BrokerProcess>> Create(BrokerOptions options);
   Result<void> Launch(uint16_t port);
+  Result<void> LaunchNoWait(uint16_t port);
 
   BrokerOptions options_;
   TempDir dir_{"telemq-broker"};
@@ -100,6 +112,9 @@ struct StartOutcome {
 };
 [[nodiscard]] Result<StartOutcome> SpawnAndAwaitPort(ChildProcess& child, const SpawnOptions& spawn,
                                                      const std::string& port_file, std::chrono::milliseconds timeout);
+// Its two halves: spawn (argv logged first), then poll as described above.
+[[nodiscard]] Result<void> SpawnLogged(ChildProcess& child, const SpawnOptions& spawn);
+StartOutcome AwaitPort(ChildProcess& child, const std::string& port_file, std::chrono::milliseconds timeout);
 
 // True when a TCP connect to 127.0.0.1:port succeeds within `timeout`.
 bool CanConnect(uint16_t port, std::chrono::milliseconds timeout);

@@ -24,3 +24,9 @@ foreach(app streamer collector gateway)
     add_dependencies(telemq_test_support telemq-${app})
   endif()
 endforeach()
+
+# telemq_cluster_support: BrokerCluster, several brokers started as one Raft
+# cluster and watched through the client's Admin (hence its own library: the
+# rest of the support code does not link the client).
+add_library(telemq_cluster_support STATIC ${CMAKE_CURRENT_LIST_DIR}/broker_cluster.cc)
+target_link_libraries(telemq_cluster_support PUBLIC telemq_test_support telemq_client)

@@ -378,5 +378,413 @@ TEST_F(ClusterFailoverTest, ControllerKill9TopicCreationWorksAgainWithinBound) {
   EXPECT_TRUE(healthy) << healthy.error().ToString();
 }
 
+// A leader cut off from both followers (every peer link through a proxy
+// refuses and resets) while a producer writes to it over its still-working
+// client connection: it cannot commit, so nothing it alone holds is
+// acknowledged; the others elect a successor that takes the writes. Healed,
+// it truncates its uncommitted suffix, catches up, and (the preferred
+// leader) leads again: reading from it returns exactly the acknowledged
+// records.
+TEST_F(ClusterFailoverTest, IsolatedLeaderAcknowledgesNothingUncommittedAndRejoinsTruncated) {
+  ASSERT_TRUE(StartCluster({.links = LinkMode::kProxied, .args = {"--leader-balance-interval-ms", "1000"}}));
+  NewTopic spec;
+  spec.partitions = 1;
+  auto created = CreateTopic("isolated", spec);
+  ASSERT_TRUE(created) << created.error().ToString();
+  // The leader to isolate is the preferred one, so balancing brings it back.
+  auto preferred = cluster_->AwaitDescription(
+      [](const ClusterDescription& d) {
+        for (const auto& t : d.topics) {
+          if (t.name == "isolated" && !t.partitions.empty() && !t.partitions[0].replicas.empty()) {
+            return t.partitions[0].leader == t.partitions[0].replicas[0];
+          }
+        }
+        return false;
+      },
+      seconds(20), "isolated/0 led by its preferred replica");
+  ASSERT_TRUE(preferred) << preferred.error().ToString();
+  auto leader = cluster_->LeaderOf("isolated", 0);
+  ASSERT_TRUE(leader) << leader.error().ToString();
+  const int32_t isolated = leader->broker;
+
+  KeyedLoad load(LoadProducer(cluster_->Client()),
+                 {.topic = "isolated", .producers = 1, .keys = 4, .rate_per_s = 2000});
+  ASSERT_TRUE(load.Start());
+  ASSERT_TRUE(WaitFor([&] { return load.acked() >= 1000; }, seconds(20))) << load.first_error();
+
+  const auto cut_at = Clock::now();
+  ASSERT_TRUE(cluster_->CutLinks(isolated));
+  auto successor = cluster_->AwaitLeader("isolated", 0, seconds(15), isolated);
+  ASSERT_TRUE(successor) << successor.error().ToString();
+  std::optional<Clock::time_point> first_ack;
+  ASSERT_TRUE(
+      WaitFor([&] { return (first_ack = load.FirstAckOfSentAfter(0, cut_at)).has_value(); }, seconds(20)))
+      << "writes did not resume on the majority side; " << load.first_error();
+  std::printf("[isolation] cut leader %d (term %" PRId64 "); broker %d leads term %" PRId64
+              "; first acknowledged produce %" PRId64 " ms after the cut\n",
+              isolated, leader->term, successor->broker, successor->term,
+              static_cast<int64_t>(std::chrono::duration_cast<milliseconds>(*first_ack - cut_at).count()));
+  // Keep writing on the majority side for a while, then heal.
+  const int64_t acked_at_resume = load.acked();
+  ASSERT_TRUE(WaitFor([&] { return load.acked() >= acked_at_resume + 1000; }, seconds(20))) << load.first_error();
+  ASSERT_TRUE(cluster_->HealLinks(isolated));
+
+  // Back in sync, then leader again (preferred-leader balancing).
+  auto back = cluster_->AwaitDescription(
+      [&](const ClusterDescription& d) {
+        if (!cluster_->Healthy(d)) return false;
+        for (const auto& t : d.topics) {
+          if (t.name == "isolated") return t.partitions[0].leader == isolated;
+        }
+        return false;
+      },
+      seconds(30), "the healed broker in sync and leading again");
+  ASSERT_TRUE(back) << back.error().ToString();
+  ASSERT_TRUE(WaitFor([&] { return load.acked() >= acked_at_resume + 1500; }, seconds(20))) << load.first_error();
+  auto stopped = load.Stop();
+  EXPECT_TRUE(stopped) << stopped.error().ToString();
+  EXPECT_EQ(load.failed(), 0) << "first error: " << load.first_error();
+
+  // Reading from the healed broker, now the leader: exactly what was acknowledged.
+  auto now_leader = cluster_->LeaderOf("isolated", 0);
+  ASSERT_TRUE(now_leader);
+  EXPECT_EQ(now_leader->broker, isolated);
+  auto read = ReadAll(cluster_->broker(isolated).address(), "isolated", 1);
+  ASSERT_TRUE(read) << read.error().ToString();
+  const auto check = load.Verify(*read);
+  std::printf("[isolation] sent %" PRId64 ", acknowledged %" PRId64 "; %s\n", load.sent(), load.acked(),
+              Describe(check).c_str());
+  EXPECT_EQ(check.lost, 0) << Describe(check);
+  EXPECT_EQ(check.duplicates, 0) << Describe(check);
+  EXPECT_EQ(check.out_of_order, 0) << Describe(check);
+  EXPECT_EQ(check.unacknowledged, 0) << Describe(check);
+  EXPECT_EQ(check.foreign, 0) << Describe(check);
+}
+
+// Waits until `topic`/0 is led by its preferred replica with every replica
+// in sync; returns that broker.
+Result<int32_t> AwaitPreferredLeader(BrokerCluster& cluster, const std::string& topic, milliseconds timeout) {
+  int32_t preferred = -1;
+  TELEMQ_ASSIGN_OR_RETURN(
+      auto d, cluster.AwaitDescription(
+                  [&](const ClusterDescription& d) {
+                    for (const auto& t : d.topics) {
+                      if (t.name != topic || t.partitions.empty()) continue;
+                      const auto& p = t.partitions[0];
+                      if (p.replicas.empty() || p.leader != p.replicas[0] || p.isr.size() != p.replicas.size()) {
+                        return false;
+                      }
+                      preferred = p.leader;
+                      return cluster.Healthy(d);
+                    }
+                    return false;
+                  },
+                  timeout, topic + "/0 led by its preferred replica, all in sync"));
+  (void)d;
+  return preferred;
+}
+
+// Sends `count` records numbered from `first` to `topic`/0 and waits for
+// every acknowledgement.
+Result<void> ProduceNumbered(const ClientOptions& client, const std::string& topic, int64_t first, int64_t count,
+                             size_t value_bytes) {
+  ProducerOptions o = LoadProducer(client);
+  o.linger = milliseconds(5);
+  o.batch_bytes = 32 * 1024;
+  TELEMQ_ASSIGN_OR_RETURN(auto producer, Producer::Create(o));
+  std::atomic<int64_t> failed{0};
+  for (int64_t i = first; i < first + count; ++i) {
+    TELEMQ_TRY(producer->Send(topic, std::nullopt, SequencedValue(i, value_bytes),
+                              [&failed](const Result<RecordMetadata>& md) {
+                                if (!md) ++failed;
+                              },
+                              std::nullopt, 0));
+  }
+  TELEMQ_TRY(producer->Flush(seconds(90)));
+  if (failed.load() != 0) return Fail(Errc::kIo, Str(failed.load(), " records not acknowledged"));
+  return Ok();
+}
+
+// Checks that `records` hold consecutive sequence numbers ending at `last`
+// (the first may be anything: retention); returns the first.
+Result<int64_t> CheckConsecutive(const std::vector<StoredRecord>& records, int64_t last) {
+  if (records.empty()) return Fail(Errc::kNotFound, "no records");
+  std::optional<int64_t> prev;
+  std::optional<int64_t> first;
+  for (const auto& r : records) {
+    const auto seq = ParseSequence(r.value);
+    if (!seq) return Fail(Errc::kCorrupt, Str("unparseable value at offset ", r.offset));
+    if (prev && *seq != *prev + 1) {
+      return Fail(Errc::kCorrupt, Str("sequence ", *seq, " follows ", *prev, " at offset ", r.offset));
+    }
+    if (!first) first = seq;
+    prev = seq;
+  }
+  if (*prev != last) return Fail(Errc::kCorrupt, Str("last sequence ", *prev, ", expected ", last));
+  return *first;
+}
+
+// A follower down while 200,000 records are written catches up after its
+// restart: it is in sync again and, leading again as the preferred replica,
+// serves every record. A follower whose needed entries were deleted by
+// retention while it was down restarts from the leader's log start.
+TEST_F(ClusterFailoverTest, FollowerCatchesUpAfterManyWritesAndRestartsFromLogStartAfterRetention) {
+  ASSERT_TRUE(StartCluster({.args = {"--leader-balance-interval-ms", "1000", "--retention-check-interval-ms", "200",
+                                     "--max-batch-bytes", "65536"}}));
+  {
+    constexpr int64_t kRecords = 200'000;
+    NewTopic spec;
+    spec.partitions = 1;
+    auto created = CreateTopic("catchup", spec);
+    ASSERT_TRUE(created) << created.error().ToString();
+    auto follower = AwaitPreferredLeader(*cluster_, "catchup", seconds(20));
+    ASSERT_TRUE(follower) << follower.error().ToString();
+    // SIGTERM: it hands its leadership over, so it is down as a follower.
+    auto exited = cluster_->Terminate(*follower);
+    ASSERT_TRUE(exited) << exited.error().ToString();
+    const auto write_start = Clock::now();
+    auto produced = ProduceNumbered(cluster_->Client(), "catchup", 0, kRecords, 100);
+    ASSERT_TRUE(produced) << produced.error().ToString();
+    const int64_t write_ms = MsSince(write_start);
+    auto before = cluster_->admin().DescribeTopic("catchup");
+    ASSERT_TRUE(before) << before.error().ToString();
+
+    const auto restart_at = Clock::now();
+    auto restarted = cluster_->Restart(*follower);
+    ASSERT_TRUE(restarted) << restarted.error().ToString();
+    auto led = AwaitPreferredLeader(*cluster_, "catchup", seconds(60));
+    ASSERT_TRUE(led) << led.error().ToString();
+    EXPECT_EQ(*led, *follower);
+    std::printf("[catch-up] %" PRId64 " records written in %" PRId64 " ms with broker %d down; in sync and leading "
+                "again %" PRId64 " ms after its restart\n",
+                kRecords, write_ms, *follower, MsSince(restart_at));
+    auto after = cluster_->admin().DescribeTopic("catchup");
+    ASSERT_TRUE(after) << after.error().ToString();
+    // Its log holds the old leader's (and its own new term's no-op).
+    EXPECT_GE(after->partitions[0].high_watermark.value(), before->partitions[0].high_watermark.value());
+    auto read = ReadAll(cluster_->broker(*follower).address(), "catchup", 1, seconds(60));
+    ASSERT_TRUE(read) << read.error().ToString();
+    EXPECT_EQ((*read)[0].size(), static_cast<size_t>(kRecords));
+    auto first = CheckConsecutive((*read)[0], kRecords - 1);
+    ASSERT_TRUE(first) << first.error().ToString();
+    EXPECT_EQ(*first, 0);
+  }
+  {
+    // 64 KiB segments, 256 KiB kept: ~2.6 MB written deletes most of them.
+    constexpr int64_t kRecords = 20'000;
+    NewTopic spec;
+    spec.partitions = 1;
+    spec.segment_bytes = 64 * 1024;
+    spec.retention_bytes = 256 * 1024;
+    auto created = CreateTopic("retained", spec);
+    ASSERT_TRUE(created) << created.error().ToString();
+    auto follower = AwaitPreferredLeader(*cluster_, "retained", seconds(20));
+    ASSERT_TRUE(follower) << follower.error().ToString();
+    auto exited = cluster_->Terminate(*follower);
+    ASSERT_TRUE(exited) << exited.error().ToString();
+    auto produced = ProduceNumbered(cluster_->Client(), "retained", 0, kRecords, 100);
+    ASSERT_TRUE(produced) << produced.error().ToString();
+    // Retention has removed what the follower would need next.
+    int64_t leader_log_start = -1;
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          auto t = cluster_->admin().DescribeTopic("retained");
+          if (t) leader_log_start = t->partitions[0].log_start_offset.value();
+          return leader_log_start > kRecords / 2;
+        },
+        seconds(20)))
+        << "retention did not advance the leader's log start (" << leader_log_start << ")";
+
+    auto restarted = cluster_->Restart(*follower);
+    ASSERT_TRUE(restarted) << restarted.error().ToString();
+    auto led = AwaitPreferredLeader(*cluster_, "retained", seconds(60));
+    ASSERT_TRUE(led) << led.error().ToString();
+    EXPECT_EQ(*led, *follower);
+    auto after = cluster_->admin().DescribeTopic("retained");
+    ASSERT_TRUE(after) << after.error().ToString();
+    std::printf("[retention] leader's log start %" PRId64 " while broker %d was down; leading again with log start "
+                "%" PRId64 ", high watermark %" PRId64 "\n",
+                leader_log_start, *follower, after->partitions[0].log_start_offset.value(),
+                after->partitions[0].high_watermark.value());
+    // It restarted from (at or after) the leader's log start: the entries
+    // before it no longer exist anywhere.
+    EXPECT_GE(after->partitions[0].log_start_offset.value(), leader_log_start);
+    auto read = ReadAll(cluster_->broker(*follower).address(), "retained", 1, seconds(30));
+    ASSERT_TRUE(read) << read.error().ToString();
+    auto first = CheckConsecutive((*read)[0], kRecords - 1);
+    ASSERT_TRUE(first) << first.error().ToString();
+    EXPECT_GT(*first, 0);
+  }
+}
+
+// kill -9 of the broker leading a group's __consumer_offsets shard: the
+// member finds the new coordinator, the committed offsets survive, commits
+// work again, and a new member resumes exactly from them.
+TEST_F(ClusterFailoverTest, CoordinatorKill9CommittedOffsetsSurviveAndGroupKeepsWorking) {
+  ASSERT_TRUE(StartCluster({.args = {"--group-heartbeat-interval-ms", "200", "--leader-balance-interval-ms", "0"}}));
+  constexpr int32_t kPartitions = 2;
+  constexpr int64_t kFirst = 2000;
+  constexpr int64_t kMore = 500;
+  const std::string group = "coordinator-failover";
+  NewTopic spec;
+  spec.partitions = kPartitions;
+  auto created = CreateTopic("events", spec);
+  ASSERT_TRUE(created) << created.error().ToString();
+  std::vector<TopicPartition> tps;
+  for (int32_t p = 0; p < kPartitions; ++p) tps.push_back({"events", p});
+  auto produce = [&](int64_t from, int64_t count) -> Result<void> {
+    TELEMQ_ASSIGN_OR_RETURN(auto producer, Producer::Create(LoadProducer(cluster_->Client())));
+    for (int64_t i = from; i < from + count; ++i) {
+      TELEMQ_TRY(producer->Send("events", std::nullopt, SequencedValue(i), nullptr, std::nullopt,
+                                static_cast<int32_t>(i % kPartitions)));
+    }
+    return producer->Flush(seconds(30));
+  };
+  auto produced = produce(0, kFirst);
+  ASSERT_TRUE(produced) << produced.error().ToString();
+
+  GroupOptions gopts;
+  gopts.group_id = group;
+  gopts.auto_commit = AutoCommit::kDisabled;
+  gopts.timeouts.session_timeout = seconds(10);
+  ConsumerOptions copts;
+  copts.client = cluster_->Client();
+  copts.fetch_max_wait = milliseconds(100);
+  copts.max_poll_records = 100;
+  auto member = Consumer::Create(copts);
+  ASSERT_TRUE(member) << member.error().ToString();
+  ASSERT_TRUE((*member)->Subscribe({"events"}, gopts));
+  std::set<int64_t> consumed;
+  auto poll_until = [&](Consumer& c, const std::function<bool()>& done, milliseconds timeout) -> Result<void> {
+    const auto deadline = Clock::now() + timeout;
+    while (!done()) {
+      if (Clock::now() > deadline) return Fail(Errc::kTimeout, Str("consumed ", consumed.size(), " records"));
+      TELEMQ_ASSIGN_OR_RETURN(auto records, c.Poll(milliseconds(100)));
+      for (const auto& r : records) {
+        if (auto seq = ParseSequence(r.value ? std::optional<std::string>(*r.value) : std::nullopt)) {
+          consumed.insert(*seq);
+        }
+      }
+    }
+    return Ok();
+  };
+  auto half = poll_until(**member, [&] { return consumed.size() >= kFirst / 2; }, seconds(30));
+  ASSERT_TRUE(half) << half.error().ToString();
+  auto committed = (*member)->CommitSync();
+  ASSERT_TRUE(committed) << committed.error().ToString();
+  std::map<int32_t, int64_t> saved;
+  for (const auto& tp : tps) {
+    auto c = (*member)->Committed(tp);
+    ASSERT_TRUE(c) << c.error().ToString();
+    saved[tp.partition] = *c ? (*c)->value() : -1;
+  }
+
+  const int32_t shard = PartitionForKey(group, 4);
+  auto coordinator = cluster_->AwaitLeader("__consumer_offsets", shard, seconds(10));
+  ASSERT_TRUE(coordinator) << coordinator.error().ToString();
+  const auto killed_at = Clock::now();
+  cluster_->Kill9(coordinator->broker);
+  auto successor = cluster_->AwaitLeader("__consumer_offsets", shard, seconds(15), coordinator->broker);
+  ASSERT_TRUE(successor) << successor.error().ToString();
+
+  // The new coordinator knows the committed offsets (retried while it loads).
+  Result<std::optional<Offset>> after = Fail(Errc::kTimeout, "not asked");
+  for (const auto& tp : tps) {
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          after = (*member)->Committed(tp);
+          return after.has_value();
+        },
+        seconds(20)))
+        << after.error().ToString();
+    ASSERT_TRUE(after->has_value()) << "committed offset of " << tp.partition << " lost";
+    EXPECT_EQ((*after)->value(), saved[tp.partition]) << "partition " << tp.partition;
+  }
+  // The member goes on and commits again through the new coordinator.
+  auto rest = poll_until(**member, [&] { return consumed.size() >= kFirst; }, seconds(30));
+  ASSERT_TRUE(rest) << rest.error().ToString();
+  committed = (*member)->CommitSync();
+  ASSERT_TRUE(committed) << committed.error().ToString();
+  std::printf("[coordinator] killed coordinator %d of shard %d; broker %d coordinates; commit through it done %" PRId64
+              " ms after the kill\n",
+              coordinator->broker, shard, successor->broker, MsSince(killed_at));
+  (*member)->Close();
+  member->reset();
+
+  // A new member resumes from the committed offsets: only the new records.
+  produced = produce(kFirst, kMore);
+  ASSERT_TRUE(produced) << produced.error().ToString();
+  consumed.clear();
+  auto next = Consumer::Create(copts);
+  ASSERT_TRUE(next) << next.error().ToString();
+  ASSERT_TRUE((*next)->Subscribe({"events"}, gopts));
+  auto resumed = poll_until(**next, [&] { return consumed.size() >= kMore; }, seconds(30));
+  ASSERT_TRUE(resumed) << resumed.error().ToString();
+  // A little longer: nothing older arrives.
+  ASSERT_TRUE(poll_until(**next, [&, until = Clock::now() + milliseconds(500)] { return Clock::now() > until; },
+                         seconds(5)));
+  EXPECT_EQ(consumed.size(), static_cast<size_t>(kMore));
+  EXPECT_EQ(*consumed.begin(), kFirst) << "the new member did not resume from the committed offsets";
+  EXPECT_EQ(*consumed.rbegin(), kFirst + kMore - 1);
+  committed = (*next)->CommitSync();
+  EXPECT_TRUE(committed) << committed.error().ToString();
+  (*next)->Close();
+
+  auto restarted = cluster_->Restart(coordinator->broker);
+  ASSERT_TRUE(restarted) << restarted.error().ToString();
+}
+
+// Every broker in turn gets SIGTERM (it hands its leaderships over, then
+// exits cleanly) and is restarted, under acks=all idempotent load: every
+// record's callback succeeds (retries only), and reading back finds exactly
+// the acknowledged records, per-key in order.
+TEST_F(ClusterFailoverTest, RollingSigtermRestartUnderLoadLosesNothing) {
+  ASSERT_TRUE(StartCluster({.args = {"--leader-balance-interval-ms", "1000"}}));
+  constexpr int32_t kPartitions = 3;
+  NewTopic spec;
+  spec.partitions = kPartitions;
+  auto created = CreateTopic("rolling", spec);
+  ASSERT_TRUE(created) << created.error().ToString();
+
+  KeyedLoad load(LoadProducer(cluster_->Client()), {.topic = "rolling", .producers = 2, .keys = 8});
+  ASSERT_TRUE(load.Start());
+  for (int i = 0; i < cluster_->size(); ++i) {
+    const int64_t acked_before = load.acked();
+    ASSERT_TRUE(WaitFor([&] { return load.acked() >= acked_before + 1500; }, seconds(20)))
+        << "before stopping broker " << i << ": no progress; " << load.first_error();
+    const auto stop_at = Clock::now();
+    auto exited = cluster_->Terminate(i);
+    ASSERT_TRUE(exited) << exited.error().ToString();
+    EXPECT_FALSE(exited->signaled) << exited->ToString();
+    EXPECT_EQ(exited->exit_code, 0) << exited->ToString();
+    const int64_t stop_ms = MsSince(stop_at);
+    auto restarted = cluster_->Restart(i);
+    ASSERT_TRUE(restarted) << restarted.error().ToString();
+    const int64_t live_ms = MsSince(stop_at);
+    auto healthy = cluster_->AwaitHealthy(seconds(30));
+    ASSERT_TRUE(healthy) << healthy.error().ToString();
+    std::printf("[rolling] broker %d: SIGTERM exit after %" PRId64 " ms; restarted and live after %" PRId64
+                " ms, all in sync after %" PRId64 " ms; %" PRId64 " acknowledged so far, %" PRId64 " failed\n",
+                i, stop_ms, live_ms, MsSince(stop_at), load.acked(), load.failed());
+  }
+  const int64_t acked_before = load.acked();
+  ASSERT_TRUE(WaitFor([&] { return load.acked() >= acked_before + 1000; }, seconds(20))) << load.first_error();
+  auto stopped = load.Stop();
+  EXPECT_TRUE(stopped) << stopped.error().ToString();
+  EXPECT_EQ(load.failed(), 0) << "first error: " << load.first_error();
+  EXPECT_EQ(load.acked(), load.sent());
+
+  auto read = ReadAll(RunningAddress(), "rolling", kPartitions);
+  ASSERT_TRUE(read) << read.error().ToString();
+  const auto check = load.Verify(*read);
+  std::printf("[rolling] sent %" PRId64 ", acknowledged %" PRId64 "; %s\n", load.sent(), load.acked(),
+              Describe(check).c_str());
+  EXPECT_EQ(check.lost, 0) << Describe(check);
+  EXPECT_EQ(check.duplicates, 0) << Describe(check);
+  EXPECT_EQ(check.out_of_order, 0) << Describe(check);
+  EXPECT_EQ(check.unacknowledged, 0) << Describe(check);
+  EXPECT_EQ(check.foreign, 0) << Describe(check);
+}
+
 }  // namespace
 }  // namespace telemq::testing

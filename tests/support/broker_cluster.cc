@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <set>
@@ -217,18 +219,29 @@ Result<ClusterDescription> BrokerCluster::AwaitDescription(const std::function<b
                                                            milliseconds timeout, const std::string& what) {
   std::optional<ClusterDescription> found;
   std::string last = "no answer";
+  // $TELEMQ_TEST_VERBOSE: print what is awaited, once a second.
+  const bool verbose = std::getenv("TELEMQ_TEST_VERBOSE") != nullptr;
+  const auto start = std::chrono::steady_clock::now();
+  auto next_print = start + std::chrono::seconds(1);
   WaitFor(
       [&] {
         auto d = admin_->DescribeCluster();
         if (!d) {
           last = d.error().ToString();
-          return false;
-        }
-        if (done(*d)) {
+        } else if (done(*d)) {
           found = std::move(*d);
           return true;
+        } else {
+          last = Format(*d);
         }
-        last = Format(*d);
+        if (verbose && std::chrono::steady_clock::now() >= next_print) {
+          next_print += std::chrono::seconds(1);
+          std::fprintf(stderr, "[cluster] awaiting %s for %lld ms; now:\n%s", what.c_str(),
+                       static_cast<long long>(std::chrono::duration_cast<milliseconds>(
+                                                  std::chrono::steady_clock::now() - start)
+                                                  .count()),
+                       last.c_str());
+        }
         return false;
       },
       timeout);

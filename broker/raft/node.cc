@@ -62,8 +62,14 @@ std::string_view MessageTypeName(MessageType type) {
 
 Node::Node(Config config, const LogReader* log, HardState hard_state) : config_(std::move(config)), log_(log) {
   TELEMQ_CHECK(config_.id > kNoNode, "node id must be positive");
-  TELEMQ_CHECK(std::find(config_.voters.begin(), config_.voters.end(), config_.id) != config_.voters.end(),
-               "a node must be one of its group's voters");
+  TELEMQ_CHECK(!config_.voters.empty(), "a group needs at least one voter");
+  for (NodeId l : config_.learners) {
+    TELEMQ_CHECK(l > kNoNode, "learner ids must be positive");
+    TELEMQ_CHECK(!IsVoter(l), "a learner cannot also be a voter");
+    TELEMQ_CHECK(std::count(config_.learners.begin(), config_.learners.end(), l) == 1, "duplicate learner");
+  }
+  learner_ = IsLearner(config_.id);
+  TELEMQ_CHECK(IsVoter(config_.id) || learner_, "a node must be one of its group's voters or learners");
   TELEMQ_CHECK(config_.random != nullptr, "Config::random is required");
   TELEMQ_CHECK(config_.heartbeat_ticks >= 1 && config_.heartbeat_ticks < config_.election_ticks,
                "need 1 <= heartbeat_ticks < election_ticks");
@@ -110,10 +116,18 @@ Term Node::TermAtOrZero(Offset offset) const {
   return meta ? meta->term : Term(0);
 }
 
-Offset Node::MatchOf(NodeId voter) const {
-  if (role_ != Role::kLeader || voter == config_.id) return Offset(-1);
-  auto it = progress_.find(voter);
+Offset Node::MatchOf(NodeId peer) const {
+  if (role_ != Role::kLeader || peer == config_.id) return Offset(-1);
+  auto it = progress_.find(peer);
   return it == progress_.end() ? Offset(-1) : it->second.match;
+}
+
+bool Node::IsVoter(NodeId id) const {
+  return std::find(config_.voters.begin(), config_.voters.end(), id) != config_.voters.end();
+}
+
+bool Node::IsLearner(NodeId id) const {
+  return std::find(config_.learners.begin(), config_.learners.end(), id) != config_.learners.end();
 }
 
 LogPosition Node::LastPosition() const {
@@ -233,6 +247,9 @@ void Node::BecomeLeader() {
       pr.state = ProgressState::kReplicate;
     }
   }
+  // Thesis §4.2.1: learners are replicated to like followers; only
+  // MaybeCommit, QuorumActive and Poll tell them apart.
+  for (NodeId l : config_.learners) progress_[l].next = next;
   // Raft §8 / §5.4.2: a leader cannot count replicas of older-term entries,
   // so it commits them by committing an entry of its own term at once.
   Entry noop;
@@ -251,6 +268,8 @@ bool Node::abstaining() const {
 
 void Node::Campaign() {
   if (role_ == Role::kLeader) return;
+  // A learner has no vote, not even its own (thesis §4.2.1).
+  if (learner_ && !TELEMQ_MUTANT(15)) return;  // mutant 15: a learner campaigns
   // A node that may have lost entries it acknowledged would vote for itself
   // without them (Config::abstain_through_term).
   if (abstaining()) return;
@@ -298,6 +317,7 @@ void Node::CampaignAs(CampaignKind kind) {
 }
 
 int Node::Poll(NodeId from, bool granted) {
+  if (!IsVoter(from)) return 0;   // Step rejects votes from learners; never count one
   votes_.emplace(from, granted);  // the first answer from a voter counts
   int yes = 0;
   int no = 0;
@@ -323,6 +343,11 @@ void Node::Send(Message message) {
 
 void Node::Tick() {
   if (role_ != Role::kLeader) {
+    if (learner_ && !TELEMQ_MUTANT(15)) {
+      // Never campaigns; the count only feeds InLease (bounded, no overflow).
+      election_elapsed_ = std::min(election_elapsed_ + 1, config_.election_ticks);
+      return;
+    }
     if (++election_elapsed_ >= randomized_election_ticks_) Campaign();
     return;
   }
@@ -367,8 +392,12 @@ Result<Entry> Node::Propose(Payload payload, int32_t record_count) {
 
 Result<void> Node::TransferLeadership(NodeId target) {
   if (role_ != Role::kLeader) return Fail(Errc::kNotLeader, "only the leader can transfer");
-  if (std::find(config_.voters.begin(), config_.voters.end(), target) == config_.voters.end()) {
-    return Fail(Errc::kInvalidArgument, "transfer target is not a voter");
+  if (IsLearner(target)) {
+    return Fail(Errc::kInvalidArgument,
+                "transfer target " + Str(target.value()) + " is a learner; only voters can lead (thesis §4.2.1)");
+  }
+  if (!IsVoter(target)) {
+    return Fail(Errc::kInvalidArgument, "transfer target " + Str(target.value()) + " is not a voter of this group");
   }
   if (target == config_.id) return Ok();
   transferee_ = target;
@@ -392,8 +421,17 @@ Result<void> Node::ValidateShape(const Message& m) const {
                 what + " addressed to node " + Str(m.to.value()) + ", this is node " + Str(config_.id.value()));
   }
   if (m.from == config_.id) return Fail(Errc::kInvalidArgument, what + " claims to come from this node itself");
-  if (std::find(config_.voters.begin(), config_.voters.end(), m.from) == config_.voters.end()) {
-    return Fail(Errc::kInvalidArgument, what + " from node " + Str(m.from.value()) + ", not a voter of this group");
+  if (IsLearner(m.from)) {
+    // A learner only answers a leader's appends and heartbeats (thesis
+    // §4.2.1): a vote, a grant or an append from one is never legitimate.
+    if (m.type != MessageType::kAppendResponse && m.type != MessageType::kHeartbeatResponse) {
+      return Fail(Errc::kInvalidArgument, what + " from node " + Str(m.from.value()) +
+                                              ", a learner (learners send only AppendResp and "
+                                              "HeartbeatResp)");
+    }
+  } else if (!IsVoter(m.from)) {
+    return Fail(Errc::kInvalidArgument,
+                what + " from node " + Str(m.from.value()) + ", not a voter or learner of this group");
   }
   // Every sender has a term >= 1, except a node that never saw one rejecting
   // a pre-vote (it answers with its own term, 0).
@@ -557,6 +595,11 @@ Result<void> Node::ValidateForState(const Message& m) const {
 Result<void> Node::Step(const Message& m) {
   TELEMQ_TRY(ValidateShape(m));
   TELEMQ_TRY(ValidateForState(m));
+  if (learner_ && (m.type == MessageType::kPreVote || m.type == MessageType::kVote)) {
+    // A learner takes no part in elections (thesis §4.2.1): it neither votes
+    // nor adopts a term from a candidate. Correct candidates never ask one.
+    return Ok();
+  }
   // §5.1: terms order everything; a higher term makes us a follower in it.
   if (m.term > term_) {
     const bool vote_request = m.type == MessageType::kPreVote || m.type == MessageType::kVote;
@@ -661,8 +704,9 @@ void Node::StepFollower(const Message& m) {
       if (m.type == MessageType::kRestart) HandleRestart(m);
       break;
     case MessageType::kTimeoutNow:
-      // Thesis §3.10: the leader asked us to take over; skip pre-vote.
-      if (!abstaining()) CampaignAs(CampaignKind::kTransfer);
+      // Thesis §3.10: the leader asked us to take over; skip pre-vote. A
+      // learner cannot lead (TransferLeadership refuses it as a target).
+      if (!abstaining() && !learner_) CampaignAs(CampaignKind::kTransfer);
       break;
     default: break;
   }
@@ -875,6 +919,7 @@ void Node::BroadcastAppend() {
   for (NodeId v : config_.voters) {
     if (v != config_.id) SendAppend(v, false);
   }
+  for (NodeId l : config_.learners) SendAppend(l, false);
 }
 
 void Node::SendHeartbeats() {
@@ -891,8 +936,12 @@ void Node::SendHeartbeats() {
 }
 
 bool Node::QuorumActive() const {
+  // Learners keep their recent_active flag but are no part of a quorum.
   int active = 0;
-  for (const auto& [id, pr] : progress_) active += pr.recent_active ? 1 : 0;
+  for (NodeId v : config_.voters) {
+    auto it = progress_.find(v);
+    active += it != progress_.end() && it->second.recent_active ? 1 : 0;
+  }
   return active >= Quorum();
 }
 
@@ -905,6 +954,10 @@ bool Node::MaybeCommit() {
   for (NodeId v : config_.voters) {
     // mutant 5: the leader counts its own copy before it is durable
     matches.push_back(TELEMQ_MUTANT(5) && v == config_.id ? LastOffset() : progress_[v].match);
+  }
+  if (TELEMQ_MUTANT(14)) {
+    // mutant: learners' copies counted towards the voters' majority
+    for (NodeId l : config_.learners) matches.push_back(progress_[l].match);
   }
   std::sort(matches.begin(), matches.end(), std::greater<Offset>());
   Offset q = matches[Quorum() - 1];

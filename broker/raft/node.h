@@ -6,10 +6,12 @@
 // check-quorum (thesis §6.2), log replication with flow control, commitment
 // by a majority and only of entries of the leader's own term (§5.4.2),
 // leadership transfer (thesis §3.10), and restart of a follower from the
-// leader's log start when retention removed what it needs. Membership is
-// fixed at creation (the voter set lives in Config; single-server changes,
-// thesis §4.1, would add a kConfig entry type and make the quorum computed
-// from the latest config entry).
+// leader's log start when retention removed what it needs, and learners
+// (non-voting members, thesis §4.2.1): replicated to like followers, never
+// counted in a quorum, never candidates. Membership is fixed at creation
+// (voters and learners live in Config; single-server changes, thesis §4.1,
+// would add a kConfig entry type and make the quorum computed from the
+// latest config entry).
 //
 // The node does no I/O: no sockets, clocks, threads, files or randomness.
 // Inputs: Step(message), Tick(), Propose(), TransferLeadership(). Output:
@@ -73,10 +75,11 @@
 //
 // Malformed or hostile input: Step validates every message before it changes
 // any state and returns kInvalidArgument (misaddressed, unknown sender or
-// type) or kCorrupt (a shape or content no correct peer sends: entries not
-// following prev, overlapping or out of order, counts < 1, terms or offsets
-// out of range, an append that would truncate a committed entry, an ack
-// beyond the leader's log...). A rejected message changes nothing; no message
+// type, or from a learner anything but AppendResp/HeartbeatResp) or
+// kCorrupt (a shape or content no correct peer sends: entries not following
+// prev, overlapping or out of order, counts < 1, terms or offsets out of
+// range, an append that would truncate a committed entry, an ack beyond the
+// leader's log...). A rejected message changes nothing; no message
 // sequence can make the node abort. Raft is not Byzantine-tolerant: a peer
 // that sends well-formed lies (a forged leader) can still mislead it.
 //
@@ -99,10 +102,22 @@
 namespace telemq::raft {
 
 struct Config {
-  // This node. Must be positive and one of `voters`.
+  // This node. Must be positive and one of `voters` or one of `learners`.
   NodeId id = kNoNode;
-  // The group, including `id`. Fixed for the node's lifetime.
+  // The voting members: elections, commit, check-quorum and leases count
+  // these alone. Includes `id` unless this node is a learner. Non-empty.
+  // Fixed for the node's lifetime.
   std::vector<NodeId> voters;
+  // Learners (thesis §4.2.1): non-voting members that receive the log like
+  // followers (appends, heartbeats, probing, flow control, restarts) and
+  // learn the commit index, but are never counted towards commit, quorum,
+  // check-quorum or leases, never campaign (election timeouts, Campaign()
+  // and TimeoutNow are ignored), ignore vote requests, and cannot be a
+  // leadership-transfer target. A learner sends only AppendResp and
+  // HeartbeatResp; every node rejects anything else from one. Disjoint from
+  // `voters`; includes `id` on a learner. Default empty. Fixed for the
+  // node's lifetime; every member must be given the same voters and learners.
+  std::vector<NodeId> learners;
   // Follower election timeout, in ticks; the actual timeout is drawn from
   // [election_ticks, 2 * election_ticks) at each reset. Also the check-quorum
   // period and the lease. Default 10.
@@ -159,7 +174,8 @@ class Node {
   // One unit of logical time.
   void Tick();
   // Handles a message from a peer. A message that is misaddressed, from an
-  // unknown node, malformed, or inconsistent with what this node knows to be
+  // unknown node (or from a learner, other than AppendResp/HeartbeatResp),
+  // malformed, or inconsistent with what this node knows to be
   // committed is rejected (kInvalidArgument or kCorrupt, naming the problem)
   // and changes nothing; the caller logs it and may drop the connection.
   [[nodiscard]] Result<void> Step(const Message& message);
@@ -170,9 +186,11 @@ class Node {
   [[nodiscard]] Result<Entry> Propose(Payload payload, int32_t record_count);
   // Leader only: hands leadership to `target` once it is caught up (thesis
   // §3.10). Proposals are refused until the transfer ends; it is abandoned
-  // after election_ticks.
+  // after election_ticks. kInvalidArgument if `target` is a learner or not
+  // a member.
   [[nodiscard]] Result<void> TransferLeadership(NodeId target);
-  // Starts an election now (tests, operator "take leadership").
+  // Starts an election now (tests, operator "take leadership"). Does
+  // nothing on a leader, a learner or an abstaining node.
   void Campaign();
 
   bool HasReady() const;
@@ -190,9 +208,13 @@ class Node {
   // Offset of the last entry the node knows to be durable.
   Offset persisted() const { return persisted_last_; }
   NodeId transfer_target() const { return transferee_; }
-  // Leader only: the last offset `voter` is known to hold (match index); -1
-  // when unknown, when `voter` is not a follower, or on a non-leader.
-  Offset MatchOf(NodeId voter) const;
+  // True if this node is a learner (Config::learners): its role stays
+  // kFollower.
+  bool is_learner() const { return learner_; }
+  // Leader only: the last offset `peer` (a follower or a learner) is known
+  // to hold (match index); -1 when unknown, for the leader itself or a
+  // non-member, or on a non-leader.
+  Offset MatchOf(NodeId peer) const;
   // Boundaries and term of the entry covering `offset` in the node's view of
   // its log (durable entries plus those not yet persisted).
   [[nodiscard]] Result<EntryMeta> Lookup(Offset offset) const { return LookupView(offset); }
@@ -203,8 +225,8 @@ class Node {
   enum class ProgressState : uint8_t { kProbe, kReplicate };
   enum class CampaignKind : uint8_t { kPreVote, kElection, kTransfer };
 
-  // Leader's view of one follower (thesis §3.5 nextIndex/matchIndex, plus
-  // flow control). Probe: one append at a time until a match is found.
+  // Leader's view of one follower or learner (thesis §3.5
+  // nextIndex/matchIndex, plus flow control). Probe: one append at a time until a match is found.
   // Replicate: appends are pipelined, up to max_inflight_appends.
   struct Progress {
     Offset match{-1};
@@ -236,6 +258,8 @@ class Node {
   void ResetElectionTimer();
   void Send(Message message);
   int Quorum() const { return static_cast<int>(config_.voters.size()) / 2 + 1; }
+  bool IsVoter(NodeId id) const;
+  bool IsLearner(NodeId id) const;
   bool InLease() const;
 
   // Stateless checks of a message's shape (fields, entries), then checks
@@ -270,6 +294,7 @@ class Node {
 
   Config config_;
   const LogReader* log_;
+  bool learner_ = false;  // config_.id is one of config_.learners
 
   Term term_{0};
   NodeId vote_ = kNoNode;

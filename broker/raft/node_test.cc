@@ -78,9 +78,12 @@ struct Solo {
 // n nodes wired by a perfect, instantaneous network that can be cut.
 class Group {
  public:
-  explicit Group(int n, const std::function<void(Config&)>& tweak = {}) {
-    for (int i = 1; i <= n; ++i) {
-      Config c = MakeConfig(i, n);
+  explicit Group(int n, const std::function<void(Config&)>& tweak = {}) : Group(n, 0, tweak) {}
+  // Voters 1..voters, then learners voters+1..voters+learners.
+  Group(int voters, int learners, const std::function<void(Config&)>& tweak = {}) {
+    for (int i = 1; i <= voters + learners; ++i) {
+      Config c = MakeConfig(i, voters);
+      for (int l = voters + 1; l <= voters + learners; ++l) c.learners.push_back(NodeId(l));
       // Distinct timeouts so elections settle deterministically.
       c.random = [i] { return static_cast<uint64_t>(i - 1); };
       if (tweak) tweak(c);
@@ -92,6 +95,8 @@ class Group {
   MemoryLog& log(int id) { return *logs_.at(id); }
   const std::vector<Entry>& applied(int id) { return applied_[id]; }
   std::vector<Ready>& readies(int id) { return readies_[id]; }
+  // Every message any node sent, in order (for "who was asked" checks).
+  const std::vector<Message>& sent() const { return sent_; }
 
   void Cut(int id) { cut_.insert(id); }
   void Heal() { cut_.clear(); }
@@ -108,6 +113,8 @@ class Group {
           logs_[id]->Append(rd.entries);
           for (auto& m : rd.early_messages) queue_.push_back(m);
           for (auto& m : rd.messages) queue_.push_back(m);
+          sent_.insert(sent_.end(), rd.early_messages.begin(), rd.early_messages.end());
+          sent_.insert(sent_.end(), rd.messages.begin(), rd.messages.end());
           for (auto& e : rd.committed_entries) applied_[id].push_back(e);
           readies_[id].push_back(rd);
           node->Advance(rd);
@@ -157,6 +164,7 @@ class Group {
   std::map<int, std::vector<Entry>> applied_;
   std::map<int, std::vector<Ready>> readies_;
   std::deque<Message> queue_;
+  std::vector<Message> sent_;
   std::set<int> cut_;
 };
 
@@ -1157,6 +1165,232 @@ TEST(RaftAsyncTest, UnsentAckIsDroppedWhenANewerLeaderCutsItsEntries) {  // §5.
     EXPECT_FALSE(m.to == NodeId(1) && m.offset >= Offset(1)) << "acked offsets no longer held";
   }
   EXPECT_EQ(s.log.LastPosition(), (LogPosition{Offset(1), Term(2)}));
+}
+
+// --- Thesis §4.2.1 learners (non-voting members) ----------------------------
+
+// Node `id` of a group of voters 1..voters and learners voters+1..voters+learners.
+Config LearnerGroupConfig(int id, int voters, int learners) {
+  Config c = MakeConfig(id, voters);
+  for (int l = voters + 1; l <= voters + learners; ++l) c.learners.push_back(NodeId(l));
+  return c;
+}
+
+size_t SentFrom(const std::vector<Message>& msgs, size_t from_index, int node) {
+  size_t n = 0;
+  for (size_t i = from_index; i < msgs.size(); ++i) n += msgs[i].from == NodeId(node) ? 1 : 0;
+  return n;
+}
+
+TEST(RaftLearnerTest, LearnerReceivesEntriesAndLearnsTheCommit) {  // thesis §4.2.1
+  Group g(3, 1);
+  g.Elect(1);
+  auto e = g.Propose(1, "a", 3);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_TRUE(g.node(4).is_learner());
+  EXPECT_FALSE(g.node(1).is_learner());
+  EXPECT_EQ(g.node(4).role(), Role::kFollower);
+  EXPECT_EQ(g.node(4).leader(), NodeId(1));
+  EXPECT_EQ(g.log(4).LastPosition(), g.log(1).LastPosition());
+  EXPECT_EQ(g.node(1).MatchOf(NodeId(4)), e->last_offset());
+  g.Tick(1);  // the heartbeat carries the commit
+  EXPECT_EQ(g.node(4).commit(), e->last_offset());
+  ASSERT_EQ(g.applied(4).size(), 2u);  // the leader's no-op, then "a"
+  EXPECT_EQ(g.applied(4)[1].payload.view(), "a");
+}
+
+TEST(RaftLearnerTest, VoterMajorityCommitsWhileAllLearnersAreDown) {  // thesis §4.2.1, §5.3
+  Group g(3, 2);
+  g.Elect(1);
+  g.Cut(3);
+  g.Cut(4);
+  g.Cut(5);
+  auto e = g.Propose(1, "a");
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(g.node(1).commit(), e->last_offset());
+  EXPECT_LT(g.node(1).MatchOf(NodeId(4)), e->last_offset());  // only the no-op reached it
+}
+
+TEST(RaftLearnerTest, LearnersDoNotMakeAMajority) {  // thesis §4.2.1, §5.3
+  Group g(3, 2);
+  g.Elect(1);
+  const Offset before = g.node(1).commit();
+  g.Cut(2);
+  g.Cut(3);
+  auto e = g.Propose(1, "a");
+  ASSERT_TRUE(e.has_value());
+  // Both learners hold it durably; with the leader that is 3 of 5 members,
+  // but only 1 of 3 voters.
+  EXPECT_EQ(g.node(1).MatchOf(NodeId(4)), e->last_offset());
+  EXPECT_EQ(g.node(1).MatchOf(NodeId(5)), e->last_offset());
+  EXPECT_EQ(g.node(1).commit(), before);
+  g.Tick(1);
+  EXPECT_EQ(g.node(4).commit(), before);
+  g.Heal();
+  g.Tick(1, 3);  // heartbeats find the voters behind and re-send
+  EXPECT_EQ(g.node(1).commit(), e->last_offset());
+}
+
+TEST(RaftLearnerTest, LearnerAckDoesNotCountTowardsCommit) {  // thesis §4.2.1
+  Config c = LearnerGroupConfig(1, 3, 1);
+  Solo s(c);
+  s.node->Campaign();
+  s.Process();
+  ASSERT_TRUE(s.node->Step(Msg(MessageType::kPreVoteResponse, 2, 1, 1)).has_value());
+  s.Process();
+  ASSERT_TRUE(s.node->Step(Msg(MessageType::kVoteResponse, 2, 1, 1)).has_value());
+  auto out = s.Process();
+  ASSERT_EQ(s.node->role(), Role::kLeader);
+  // The leader's no-op went to the learner too.
+  bool to_learner = false;
+  for (const Message& m : OfType(out, MessageType::kAppend)) to_learner |= m.to == NodeId(4);
+  EXPECT_TRUE(to_learner);
+  Message ack = Msg(MessageType::kAppendResponse, 4, 1, 1);
+  ack.offset = Offset(0);
+  ASSERT_TRUE(s.node->Step(ack).has_value());
+  EXPECT_EQ(s.node->MatchOf(NodeId(4)), Offset(0));
+  EXPECT_EQ(s.node->commit(), Offset(-1));  // leader + learner: not a majority of 3 voters
+  ack.from = NodeId(2);
+  ASSERT_TRUE(s.node->Step(ack).has_value());
+  EXPECT_EQ(s.node->commit(), Offset(0));
+}
+
+TEST(RaftLearnerTest, LearnersDoNotKeepALeaderInPower) {  // thesis §6.2, §4.2.1
+  Group g(3, 2);
+  g.Elect(1);
+  g.Cut(2);
+  g.Cut(3);
+  // The learners keep answering heartbeats; check-quorum counts voters only.
+  g.Tick(1, 2 * kElection);
+  EXPECT_EQ(g.node(1).role(), Role::kFollower);
+}
+
+TEST(RaftLearnerTest, IsolatedLearnerNeverCampaigns) {  // thesis §4.2.1
+  Group g(3, 1);
+  g.Elect(1);
+  const Term term = g.node(1).term();
+  g.Cut(4);
+  const size_t mark = g.sent().size();
+  g.Tick(4, 100 * kElection);
+  g.node(4).Campaign();
+  g.Stabilize();
+  EXPECT_EQ(g.node(4).role(), Role::kFollower);
+  EXPECT_EQ(g.node(4).term(), term);
+  EXPECT_EQ(SentFrom(g.sent(), mark, 4), 0u);  // no pre-vote, no vote request
+  g.Heal();
+  g.TickAll(2);
+  EXPECT_EQ(g.node(1).role(), Role::kLeader);
+  EXPECT_EQ(g.node(1).term(), term);
+  EXPECT_EQ(g.node(4).leader(), NodeId(1));
+}
+
+TEST(RaftLearnerTest, LearnerWithoutALeaderNeverCampaigns) {  // thesis §4.2.1
+  Solo s(LearnerGroupConfig(4, 3, 1));
+  for (int i = 0; i < 100 * kElection; ++i) s.node->Tick();
+  s.node->Campaign();
+  EXPECT_TRUE(s.Process().empty());
+  EXPECT_EQ(s.node->role(), Role::kFollower);
+  EXPECT_EQ(s.node->term(), Term(0));
+}
+
+TEST(RaftLearnerTest, LearnerIgnoresTimeoutNow) {  // thesis §3.10, §4.2.1
+  Group g(3, 1);
+  g.Elect(1);
+  const Term term = g.node(1).term();
+  ASSERT_TRUE(g.node(4).Step(Msg(MessageType::kTimeoutNow, 1, 4, term.value())).has_value());
+  g.Stabilize();
+  EXPECT_EQ(g.node(4).role(), Role::kFollower);
+  EXPECT_EQ(g.node(4).term(), term);
+  EXPECT_EQ(g.node(1).role(), Role::kLeader);
+}
+
+TEST(RaftLearnerTest, LearnerIgnoresVoteRequests) {  // thesis §4.2.1
+  Solo s(LearnerGroupConfig(4, 3, 1));
+  for (MessageType type : {MessageType::kPreVote, MessageType::kVote}) {
+    Message v = Msg(type, 2, 4, 5);
+    v.offset = Offset(100);
+    v.log_term = Term(4);
+    ASSERT_TRUE(s.node->Step(v).has_value());
+    EXPECT_TRUE(s.Process().empty()) << MessageTypeName(type);
+    EXPECT_EQ(s.node->term(), Term(0));
+    EXPECT_EQ(s.node->vote(), kNoNode);
+  }
+}
+
+TEST(RaftLearnerTest, CandidateAsksOnlyVotersAndRejectsALearnersVote) {  // thesis §4.2.1, §5.2
+  Config c = LearnerGroupConfig(1, 3, 1);
+  c.pre_vote = false;
+  Solo s(c);
+  s.node->Campaign();
+  auto requests = OfType(s.Process(), MessageType::kVote);
+  ASSERT_EQ(requests.size(), 2u);
+  for (const Message& m : requests) EXPECT_NE(m.to, NodeId(4));
+  // A grant claiming to come from the learner would make 2 of 3 with our own.
+  Message grant = Msg(MessageType::kVoteResponse, 4, 1, 1);
+  ExpectRejected(s, grant, Errc::kInvalidArgument);
+  EXPECT_EQ(s.node->role(), Role::kCandidate);
+  grant.from = NodeId(2);
+  ASSERT_TRUE(s.node->Step(grant).has_value());
+  EXPECT_EQ(s.node->role(), Role::kLeader);
+}
+
+TEST(RaftLearnerTest, TransferToALearnerIsRefused) {  // thesis §3.10, §4.2.1
+  Group g(3, 1);
+  g.Elect(1);
+  auto r = g.node(1).TransferLeadership(NodeId(4));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), Errc::kInvalidArgument);
+  EXPECT_NE(r.error().message().find("learner"), std::string::npos) << r.error().message();
+  EXPECT_EQ(g.node(1).transfer_target(), kNoNode);
+  EXPECT_TRUE(g.Propose(1, "still leading").has_value());
+  auto unknown = g.node(1).TransferLeadership(NodeId(9));
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().code(), Errc::kInvalidArgument);
+}
+
+TEST(RaftLearnerTest, LearnerSendsOnlyResponsesAndUnknownNodesAreStillRejected) {  // thesis §4.2.1
+  Solo s(LearnerGroupConfig(1, 3, 1));
+  s.node->Campaign();
+  s.Process();
+  ASSERT_TRUE(s.node->Step(Msg(MessageType::kPreVoteResponse, 2, 1, 1)).has_value());
+  s.Process();
+  ASSERT_TRUE(s.node->Step(Msg(MessageType::kVoteResponse, 2, 1, 1)).has_value());
+  s.Process();
+  ASSERT_EQ(s.node->role(), Role::kLeader);
+  ASSERT_TRUE(s.node->Step(Msg(MessageType::kHeartbeatResponse, 4, 1, 1)).has_value());
+  Message ack = Msg(MessageType::kAppendResponse, 4, 1, 1);
+  ack.offset = Offset(0);
+  Message unknown = ack;
+  unknown.from = NodeId(9);
+  ExpectRejected(s, unknown, Errc::kInvalidArgument);
+  ExpectRejected(s, Msg(MessageType::kHeartbeatResponse, 9, 1, 1), Errc::kInvalidArgument);
+  // From a learner, anything but an answer is forged, whatever its term.
+  ExpectRejected(s, Msg(MessageType::kHeartbeat, 4, 1, 5), Errc::kInvalidArgument);
+  ExpectRejected(s, Msg(MessageType::kPreVote, 4, 1, 2), Errc::kInvalidArgument);
+  ExpectRejected(s, Msg(MessageType::kTimeoutNow, 4, 1, 1), Errc::kInvalidArgument);
+  ASSERT_TRUE(s.node->Step(ack).has_value());
+  EXPECT_EQ(s.node->MatchOf(NodeId(4)), Offset(0));
+}
+
+TEST(RaftLearnerTest, LaggingLearnerCatchesUpFromTheLeaderLogStart) {  // thesis §4.2.1, DESIGN §2.3
+  Group g(3, 1);
+  g.Elect(1);
+  g.Cut(4);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(g.Propose(1, std::string("r").append(std::to_string(i)), 2).has_value());
+  const Offset commit = g.node(1).commit();
+  g.log(1).TruncatePrefix(Offset(5));
+  g.Heal();
+  g.Tick(1, 3);
+  EXPECT_EQ(g.log(4).StartOffset(), Offset(5));
+  EXPECT_EQ(g.log(4).LastPosition(), g.log(1).LastPosition());
+  EXPECT_EQ(g.node(4).commit(), commit);
+}
+
+TEST(RaftLearnerDeathTest, LearnerThatIsAlsoAVoterIsABug) {
+  Config c = LearnerGroupConfig(1, 3, 0);
+  c.learners = {NodeId(3)};
+  MemoryLog log;
+  EXPECT_DEATH(Node(c, &log, HardState{}), "learner cannot also be a voter");
 }
 
 TEST(RaftMutationTest, MutantHooksAreOffInTheRealLibrary) { EXPECT_EQ(detail::MutantId(), 0); }

@@ -25,6 +25,8 @@ names=(
   [11]="heartbeat carries the leader's full commit, not min(commit, match)"
   [12]="candidate counts pre-vote grants as votes"
   [13]="fsync interval: a node that lost acked entries votes at once (no abstention)"
+  [14]="learners' copies counted towards the commit majority (thesis §4.2.1)"
+  [15]="a learner campaigns on election timeout (thesis §4.2.1)"
 )
 
 start=$(date +%s)

@@ -1,8 +1,9 @@
 // raft_sim: runs the deterministic Raft simulation over many seeds.
 //   raft_sim --seeds N [--first-seed S] [--steps T]   campaign over seeds S..S+N-1
 //   raft_sim --seed N [--verbose]                     replay one seed
-//   --scenario K / --fsync always|interval force a scripted interleaving or
-//   an fsync mode on every seed; --quiet stops at the first failure.
+//   --scenario K / --fsync always|interval / --learners L force a scripted
+//   interleaving, an fsync mode or L learners (0..2) on every seed; --quiet
+//   stops at the first failure.
 // A failing seed is printed with the violated invariant and the last events
 // before it; `raft_sim --seed N --verbose` replays it event by event.
 #include <unistd.h>
@@ -24,7 +25,8 @@ void Usage() {
                "usage: raft_sim --seeds N [--first-seed S] [--steps T] [--quiet]\n"
                "       raft_sim --seed N [--verbose] [--steps T]\n"
                "  either: [--scenario 0..3] (0 none, 1 figure 8, 2 stale suffix, 3 leader crash before fsync)\n"
-               "          [--fsync always|interval]   (default: drawn per seed)\n");
+               "          [--fsync always|interval]   (default: drawn per seed)\n"
+               "          [--learners 0..2]           non-voting members (default: drawn per seed)\n");
 }
 
 }  // namespace
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
   int steps = 0;
   int scenario = -1;
   int fsync_interval = -1;
+  int learners = -1;
   bool quiet = false;  // mutation check: only the first failure, no trace
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -67,6 +70,12 @@ int main(int argc, char** argv) {
     } else if (a == "--fsync") {
       std::string mode = next();
       fsync_interval = mode == "interval" ? 1 : mode == "always" ? 0 : -1;
+    } else if (a == "--learners") {
+      learners = std::atoi(next());
+      if (learners < 0 || learners > 2) {
+        Usage();
+        return 2;
+      }
     } else if (a == "--quiet") {
       quiet = true;
     } else if (a == "--verbose" || a == "-v") {
@@ -93,6 +102,7 @@ int main(int argc, char** argv) {
     opt.verbose = single && verbose;
     opt.scenario = scenario;
     opt.fsync_interval = fsync_interval;
+    opt.learners = learners;
     Outcome out = RunSimulation(opt);
     total.Add(out.stats);
     if (single) std::printf("seed %llu: %s\n", static_cast<unsigned long long>(s), out.summary.c_str());
@@ -126,6 +136,7 @@ int main(int argc, char** argv) {
       "  proposals accepted %lld, entries committed %lld, leaders elected %lld, log resets %lld\n"
       "  slow writes %lld, torn writes %lld, power losses %lld (entries lost %lld), abstaining restarts %lld\n"
       "  scenarios completed: figure 8 %lld, stale suffix %lld, leader crash before fsync %lld\n"
+      "  groups with learners %lld, transfers to a learner refused %lld\n"
       "  %.0f seeds/s\n",
       static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(failures), secs,
       static_cast<long long>(total.steps), static_cast<long long>(total.messages),
@@ -139,6 +150,7 @@ int main(int argc, char** argv) {
       static_cast<long long>(total.power_losses), static_cast<long long>(total.lost_entries),
       static_cast<long long>(total.abstained_votes), static_cast<long long>(total.scenarios[1]),
       static_cast<long long>(total.scenarios[2]), static_cast<long long>(total.scenarios[3]),
+      static_cast<long long>(total.learner_groups), static_cast<long long>(total.learner_transfers_refused),
       secs > 0 ? static_cast<double>(seeds) / secs : 0.0);
   return failures == 0 ? 0 : 1;
 }

@@ -42,6 +42,8 @@ void Stats::Add(const Stats& o) {
   power_losses += o.power_losses;
   lost_entries += o.lost_entries;
   abstained_votes += o.abstained_votes;
+  learner_groups += o.learner_groups;
+  learner_transfers_refused += o.learner_transfers_refused;
   for (int i = 0; i < kScenarioCount; ++i) scenarios[i] += o.scenarios[i];
 }
 
@@ -50,7 +52,7 @@ namespace {
 using telemq::sim::Rng;
 
 constexpr int kElectionTicks = 10;
-constexpr int kMaxNodes = 5;
+constexpr int kMaxNodes = 7;  // 5 voters + 2 learners
 
 // Identity of an entry's content: the proposal id for normal entries, 0 for
 // a leader's no-op.
@@ -65,6 +67,7 @@ constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 
 struct SimNode {
   int id = 0;
+  bool learner = false;  // Config::learners: never votes, never counted
   bool up = true;
   int64_t down_until = 0;
   // The disk. fsync: always: what a Ready persisted survives any crash.
@@ -90,6 +93,7 @@ struct SimNode {
   int64_t ticks = 0;
   Offset last_applied{-1};
   Offset commit_seen{-1};        // commit index already registered as committed
+  Offset disk_checked{-1};       // disk log matches the committed entries up to here
   Term verified_leader_term{0};  // leader completeness checked for this term
 };
 
@@ -163,6 +167,7 @@ class Simulation {
   void CheckCommitted(SimNode& n);
   void CheckReply(SimNode& n, const Message& m);
   void CheckApply(SimNode& n, const Entry& e);
+  void CheckCommittedOnDisk(SimNode& n, Offset commit);
   void CheckLiveness();
   void Violation(const std::string& what);
 
@@ -171,14 +176,17 @@ class Simulation {
   std::string Describe(const Message& m) const;
 
   SimNode* Leader();
-  int Majority() const { return static_cast<int>(nodes_.size()) / 2 + 1; }
+  // A majority of the voters; learners count towards nothing.
+  int Majority() const { return voters_ / 2 + 1; }
   SimNode& Node(int id) { return nodes_[static_cast<size_t>(id - 1)]; }
   bool calm() const { return healed_ || scenario_ != kNoScenario; }
 
   Options opt_;
   Rng rng_;
   Stats stats_;
-  std::vector<SimNode> nodes_;
+  std::vector<SimNode> nodes_;  // voters 1..voters_, then learners
+  int voters_ = 0;
+  int learners_ = 0;
   std::priority_queue<InFlight, std::vector<InFlight>, std::greater<InFlight>> network_;
   uint64_t seq_ = 0;
   int64_t now_ = 0;
@@ -363,7 +371,14 @@ void Simulation::Setup() {
   // timers (a liveness limit of basic Raft that pre-vote removes).
   const bool skewed = rng_.Chance(0.3) && !basic_raft_;
   const int group = scenario_ == kFigure8 ? 5 : size;
-  nodes_.resize(group);
+  // Learners come from a stream of their own, so seeds without learners run
+  // exactly as they did before learners existed.
+  Rng learner_rng(opt_.seed ^ 0x6c6561726e657273);  // "learners"
+  voters_ = group;
+  learners_ = opt_.learners >= 0 ? std::min(opt_.learners, kMaxNodes - group)
+                                 : (learner_rng.Chance(0.3) ? static_cast<int>(learner_rng.Range(1, 2)) : 0);
+  if (learners_ > 0) ++stats_.learner_groups;
+  nodes_.resize(static_cast<size_t>(group + learners_));
   for (int i = 0; i < group; ++i) {
     SimNode& n = nodes_[i];
     n.id = i + 1;
@@ -373,27 +388,41 @@ void Simulation::Setup() {
     n.next_sync = sync_interval_;
     StartNode(n);
   }
-  // A write must stay well below the fastest node's election timeout (which
+  for (int i = group; i < group + learners_; ++i) {
+    SimNode& n = nodes_[static_cast<size_t>(i)];
+    n.id = i + 1;
+    n.learner = true;
+    n.tick_period = static_cast<int>(skewed ? learner_rng.Range(4, 30) : learner_rng.Range(8, 12));
+    n.rng = std::make_unique<Rng>(learner_rng.Next());
+    n.next_sync = sync_interval_;
+    StartNode(n);
+  }
+  // A write must stay well below the fastest voter's election timeout (which
   // is also its check-quorum window), as fsync is well below a second.
   int min_period = nodes_.front().tick_period;
-  for (auto& n : nodes_) min_period = std::min(min_period, n.tick_period);
+  for (auto& n : nodes_) {
+    if (!n.learner) min_period = std::min(min_period, n.tick_period);
+  }
   max_write_time_ = std::min(max_write_time_, min_period * kElectionTicks / 4);
   std::ostringstream s;
-  s << group << " nodes, loss=" << loss_ << " dup=" << duplicate_ << " latency<=" << max_latency_
-    << (fifo_ ? " fifo" : " reordering") << " crash=" << crash_rate_ << " partition=" << partition_rate_
-    << " retention=" << retention_rate_ << " propose=" << propose_rate_ << " write<=" << max_write_time_
+  s << group << " nodes";
+  if (learners_ > 0) s << " + " << learners_ << " learners";
+  s << ", loss=" << loss_ << " dup=" << duplicate_ << " latency<=" << max_latency_ << (fifo_ ? " fifo" : " reordering")
+    << " crash=" << crash_rate_ << " partition=" << partition_rate_ << " retention=" << retention_rate_
+    << " propose=" << propose_rate_ << " write<=" << max_write_time_
     << (queue_while_writing_ ? " queue-while-writing" : " step-while-writing") << (early_send_ ? " early-send" : "")
     << (interval_ ? " fsync=interval/" + std::to_string(sync_interval_) : " fsync=always")
     << (basic_raft_ ? " no-prevote/no-checkquorum" : "") << " scenario=" << static_cast<int>(scenario_)
     << " tick periods=";
-  for (auto& n : nodes_) s << n.tick_period << (n.id == group ? "" : ",");
+  for (auto& n : nodes_) s << n.tick_period << (n.id == group + learners_ ? "" : ",");
   Trace("setup: " + s.str());
 }
 
 void Simulation::StartNode(SimNode& n) {
   Config c;
   c.id = NodeId(n.id);
-  for (size_t i = 1; i <= nodes_.size(); ++i) c.voters.push_back(NodeId(static_cast<int>(i)));
+  for (int i = 1; i <= voters_; ++i) c.voters.push_back(NodeId(i));
+  for (int i = voters_ + 1; i <= voters_ + learners_; ++i) c.learners.push_back(NodeId(i));
   c.election_ticks = kElectionTicks;
   c.heartbeat_ticks = 1;
   c.max_append_bytes = max_append_bytes_;
@@ -425,6 +454,7 @@ void Simulation::Persist(SimNode& n, const Ready& rd, size_t entries, bool hard_
   }
   if (rd.log_reset) {
     n.log.Reset(*rd.log_reset);
+    n.disk_checked = rd.log_reset->offset;
     n.last_applied = std::max(n.last_applied, rd.log_reset->offset);
     n.reset_since_sync = true;
     ++stats_.log_resets;
@@ -478,8 +508,11 @@ bool Simulation::CanLosePower(const SimNode& n) const {
   // RF3 that is all it can take; with 5 nodes two abstaining would leave the
   // other three to agree unanimously, which keeps the group safe but makes
   // elections too slow for the liveness bounds.
+  // A learner's copies count towards nothing, so learners lose power freely
+  // and their abstention takes no vote away.
+  if (n.learner) return true;
   for (const auto& m : nodes_) {
-    if (m.abstain > Term(0) && m.id != n.id) return false;
+    if (m.abstain > Term(0) && m.id != n.id && !m.learner) return false;
   }
   return true;
 }
@@ -510,6 +543,7 @@ void Simulation::Crash(SimNode& n, const char* why, bool power_loss) {
       for (const Entry& e : n.log.entries()) lost += e.base_offset >= n.dirty_from ? 1 : 0;
       if (n.reset_since_sync) lost = static_cast<int64_t>(n.log.entries().size());
       n.log = n.synced;
+      n.disk_checked = std::min(n.disk_checked, n.log.LastPosition().offset);
       n.dirty_from = Offset(kNever);
       n.reset_since_sync = false;
       // It may have acknowledged what it lost: abstain until a newer leader
@@ -624,7 +658,16 @@ void Simulation::InjectFaults() {
   if (rng_.Chance(transfer_rate_)) {
     if (SimNode* l = Leader()) {
       NodeId target(static_cast<int>(rng_.Range(1, static_cast<int64_t>(nodes_.size()))));
-      if (l->node->TransferLeadership(target)) {
+      auto r = l->node->TransferLeadership(target);
+      if (Node(static_cast<int>(target.value())).learner) {
+        // Thesis §4.2.1: a learner cannot lead, so it is never a target.
+        if (r || r.error().code() != Errc::kInvalidArgument) {
+          Violation("leader " + std::to_string(l->id) + " accepted a leadership transfer to learner " +
+                    std::to_string(target.value()));
+          return;
+        }
+        ++stats_.learner_transfers_refused;
+      } else if (r) {
         ++stats_.transfers;
         Trace("transfer leadership " + std::to_string(l->id) + " -> " + std::to_string(target.value()));
       }
@@ -815,6 +858,8 @@ void Simulation::FinishReady(SimNode& n, Ready& rd) {
   // 1. Persist.
   Persist(n, rd, rd.entries.size(), true);
   if (failed_) return;
+  CheckCommittedOnDisk(n, rd.commit);
+  if (failed_) return;
   // 2. Send (early messages went at GetReady on early-send seeds).
   if (!n.pending_early_sent) {
     for (const Message& m : rd.early_messages) SendFrom(n, m);
@@ -839,6 +884,12 @@ void Simulation::FinishReady(SimNode& n, Ready& rd) {
 // leader, and newly committed entries.
 void Simulation::Observe(SimNode& n) {
   if (!n.up || failed_) return;
+  if (n.learner && n.node->role() != Role::kFollower) {
+    // Thesis §4.2.1: a learner never campaigns, so never leads.
+    Violation("learner " + std::to_string(n.id) + " became " + std::string(RoleName(n.node->role())) + " in term " +
+              std::to_string(n.node->term().value()));
+    return;
+  }
   if (n.node->role() == Role::kLeader) {
     auto [it, inserted] = leader_of_term_.emplace(n.node->term().value(), n.id);
     if (!inserted && it->second != n.id) {
@@ -922,7 +973,7 @@ void Simulation::RunScenario() {
         // (a) a leader that committed something, and one follower.
         if (now_ < 300 || !leader || leader->node->commit() < Offset(0)) return;
         actor_a_ = leader->id;
-        actor_b_ = actor_a_ % static_cast<int>(nodes_.size()) + 1;
+        actor_b_ = actor_a_ % voters_ + 1;  // a voter: the script is about majorities
         if (!Node(actor_b_).up) return;
         term_a_ = leader->node->term();
         Split({actor_a_, actor_b_});
@@ -1065,8 +1116,9 @@ void Simulation::CheckCommitted(SimNode& n) {
       }
     } else {
       ++stats_.committed_entries;
-      int holders = 0;
+      int holders = 0;  // voters only: a learner's copy makes nothing committed
       for (auto& m : nodes_) {
+        if (m.learner) continue;
         if (m.log.StartOffset() > meta->last_offset) {
           ++holders;
           continue;
@@ -1080,7 +1132,8 @@ void Simulation::CheckCommitted(SimNode& n) {
       if (holders < Majority() && !interval_) {
         Violation("durability: entry [" + std::to_string(meta->base_offset.value()) + ".." +
                   std::to_string(meta->last_offset.value()) + "] term " + std::to_string(meta->term.value()) +
-                  " committed (node " + std::to_string(n.id) + ") while on only " + std::to_string(holders) + " disks");
+                  " committed (node " + std::to_string(n.id) + ") while on only " + std::to_string(holders) +
+                  " voters' disks");
         return;
       }
       if (tracing()) {
@@ -1145,6 +1198,31 @@ void Simulation::CheckApply(SimNode& n, const Entry& e) {
   }
 }
 
+void Simulation::CheckCommittedOnDisk(SimNode& n, Offset commit) {
+  // State machine safety on disk, for learners as for voters: once a Ready
+  // is persisted, the node's log up to the commit index it carried is the
+  // committed log (a stale suffix may remain only above it). Checked
+  // incrementally from what was verified before.
+  const Offset last = std::min(commit, n.log.LastPosition().offset);
+  Offset o = std::max(n.disk_checked + 1, n.log.StartOffset());
+  while (o <= last) {
+    auto meta = n.log.Lookup(o);
+    if (!meta) break;
+    auto c = committed_.find(meta->base_offset.value());
+    if (c == committed_.end() || c->second.term != meta->term || c->second.last != meta->last_offset) {
+      Violation("state machine safety: " + std::string(n.learner ? "learner " : "node ") + std::to_string(n.id) +
+                " holds [" + std::to_string(meta->base_offset.value()) + ".." +
+                std::to_string(meta->last_offset.value()) + "] term " + std::to_string(meta->term.value()) +
+                " on disk below its commit " + std::to_string(commit.value()) + ", " +
+                (c == committed_.end() ? std::string("never committed")
+                                       : "committed there: term " + std::to_string(c->second.term.value())));
+      return;
+    }
+    n.disk_checked = meta->last_offset;
+    o = meta->last_offset + 1;
+  }
+}
+
 void Simulation::CheckLiveness() {
   // After the heal: a leader must exist and every proposal it accepted in
   // its term must have committed within kCommitBoundTicks of its ticks.
@@ -1155,7 +1233,9 @@ void Simulation::CheckLiveness() {
   // its vote requests bumps the term and restarts the others' timers).
   const int kElectBoundTicks = interval_ || basic_raft_ ? 250 : 60;
   int max_period = 0;
-  for (auto& n : nodes_) max_period = std::max(max_period, n.tick_period);
+  for (auto& n : nodes_) {
+    if (!n.learner) max_period = std::max(max_period, n.tick_period);
+  }
   const int64_t elect_bound = int64_t{kElectBoundTicks} * max_period;
   if (!leader_after_heal_at_ || *leader_after_heal_at_ - healed_at_ > elect_bound) {
     Violation("liveness: no leader within " + std::to_string(kElectBoundTicks) +
@@ -1183,11 +1263,12 @@ void Simulation::CheckLiveness() {
       return;
     }
   }
-  // Every node has caught up with the leader.
+  // Every node, learners included, has caught up with the leader.
   for (auto& n : nodes_) {
     if (n.log.LastPosition() != l->log.LastPosition() || n.last_applied != l->last_applied) {
-      Violation("liveness: node " + std::to_string(n.id) + " did not catch up with leader " + std::to_string(l->id) +
-                " (last " + std::to_string(n.log.LastPosition().offset.value()) + " vs " +
+      Violation("liveness: " + std::string(n.learner ? "learner " : "node ") + std::to_string(n.id) +
+                " did not catch up with leader " + std::to_string(l->id) + " (last " +
+                std::to_string(n.log.LastPosition().offset.value()) + " vs " +
                 std::to_string(l->log.LastPosition().offset.value()) + ", applied " +
                 std::to_string(n.last_applied.value()) + " vs " + std::to_string(l->last_applied.value()) + ")");
       return;
@@ -1238,8 +1319,10 @@ Outcome Simulation::Run() {
   out.failure = failure_;
   out.stats = stats_;
   std::ostringstream s;
-  s << nodes_.size() << " nodes, loss=" << loss_ << " dup=" << duplicate_ << " latency<=" << max_latency_
-    << " write<=" << max_write_time_ << (interval_ ? " fsync=interval" : " fsync=always");
+  s << voters_ << " nodes";
+  if (learners_ > 0) s << " + " << learners_ << " learners";
+  s << ", loss=" << loss_ << " dup=" << duplicate_ << " latency<=" << max_latency_ << " write<=" << max_write_time_
+    << (interval_ ? " fsync=interval" : " fsync=always");
   out.summary = s.str();
   for (const auto& line : trace_) out.trace += line + "\n";
   return out;

@@ -1,5 +1,6 @@
 #pragma once
-// Deterministic simulation of a Raft group (broker/raft) under faults.
+// Deterministic simulation of a Raft group (broker/raft) under faults; some
+// seeds add learners (non-voting members) to the group.
 //
 // Everything (network latency, loss, duplication, reordering, partitions,
 // crashes, restarts, tick rates, proposals, retention, leadership transfers
@@ -31,6 +32,9 @@ struct Options {
   int scenario = -1;
   // fsync mode: -1 = drawn from the seed, 0 = always, 1 = interval.
   int fsync_interval = -1;
+  // Learners (non-voting members, Config::learners) besides the 3 or 5
+  // voters: -1 = drawn from the seed (three seeds in ten get 1 or 2), 0..2.
+  int learners = -1;
 };
 
 // Scripted interleavings the random fault mix reaches too rarely.
@@ -63,11 +67,13 @@ struct Stats {
   int64_t committed_entries = 0;
   int64_t leaders_elected = 0;
   int64_t log_resets = 0;
-  int64_t slow_writes = 0;      // Readies whose persistence took simulated time
-  int64_t torn_writes = 0;      // crashes during a Ready's persistence
-  int64_t power_losses = 0;     // fsync: interval, unsynced entries dropped
-  int64_t lost_entries = 0;     // entries those power losses dropped
-  int64_t abstained_votes = 0;  // restarts that had to abstain
+  int64_t slow_writes = 0;                 // Readies whose persistence took simulated time
+  int64_t torn_writes = 0;                 // crashes during a Ready's persistence
+  int64_t power_losses = 0;                // fsync: interval, unsynced entries dropped
+  int64_t lost_entries = 0;                // entries those power losses dropped
+  int64_t abstained_votes = 0;             // restarts that had to abstain
+  int64_t learner_groups = 0;              // seeds whose group has learners
+  int64_t learner_transfers_refused = 0;   // TransferLeadership to a learner, refused
   int64_t scenarios[kScenarioCount] = {};  // scripted interleavings completed
   int64_t Faults() const {
     return dropped + duplicated + crashes + partitions + retentions + transfers + forced_campaigns + torn_writes +

@@ -42,6 +42,9 @@ struct Slot {
 constexpr milliseconds kRetryBackoff{1'000};
 // Admin calls run on the consumer thread: keep them short.
 constexpr milliseconds kAdminTimeout{5'000};
+// A topic id read this recently is not read again before a partition is
+// opened or positioned (one read serves a whole assignment).
+constexpr milliseconds kTopicIdMaxAge{1'000};
 // healthy() is false once Poll has failed for this long without a success.
 constexpr milliseconds kUnhealthyAfter{30'000};
 
@@ -67,9 +70,15 @@ struct Collector::Impl : RebalanceListener {
   // answer, other partitions wait for the retry instead of each timing out
   // inside the rebalance callback.
   Clock::time_point admin_failed_at{};
+  // The topic's id from the metadata (consumer thread): nullopt until first
+  // read; 0 when the brokers give none (no check then). Topic ids grow with
+  // every creation (the controller's command offset), so a smaller one is a
+  // lagging broker's answer and is ignored.
+  std::optional<uint64_t> topic_id;
+  Clock::time_point topic_id_read_at{};
   std::set<int32_t> gauged_partitions;  // consumer thread
   bool assignment_changed = true;
-  Clock::time_point next_commit{}, next_flush{}, next_retention{}, next_member_lookup{};
+  Clock::time_point next_commit{}, next_flush{}, next_retention{}, next_member_lookup{}, next_topic_check{};
   Clock::time_point last_poll_error_log{};
 
   metrics::Counter* points_applied = nullptr;
@@ -96,6 +105,16 @@ struct Collector::Impl : RebalanceListener {
     slot.store = std::move(store);
   }
   Result<std::shared_ptr<PartitionStore>> OpenStore(int32_t partition);
+  // Reads the topic id unless read within max_age (or the brokers failed
+  // within kRetryBackoff); false when it is still unknown.
+  bool RefreshTopicId(milliseconds max_age);
+  // Whether `store` was built from another incarnation of the topic than
+  // the current one (or records none while the current one is known).
+  bool StaleStore(const PartitionStore& store) const {
+    return topic_id && *topic_id != 0 && store.topic_id() != *topic_id;
+  }
+  // Periodic: a recreated topic's stores are closed and rebuilt (Prepare).
+  void CheckTopicId();
   void Prepare(Slot& slot);
   void Unready(Slot& slot, bool close_store);
   void Activate(const TopicPartition& tp);
@@ -188,8 +207,53 @@ void Collector::Impl::GaugePartition(int32_t partition) {
                             });
 }
 
+bool Collector::Impl::RefreshTopicId(milliseconds max_age) {
+  const auto now = Clock::now();
+  if (topic_id && now - topic_id_read_at < max_age) return true;
+  if (now - admin_failed_at < kRetryBackoff) return topic_id.has_value();
+  auto d = admin->DescribeTopic(options.topic, /*with_offsets=*/false);
+  if (!d) {
+    // A deleted topic (not yet recreated) keeps the id last seen: its
+    // partitions cannot be positioned anyway until it exists again.
+    if (d.error().code() != Errc::kNotFound) admin_failed_at = now;
+    spdlog::warn("cannot read the id of topic {}: {}", options.topic, d.error().ToString());
+    return topic_id.has_value();
+  }
+  topic_id_read_at = now;
+  if (!topic_id || (*topic_id == 0 && d->topic_id != 0)) {
+    topic_id = d->topic_id;
+    spdlog::info("topic {} has id {}", options.topic, d->topic_id);
+  } else if (d->topic_id > *topic_id) {
+    spdlog::warn("topic {} was deleted and recreated (topic id {} -> {}): stores built from the old one will be "
+                 "rebuilt from the new topic's log",
+                 options.topic, *topic_id, d->topic_id);
+    topic_id = d->topic_id;
+  } else if (d->topic_id < *topic_id) {
+    spdlog::debug("topic {}: ignoring id {} from lagging metadata (known: {})", options.topic, d->topic_id,
+                  *topic_id);
+  }
+  return true;
+}
+
+void Collector::Impl::CheckTopicId() {
+  if (!RefreshTopicId(milliseconds(0))) return;
+  std::vector<std::shared_ptr<Slot>> owned;
+  {
+    std::lock_guard lock(mu);
+    for (const auto& [p, s] : slots) owned.push_back(s);
+  }
+  for (const auto& s : owned) {
+    if (!s->store || !StaleStore(*s->store)) continue;
+    // Closed at once, so no reader is answered from the old incarnation;
+    // Prepare (below, in Maintain) drops and rebuilds it.
+    Unready(*s, /*close_store=*/true);
+    s->retry_at = {};
+  }
+}
+
 Result<std::shared_ptr<PartitionStore>> Collector::Impl::OpenStore(int32_t partition) {
-  const StoreOptions so{StorePath(partition), options.topic, resources};
+  const uint64_t expected_id = topic_id.value_or(0);
+  const StoreOptions so{StorePath(partition), options.topic, resources, expected_id};
   auto store = PartitionStore::Open(so);
   if (!store) {
     const Errc code = store.error().code();
@@ -205,6 +269,17 @@ Result<std::shared_ptr<PartitionStore>> Collector::Impl::OpenStore(int32_t parti
       spdlog::warn("partition {}: discarding the local store ({}); it will be rebuilt from the log", partition,
                    store.error().ToString());
     }
+    TELEMQ_TRY(PartitionStore::Destroy(so.path));
+    store = PartitionStore::Open(so);
+    if (!store) return tl::unexpected(store.error());
+  }
+  if (expected_id != 0 && (*store)->topic_id() != expected_id) {
+    // Its offsets name records of another log: nothing in it can be kept.
+    spdlog::warn(
+        "partition {}: store built from topic {} id {}, but the topic is now id {} (deleted and recreated); "
+        "dropping the store and rebuilding it from the new topic's log",
+        partition, options.topic, (*store)->topic_id(), expected_id);
+    store->reset();  // closes it
     TELEMQ_TRY(PartitionStore::Destroy(so.path));
     store = PartitionStore::Open(so);
     if (!store) return tl::unexpected(store.error());
@@ -229,6 +304,16 @@ void Collector::Impl::Unready(Slot& slot, bool close_store) {
 void Collector::Impl::Prepare(Slot& slot) {
   const int32_t p = slot.partition;
   const TopicPartition tp{options.topic, p};
+  // A store is positioned only once the topic's incarnation is known, and
+  // only if it was built from that one.
+  if (!RefreshTopicId(kTopicIdMaxAge)) return Unready(slot, false);
+  if (slot.store && StaleStore(*slot.store)) {
+    // Restoring before the store goes: a reader gets 503, not the old points.
+    slot.state.store(PartitionState::kRestoring);
+    auto old = slot.store;
+    SetStore(slot, nullptr);
+    old->Close();
+  }
   if (!slot.store) {
     auto store = OpenStore(p);
     if (!store) {
@@ -253,7 +338,10 @@ void Collector::Impl::Prepare(Slot& slot) {
     // Restoring before the store is swapped: a reader must get 503, never a
     // 404 from the fresh, empty store.
     slot.state.store(PartitionState::kRestoring);
-    if (before.points != 0 || before.gpus != 0) {
+    // The log no longer matches the store: often a recreated topic, whose
+    // new id the rebuilt store must record (read now, not from the cache).
+    RefreshTopicId(milliseconds(0));
+    if (before.points != 0 || before.gpus != 0 || StaleStore(*slot.store)) {
       auto old = slot.store;
       SetStore(slot, nullptr);
       old->Close();
@@ -299,6 +387,8 @@ void Collector::Impl::Activate(const TopicPartition& tp) {
   if (FindSlot(tp.partition)) Deactivate(tp, /*commit=*/false);
   auto slot = std::make_shared<Slot>(tp.partition);
   slot->assigned_at = Clock::now();
+  // A recreated topic is noticed here at the latest (one read per assignment).
+  RefreshTopicId(kTopicIdMaxAge);
   // Opened before it is shown, so the status never shows a kept store's
   // partition at offset 0 (Prepare retries if this fails).
   if (auto store = OpenStore(tp.partition); store) slot->store = *store;
@@ -477,6 +567,10 @@ void Collector::Impl::Maintain() {
   {
     std::lock_guard lock(mu);
     for (const auto& [p, s] : slots) owned.push_back(s);
+  }
+  if (now >= next_topic_check) {
+    next_topic_check = now + options.topic_check_interval;
+    CheckTopicId();
   }
   for (const auto& s : owned) {
     if (!s->ready && now >= s->retry_at) Prepare(*s);

@@ -45,6 +45,11 @@ struct CollectorOptions {
   // crash, since the memtable has no WAL).
   std::chrono::milliseconds flush_interval{30'000};
   std::chrono::milliseconds retention_check_interval{60'000};
+  // How often the topic's id is read from the metadata: a topic deleted and
+  // recreated under the same name has a new id, and every store built from
+  // the old one is dropped and rebuilt from the new log. Also read on every
+  // assignment and before a partition is positioned.
+  std::chrono::milliseconds topic_check_interval{5'000};
   // Unset: the topic's retention_ms (read at every check); -1: keep forever.
   std::optional<int64_t> retention_ms;
   StoreResourcesOptions store;

@@ -164,6 +164,7 @@ struct PartitionStore::Impl {
 
   // ---- writer state (writer thread only)
   bool failed = false;
+  uint64_t topic_id = 0;  // set by Load, then fixed
   Offset applied_w{0};
   uint64_t points_w = 0;
   GpuSid next_sid = 0;
@@ -257,8 +258,17 @@ Result<void> PartitionStore::Impl::Load() {
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
     it->SeekToFirst();
     if (it->Valid()) return Fail(Errc::kCorrupt, options.path + ": store without a version record");
-    auto w = db->Put(write_options, rocksdb::Slice(fmt_::kVersionKey.data(), fmt_::kVersionKey.size()),
-                     fmt_::EncodeVersionRecord({fmt_::kFormatVersion, options.topic}));
+    // Version and topic id in one batch, ahead of any data batch: whatever
+    // data a crash keeps (memtables persist whole, in order) has them too.
+    rocksdb::WriteBatch batch;
+    batch.Put(rocksdb::Slice(fmt_::kVersionKey.data(), fmt_::kVersionKey.size()),
+              fmt_::EncodeVersionRecord({fmt_::kFormatVersion, options.topic}));
+    if (options.topic_id != 0) {
+      batch.Put(rocksdb::Slice(fmt_::kTopicIdKey.data(), fmt_::kTopicIdKey.size()),
+                fmt_::EncodeTopicId(options.topic_id));
+      topic_id = options.topic_id;
+    }
+    auto w = db->Write(write_options, &batch);
     if (!w.ok()) return tl::unexpected(FromStatus(w, "write version"));
   } else if (!s.ok()) {
     return tl::unexpected(FromStatus(s, "read version"));
@@ -271,6 +281,19 @@ Result<void> PartitionStore::Impl::Load() {
     if (v.topic != options.topic) {
       return Fail(Errc::kInvalidArgument,
                   options.path + ": store of topic '" + v.topic + "', not '" + options.topic + "'");
+    }
+    s = db->Get(ro, rocksdb::Slice(fmt_::kTopicIdKey.data(), fmt_::kTopicIdKey.size()), &value);
+    if (s.ok()) {
+      TELEMQ_ASSIGN_OR_RETURN(topic_id, fmt_::DecodeTopicId(value));
+    } else if (!s.IsNotFound()) {
+      return tl::unexpected(FromStatus(s, "read topic id"));
+    } else if (options.topic_id != 0) {
+      // Written before topic ids: taken as built from the incarnation the
+      // caller names (its offsets are still checked against the log).
+      auto w = db->Put(write_options, rocksdb::Slice(fmt_::kTopicIdKey.data(), fmt_::kTopicIdKey.size()),
+                       fmt_::EncodeTopicId(options.topic_id));
+      if (!w.ok()) return tl::unexpected(FromStatus(w, "write topic id"));
+      topic_id = options.topic_id;
     }
   }
 
@@ -738,6 +761,8 @@ void PartitionStore::Close() {
   if (!s.ok()) spdlog::error("store {}: close failed: {}", m.options.path, s.ToString());
   m.db.reset();
 }
+
+uint64_t PartitionStore::topic_id() const { return impl_->topic_id; }
 
 StoreStats PartitionStore::Stats() const {
   return StoreStats{Offset(impl_->applied.load()), impl_->points.load(), impl_->gpu_count.load()};

@@ -54,6 +54,12 @@ struct StoreOptions {
   std::string path;                           // the store's directory (created)
   std::string topic;                          // recorded at creation; a store of another topic is refused
   std::shared_ptr<StoreResources> resources;  // null: private defaults
+  // The topic incarnation (Admin::DescribeTopic's topic_id) the caller will
+  // apply records of. Recorded by a store that has none (a new one, or one
+  // written before topic ids); a store that records another id opens as it
+  // is: the caller compares topic_id() and rebuilds. 0: unknown, nothing
+  // recorded.
+  uint64_t topic_id = 0;
 };
 
 // Why a record was skipped instead of applied (metric label "reason").
@@ -206,6 +212,8 @@ class PartitionStore {
 
   // ---- any thread
   StoreStats Stats() const;
+  // The topic id the store was built from (fixed once open); 0: none recorded.
+  uint64_t topic_id() const;
   [[nodiscard]] Result<std::vector<GpuSummary>> ListGpus() const;
   // kNotFound when the GPU has no points here.
   [[nodiscard]] Result<GpuSummary> GetGpu(std::string_view uuid) const;

@@ -472,6 +472,40 @@ TEST_F(PartitionStoreTest, StoreOfAnotherTopicIsRefused) {
   EXPECT_TRUE(PartitionStore::Open({Path(), "other.topic", nullptr}));
 }
 
+TEST_F(PartitionStoreTest, TopicIdIsRecordedOnceAndAnotherIsReportedNotReplaced) {
+  // SetUp opened it without an id (unknown): nothing recorded.
+  EXPECT_EQ(store_->topic_id(), 0u);
+  Fill({kGpuA}, 2);
+  ApplyAll();
+  const uint64_t points = store_->Stats().points;
+  ASSERT_GT(points, 0u);
+  store_->Close();
+  // A store without an id (as one written before topic ids) takes the
+  // caller's, keeping its points.
+  {
+    auto s = PartitionStore::Open({Path(), "gpu.telemetry", nullptr, 41});
+    ASSERT_TRUE(s) << s.error().ToString();
+    EXPECT_EQ((*s)->topic_id(), 41u);
+    EXPECT_EQ((*s)->Stats().points, points);
+  }
+  // Another incarnation's id does not overwrite it: the caller decides.
+  {
+    auto s = PartitionStore::Open({Path(), "gpu.telemetry", nullptr, 97});
+    ASSERT_TRUE(s);
+    EXPECT_EQ((*s)->topic_id(), 41u);
+  }
+  {
+    auto s = PartitionStore::Open({Path(), "gpu.telemetry", nullptr, 0});
+    ASSERT_TRUE(s);
+    EXPECT_EQ((*s)->topic_id(), 41u);
+  }
+  ASSERT_TRUE(PartitionStore::Destroy(Path()));
+  auto fresh = PartitionStore::Open({Path(), "gpu.telemetry", nullptr, 97});
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ((*fresh)->topic_id(), 97u);
+  EXPECT_EQ((*fresh)->Stats().points, 0u);
+}
+
 // The data keys of a closed store (read with RocksDB directly): (gpu sid,
 // timestamp, number of points in the row).
 std::vector<std::tuple<uint32_t, int64_t, size_t>> DataRows(const std::string& path) {

@@ -235,4 +235,19 @@ Result<VersionRecord> DecodeVersionRecord(std::string_view bytes) {
   return r;
 }
 
+std::string EncodeTopicId(uint64_t topic_id) {
+  std::string out;
+  AppendLE(&out, topic_id, 8);
+  return out;
+}
+
+Result<uint64_t> DecodeTopicId(std::string_view bytes) {
+  if (bytes.size() != 8) return Fail(Errc::kCorrupt, "topic id: expected 8 bytes");
+  Reader in(bytes);
+  uint64_t v = 0;
+  (void)in.Int(&v, 8);
+  if (v == 0) return Fail(Errc::kCorrupt, "topic id: 0");
+  return v;
+}
+
 }  // namespace telemq::collector::format

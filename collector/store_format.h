@@ -11,11 +11,14 @@
 //   'M' | metric name                              -> metric u16 (LE)
 //   'O'                                            -> applied offset i64 LE | points u64 LE
 //   'V'                                            -> format version u8 | topic (bytes)
+//   'T'                                            -> topic id u64 LE (the topic incarnation the store was built from)
 // Data keys sort by store-local GPU id, then time, so one GPU's time window
 // is one contiguous key range, and one key holds a whole snapshot (a day of
 // one GPU at 1 s is 86,400 keys, not 864,000 as in version 1, which had one
 // key per metric). Timestamps are biased (sign bit flipped) so negative ones
-// sort before positive ones as unsigned big-endian bytes.
+// sort before positive ones as unsigned big-endian bytes. 'T' is optional
+// (a store written before topic ids has none; a format-2 reader that does not
+// know it ignores it), so it needs no new format version.
 
 #include <cstdint>
 #include <cstddef>
@@ -41,6 +44,7 @@ inline constexpr char kGpuPrefix = 'G';
 inline constexpr char kMetricPrefix = 'M';
 inline constexpr std::string_view kOffsetKey = "O";
 inline constexpr std::string_view kVersionKey = "V";
+inline constexpr std::string_view kTopicIdKey = "T";
 
 // 'D' + gpu (4) + timestamp (8).
 inline constexpr size_t kDataKeySize = 13;
@@ -150,5 +154,10 @@ struct VersionRecord {
 };
 std::string EncodeVersionRecord(const VersionRecord& record);
 [[nodiscard]] Result<VersionRecord> DecodeVersionRecord(std::string_view bytes);
+
+// The topic id (Admin::DescribeTopic's topic_id: new for every creation of
+// a topic under the same name; never 0 once recorded).
+std::string EncodeTopicId(uint64_t topic_id);
+[[nodiscard]] Result<uint64_t> DecodeTopicId(std::string_view bytes);
 
 }  // namespace telemq::collector::format

@@ -126,5 +126,11 @@ TEST(StoreFormatTest, OffsetAndVersionRecordsRoundTrip) {
   EXPECT_EQ(*DecodeMetricId(EncodeMetricId(0xBEEF)), 0xBEEF);
 }
 
+TEST(StoreFormatTest, TopicIdRoundTripsAndZeroOrShortIsCorrupt) {
+  EXPECT_EQ(*DecodeTopicId(EncodeTopicId(0x0123456789ABCDEFull)), 0x0123456789ABCDEFull);
+  EXPECT_EQ(DecodeTopicId(EncodeTopicId(0)).error().code(), Errc::kCorrupt);
+  EXPECT_EQ(DecodeTopicId("1234567").error().code(), Errc::kCorrupt);
+}
+
 }  // namespace
 }  // namespace telemq::collector::format

@@ -5,8 +5,10 @@
 // produced, points come back in (time, metric) order exactly once, a
 // collector killed with SIGKILL mid-stream and restarted on its data
 // directory neither loses nor duplicates a point, two members split the
-// partitions (503 for the ones they do not own), and a survivor takes over a
-// killed member's partitions by replay.
+// partitions (503 for the ones they do not own), a survivor takes over a
+// killed member's partitions by replay, and a topic deleted and recreated
+// under the same name (a new topic id) has its stores rebuilt, whether the
+// collector runs through it or is down meanwhile.
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
@@ -69,7 +71,8 @@ std::optional<json> GetJson(uint16_t port, const std::string& target) {
 // topic's retention), and counts what the broker acknowledged.
 class FleetProducer {
  public:
-  explicit FleetProducer(const std::string& address) : fleet_(kHosts, kGpusPerHost, 7) {
+  // Another seed: other GPU uuids (another fleet).
+  explicit FleetProducer(const std::string& address, uint64_t seed = 7) : fleet_(kHosts, kGpusPerHost, seed) {
     ProducerOptions po;
     po.client = Loopback(address);
     po.linger = milliseconds(2);
@@ -386,6 +389,101 @@ TEST_F(CollectorE2ETest, KillNineMidStreamAndRestartLosesAndDuplicatesNothing) {
   // Nothing was applied twice: the redelivered records were skipped.
   const auto metrics = Get(again->http_port(), "/metrics").body;
   EXPECT_NE(metrics.find("telemq_collector_points_overwritten_total 0\n"), std::string::npos);
+}
+
+// The GPUs a collector lists, with their partitions.
+std::map<std::string, int32_t> ListedGpus(uint16_t port) {
+  std::map<std::string, int32_t> out;
+  auto g = GetJson(port, "/internal/v1/gpus");
+  if (!g) return out;
+  for (const auto& gpu : (*g)["gpus"]) out[gpu["uuid"].get<std::string>()] = gpu["partition"].get<int32_t>();
+  return out;
+}
+
+std::set<std::string> AsSet(const std::vector<std::string>& v) { return {v.begin(), v.end()}; }
+
+// A topic deleted and created again under the same name is another topic
+// (another topic id), even where the new log has reached the offsets the
+// stores had applied (so offsets alone cannot tell): the collector drops
+// every store built from the old one, says so, and serves only the new
+// topic's points. Twice: while it runs (the periodic check or the
+// reassignment notices), and while it is down (the store's recorded id is
+// compared at assignment).
+TEST_F(CollectorE2ETest, ARecreatedTopicHasItsStoresRebuiltAndServesOnlyItsOwnPoints) {
+  const std::string data = dirs_.File("c");
+  auto c = StartCollector("collector", data);
+  ASSERT_TRUE(c);
+  std::vector<std::string> old_uuids;
+  {
+    FleetProducer producer(broker_->address(), /*seed=*/7);
+    for (int i = 0; i < 10; ++i) producer.Snapshot();
+    producer.Flush();
+    old_uuids = producer.uuids();
+  }
+  ASSERT_TRUE(WaitFor([&] { return CaughtUp({c.get()}); }, seconds(20)));
+  ASSERT_EQ(StoredPoints({c.get()}), 10 * kGpus * kFields);
+  auto first = admin_->DescribeTopic(kTopic, false);
+  ASSERT_TRUE(first);
+
+  // Recreated while the collector runs; the new topic gets more records
+  // than the old one had, so every new log passes the applied offsets.
+  const auto recreate = [&] {
+    ASSERT_TRUE(admin_->DeleteTopic(kTopic));
+    ASSERT_TRUE(WaitFor([&] { return admin_->CreateTopic(kTopic, {.partitions = kPartitions}).has_value(); },
+                        seconds(20)));
+  };
+  recreate();
+  auto second = admin_->DescribeTopic(kTopic, false);
+  ASSERT_TRUE(second);
+  EXPECT_NE(second->topic_id, first->topic_id);
+  std::vector<std::string> new_uuids;
+  {
+    FleetProducer producer(broker_->address(), /*seed=*/8);
+    for (int i = 0; i < 40; ++i) producer.Snapshot();
+    producer.Flush();
+    ASSERT_EQ(producer.acked(), 40 * kGpus * kFields);
+    new_uuids = producer.uuids();
+  }
+  for (const auto& uuid : new_uuids) ASSERT_EQ(AsSet(old_uuids).count(uuid), 0u) << "fleets share " << uuid;
+  // Until the collector notices, the old stores may take the new records
+  // past their applied offsets: wait for the listing to hold only new GPUs.
+  const auto only = [&](const std::vector<std::string>& uuids) {
+    std::set<std::string> listed;
+    for (const auto& [uuid, p] : ListedGpus(c->http_port())) listed.insert(uuid);
+    return listed == AsSet(uuids);
+  };
+  ASSERT_TRUE(WaitFor(
+      [&] { return only(new_uuids) && CaughtUp({c.get()}) && StoredPoints({c.get()}) == 40 * kGpus * kFields; },
+      seconds(30)))
+      << "stored " << StoredPoints({c.get()});
+  ExpectEveryPointOnce({c.get()}, new_uuids, 40);
+  for (const auto& uuid : old_uuids) EXPECT_EQ(ListedGpus(c->http_port()).count(uuid), 0u) << uuid;
+  std::string log = c->LogTail(1 << 20);
+  EXPECT_NE(log.find("deleted and recreated"), std::string::npos) << log;
+  EXPECT_NE(log.find("rebuilding it from the new topic's log"), std::string::npos) << log;
+
+  // Recreated while the collector is down: it comes back to stores whose
+  // applied offsets the new logs have passed, and must not resume them.
+  auto stopped = c->Terminate();
+  ASSERT_TRUE(stopped);
+  EXPECT_EQ(stopped->exit_code, 0) << stopped->ToString();
+  recreate();
+  std::vector<std::string> third_uuids;
+  {
+    FleetProducer producer(broker_->address(), /*seed=*/9);
+    for (int i = 0; i < 60; ++i) producer.Snapshot();
+    producer.Flush();
+    third_uuids = producer.uuids();
+  }
+  auto again = StartCollector("collector-again", data);
+  ASSERT_TRUE(again);
+  ASSERT_TRUE(WaitFor([&] { return CaughtUp({again.get()}); }, seconds(30)));
+  EXPECT_EQ(StoredPoints({again.get()}), 60 * kGpus * kFields);
+  ExpectEveryPointOnce({again.get()}, third_uuids, 60);
+  log = again->LogTail(1 << 20);
+  for (int32_t p = 0; p < kPartitions; ++p) {
+    EXPECT_NE(log.find("partition " + std::to_string(p) + ": store built from topic"), std::string::npos) << log;
+  }
 }
 
 TEST_F(CollectorE2ETest, TwoCollectorsSplitPartitionsAndTheSurvivorTakesOverByReplay) {

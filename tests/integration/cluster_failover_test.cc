@@ -306,8 +306,8 @@ TEST_F(ClusterFailoverTest, LeaderKill9LosesNoAcknowledgedRecordAndKeepsKeyOrder
     EXPECT_LT(failover_ms, 6000) << "round " << round;
     auto restarted = cluster_->Restart(leader->broker);
     ASSERT_TRUE(restarted) << restarted.error().ToString();
-    auto healthy = cluster_->AwaitHealthy(seconds(30));
-    ASSERT_TRUE(healthy) << healthy.error().ToString();
+    auto caught_up = cluster_->AwaitCaughtUp(seconds(30));
+    ASSERT_TRUE(caught_up) << caught_up.error().ToString();
   }
   auto stopped = load.Stop();
   EXPECT_TRUE(stopped) << stopped.error().ToString();
@@ -430,16 +430,26 @@ TEST_F(ClusterFailoverTest, IsolatedLeaderAcknowledgesNothingUncommittedAndRejoi
   ASSERT_TRUE(cluster_->HealLinks(isolated));
 
   // Back in sync, then leader again (preferred-leader balancing).
+  const auto healed_at = Clock::now();
   auto back = cluster_->AwaitDescription(
       [&](const ClusterDescription& d) {
-        if (!cluster_->Healthy(d)) return false;
         for (const auto& t : d.topics) {
           if (t.name == "isolated") return t.partitions[0].leader == isolated;
         }
         return false;
       },
-      seconds(30), "the healed broker in sync and leading again");
+      seconds(30), "the healed broker leading again");
   ASSERT_TRUE(back) << back.error().ToString();
+  auto caught_up = cluster_->AwaitCaughtUp(seconds(20));
+  ASSERT_TRUE(caught_up) << caught_up.error().ToString();
+  std::printf("[isolation] healed broker %d leads again (term %" PRId64 ") %" PRId64 " ms after the heal\n", isolated,
+              back->topics.empty() ? int64_t{0} : [&] {
+                for (const auto& t : back->topics) {
+                  if (t.name == "isolated") return t.partitions[0].leader_term;
+                }
+                return int64_t{0};
+              }(),
+              MsSince(healed_at));
   ASSERT_TRUE(WaitFor([&] { return load.acked() >= acked_at_resume + 1500; }, seconds(20))) << load.first_error();
   auto stopped = load.Stop();
   EXPECT_TRUE(stopped) << stopped.error().ToString();
@@ -524,7 +534,7 @@ Result<int64_t> CheckConsecutive(const std::vector<StoredRecord>& records, int64
   return *first;
 }
 
-// A follower down while 200,000 records are written catches up after its
+// A follower down while 1,000,000 records are written catches up after its
 // restart: it is in sync again and, leading again as the preferred replica,
 // serves every record. A follower whose needed entries were deleted by
 // retention while it was down restarts from the leader's log start.
@@ -532,7 +542,7 @@ TEST_F(ClusterFailoverTest, FollowerCatchesUpAfterManyWritesAndRestartsFromLogSt
   ASSERT_TRUE(StartCluster({.args = {"--leader-balance-interval-ms", "1000", "--retention-check-interval-ms", "200",
                                      "--max-batch-bytes", "65536"}}));
   {
-    constexpr int64_t kRecords = 200'000;
+    constexpr int64_t kRecords = 1'000'000;
     NewTopic spec;
     spec.partitions = 1;
     auto created = CreateTopic("catchup", spec);
@@ -761,10 +771,10 @@ TEST_F(ClusterFailoverTest, RollingSigtermRestartUnderLoadLosesNothing) {
     auto restarted = cluster_->Restart(i);
     ASSERT_TRUE(restarted) << restarted.error().ToString();
     const int64_t live_ms = MsSince(stop_at);
-    auto healthy = cluster_->AwaitHealthy(seconds(30));
-    ASSERT_TRUE(healthy) << healthy.error().ToString();
+    auto caught_up = cluster_->AwaitCaughtUp(seconds(30));
+    ASSERT_TRUE(caught_up) << caught_up.error().ToString();
     std::printf("[rolling] broker %d: SIGTERM exit after %" PRId64 " ms; restarted and live after %" PRId64
-                " ms, all in sync after %" PRId64 " ms; %" PRId64 " acknowledged so far, %" PRId64 " failed\n",
+                " ms, caught up after %" PRId64 " ms; %" PRId64 " acknowledged so far, %" PRId64 " failed\n",
                 i, stop_ms, live_ms, MsSince(stop_at), load.acked(), load.failed());
   }
   const int64_t acked_before = load.acked();
@@ -784,6 +794,57 @@ TEST_F(ClusterFailoverTest, RollingSigtermRestartUnderLoadLosesNothing) {
   EXPECT_EQ(check.out_of_order, 0) << Describe(check);
   EXPECT_EQ(check.unacknowledged, 0) << Describe(check);
   EXPECT_EQ(check.foreign, 0) << Describe(check);
+}
+
+// BROKER BUG REPRODUCTION (left failing on purpose, see the report of the
+// cluster tests): with all three brokers up and healthy, a steady, modest
+// load (2,000 records/s on one partition) makes the reported in-sync
+// replicas flap: a follower one pipelined append behind the commit point is
+// dropped from the isr at every publication (Replica::Publish counts a
+// voter in sync only if its match >= commit at that instant, and the commit
+// moves as soon as the faster follower acknowledges), so metadata and
+// `telemq cluster status` show a healthy partition under-replicated most of
+// the time. An isr should tolerate a bounded lag (Kafka: caught up within
+// replica.lag.time.max.ms).
+TEST_F(ClusterFailoverTest, IsrHoldsEveryLiveReplicaUnderSteadyLoad) {
+  ASSERT_TRUE(StartCluster({.args = {"--leader-balance-interval-ms", "0"}}));
+  NewTopic spec;
+  spec.partitions = 1;
+  auto created = CreateTopic("steady", spec);
+  ASSERT_TRUE(created) << created.error().ToString();
+  KeyedLoad load(LoadProducer(cluster_->Client()), {.topic = "steady", .producers = 1, .keys = 4, .rate_per_s = 2000});
+  ASSERT_TRUE(load.Start());
+  ASSERT_TRUE(WaitFor([&] { return load.acked() >= 1000; }, seconds(20))) << load.first_error();
+  int samples = 0;
+  int short_isr = 0;
+  std::string example;
+  const auto until = Clock::now() + seconds(3);
+  while (Clock::now() < until) {
+    auto d = cluster_->admin().DescribeCluster();
+    ASSERT_TRUE(d) << d.error().ToString();
+    for (const auto& t : d->topics) {
+      if (t.name != "steady") continue;
+      ++samples;
+      if (t.partitions[0].isr.size() < t.partitions[0].replicas.size()) {
+        ++short_isr;
+        if (example.empty()) example = BrokerCluster::Format(*d);
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(100));  // sampling period, not a wait for a state
+  }
+  auto stopped = load.Stop();
+  EXPECT_TRUE(stopped) << stopped.error().ToString();
+  // Idle again, every replica is back in the isr at once: the followers
+  // were never really behind.
+  const auto idle_at = Clock::now();
+  auto full = cluster_->AwaitHealthy(seconds(5));
+  EXPECT_TRUE(full) << full.error().ToString();
+  std::printf("[isr] %d of %d samples under steady load showed steady/0 with fewer in-sync replicas than replicas; "
+              "full again %" PRId64 " ms after the load stopped\n",
+              short_isr, samples, MsSince(idle_at));
+  EXPECT_EQ(short_isr, 0) << "all three brokers up and healthy, yet the isr was short in " << short_isr << " of "
+                          << samples << " samples, e.g.\n"
+                          << example;
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
@@ -275,6 +276,30 @@ bool BrokerCluster::Healthy(const ClusterDescription& d) const {
 Result<ClusterDescription> BrokerCluster::AwaitHealthy(milliseconds timeout) {
   return AwaitDescription([&](const ClusterDescription& d) { return Healthy(d); }, timeout,
                           "healthy (all brokers live, every partition led, all replicas in sync)");
+}
+
+Result<ClusterDescription> BrokerCluster::AwaitCaughtUp(milliseconds timeout) {
+  std::map<std::pair<std::string, int32_t>, std::set<int32_t>> seen_in_sync;
+  return AwaitDescription(
+      [&](const ClusterDescription& d) {
+        if (d.controller_id < 0) return false;
+        for (int i = 0; i < size(); ++i) {
+          const bool live = std::any_of(d.brokers.begin(), d.brokers.end(),
+                                        [&](const BrokerDescription& b) { return b.id == i && b.live; });
+          if (!brokers_[i]->running() || !live) return false;
+        }
+        bool all = true;
+        for (const auto& t : d.topics) {
+          for (const auto& p : t.partitions) {
+            if (p.leader < 0 || p.leader >= size() || p.replicas.empty()) return false;
+            auto& seen = seen_in_sync[{t.name, p.partition}];
+            seen.insert(p.isr.begin(), p.isr.end());
+            for (int32_t r : p.replicas) all = all && seen.count(r) > 0;
+          }
+        }
+        return all;
+      },
+      timeout, "caught up (all brokers live, every partition led, every replica seen in sync)");
 }
 
 Result<LeaderInfo> BrokerCluster::LeaderOf(const std::string& topic, int32_t partition) {

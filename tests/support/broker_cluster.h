@@ -98,6 +98,11 @@ class BrokerCluster {
   // Every broker running and live, a controller leader, and every partition
   // led by a broker with all its replicas in sync.
   [[nodiscard]] Result<ClusterDescription> AwaitHealthy(std::chrono::milliseconds timeout);
+  // Like AwaitHealthy, but under load: each replica of each partition needs
+  // to be seen in the isr in some answer since the call, not all in one
+  // (a leader publishes its isr per instant, and under steady writes a
+  // follower one append behind is missing from most single answers).
+  [[nodiscard]] Result<ClusterDescription> AwaitCaughtUp(std::chrono::milliseconds timeout);
   // The leader of `topic`/`partition` once one is reported that is running
   // and is not `other_than` (the broker just killed or isolated).
   [[nodiscard]] Result<LeaderInfo> AwaitLeader(const std::string& topic, int32_t partition,

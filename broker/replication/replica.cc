@@ -26,8 +26,11 @@ Result<std::shared_ptr<Replica>> Replica::Open(ReplicaOptions options, std::shar
                                                storage::FileSystem& fs, std::unique_ptr<Executor> executor,
                                                Syncer& syncer, Transport& transport, const Clock& clock) {
   if (options.voters.empty()) options.voters = {options.self};
-  if (std::find(options.voters.begin(), options.voters.end(), options.self) == options.voters.end()) {
-    return Fail(Errc::kInvalidArgument, options.key.ToString() + ": broker " + std::to_string(options.self.value()) +
+  const auto member = [&](const std::vector<NodeId>& set) {
+    return std::find(set.begin(), set.end(), options.self) != set.end();
+  };
+  if (!member(options.voters) && !member(options.learners)) {
+    return Fail(Errc::kInvalidArgument, options.key.ToString() + ": node " + std::to_string(options.self.value()) +
                                             " is not one of the partition's replicas");
   }
   auto raft_log = std::make_unique<RaftLog>(std::move(log), options.raft_log);
@@ -56,7 +59,8 @@ Result<void> Replica::Start() {
   TELEMQ_ASSIGN_OR_RETURN(const bool saved, fs_.Exists(hard_state_store_.path()));
   TELEMQ_ASSIGN_OR_RETURN(hard_state_, hard_state_store_.Load());
   const Term last_log_term = raft_log_->LastPosition().term;
-  if (!saved && last_log_term > hard_state_.term && options_.voters.size() == 1) {
+  if (!saved && last_log_term > hard_state_.term && options_.voters.size() == 1 &&
+      options_.voters.front() == options_.self) {
     // A log written before the Raft state existed (a single-broker data
     // directory from an older release). With no other voter nobody can have
     // been promised a vote, so adopting the log's term is safe.
@@ -103,11 +107,12 @@ Result<void> Replica::StartNode() {
   raft::Config config;
   config.id = options_.self;
   config.voters = options_.voters;
+  config.learners = options_.learners;
   config.election_ticks = options_.election_ticks;
   config.heartbeat_ticks = options_.heartbeat_ticks;
   config.max_append_bytes = options_.max_append_bytes;
   config.max_inflight_appends = options_.max_inflight_appends;
-  if (options_.voters.size() == 1) {
+  if (options_.voters.size() == 1 && options_.voters.front() == options_.self) {
     // Alone, everything durable in the log is committed (a majority of one
     // holds it): nothing needs re-delivering.
     config.applied = raft_log_->LastPosition().offset;

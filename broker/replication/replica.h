@@ -121,6 +121,9 @@ struct ReplicaOptions {
   // replica's lifetime (membership changes are a later addition).
   NodeId self{1};
   std::vector<NodeId> voters;
+  // Members that receive the log but never vote or lead (raft::Config::
+  // learners); `self` may be one. Fixed like `voters`.
+  std::vector<NodeId> learners;
   // kAlways: entries are fdatasynced (through the Syncer) before this replica
   // acknowledges them to the leader or counts them itself. kInterval: they
   // are written and the Flusher syncs them later (docs/replication.md §2 says

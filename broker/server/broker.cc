@@ -229,8 +229,9 @@ Result<std::unique_ptr<Broker>> Broker::Open(const BrokerConfig& config, asio::i
           fs, config.data_dir, state->LogOptionsFor(TopicSpec{}),
           [&](const std::string& topic, PartitionId p) -> std::optional<storage::LogOptions> {
             if (topic == cluster::kControllerTopic) {
-              return voter && p.value() == 0 ? std::optional(state->LogOptionsFor(BrokerState::ControllerTopicSpec()))
-                                             : std::nullopt;
+              // Every broker holds the controller log (voters and learners).
+              return p.value() == 0 ? std::optional(state->LogOptionsFor(BrokerState::ControllerTopicSpec()))
+                                    : std::nullopt;
             }
             const auto* t = image.Find(topic);
             if (t == nullptr || p.value() >= t->spec.partitions) return std::nullopt;
@@ -330,7 +331,8 @@ replication::ReplicaOptions BaseReplicaOptions(const BrokerState& s, const std::
 
 }  // namespace
 
-Result<std::shared_ptr<replication::Replica>> BrokerState::OpenControllerReplica(const std::vector<int32_t>& voters) {
+Result<std::shared_ptr<replication::Replica>> BrokerState::OpenControllerReplica(const std::vector<int32_t>& voters,
+                                                                                const std::vector<int32_t>& learners) {
   const std::string topic(cluster::kControllerTopic);
   auto log = logs->Get(topic, PartitionId(0));
   if (!log) {
@@ -339,7 +341,8 @@ Result<std::shared_ptr<replication::Replica>> BrokerState::OpenControllerReplica
   auto o = BaseReplicaOptions(*this, topic, 0);
   o.topic_id = cluster::kControllerTopicId;
   for (int32_t b : voters) o.voters.push_back(RaftNodeOf(b));
-  if (o.voters.size() == 1) o.raft_log.cache_bytes = 0;
+  for (int32_t b : learners) o.learners.push_back(RaftNodeOf(b));
+  if (o.voters.size() == 1 && o.learners.empty()) o.raft_log.cache_bytes = 0;
   if (config.fsync == FsyncMode::kInterval) flusher->Register(log);
   auto replica = replication::Replica::Open(std::move(o), log, file_system, std::make_unique<StrandExecutor>(io),
                                             *syncer, *transport, clock);

@@ -182,8 +182,9 @@ struct BrokerState {
   // Options of the controller log (no retention: it holds the metadata history).
   static TopicSpec ControllerTopicSpec();
 
-  // Opens the controller group's replica (voters only).
-  Result<std::shared_ptr<replication::Replica>> OpenControllerReplica(const std::vector<int32_t>& voters);
+  // Opens this broker's replica of the controller log (a voter or a learner).
+  Result<std::shared_ptr<replication::Replica>> OpenControllerReplica(const std::vector<int32_t>& voters,
+                                                                      const std::vector<int32_t>& learners);
   // Opens (or creates) partition `index` of `topic` through the log manager
   // and starts its replica, on its own strand, as a member of the group of
   // the brokers topic.replicas[index] names. Call with topics_mu held.

@@ -30,6 +30,12 @@ std::vector<int32_t> Controller::Voters(int32_t cluster_size, int32_t self) {
   return out;
 }
 
+std::vector<int32_t> Controller::Learners(int32_t cluster_size, int32_t self) {
+  std::vector<int32_t> out;
+  for (int32_t id = 3; id < cluster_size; ++id) out.push_back(id);
+  return out;
+}
+
 Controller::Controller(BrokerState& state, std::unique_ptr<cluster::MetadataStore> store)
     : state_(state), store_(std::move(store)), strand_(state.io) {
   voters_ = Voters(state.cluster_size(), state.config.node_id);
@@ -41,11 +47,10 @@ Controller::Controller(BrokerState& state, std::unique_ptr<cluster::MetadataStor
 Controller::~Controller() = default;
 
 Result<void> Controller::Start() {
-  if (voter_) {
-    TELEMQ_ASSIGN_OR_RETURN(replica_, state_.OpenControllerReplica(voters_));
-    waiter_ = std::make_shared<ApplyWaiter>(weak_from_this());
-    strand_.Post([self = shared_from_this()] { self->CatchUp(); });
-  }
+  TELEMQ_ASSIGN_OR_RETURN(replica_, state_.OpenControllerReplica(
+                                        voters_, Learners(state_.cluster_size(), state_.config.node_id)));
+  waiter_ = std::make_shared<ApplyWaiter>(weak_from_this());
+  strand_.Post([self = shared_from_this()] { self->CatchUp(); });
   return Ok();
 }
 

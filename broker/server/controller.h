@@ -39,15 +39,18 @@ using ImageRef = std::shared_ptr<const cluster::MetadataImage>;
 
 class Controller : public std::enable_shared_from_this<Controller> {
  public:
-  // The controller group's voters (broker ids) for a cluster of `cluster_size`.
+  // The controller group's voters (broker ids) for a cluster of `cluster_size`:
+  // the first three; every other broker of the cluster is a learner (it
+  // holds and applies the log, never votes or leads).
   static std::vector<int32_t> Voters(int32_t cluster_size, int32_t self);
+  static std::vector<int32_t> Learners(int32_t cluster_size, int32_t self);
 
   Controller(BrokerState& state, std::unique_ptr<cluster::MetadataStore> store);
   ~Controller();
   Controller(const Controller&) = delete;
   Controller& operator=(const Controller&) = delete;
 
-  // Starts applying: opens the controller replica if this broker is a voter.
+  // Starts applying: opens this broker's replica of the controller log.
   [[nodiscard]] Result<void> Start();
 
   // Any thread.
@@ -83,7 +86,7 @@ class Controller : public std::enable_shared_from_this<Controller> {
   std::vector<int32_t> voters_;
   bool voter_ = false;
   StrandExecutor strand_;
-  std::shared_ptr<replication::Replica> replica_;  // voters only
+  std::shared_ptr<replication::Replica> replica_;
   std::shared_ptr<ApplyWaiter> waiter_;
 
   mutable std::mutex image_mu_;

@@ -99,7 +99,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
         }
         // Shared: a produced batch is proposed, replicated and cached straight
         // from this buffer, which lives as long as anything references it.
-        auto frame = std::make_shared<std::vector<std::byte>>(frame_bytes);
+        // Not zero-filled: every byte is read from the socket before use.
+        std::shared_ptr<std::byte[]> frame = std::make_shared_for_overwrite<std::byte[]>(frame_bytes);
         std::error_code ec;
         // A peer that stops half-way through a frame (host gone, no FIN)
         // must not hold its share of the produce budget forever: the body
@@ -112,7 +113,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
             self->Shutdown();
           }
         });
-        co_await asio::async_read(socket_, asio::buffer(*frame), asio::redirect_error(use_awaitable, ec));
+        co_await asio::async_read(socket_, asio::buffer(frame.get(), frame_bytes),
+                                  asio::redirect_error(use_awaitable, ec));
         deadline->cancel();
         if (ec) {
           if (is_produce) budget_.Release(frame_bytes);
@@ -121,7 +123,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         auto* slot = &slots_.emplace_back();
         slot->correlation_id = header->correlation_id;
         ++in_flight_;
-        std::span<std::byte> all(*frame);
+        std::span<std::byte> all(frame.get(), frame_bytes);
         auto body = all.first(header->body_length);
         auto payload = all.subspan(header->body_length);
         broker_.Handle(*header, body, payload, frame,

@@ -440,10 +440,15 @@ void Replica::Publish() {
   uint64_t mask = 0;
   if (node_->role() == raft::Role::kLeader) {
     const Offset commit = node_->commit();
+    const int64_t now = clock_.NowMs();
+    if (caught_up_ms_.size() != options_.voters.size()) caught_up_ms_.assign(options_.voters.size(), now);
     for (size_t i = 0; i < options_.voters.size() && i < 64; ++i) {
       const NodeId v = options_.voters[i];
-      if (v == options_.self || node_->MatchOf(v) >= commit) mask |= uint64_t{1} << i;
+      if (v == options_.self || node_->MatchOf(v) >= commit) caught_up_ms_[i] = now;
+      if (now - caught_up_ms_[i] <= options_.in_sync_lag_ms) mask |= uint64_t{1} << i;
     }
+  } else {
+    caught_up_ms_.clear();  // a new leadership judges afresh (from its start)
   }
   in_sync_mask_.store(mask, std::memory_order_release);
   // Committed, and written here (a leader can learn of a commit by its

@@ -151,6 +151,10 @@ struct ReplicaOptions {
   // the preferred leader of a partition just created, so that it (not a
   // random replica) leads first. Harmless if another replica wins.
   bool campaign_at_start = false;
+  // A follower counts as in sync (in_sync()) while it has held everything
+  // committed at some moment within this window: under steady load a healthy
+  // follower is always a little behind the commit index.
+  int64_t in_sync_lag_ms = 10'000;
 };
 
 // The answer to one partition's part of a produce request.
@@ -199,8 +203,9 @@ class Replica : public std::enable_shared_from_this<Replica> {
   Term term() const { return Term(term_.load(std::memory_order_acquire)); }
   uint64_t topic_id() const { return options_.topic_id; }
   const std::vector<NodeId>& voters() const { return options_.voters; }
-  // On the leader: the voters that hold everything committed (itself
-  // included), as published at the last change; empty on a non-leader.
+  // On the leader: the voters that held everything committed within the
+  // last in_sync_lag_ms (itself included), as published at the last change;
+  // empty on a non-leader.
   std::vector<NodeId> in_sync() const;
   // True while this replica leads (any thread; serving() additionally
   // needs the no-op of its term committed).
@@ -313,6 +318,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   std::atomic<int32_t> leader_{0};
   std::atomic<int64_t> term_{0};
   std::atomic<uint64_t> in_sync_mask_{0};  // bit i: voters[i] is in sync (leader only)
+  std::vector<int64_t> caught_up_ms_;       // per voter: when it last held everything committed (leader only)
 };
 
 }  // namespace telemq::replication

@@ -1,5 +1,7 @@
-// telemq-collector with real processes on 127.0.0.1: a telemq-broker, one
-// or two telemq-collector members, points produced with the client Producer
+// telemq-collector with real processes on 127.0.0.1: a telemq-broker (three
+// as one cluster, the topic replicated three times, for the recreated-topic
+// test: the other tests exercise the collector, which a cluster would only
+// slow down on a small machine), one or two telemq-collector members, points produced with the client Producer
 // (value = EncodePoint, key = GPU uuid). Everything is checked through the
 // collector's internal API (docs/collector.md): counts equal what was
 // produced, points come back in (time, metric) order exactly once, a
@@ -30,7 +32,7 @@
 #include "telemq/admin.h"
 #include "telemq/producer.h"
 #include "tests/support/app_process.h"
-#include "tests/support/broker_process.h"
+#include "tests/support/broker_cluster.h"
 #include "tests/support/http_get.h"
 
 namespace telemq::testing {
@@ -48,9 +50,9 @@ constexpr int kGpusPerHost = 4;
 constexpr int kGpus = kHosts * kGpusPerHost;
 constexpr int kFields = static_cast<int>(telemetry::kDcgmFieldCount);
 
-ClientOptions Loopback(const std::string& address) {
+ClientOptions Loopback(const std::vector<std::string>& addresses) {
   ClientOptions o;
-  o.bootstrap_servers = {address};
+  o.bootstrap_servers = addresses;
   o.client_id = "collector-e2e";
   o.request_timeout = seconds(10);
   o.connect_timeout = seconds(2);
@@ -72,9 +74,10 @@ std::optional<json> GetJson(uint16_t port, const std::string& target) {
 class FleetProducer {
  public:
   // Another seed: other GPU uuids (another fleet).
-  explicit FleetProducer(const std::string& address, uint64_t seed = 7) : fleet_(kHosts, kGpusPerHost, seed) {
+  explicit FleetProducer(const std::vector<std::string>& addresses, uint64_t seed = 7)
+      : fleet_(kHosts, kGpusPerHost, seed) {
     ProducerOptions po;
-    po.client = Loopback(address);
+    po.client = Loopback(addresses);
     po.linger = milliseconds(2);
     auto p = Producer::Create(po);
     EXPECT_TRUE(p) << (p ? "" : p.error().ToString());
@@ -114,19 +117,24 @@ class CollectorE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_FALSE(CollectorBinary().empty()) << "telemq-collector not built";
-    // Members heartbeat every 200 ms, so rebalances settle quickly.
-    auto b = BrokerProcess::Start({.args = {"--group-heartbeat-interval-ms", "200"}});
-    ASSERT_TRUE(b) << b.error().ToString();
-    broker_ = std::move(*b);
-    auto admin = Admin::Create(Loopback(broker_->address()));
+    // Members heartbeat every 200 ms, so rebalances settle quickly. The
+    // topic is replicated on every broker (the cluster's default, up to 3).
+    auto c = BrokerCluster::Start({.brokers = Brokers(), .args = {"--group-heartbeat-interval-ms", "200"}});
+    ASSERT_TRUE(c) << c.error().ToString();
+    cluster_ = std::move(*c);
+    for (const auto& a : cluster_->addresses()) bootstrap_ += (bootstrap_.empty() ? "" : ",") + a;
+    auto admin = Admin::Create(Loopback(cluster_->addresses()));
     ASSERT_TRUE(admin);
     admin_ = std::move(*admin);
     ASSERT_TRUE(admin_->CreateTopic(kTopic, {.partitions = kPartitions}));
   }
 
+  virtual int Brokers() const { return 1; }
+  std::vector<std::string> brokers() const { return cluster_->addresses(); }
+
   std::unique_ptr<AppProcess> StartCollector(const std::string& name, const std::string& data_dir,
                                              const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {"--bootstrap", broker_->address(),     "--topic", kTopic, "--data-dir",
+    std::vector<std::string> args = {"--bootstrap", bootstrap_, "--topic", kTopic, "--data-dir",
                                      data_dir,      "--session-timeout-ms", "2000"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto app = AppProcess::Start({.binary = CollectorBinary(), .args = args, .name = name, .data_dir = data_dir});
@@ -241,13 +249,14 @@ class CollectorE2ETest : public ::testing::Test {
     }
   }
 
-  std::unique_ptr<BrokerProcess> broker_;
+  std::unique_ptr<BrokerCluster> cluster_;
+  std::string bootstrap_;  // every broker, comma-separated
   std::unique_ptr<Admin> admin_;
   TempDir dirs_{"telemq-collector-e2e"};
 };
 
 TEST_F(CollectorE2ETest, ProducedPointsAreQueryableInOrderWithInclusiveWindows) {
-  FleetProducer producer(broker_->address());
+  FleetProducer producer(brokers());
   constexpr int kSamples = 60;
   for (int i = 0; i < kSamples; ++i) producer.Snapshot();
   producer.Flush();
@@ -297,7 +306,7 @@ TEST_F(CollectorE2ETest, ProducedPointsAreQueryableInOrderWithInclusiveWindows) 
 // and rebuilds the partition from the log. The old stores claim to have
 // applied the whole log, so a collector that kept them would serve nothing.
 TEST_F(CollectorE2ETest, AStoreOfTheOldFormatIsDroppedAndRebuiltFromTheLog) {
-  FleetProducer producer(broker_->address());
+  FleetProducer producer(brokers());
   constexpr int kSamples = 20;
   for (int i = 0; i < kSamples; ++i) producer.Snapshot();
   producer.Flush();
@@ -344,7 +353,7 @@ TEST_F(CollectorE2ETest, KillNineMidStreamAndRestartLosesAndDuplicatesNothing) {
   const std::vector<std::string> no_flush = {"--flush-interval-ms", "600000", "--commit-interval-ms", "100"};
   auto c = StartCollector("collector", data, no_flush);
   ASSERT_TRUE(c);
-  FleetProducer producer(broker_->address());
+  FleetProducer producer(brokers());
   for (int i = 0; i < 100; ++i) producer.Snapshot();
   producer.Flush();
   ASSERT_TRUE(WaitFor([&] { return CaughtUp({c.get()}) && GroupLag() == 0; }, seconds(20)));
@@ -402,6 +411,13 @@ std::map<std::string, int32_t> ListedGpus(uint16_t port) {
 
 std::set<std::string> AsSet(const std::vector<std::string>& v) { return {v.begin(), v.end()}; }
 
+// On three brokers: topic deletion and creation go through the controller,
+// and the metadata the collector reads may come from any of them.
+class CollectorClusterE2ETest : public CollectorE2ETest {
+ protected:
+  int Brokers() const override { return 3; }
+};
+
 // A topic deleted and created again under the same name is another topic
 // (another topic id), even where the new log has reached the offsets the
 // stores had applied (so offsets alone cannot tell): the collector drops
@@ -409,13 +425,13 @@ std::set<std::string> AsSet(const std::vector<std::string>& v) { return {v.begin
 // topic's points. Twice: while it runs (the periodic check or the
 // reassignment notices), and while it is down (the store's recorded id is
 // compared at assignment).
-TEST_F(CollectorE2ETest, ARecreatedTopicHasItsStoresRebuiltAndServesOnlyItsOwnPoints) {
+TEST_F(CollectorClusterE2ETest, ARecreatedTopicHasItsStoresRebuiltAndServesOnlyItsOwnPoints) {
   const std::string data = dirs_.File("c");
   auto c = StartCollector("collector", data);
   ASSERT_TRUE(c);
   std::vector<std::string> old_uuids;
   {
-    FleetProducer producer(broker_->address(), /*seed=*/7);
+    FleetProducer producer(brokers(), /*seed=*/7);
     for (int i = 0; i < 10; ++i) producer.Snapshot();
     producer.Flush();
     old_uuids = producer.uuids();
@@ -438,7 +454,7 @@ TEST_F(CollectorE2ETest, ARecreatedTopicHasItsStoresRebuiltAndServesOnlyItsOwnPo
   EXPECT_NE(second->topic_id, first->topic_id);
   std::vector<std::string> new_uuids;
   {
-    FleetProducer producer(broker_->address(), /*seed=*/8);
+    FleetProducer producer(brokers(), /*seed=*/8);
     for (int i = 0; i < 40; ++i) producer.Snapshot();
     producer.Flush();
     ASSERT_EQ(producer.acked(), 40 * kGpus * kFields);
@@ -470,7 +486,7 @@ TEST_F(CollectorE2ETest, ARecreatedTopicHasItsStoresRebuiltAndServesOnlyItsOwnPo
   recreate();
   std::vector<std::string> third_uuids;
   {
-    FleetProducer producer(broker_->address(), /*seed=*/9);
+    FleetProducer producer(brokers(), /*seed=*/9);
     for (int i = 0; i < 60; ++i) producer.Snapshot();
     producer.Flush();
     third_uuids = producer.uuids();
@@ -487,7 +503,7 @@ TEST_F(CollectorE2ETest, ARecreatedTopicHasItsStoresRebuiltAndServesOnlyItsOwnPo
 }
 
 TEST_F(CollectorE2ETest, TwoCollectorsSplitPartitionsAndTheSurvivorTakesOverByReplay) {
-  FleetProducer producer(broker_->address());
+  FleetProducer producer(brokers());
   constexpr int kSamples = 40;
   for (int i = 0; i < kSamples; ++i) producer.Snapshot();
   producer.Flush();

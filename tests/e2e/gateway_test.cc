@@ -1,4 +1,5 @@
-// telemq-gateway end to end (docs/gateway.md): a real telemq-broker and
+// telemq-gateway end to end (docs/gateway.md): three real telemq-broker
+// processes as one cluster (the topic replicated three times), a
 // telemq-collector, the real DCGM export (shared/data) produced with the
 // client Producer, every stamped with a distinct increasing timestamp, and
 // queries through a real telemq-gateway. Checks the fleet listing, per-GPU
@@ -31,7 +32,7 @@
 #include "telemq/admin.h"
 #include "telemq/producer.h"
 #include "tests/support/app_process.h"
-#include "tests/support/broker_process.h"
+#include "tests/support/broker_cluster.h"
 #include "tests/support/http_get.h"
 
 namespace telemq::testing {
@@ -145,16 +146,16 @@ class GatewayE2E : public ::testing::Test {
       return;
     }
     auto fail = [](std::string why) { setup_error_ = std::move(why); };
-    auto broker = BrokerProcess::Start({.args = {"--group-heartbeat-interval-ms", "200"}});
-    if (!broker) return fail("broker: " + broker.error().ToString());
-    broker_ = std::move(*broker);
-    const std::string bootstrap = broker_->address();
-    {
-      auto admin = Admin::Create({.bootstrap_servers = {bootstrap}});
-      if (!admin) return fail("admin: " + admin.error().ToString());
-      if (auto r = (*admin)->CreateTopic(kTopic, {.partitions = kPartitions}); !r) {
-        return fail("create topic: " + r.error().ToString());
-      }
+    // Three brokers as one cluster; the topic replicated three times (the
+    // cluster's default).
+    auto cluster = BrokerCluster::Start({.args = {"--group-heartbeat-interval-ms", "200"}});
+    if (!cluster) return fail("brokers: " + cluster.error().ToString());
+    cluster_ = std::move(*cluster);
+    bootstrap_.clear();
+    for (const auto& a : cluster_->addresses()) bootstrap_ += (bootstrap_.empty() ? "" : ",") + a;
+    const std::string bootstrap = bootstrap_;
+    if (auto r = cluster_->admin().CreateTopic(kTopic, {.partitions = kPartitions}); !r) {
+      return fail("create topic: " + r.error().ToString());
     }
     collector_data_ = std::make_unique<TempDir>("telemq-gw-collector");
     auto collector = AppProcess::Start({.binary = CollectorBinary(),
@@ -170,7 +171,7 @@ class GatewayE2E : public ::testing::Test {
                                       .name = "gateway"});
     if (!gateway) return fail("gateway: " + gateway.error().ToString());
     gateway_ = std::move(*gateway);
-    if (auto r = ProduceExport(bootstrap); !r.empty()) return fail(r);
+    if (auto r = ProduceExport(cluster_->addresses()); !r.empty()) return fail(r);
     // Ready once the collector has applied every point and serves every partition.
     const bool applied = WaitFor(
         [] {
@@ -193,7 +194,7 @@ class GatewayE2E : public ::testing::Test {
   static void TearDownTestSuite() {
     gateway_.reset();
     collector_.reset();
-    broker_.reset();
+    cluster_.reset();
     collector_data_.reset();
   }
 
@@ -204,7 +205,7 @@ class GatewayE2E : public ::testing::Test {
 
   // Reads the export and produces it, keyed by GPU UUID, each point stamped
   // with a distinct increasing timestamp (1.000003 s apart, ending ~20 min ago).
-  static std::string ProduceExport(const std::string& bootstrap) {
+  static std::string ProduceExport(const std::vector<std::string>& bootstrap) {
     std::ifstream in(TELEMQ_DCGM_SAMPLE_CSV);
     std::vector<telemetry::TelemetryPoint> points;
     auto summary =
@@ -214,7 +215,7 @@ class GatewayE2E : public ::testing::Test {
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
             .count();
     const int64_t base_us = (now_us / 1'000'000 - 3600) * 1'000'000 + 123'457;
-    auto producer = Producer::Create({.client = {.bootstrap_servers = {bootstrap}}});
+    auto producer = Producer::Create({.client = {.bootstrap_servers = bootstrap}});
     if (!producer) return "producer: " + producer.error().ToString();
     for (size_t i = 0; i < points.size(); ++i) {
       auto& p = points[i];
@@ -271,7 +272,8 @@ class GatewayE2E : public ::testing::Test {
 
   static inline std::string skip_reason_;
   static inline std::string setup_error_;
-  static inline std::unique_ptr<BrokerProcess> broker_;
+  static inline std::unique_ptr<BrokerCluster> cluster_;
+  static inline std::string bootstrap_;  // every broker, comma-separated
   static inline std::unique_ptr<TempDir> collector_data_;
   static inline std::unique_ptr<AppProcess> collector_;
   static inline std::unique_ptr<AppProcess> gateway_;
@@ -500,7 +502,7 @@ TEST_F(GatewayE2E, OperationalRoutes) {
 
   // Without the assets /docs says so instead of failing.
   auto bare = AppProcess::Start({.binary = GatewayBinary(),
-                                 .args = {"--bootstrap", broker_->address(), "--docs-dir", "/nonexistent"},
+                                 .args = {"--bootstrap", bootstrap_, "--docs-dir", "/nonexistent"},
                                  .name = "gateway-nodocs"});
   ASSERT_TRUE(bare) << bare.error().ToString();
   const Answer missing = Get((*bare)->http_port(), "/docs");
@@ -514,7 +516,7 @@ TEST_F(GatewayE2E, OperationalRoutes) {
 TEST_F(GatewayE2E, NamesWithUrlDelimitersArePagedExactly) {
   const std::string uuid = "GPU odd&id=1#%+x";
   const std::vector<std::string> metrics = {"A B", "A%26B", "A&B", "A&limit=1", "A+B"};  // byte order
-  auto producer = Producer::Create({.client = {.bootstrap_servers = {broker_->address()}}});
+  auto producer = Producer::Create({.client = {.bootstrap_servers = cluster_->addresses()}});
   ASSERT_TRUE(producer) << producer.error().ToString();
   const int64_t base_us = stored_.begin()->second.front().timestamp_us;
   std::vector<Stored> expected;
@@ -755,7 +757,7 @@ TEST_F(GatewayE2E, LatestViewGivesEveryGpusNewestPointPerMetric) {
 TEST_F(GatewayE2E, PartialListsCarryRetryAfter) {
   TempDir data("telemq-gw-collector2");
   auto second = AppProcess::Start({.binary = CollectorBinary(),
-                                   .args = {"--bootstrap", broker_->address(), "--topic", kTopic, "--data-dir",
+                                   .args = {"--bootstrap", bootstrap_, "--topic", kTopic, "--data-dir",
                                             data.path(), "--session-timeout-ms", "2000"},
                                    .name = "collector2",
                                    .data_dir = data.path()});

@@ -266,7 +266,8 @@ class ClusterFailoverTest : public ::testing::Test {
 // kill -9 of a partition's leader while idempotent acks=all producers write
 // to it, three times (the killed broker restarted in between): a successor
 // acknowledges again within election timeout plus slack, and reading back
-// finds every acknowledged record once, per-key in order.
+// finds every acknowledged record once, per-key in order; then the same
+// records, offset for offset, from two more leaders.
 TEST_F(ClusterFailoverTest, LeaderKill9LosesNoAcknowledgedRecordAndKeepsKeyOrder) {
   // No preferred-leader balancing: leadership moves only when we kill.
   ASSERT_TRUE(StartCluster({.args = {"--leader-balance-interval-ms", "0"}}));
@@ -323,6 +324,33 @@ TEST_F(ClusterFailoverTest, LeaderKill9LosesNoAcknowledgedRecordAndKeepsKeyOrder
   EXPECT_EQ(check.duplicates, 0) << Describe(check);
   EXPECT_EQ(check.out_of_order, 0) << Describe(check);
   EXPECT_EQ(check.foreign, 0) << Describe(check);
+
+  // Every replica that was killed and restarted holds the same log: moved
+  // (SIGTERM hands leadership over) to two other leaders in turn, the
+  // partition reads back record for record the same.
+  for (int move = 0; move < 2; ++move) {
+    auto leader = cluster_->AwaitLeader("failover", kTarget, seconds(10));
+    ASSERT_TRUE(leader) << leader.error().ToString();
+    auto exited = cluster_->Terminate(leader->broker);
+    ASSERT_TRUE(exited) << exited.error().ToString();
+    auto successor = cluster_->AwaitLeader("failover", kTarget, seconds(15), leader->broker);
+    ASSERT_TRUE(successor) << successor.error().ToString();
+    auto again = ReadAll(RunningAddress(), "failover", kPartitions);
+    ASSERT_TRUE(again) << again.error().ToString();
+    for (int32_t p = 0; p < kPartitions; ++p) {
+      const auto& a = (*read)[p];
+      const auto& b = (*again)[p];
+      ASSERT_EQ(a.size(), b.size()) << "partition " << p << " led by broker " << successor->broker;
+      for (size_t i = 0; i < a.size(); ++i) {
+        ASSERT_EQ(a[i].offset, b[i].offset) << "partition " << p << " record " << i;
+        ASSERT_EQ(a[i].value, b[i].value) << "partition " << p << " offset " << a[i].offset;
+      }
+    }
+    auto restarted = cluster_->Restart(leader->broker);
+    ASSERT_TRUE(restarted) << restarted.error().ToString();
+    auto healthy = cluster_->AwaitHealthy(seconds(30));
+    ASSERT_TRUE(healthy) << healthy.error().ToString();
+  }
 }
 
 // kill -9 of the controller leader: a new controller is elected and topic
@@ -353,6 +381,16 @@ TEST_F(ClusterFailoverTest, ControllerKill9TopicCreationWorksAgainWithinBound) {
   std::printf("[controller] killed controller %d; topic created %" PRId64 " ms after the kill\n", controller, took_ms);
   EXPECT_LT(took_ms, 8000);
 
+  // Three replicas with two live brokers: refused with a clear error.
+  {
+    NewTopic three;
+    three.partitions = 1;
+    three.replication_factor = 3;
+    auto refused = cluster_->admin().CreateTopic("needs-three", three);
+    ASSERT_FALSE(refused) << "a topic with 3 replicas was created while only 2 brokers are live";
+    std::printf("[controller] replication factor 3 with 2 live brokers: %s\n", refused.error().ToString().c_str());
+    EXPECT_NE(refused.error().message().find("replication"), std::string::npos) << refused.error().ToString();
+  }
   auto after = cluster_->AwaitDescription(
       [&](const ClusterDescription& d) { return d.controller_id >= 0 && d.controller_id != controller; }, seconds(5),
       "a new controller");
@@ -760,7 +798,7 @@ TEST_F(ClusterFailoverTest, RollingSigtermRestartUnderLoadLosesNothing) {
   ASSERT_TRUE(load.Start());
   for (int i = 0; i < cluster_->size(); ++i) {
     const int64_t acked_before = load.acked();
-    ASSERT_TRUE(WaitFor([&] { return load.acked() >= acked_before + 1500; }, seconds(20)))
+    ASSERT_TRUE(WaitFor([&] { return load.acked() >= acked_before + 4000; }, seconds(20)))
         << "before stopping broker " << i << ": no progress; " << load.first_error();
     const auto stop_at = Clock::now();
     auto exited = cluster_->Terminate(i);

@@ -1,5 +1,9 @@
-// telemq-streamer end to end: real telemq-broker and telemq-streamer
-// processes on 127.0.0.1, the topic read back with the client Consumer.
+// telemq-streamer end to end: real telemq-broker processes and
+// telemq-streamer processes on 127.0.0.1, the topic read back with the
+// client Consumer. The one pass over the export runs on three brokers as one
+// cluster (the topic replicated three times); the others exercise the
+// streamer's own group logic on one broker, which keeps the suite fast on a
+// small machine (three brokers cost ~2.5x the run time there).
 //
 //  * One pass over the real DCGM export: every row arrives once, keyed by
 //    its GPU, decodable, stamped with processing time, one stamp per GPU and
@@ -13,7 +17,7 @@
 //  * Streamers sending as fast as they can hand hosts over within seconds
 //    when a third joins (the revocation waits only for the points sent
 //    before it), and per GPU the stamps in the topic still strictly increase.
-//  * SIGTERM while the broker is gone (kill -9) and the producer buffer is
+//  * SIGTERM while every broker is gone (kill -9) and the producer buffer is
 //    full: the streamer still exits 0 within a bound.
 //
 // The export lives outside the repository (../shared/data); its test skips
@@ -35,9 +39,10 @@
 #include "telemetry/identity.h"
 #include "telemetry/point.h"
 #include "telemq/admin.h"
+#include "telemq/common/program.h"
 #include "telemq/consumer.h"
 #include "tests/support/app_process.h"
-#include "tests/support/broker_process.h"
+#include "tests/support/broker_cluster.h"
 
 namespace telemq::testing {
 namespace {
@@ -57,8 +62,9 @@ struct Point {
   telemetry::TelemetryPoint point;
 };
 
+// `bootstrap`: comma-separated, as the streamer's flag.
 ClientOptions Client(const std::string& bootstrap) {
-  return ClientOptions{.bootstrap_servers = {bootstrap},
+  return ClientOptions{.bootstrap_servers = SplitCommaList(bootstrap),
                        .client_id = "streamer-e2e",
                        .request_timeout = seconds(5),
                        .retry_backoff = milliseconds(50)};
@@ -133,11 +139,15 @@ class StreamerE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (StreamerBinary().empty()) GTEST_SKIP() << "telemq-streamer not built";
-    auto broker = BrokerProcess::Start({.args = {"--group-heartbeat-interval-ms", "100"}});
-    ASSERT_TRUE(broker) << broker.error().ToString();
-    broker_ = std::move(*broker);
+    auto cluster =
+        BrokerCluster::Start({.brokers = Brokers(), .args = {"--group-heartbeat-interval-ms", "100"}});
+    ASSERT_TRUE(cluster) << cluster.error().ToString();
+    cluster_ = std::move(*cluster);
+    for (const auto& a : cluster_->addresses()) bootstrap_ += (bootstrap_.empty() ? "" : ",") + a;
   }
-  std::string bootstrap() const { return broker_->address(); }
+  virtual int Brokers() const { return 1; }
+  // Every broker, comma-separated.
+  std::string bootstrap() const { return bootstrap_; }
 
   void CreateTopic(const std::string& topic, int32_t partitions) {
     auto admin = Admin::Create(Client(bootstrap()));
@@ -155,11 +165,17 @@ class StreamerE2eTest : public ::testing::Test {
     return s ? std::move(*s) : nullptr;
   }
 
-  std::unique_ptr<BrokerProcess> broker_;
+  std::unique_ptr<BrokerCluster> cluster_;
+  std::string bootstrap_;
   TempDir dir_{"telemq-streamer-e2e"};
 };
 
-TEST_F(StreamerE2eTest, OnePassOverTheExportSendsEveryRowOnceStampedWithProcessingTime) {
+class StreamerClusterE2eTest : public StreamerE2eTest {
+ protected:
+  int Brokers() const override { return 3; }
+};
+
+TEST_F(StreamerClusterE2eTest, OnePassOverTheExportSendsEveryRowOnceStampedWithProcessingTime) {
   const std::string csv = TELEMQ_DCGM_SAMPLE_CSV;
   if (!std::filesystem::exists(csv)) GTEST_SKIP() << "no " << csv;
   // What the export holds, per GPU: its rows and its distinct CSV timestamps
@@ -177,8 +193,11 @@ TEST_F(StreamerE2eTest, OnePassOverTheExportSendsEveryRowOnceStampedWithProcessi
 
   const int64_t started_us = NowUs();
   std::string log;
-  // The topic does not exist: the streamer creates it with --partitions.
-  auto exit = RunOnce(bootstrap(), {"--source", "csv:" + csv, "--interval", "0", "--partitions", "4"}, &log);
+  // The topic does not exist: the streamer creates it with --partitions and
+  // --replication-factor.
+  auto exit = RunOnce(
+      bootstrap(),
+      {"--source", "csv:" + csv, "--interval", "0", "--partitions", "4", "--replication-factor", "3"}, &log);
   const int64_t finished_us = NowUs();
   ASSERT_TRUE(exit);
   ASSERT_FALSE(exit->signaled) << exit->ToString();
@@ -521,7 +540,7 @@ TEST_F(StreamerE2eTest, SigtermWhileTheBrokerIsGoneExitsWithinABound) {
   ASSERT_TRUE(s);
   ASSERT_TRUE(WaitFor([&] { return Metric(s->http_port(), "telemq_streamer_points_acked_total") > 0; }, seconds(20)))
       << s->LogTail();
-  broker_->Kill9();
+  for (int i = 0; i < cluster_->size(); ++i) cluster_->Kill9(i);
   // The buffer fills and the streaming thread waits for space.
   ASSERT_TRUE(WaitFor([&] { return s->LogTail().find("producer buffer full") != std::string::npos; }, seconds(20)))
       << s->LogTail();

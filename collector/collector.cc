@@ -224,13 +224,13 @@ bool Collector::Impl::RefreshTopicId(milliseconds max_age) {
     topic_id = d->topic_id;
     spdlog::info("topic {} has id {}", options.topic, d->topic_id);
   } else if (d->topic_id > *topic_id) {
-    spdlog::warn("topic {} was deleted and recreated (topic id {} -> {}): stores built from the old one will be "
-                 "rebuilt from the new topic's log",
-                 options.topic, *topic_id, d->topic_id);
+    spdlog::warn(
+        "topic {} was deleted and recreated (topic id {} -> {}): stores built from the old one will be "
+        "rebuilt from the new topic's log",
+        options.topic, *topic_id, d->topic_id);
     topic_id = d->topic_id;
   } else if (d->topic_id < *topic_id) {
-    spdlog::debug("topic {}: ignoring id {} from lagging metadata (known: {})", options.topic, d->topic_id,
-                  *topic_id);
+    spdlog::debug("topic {}: ignoring id {} from lagging metadata (known: {})", options.topic, d->topic_id, *topic_id);
   }
   return true;
 }

@@ -134,8 +134,8 @@ class CollectorE2ETest : public ::testing::Test {
 
   std::unique_ptr<AppProcess> StartCollector(const std::string& name, const std::string& data_dir,
                                              const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {"--bootstrap", bootstrap_, "--topic", kTopic, "--data-dir",
-                                     data_dir,      "--session-timeout-ms", "2000"};
+    std::vector<std::string> args = {"--bootstrap",          bootstrap_, "--topic", kTopic, "--data-dir", data_dir,
+                                     "--session-timeout-ms", "2000"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto app = AppProcess::Start({.binary = CollectorBinary(), .args = args, .name = name, .data_dir = data_dir});
     EXPECT_TRUE(app) << (app ? "" : app.error().ToString());
@@ -445,8 +445,8 @@ TEST_F(CollectorClusterE2ETest, ARecreatedTopicHasItsStoresRebuiltAndServesOnlyI
   // than the old one had, so every new log passes the applied offsets.
   const auto recreate = [&] {
     ASSERT_TRUE(admin_->DeleteTopic(kTopic));
-    ASSERT_TRUE(WaitFor([&] { return admin_->CreateTopic(kTopic, {.partitions = kPartitions}).has_value(); },
-                        seconds(20)));
+    ASSERT_TRUE(
+        WaitFor([&] { return admin_->CreateTopic(kTopic, {.partitions = kPartitions}).has_value(); }, seconds(20)));
   };
   recreate();
   auto second = admin_->DescribeTopic(kTopic, false);
@@ -468,9 +468,9 @@ TEST_F(CollectorClusterE2ETest, ARecreatedTopicHasItsStoresRebuiltAndServesOnlyI
     for (const auto& [uuid, p] : ListedGpus(c->http_port())) listed.insert(uuid);
     return listed == AsSet(uuids);
   };
-  ASSERT_TRUE(WaitFor(
-      [&] { return only(new_uuids) && CaughtUp({c.get()}) && StoredPoints({c.get()}) == 40 * kGpus * kFields; },
-      seconds(30)))
+  ASSERT_TRUE(
+      WaitFor([&] { return only(new_uuids) && CaughtUp({c.get()}) && StoredPoints({c.get()}) == 40 * kGpus * kFields; },
+              seconds(30)))
       << "stored " << StoredPoints({c.get()});
   ExpectEveryPointOnce({c.get()}, new_uuids, 40);
   for (const auto& uuid : old_uuids) EXPECT_EQ(ListedGpus(c->http_port()).count(uuid), 0u) << uuid;

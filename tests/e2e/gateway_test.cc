@@ -757,8 +757,8 @@ TEST_F(GatewayE2E, LatestViewGivesEveryGpusNewestPointPerMetric) {
 TEST_F(GatewayE2E, PartialListsCarryRetryAfter) {
   TempDir data("telemq-gw-collector2");
   auto second = AppProcess::Start({.binary = CollectorBinary(),
-                                   .args = {"--bootstrap", bootstrap_, "--topic", kTopic, "--data-dir",
-                                            data.path(), "--session-timeout-ms", "2000"},
+                                   .args = {"--bootstrap", bootstrap_, "--topic", kTopic, "--data-dir", data.path(),
+                                            "--session-timeout-ms", "2000"},
                                    .name = "collector2",
                                    .data_dir = data.path()});
   ASSERT_TRUE(second) << second.error().ToString();

@@ -389,12 +389,11 @@ TEST(PipelineTest, KillNineOfTheLeadingBrokerAndTheCoordinatorMidStreamLosesNoAc
 
   // The single pass ends with every point acknowledged (exit 0 only then).
   std::optional<ExitStatus> exit;
-  ASSERT_TRUE(WaitFor([&] { return (exit = (*streamer)->Poll()).has_value(); }, seconds(60)))
-      << (*streamer)->LogTail();
+  ASSERT_TRUE(WaitFor([&] { return (exit = (*streamer)->Poll()).has_value(); }, seconds(60))) << (*streamer)->LogTail();
   ASSERT_FALSE(exit->signaled) << exit->ToString();
   ASSERT_EQ(exit->exit_code, 0) << (*streamer)->LogTail();
-  const std::string done = "single pass done: " + std::to_string(kPoints) + " points sent, " +
-                           std::to_string(kPoints) + " acknowledged, 0 lost";
+  const std::string done = "single pass done: " + std::to_string(kPoints) + " points sent, " + std::to_string(kPoints) +
+                           " acknowledged, 0 lost";
   ASSERT_NE((*streamer)->LogTail(1 << 20).find(done), std::string::npos) << (*streamer)->LogTail();
 
   // The gateway answers every acknowledged point, each once (PointsPerGpu
@@ -410,7 +409,8 @@ TEST(PipelineTest, KillNineOfTheLeadingBrokerAndTheCoordinatorMidStreamLosesNoAc
     return counts->size() == static_cast<size_t>(kGpus) && total == kPoints;
   };
   ASSERT_TRUE(WaitFor(all_answered, seconds(60)))
-      << "gpus " << (counts ? counts->size() : 0) << ", points " << total << "\n" << kills;
+      << "gpus " << (counts ? counts->size() : 0) << ", points " << total << "\n"
+      << kills;
   for (const auto& [uuid, n] : *counts) EXPECT_EQ(n, static_cast<size_t>(kSnapshots * kFields)) << uuid;
   // Both restarted brokers are back in every in-sync replica set.
   EXPECT_TRUE(cluster->AwaitHealthy(seconds(30)));

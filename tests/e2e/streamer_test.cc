@@ -139,8 +139,7 @@ class StreamerE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (StreamerBinary().empty()) GTEST_SKIP() << "telemq-streamer not built";
-    auto cluster =
-        BrokerCluster::Start({.brokers = Brokers(), .args = {"--group-heartbeat-interval-ms", "100"}});
+    auto cluster = BrokerCluster::Start({.brokers = Brokers(), .args = {"--group-heartbeat-interval-ms", "100"}});
     ASSERT_TRUE(cluster) << cluster.error().ToString();
     cluster_ = std::move(*cluster);
     for (const auto& a : cluster_->addresses()) bootstrap_ += (bootstrap_.empty() ? "" : ",") + a;
@@ -195,9 +194,9 @@ TEST_F(StreamerClusterE2eTest, OnePassOverTheExportSendsEveryRowOnceStampedWithP
   std::string log;
   // The topic does not exist: the streamer creates it with --partitions and
   // --replication-factor.
-  auto exit = RunOnce(
-      bootstrap(),
-      {"--source", "csv:" + csv, "--interval", "0", "--partitions", "4", "--replication-factor", "3"}, &log);
+  auto exit =
+      RunOnce(bootstrap(),
+              {"--source", "csv:" + csv, "--interval", "0", "--partitions", "4", "--replication-factor", "3"}, &log);
   const int64_t finished_us = NowUs();
   ASSERT_TRUE(exit);
   ASSERT_FALSE(exit->signaled) << exit->ToString();

@@ -496,8 +496,11 @@ Result<ApplyStats> PartitionStore::Apply(std::span<const StoreRecord> records) {
       continue;
     }
     if (rec.offset > applied) {
-      spdlog::warn("store {}: offsets {}..{} missing from the log; continuing at {}", m.options.path, applied.value(),
-                   rec.offset.value() - 1, rec.offset.value());
+      // Offsets without a record: control batches (every new leader's no-op,
+      // so each partition of a new topic and every failover has one). A log
+      // cut by retention is found before positioning (PlanRestore), not here.
+      spdlog::debug("store {}: offsets {}..{} hold no record; continuing at {}", m.options.path, applied.value(),
+                    rec.offset.value() - 1, rec.offset.value());
     }
     const Offset next = rec.offset + 1;
     applied = next;

@@ -44,7 +44,7 @@ struct Flags {
   bool loop = false;
   uint64_t snapshots = 1;
   int32_t partitions = 16;
-  int16_t replication_factor = 1;
+  int16_t replication_factor = -1;  // -1: the brokers' default_replication_factor
   std::string http_host = "127.0.0.1";
   uint16_t http_port = 8082;
   std::string port_file;
@@ -184,7 +184,7 @@ int Run(int argc, char** argv) {
   app.add_option("--partitions", f.partitions, "Partitions when the topic must be created (default 16)")
       ->check(CLI::Range(1, 100'000));
   app.add_option("--replication-factor", f.replication_factor,
-                 "Replication factor when the topic must be created (default 1)")
+                 "Replication factor when the topic must be created (default: the brokers' default, 3 in a cluster)")
       ->check(CLI::Range(1, 16));
   app.add_option("--http-host", f.http_host, "Listen address of /metrics, /status, /healthz (default 127.0.0.1)");
   app.add_option("--http-port", f.http_port, "HTTP port; 0 = ephemeral (default 8082)");

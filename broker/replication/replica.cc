@@ -131,7 +131,11 @@ Result<void> Replica::StartNode() {
   node_ = std::make_unique<raft::Node>(std::move(config), raft_log_.get(), hard_state_);
   leader_term_ = Term(0);
   serving_.store(false, std::memory_order_release);
-  if (options_.voters.size() == 1 || (options_.campaign_at_start && generation_ == 1)) node_->Campaign();
+  if (options_.voters.size() == 1) node_->Campaign();
+  // The preferred leader of a new partition campaigns on its second tick:
+  // by then the other replicas exist (they open on the same metadata),
+  // so its votes are not dropped and it, not a random replica, leads.
+  if (options_.campaign_at_start && generation_ == 1 && options_.voters.size() > 1) campaign_in_ticks_ = 2;
   ObserveRole();
   Drive();
   return Ok();
@@ -239,6 +243,7 @@ void Replica::Tick() {
     return;
   }
   node_->Tick();
+  if (campaign_in_ticks_ > 0 && --campaign_in_ticks_ == 0 && node_->leader() == raft::kNoNode) node_->Campaign();
   ObserveRole();
   Drive();
 }

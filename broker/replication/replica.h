@@ -147,7 +147,7 @@ struct ReplicaOptions {
   RaftLogOptions raft_log;
   // Seeds the randomised election timeout.
   uint64_t seed = 0;
-  // Start an election at once instead of after an election timeout: set for
+  // Start an election after two ticks instead of an election timeout: set for
   // the preferred leader of a partition just created, so that it (not a
   // random replica) leads first. Harmless if another replica wins.
   bool campaign_at_start = false;
@@ -305,6 +305,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   bool ready_in_flight_ = false;
   bool stopped_ = false;
   bool restart_node_ = false;  // a write failed: StartNode at the next Tick
+  int campaign_in_ticks_ = 0;  // campaign_at_start: ticks until the first campaign
   // Config::abstain_through_term, as saved in the abstention marker; cleared
   // (with the marker) once the written log holds an entry of a newer term.
   Term abstain_through_{0};

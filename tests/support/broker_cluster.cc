@@ -104,6 +104,13 @@ Result<std::unique_ptr<BrokerCluster>> BrokerCluster::Start(ClusterOptions optio
   }
   if (cluster->brokers_.empty()) return tl::unexpected(last);
   TELEMQ_ASSIGN_OR_RETURN(cluster->admin_, Admin::Create(cluster->Client()));
+  for (const auto& address : cluster->addresses()) {
+    ClientOptions only = cluster->Client();
+    only.bootstrap_servers = {address};
+    only.request_timeout = std::chrono::seconds(2);
+    TELEMQ_ASSIGN_OR_RETURN(auto observer, Admin::Create(only));
+    cluster->observers_.push_back(std::move(observer));
+  }
   TELEMQ_TRY(cluster->AwaitHealthy(Remaining(deadline)));
   return cluster;
 }
@@ -147,6 +154,7 @@ Result<void> BrokerCluster::TryStart(const std::vector<uint16_t>& ports) {
 }
 
 BrokerCluster::~BrokerCluster() {
+  observers_.clear();
   admin_.reset();
   brokers_.clear();
 }
@@ -216,6 +224,62 @@ Result<void> BrokerCluster::HealLinks(int i) {
   return Ok();
 }
 
+Result<ClusterDescription> BrokerCluster::Describe() {
+  std::optional<ClusterDescription> merged;
+  std::map<std::pair<std::string, int32_t>, PartitionDescription*> partitions;
+  Error last(Errc::kIo, "no broker running");
+  for (int i = 0; i < size(); ++i) {
+    if (!brokers_[i]->running()) continue;
+    const auto asked_at = std::chrono::steady_clock::now();
+    auto d = observers_[i]->DescribeCluster();
+    const auto took = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - asked_at);
+    if (took > milliseconds(1000) && std::getenv("TELEMQ_TEST_VERBOSE") != nullptr) {
+      std::fprintf(stderr, "[cluster] metadata through broker %d took %lld ms (%s)\n", i,
+                   static_cast<long long>(took.count()), d ? "ok" : d.error().ToString().c_str());
+    }
+    if (!d) {
+      last = d.error();
+      continue;
+    }
+    if (!merged) {
+      merged = std::move(*d);
+      for (auto& t : merged->topics) {
+        for (auto& p : t.partitions) partitions[{t.name, p.partition}] = &p;
+      }
+      continue;
+    }
+    if (d->controller_term > merged->controller_term ||
+        (d->controller_term == merged->controller_term && merged->controller_id < 0)) {
+      merged->controller_id = d->controller_id;
+      merged->controller_term = d->controller_term;
+      merged->brokers = d->brokers;
+    }
+    for (auto& t : d->topics) {
+      auto topic = std::find_if(merged->topics.begin(), merged->topics.end(),
+                                [&](const TopicDescription& m) { return m.name == t.name; });
+      if (topic == merged->topics.end()) {
+        merged->topics.push_back(t);
+        // The vector may have moved its elements: index every partition again.
+        partitions.clear();
+        for (auto& mt : merged->topics) {
+          for (auto& mp : mt.partitions) partitions[{mt.name, mp.partition}] = &mp;
+        }
+        continue;
+      }
+      for (auto& p : t.partitions) {
+        auto it = partitions.find({t.name, p.partition});
+        if (it == partitions.end()) continue;
+        PartitionDescription& m = *it->second;
+        const bool newer = p.leader_term > m.leader_term ||
+                           (p.leader_term == m.leader_term && (m.leader < 0 || (m.isr.empty() && !p.isr.empty())));
+        if (newer) m = p;
+      }
+    }
+  }
+  if (!merged) return tl::unexpected(last);
+  return *merged;
+}
+
 Result<ClusterDescription> BrokerCluster::AwaitDescription(const std::function<bool(const ClusterDescription&)>& done,
                                                            milliseconds timeout, const std::string& what) {
   std::optional<ClusterDescription> found;
@@ -226,7 +290,7 @@ Result<ClusterDescription> BrokerCluster::AwaitDescription(const std::function<b
   auto next_print = start + std::chrono::seconds(1);
   WaitFor(
       [&] {
-        auto d = admin_->DescribeCluster();
+        auto d = Describe();
         if (!d) {
           last = d.error().ToString();
         } else if (done(*d)) {
@@ -303,7 +367,7 @@ Result<ClusterDescription> BrokerCluster::AwaitCaughtUp(milliseconds timeout) {
 }
 
 Result<LeaderInfo> BrokerCluster::LeaderOf(const std::string& topic, int32_t partition) {
-  TELEMQ_ASSIGN_OR_RETURN(auto d, admin_->DescribeCluster());
+  TELEMQ_ASSIGN_OR_RETURN(auto d, Describe());
   for (const auto& t : d.topics) {
     if (t.name != topic) continue;
     for (const auto& p : t.partitions) {

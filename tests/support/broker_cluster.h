@@ -90,8 +90,15 @@ class BrokerCluster {
   [[nodiscard]] Result<void> CutLinks(int i);
   [[nodiscard]] Result<void> HealLinks(int i);
 
-  // Polls Admin::DescribeCluster until `done` holds for an answer; returns
-  // that answer, or kTimeout naming `what` and the last answer (or error).
+  // The cluster as every running broker sees it, merged by Raft terms: the
+  // controller of the highest controller term (with its broker liveness),
+  // and per partition the entry of the highest leader term. Each broker is
+  // asked through an Admin bootstrapped at it alone, so one broker cut off
+  // from the others (whose metadata is stale and calls its peers down)
+  // cannot hide the majority's view.
+  [[nodiscard]] Result<ClusterDescription> Describe();
+  // Polls Describe() until `done` holds for an answer; returns that answer,
+  // or kTimeout naming `what` and the last answer (or error).
   [[nodiscard]] Result<ClusterDescription> AwaitDescription(
       const std::function<bool(const ClusterDescription&)>& done, std::chrono::milliseconds timeout,
       const std::string& what);
@@ -108,7 +115,7 @@ class BrokerCluster {
   [[nodiscard]] Result<LeaderInfo> AwaitLeader(const std::string& topic, int32_t partition,
                                                std::chrono::milliseconds timeout,
                                                std::optional<int32_t> other_than = std::nullopt);
-  // The leader now, as DescribeCluster reports it (-1: none).
+  // The leader now, as Describe() reports it (-1: none).
   [[nodiscard]] Result<LeaderInfo> LeaderOf(const std::string& topic, int32_t partition);
 
   // Whether `d` is healthy in the sense of AwaitHealthy.
@@ -129,6 +136,7 @@ class BrokerCluster {
   // Declared after the proxies: destroyed first, so no broker dials a gone proxy.
   std::vector<std::unique_ptr<BrokerProcess>> brokers_;
   std::unique_ptr<Admin> admin_;
+  std::vector<std::unique_ptr<Admin>> observers_;  // [i]: bootstrapped at broker i only
 };
 
 // Free TCP ports on 127.0.0.1, below the ephemeral range when possible

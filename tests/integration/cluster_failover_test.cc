@@ -4,10 +4,9 @@
 // and after retention removed what it needed, kill -9 of the controller
 // leader and of a group coordinator, and a rolling SIGTERM restart. Every
 // check reads the records back: no acknowledged record lost, none
-// duplicated, per-key order kept. Three tests marked BUG REPRODUCTION fail
-// on purpose until the bugs they show are fixed: clients that take all
-// their metadata from one broker cut off from the others (two tests), and a
-// member's leave lost after a coordinator failover.
+// duplicated, per-key order kept. Three tests guard bugs they found: clients
+// that took all their metadata from one broker cut off from the others (two
+// tests), and a member's leave lost after a coordinator failover.
 
 #include <gtest/gtest.h>
 
@@ -804,11 +803,10 @@ TEST_F(ClusterFailoverTest, CoordinatorKill9CommittedOffsetsSurviveAndGroupKeeps
   ASSERT_TRUE(restarted) << restarted.error().ToString();
 }
 
-// BUG REPRODUCTION (fails on purpose, in about half the attempts, hence
-// three attempts; see the report of the cluster tests): after kill -9 of a
-// group's coordinator, the member keeps working through the new coordinator
-// (commits succeed), but the leave it sends on Close() is lost in about half
-// the runs: the new coordinator expires it only after its whole session
+// Regression (three attempts: it failed in about half of them): after kill -9
+// of a group's coordinator, the member keeps working through the new
+// coordinator (commits succeed), but the leave it sent on Close() went to
+// the dead coordinator, once, and was lost: the new coordinator expires it only after its whole session
 // timeout ("member ... expired" in the log), and until then a new member of
 // the group gets no partition. Without the kill, the hand-over takes ~50 ms.
 TEST_F(ClusterFailoverTest, MemberLeavingAfterCoordinatorFailoverReleasesItsPartitionsAtOnce) {
@@ -930,16 +928,14 @@ TEST_F(ClusterFailoverTest, RollingSigtermRestartUnderLoadLosesNothing) {
   EXPECT_EQ(check.foreign, 0) << Describe(check);
 }
 
-// BUG REPRODUCTION (left failing on purpose, see the report of the cluster
-// tests): the controller leader is cut off from its peers while an Admin
+// Regression: the controller leader is cut off from its peers while an Admin
 // whose first bootstrap server is that broker creates a topic. The majority
-// elects a new controller within ~1.5 s, yet the creation fails only after
-// the whole request timeout with "not_leader: broker N is not the
-// controller leader": the client keeps asking the isolated broker (its
-// any-broker connection is reused while alive, client/src/client/cluster.cc
-// Cluster::ConnectionTo), which answers metadata without a controller.
-// Safety part (passes): every creation that was acknowledged exists on
-// every broker after the heal.
+// elects a new controller within ~1.5 s; the creation failed after the whole
+// request timeout ("not_leader: broker N is not the controller leader")
+// while the client kept asking the isolated broker, which answers metadata
+// without a controller (it now moves to another broker, Cluster::
+// RotateAnyBroker). Every creation that was acknowledged exists on every
+// broker after the heal.
 TEST_F(ClusterFailoverTest, IsolatedControllerTopicCreationMovesToNewControllerWithinBound) {
   ASSERT_TRUE(StartCluster({.links = LinkMode::kProxied}));
   auto before = cluster_->AwaitHealthy(seconds(10));
@@ -993,14 +989,12 @@ TEST_F(ClusterFailoverTest, IsolatedControllerTopicCreationMovesToNewControllerW
   }
 }
 
-// BUG REPRODUCTION (left failing on purpose, see the report of the cluster
-// tests): a partition leader is cut off from its peers while an idempotent
+// Regression: a partition leader is cut off from its peers while an idempotent
 // producer whose first bootstrap server is that broker writes to it. The
-// majority elects a new leader within ~2 s, yet the producer never writes
-// to it: it keeps refreshing metadata from the isolated broker (the
-// any-broker connection is reused while alive), which names no leader, and
-// every record fails after delivery_timeout with "delivery timed out: no
-// leader known for isolated/0" (seen for 70 s).
+// majority elects a new leader within ~2 s; the producer never wrote to it
+// while it kept refreshing metadata from the isolated broker, which names no
+// leader (every record failed after delivery_timeout, "no leader known");
+// now an answer without a leader sends the next refresh to another broker.
 TEST_F(ClusterFailoverTest, ProducerWhoseMetadataBrokerIsIsolatedMovesToTheNewLeader) {
   ASSERT_TRUE(StartCluster({.links = LinkMode::kProxied, .args = {"--leader-balance-interval-ms", "0"}}));
   NewTopic spec;

@@ -73,6 +73,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void Close() { Fail(Errc::kCancelled, "client closed"); }
+  // Takes no new requests (the caller forgets it) and closes once every
+  // request on it is answered.
+  void Retire() {
+    retired_ = true;
+    CloseIfIdle();
+  }
 
  private:
   struct Outgoing {
@@ -136,9 +142,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
         self->pending_.pop_front();
         if (!self->pending_.empty()) self->ArmTimer(self->pending_.front().deadline);
         o.done(Frame{bytes, body_length});
+        if (self->CloseIfIdle()) return;
         self->ReadHeader();
       });
     });
+  }
+
+  bool CloseIfIdle() {
+    if (!retired_ || dead_ || !pending_.empty() || !outbox_.empty()) return false;
+    Fail(Errc::kCancelled, "connection retired");
+    return true;
   }
 
   void ArmTimer(std::chrono::steady_clock::time_point when) {
@@ -171,6 +184,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     for (auto& o : outbox) o.done(telemq::Fail(code, message));
   }
 
+  bool retired_ = false;
   asio::io_context& io_;
   const ClientOptions& options_;
   tcp::socket socket_;
@@ -232,15 +246,20 @@ std::shared_ptr<Connection> Cluster::ConnectionTo(int32_t node, Lane lane) {
     if (!b) return nullptr;
     address = {b->host, b->port};
   } else {
-    // Any broker answers these requests. Rotate through the brokers known
-    // to be live, then the bootstrap list (kept for when every known
-    // address is gone, e.g. pods rescheduled under a service name), so one
-    // dead broker does not stall the client.
+    // Any broker answers these requests. Rotate through every known broker
+    // (live ones first: `live` is one broker's view, and a broker cut off
+    // from the others calls them all down), then the bootstrap list (kept
+    // for when every known address is gone, e.g. pods rescheduled under a
+    // service name), so one dead or isolated broker does not stall the
+    // client.
     std::vector<std::pair<std::string, uint16_t>> candidates;
     {
       std::lock_guard lock(mu_);
       for (const auto& [id, b] : cache_.brokers()) {
         if (b.live) candidates.emplace_back(b.host, b.port);
+      }
+      for (const auto& [id, b] : cache_.brokers()) {
+        if (!b.live) candidates.emplace_back(b.host, b.port);
       }
     }
     for (const auto& s : options_.bootstrap_servers) candidates.push_back(*ParseHostPort(s));
@@ -342,6 +361,28 @@ void Cluster::ApplyMetadata(const Frame& frame, const std::vector<std::string>& 
   if (asked.empty()) cache_.RetainOnly(named);
 }
 
+bool Cluster::IncompleteMetadata(const Frame& frame) {
+  auto resp = wire::VerifyBody<fb::MetadataResponse>(frame.body());
+  if (!resp) return true;
+  if ((*resp)->controller_id() < 0) return true;
+  if (const auto* topics = (*resp)->topics()) {
+    for (const auto* t : *topics) {
+      if (!t->partitions()) continue;
+      for (const auto* p : *t->partitions()) {
+        if (p->leader() < 0) return true;
+      }
+    }
+  }
+  return false;
+}
+
+void Cluster::RotateAnyBroker() {
+  auto it = connections_.find({kAnyBroker, Lane::kDefault});
+  if (it == connections_.end()) return;
+  it->second->Retire();
+  connections_.erase(it);
+}
+
 void Cluster::RefreshMetadata(std::vector<std::string> topics, std::function<void(Result<void>)> done) {
   flatbuffers::FlatBufferBuilder b(128);
   std::vector<flatbuffers::Offset<flatbuffers::String>> names;
@@ -354,6 +395,11 @@ void Cluster::RefreshMetadata(std::vector<std::string> topics, std::function<voi
       status = tl::unexpected(r.error());
     } else {
       self->ApplyMetadata(*r, topics, &status);
+      // A broker that names no controller, or no leader for a partition
+      // asked about, may be the one cut off from the others: the next
+      // refresh asks another broker (a healthy one during an election just
+      // answers the same).
+      if (IncompleteMetadata(*r)) self->RotateAnyBroker();
     }
     done(status);
   });

@@ -115,6 +115,11 @@ class Cluster : public std::enable_shared_from_this<Cluster> {
 
   explicit Cluster(const ClientOptions& options);
   std::shared_ptr<Connection> ConnectionTo(int32_t node, Lane lane);
+  // A metadata answer that names no controller or leaves a partition
+  // without a leader.
+  static bool IncompleteMetadata(const Frame& frame);
+  // The next any-broker request goes to the next broker (I/O thread).
+  void RotateAnyBroker();
   void ApplyMetadata(const Frame& frame, const std::vector<std::string>& asked, Result<void>* status);
   void StartRequestedRefresh();  // I/O thread
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <future>
+#include <thread>
 
 #include "client/cluster.h"
 #include "client/group_rpc.h"
@@ -390,13 +391,36 @@ void Membership::Leave(milliseconds timeout) {
     plan = core_.BeginLeave();
     node = coordinator_;
   }
-  if (plan && node >= 0) {
-    auto promise = std::make_shared<std::promise<void>>();
-    auto done = promise->get_future();
-    cluster_->Send(node, HeartbeatRequest(config_.group_id, *plan), [promise](Result<Frame>) { promise->set_value(); });
-    // Best effort: without an answer the coordinator expires us after the
-    // session timeout instead.
-    done.wait_for(timeout);
+  if (plan) {
+    // Best effort within `timeout`: without an answer the coordinator
+    // expires us after the session timeout instead. A coordinator that moved
+    // (a failover) is looked up again, so the partitions are released at
+    // once rather than a whole session later.
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (node < 0) {
+        auto found = FindCoordinator(*cluster_, config_.group_id);
+        if (found) node = *found;
+      }
+      if (node >= 0) {
+        auto promise = std::make_shared<std::promise<Result<Frame>>>();
+        auto answer = promise->get_future();
+        cluster_->Send(node, HeartbeatRequest(config_.group_id, *plan),
+                       [promise](Result<Frame> r) { promise->set_value(std::move(r)); });
+        if (answer.wait_until(deadline) != std::future_status::ready) break;
+        auto resp = ResponseBody<fb::GroupHeartbeatResponse>(answer.get());
+        if (resp) {
+          const auto code = (*resp)->error();
+          const bool moved = code == fb::ErrorCode::NotCoordinator || code == fb::ErrorCode::CoordinatorLoading ||
+                             code == fb::ErrorCode::CoordinatorNotAvailable;
+          if (!moved) break;  // left, or the member is already gone (unknown, fenced)
+        }
+        node = -1;  // the coordinator moved or did not answer: find it again
+      }
+      std::this_thread::sleep_for(std::min<milliseconds>(
+          config_.retry_backoff,
+          std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now())));
+    }
   }
   {
     std::lock_guard lock(mu_);

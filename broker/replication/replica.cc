@@ -17,7 +17,8 @@ ProducerStateTable::Incoming IncomingOf(const wire::BatchHeader& h) {
 }
 
 std::string LeaderHint(NodeId leader) {
-  return leader == raft::kNoNode ? "no leader is known yet" : "the leader is broker " + std::to_string(leader.value());
+  return leader == raft::kNoNode ? "no leader is known yet"
+                                 : "the leader is raft node " + std::to_string(leader.value());
 }
 
 }  // namespace
@@ -124,7 +125,7 @@ Result<void> Replica::StartNode() {
   config.random = [this] { return random_(); };
   // Requests waiting on the node being replaced can no longer be answered by
   // it (FailWrite already failed them; this keeps it so).
-  FailPending(Errc::kNotLeader, "broker " + std::to_string(options_.self.value()) + " restarted its replica of " +
+  FailPending(Errc::kNotLeader, "raft node " + std::to_string(options_.self.value()) + " restarted its replica of " +
                                     key().ToString() + "; " + LeaderHint(raft::kNoNode));
   ++generation_;
   ready_in_flight_ = false;
@@ -164,7 +165,7 @@ void Replica::Produce(std::vector<ProduceBatch> batches, std::shared_ptr<const v
     // can be written, and a request left waiting would be answered by
     // whatever the new node later commits at the same offsets.
     result.error = Errc::kNotLeader;
-    result.message = "broker " + std::to_string(options_.self.value()) + " is restarting its replica of " +
+    result.message = "raft node " + std::to_string(options_.self.value()) + " is restarting its replica of " +
                      key().ToString() + " after a write error; " + LeaderHint(raft::kNoNode);
     return done(std::move(result));
   }
@@ -172,8 +173,8 @@ void Replica::Produce(std::vector<ProduceBatch> batches, std::shared_ptr<const v
   if (restart_node_ || leader_term_ == Term(0) || node_->transfer_target() != raft::kNoNode) {
     result.error = Errc::kNotLeader;
     result.leader_hint = node_->leader() == options_.self ? raft::kNoNode : node_->leader();
-    result.message = "broker " + std::to_string(options_.self.value()) + " does not lead " + key().ToString() + "; " +
-                     LeaderHint(result.leader_hint);
+    result.message = "raft node " + std::to_string(options_.self.value()) + " does not lead " + key().ToString() +
+                     "; " + LeaderHint(result.leader_hint);
     return done(std::move(result));
   }
   Offset wait_for(-1);
@@ -220,7 +221,7 @@ void Replica::Produce(std::vector<ProduceBatch> batches, std::shared_ptr<const v
 void Replica::Step(const raft::Message& message) {
   if (stopped_ || restart_node_) return;
   if (auto r = node_->Step(message); !r) {
-    spdlog::warn("{}: dropped a Raft message from broker {}: {}", key().ToString(), message.from.value(),
+    spdlog::warn("{}: dropped a Raft message from raft node {}: {}", key().ToString(), message.from.value(),
                  r.error().ToString());
     return;
   }
@@ -417,8 +418,8 @@ void Replica::ObserveRole() {
     serving_.store(false, std::memory_order_release);
     const NodeId hint = node_->leader() == options_.self ? raft::kNoNode : node_->leader();
     FailPending(Errc::kNotLeader,
-                "broker " + std::to_string(options_.self.value()) + " stopped leading " + key().ToString() + " (term " +
-                    std::to_string(term.value()) + "); " + LeaderHint(hint),
+                "raft node " + std::to_string(options_.self.value()) + " stopped leading " + key().ToString() +
+                    " (term " + std::to_string(term.value()) + "); " + LeaderHint(hint),
                 hint);
     if (!proposed_.empty()) {
       // Some proposals were never written (they sat in the node's unstable
@@ -437,7 +438,7 @@ void Replica::ObserveRole() {
     // is served once that commits.
     leader_term_ = term;
     noop_offset_ = node_->LastPosition().offset;
-    spdlog::info("{}: broker {} leads term {}", key().ToString(), options_.self.value(), term.value());
+    spdlog::info("{}: raft node {} leads term {}", key().ToString(), options_.self.value(), term.value());
   }
 }
 

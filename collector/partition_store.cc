@@ -1023,7 +1023,7 @@ Result<WindowResult> PartitionStore::QueryWindow(std::string_view uuid, const Wi
       if (ts < bucket_lo || ts >= bucket_hi) {
         bucket_lo = bucket_of(ts);
         bucket_hi = bucket_lo > std::numeric_limits<int64_t>::max() - step ? std::numeric_limits<int64_t>::max()
-                                                                            : bucket_lo + step;
+                                                                           : bucket_lo + step;
       }
       ts = bucket_lo;
     }

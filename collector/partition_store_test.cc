@@ -240,9 +240,9 @@ TEST_F(PartitionStoreTest, DownsamplingHonoursWindowMetricAndPartialBuckets) {
   Fill({kGpuA, kGpuB}, 600, /*base=*/0);
   ApplyAll();
   WindowQuery q;
-  q.start_us = 90'000'000;   // inside bucket 1: 90..119 s
-  q.end_us = 150'000'000;    // inside bucket 2: 120..150 s, inclusive
-  q.metric = kMetrics[0];    // UTIL, values i*10
+  q.start_us = 90'000'000;  // inside bucket 1: 90..119 s
+  q.end_us = 150'000'000;   // inside bucket 2: 120..150 s, inclusive
+  q.metric = kMetrics[0];   // UTIL, values i*10
   q.downsample = Downsample{.step_us = 60'000'000, .agg = Aggregation::kCount};
   auto r = Query(kGpuA, q);
   ASSERT_EQ(r.points.size(), 2u);
@@ -276,7 +276,7 @@ TEST_F(PartitionStoreTest, DownsampledCursorPagingReturnsEveryBucketPointExactly
 }
 
 TEST_F(PartitionStoreTest, LatestGivesEachGpusNewestPointPerMetric) {
-  Fill({kGpuA, kGpuB}, 50);  // t = 1..50 s, value i*10 + m
+  Fill({kGpuA, kGpuB}, 50);                                                // t = 1..50 s, value i*10 + m
   log_.Append(MakePoint(kGpuB, 1'000'000, "OLD_METRIC", 7, "host-0002"));  // B moves host; a stale metric
   ApplyAll();
   auto all = store_->Latest({});

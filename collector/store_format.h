@@ -20,8 +20,8 @@
 // (a store written before topic ids has none; a format-2 reader that does not
 // know it ignores it), so it needs no new format version.
 
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>

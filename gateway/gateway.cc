@@ -200,8 +200,8 @@ struct Gateway::Impl {
   ApiError UpstreamFailure(const std::string& endpoint, const UpstreamReply& up, const std::string& uuid,
                            int32_t partition) {
     using O = UpstreamReply::Outcome;
-    const std::string owner = partition >= 0 ? "the collector of partition " + std::to_string(partition)
-                                             : std::string("a collector");
+    const std::string owner =
+        partition >= 0 ? "the collector of partition " + std::to_string(partition) : std::string("a collector");
     switch (up.outcome) {
       case O::kConnectFailed:
         upstream_errors["connect"]->Inc();

@@ -24,8 +24,7 @@ class JsonScanner {
   static constexpr int kMaxDepth = 64;
 
   tl::unexpected<Error> Bad(const std::string& why) const {
-    return telemq::Fail(Errc::kCorrupt,
-                        std::string(what_) + ": " + why + " (byte " + std::to_string(pos_) + ")");
+    return telemq::Fail(Errc::kCorrupt, std::string(what_) + ": " + why + " (byte " + std::to_string(pos_) + ")");
   }
   void SkipWs() {
     while (pos_ < in_.size() && (in_[pos_] == ' ' || in_[pos_] == '\n' || in_[pos_] == '\r' || in_[pos_] == '\t')) {

@@ -240,13 +240,12 @@ TEST(FleetViews, LatestContractBreachesAreErrors) {
   const std::string gpu = R"("uuid":"u","gpu_id":0,"device":"","model_name":"","hostname":"","partition":0)";
   EXPECT_TRUE(ParseCollectorLatest(R"({"gpus":[{)" + gpu + R"(,"latest":[]}],"serving":[0]})"));
   for (const std::string& bad : std::vector<std::string>{
-           R"({"gpus":[{)" + gpu + R"(,"latest":[{"metric":"A"}]}]})",                        // point lacks fields
+           R"({"gpus":[{)" + gpu + R"(,"latest":[{"metric":"A"}]}]})",                           // point lacks fields
            R"({"gpus":[{)" + gpu + R"(,"latest":[{"metric":1,"timestamp_us":1,"value":1}]}]})",  // metric not a string
            R"({"gpus":[{)" + gpu + R"(,"latest":[{"metric":"A","timestamp_us":1.5,"value":1}]}]})",
            R"({"gpus":[{"uuid":"u","latest":[]}]})",  // GPU lacks fields
-           R"({"gpus":[{)" + gpu + R"(}],"serving":["x"]})",
-           R"({"gpus":[{)" + gpu + R"(}]} trailing)",
-           R"({"serving":[0]})",  // no gpus
+           R"({"gpus":[{)" + gpu + R"(}],"serving":["x"]})", R"({"gpus":[{)" + gpu + R"(}]} trailing)",
+           R"({"serving":[0]})",                                                                     // no gpus
            R"({"gpus":[{)" + gpu + R"(,"latest":[{"metric":"A\q","timestamp_us":1,"value":1}]}]})",  // bad escape
            R"({"gpus":[{)" + gpu + R"(,"latest":[{"metric":"A","timestamp_us":1,"value":01}]}]})",
            std::string("not json")}) {

@@ -11,9 +11,9 @@ namespace {
 using nlohmann::json;
 
 json SpecToJson(const TopicSpec& s) {
-  return json{{"partitions", s.partitions},         {"replication_factor", s.replication_factor},
-              {"retention_ms", s.retention_ms},     {"retention_bytes", s.retention_bytes},
-              {"segment_bytes", s.segment_bytes},   {"segment_ms", s.segment_ms}};
+  return json{{"partitions", s.partitions},       {"replication_factor", s.replication_factor},
+              {"retention_ms", s.retention_ms},   {"retention_bytes", s.retention_bytes},
+              {"segment_bytes", s.segment_bytes}, {"segment_ms", s.segment_ms}};
 }
 
 TopicSpec SpecFromJson(const json& j) {
@@ -190,8 +190,9 @@ Result<std::vector<std::vector<int32_t>>> PlaceReplicas(const MetadataImage& ima
     const int32_t lead = order.front();
     const int32_t ring = brokers.back() + 1;
     auto distance = [&](int32_t b) { return ((b - lead) % ring + ring) % ring; };
-    std::sort(rest.begin(), rest.end(),
-              [&](int32_t a, int32_t b) { return std::tuple(replicas[a], distance(a)) < std::tuple(replicas[b], distance(b)); });
+    std::sort(rest.begin(), rest.end(), [&](int32_t a, int32_t b) {
+      return std::tuple(replicas[a], distance(a)) < std::tuple(replicas[b], distance(b));
+    });
     for (int16_t i = 1; i < replication_factor; ++i) set.push_back(rest[static_cast<size_t>(i - 1)]);
     ++leaders[set.front()];
     for (int32_t b : set) ++replicas[b];

@@ -33,7 +33,8 @@ std::string TopicValue(const TopicRecord& t) {
 
 Result<TopicRecord> DecodeTopic(const std::string& key, const std::string& value) {
   auto j = json::parse(value, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("id")) return Fail(Errc::kCorrupt, key + ": not a topic record");
+  if (j.is_discarded() || !j.is_object() || !j.contains("id"))
+    return Fail(Errc::kCorrupt, key + ": not a topic record");
   TELEMQ_ASSIGN_OR_RETURN(auto command, DecodeCommand(value));
   auto* create = std::get_if<CreateTopic>(&command);
   if (!create) return Fail(Errc::kCorrupt, key + ": not a topic record");

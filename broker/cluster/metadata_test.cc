@@ -116,7 +116,8 @@ TEST(Placement, SpreadsReplicasAndLeadersEvenlyAcrossTopics) {
         }
       }
       for (int b = 0; b < brokers; ++b) {
-        EXPECT_LE(std::abs(leaders[b] * brokers - total), brokers) << brokers << " brokers rf " << rf << " broker " << b;
+        EXPECT_LE(std::abs(leaders[b] * brokers - total), brokers)
+            << brokers << " brokers rf " << rf << " broker " << b;
         EXPECT_LE(std::abs(replicas[b] * brokers - total * rf), brokers) << brokers << " brokers rf " << rf;
       }
     }

@@ -62,14 +62,15 @@ Result<DecodedPeerRequest> DecodePeerRequest(const fb::PeerRaftRequest& request,
   h.host = request.host() ? request.host()->str() : std::string();
   h.port = request.port();
   if (h.from_broker < 0 || h.to_broker < 0 || h.from_broker == h.to_broker) {
-    return Fail(Errc::kInvalidArgument, "peer request with broker ids " + std::to_string(h.from_broker) + " -> " +
-                                            std::to_string(h.to_broker));
+    return Fail(Errc::kInvalidArgument,
+                "peer request with broker ids " + std::to_string(h.from_broker) + " -> " + std::to_string(h.to_broker));
   }
   if (request.leaderships()) {
     h.leaderships.emplace();
     h.leaderships->reserve(request.leaderships()->size());
     for (const auto* l : *request.leaderships()) {
-      if (l->partition() < 0 || l->term() < 1) return Fail(Errc::kInvalidArgument, "peer leadership claim out of range");
+      if (l->partition() < 0 || l->term() < 1)
+        return Fail(Errc::kInvalidArgument, "peer leadership claim out of range");
       h.leaderships->push_back({l->topic_id(), l->partition(), l->term()});
     }
   }
@@ -89,7 +90,8 @@ Result<DecodedPeerRequest> DecodePeerRequest(const fb::PeerRaftRequest& request,
       return Fail(Errc::kInvalidArgument, Describe(i, pm) + ": unknown type " + std::to_string(pm.type()));
     }
     if (NodeId(pm.from()) != from || NodeId(pm.to()) != to) {
-      return Fail(Errc::kInvalidArgument, Describe(i, pm) + ": node ids do not match the sending and receiving brokers");
+      return Fail(Errc::kInvalidArgument,
+                  Describe(i, pm) + ": node ids do not match the sending and receiving brokers");
     }
     PeerEnvelope env;
     env.topic_id = pm.topic_id();
@@ -120,8 +122,8 @@ Result<DecodedPeerRequest> DecodePeerRequest(const fb::PeerRaftRequest& request,
       e.base_offset = Offset(pe.base_offset());
       e.record_count = pe.record_count();
       if (e.base_offset != expect || e.record_count < 1 || e.term.value() < 1 || e.term > m.term) {
-        return Fail(Errc::kInvalidArgument, Describe(i, pm) + ": entry " + std::to_string(k) +
-                                                " is not contiguous or has a bad count or term");
+        return Fail(Errc::kInvalidArgument,
+                    Describe(i, pm) + ": entry " + std::to_string(k) + " is not contiguous or has a bad count or term");
       }
       if (pe.bytes() > payload.size() - pos) {
         return Fail(Errc::kInvalidArgument, Describe(i, pm) + ": entry bytes run past the payload");

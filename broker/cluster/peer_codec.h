@@ -73,7 +73,6 @@ struct DecodedPeerRequest {
 // problem found; nothing of an invalid request is returned.
 [[nodiscard]] Result<DecodedPeerRequest> DecodePeerRequest(const wire::fb::PeerRaftRequest& request,
                                                            std::span<const std::byte> payload,
-                                                           std::shared_ptr<const void> frame,
-                                                           int32_t max_batch_bytes);
+                                                           std::shared_ptr<const void> frame, int32_t max_batch_bytes);
 
 }  // namespace telemq::cluster

@@ -151,11 +151,11 @@ TEST(PeerCodec, RefusesWhatAReplicaMustNotSee) {
       {"same broker both ends", [](PeerHeader& h, auto&) { h.to_broker = 0; }, nullptr, "broker ids"},
       {"unknown type", [](PeerHeader&, auto& m) { m[1].message.type = static_cast<raft::MessageType>(42); }, nullptr,
        "unknown type"},
-      {"entries on a heartbeat",
-       [](PeerHeader&, auto& m) { m[1].message.entries.push_back(m[0].message.entries[0]); }, nullptr,
-       "entries on a message"},
-      {"gap between entries", [](PeerHeader&, auto& m) { m[0].message.entries.erase(m[0].message.entries.begin() + 1); },
-       nullptr, "not contiguous"},
+      {"entries on a heartbeat", [](PeerHeader&, auto& m) { m[1].message.entries.push_back(m[0].message.entries[0]); },
+       nullptr, "entries on a message"},
+      {"gap between entries",
+       [](PeerHeader&, auto& m) { m[0].message.entries.erase(m[0].message.entries.begin() + 1); }, nullptr,
+       "not contiguous"},
       {"entry of a later term than the message", [](PeerHeader&, auto& m) { m[0].message.term = Term(3); }, nullptr,
        "bad count or term"},
       {"flipped payload byte", nullptr, [](Wire& w) { w.payload[w.payload.size() - 3] ^= std::byte{1}; }, "checksum"},
@@ -172,7 +172,8 @@ TEST(PeerCodec, RefusesWhatAReplicaMustNotSee) {
     if (c.edit_wire) c.edit_wire(w);
     auto decoded = Decode(w);
     ASSERT_FALSE(decoded) << c.name;
-    EXPECT_NE(decoded.error().message().find(c.expect), std::string::npos) << c.name << ": " << decoded.error().message();
+    EXPECT_NE(decoded.error().message().find(c.expect), std::string::npos)
+        << c.name << ": " << decoded.error().message();
   }
 }
 

@@ -319,7 +319,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   std::atomic<int32_t> leader_{0};
   std::atomic<int64_t> term_{0};
   std::atomic<uint64_t> in_sync_mask_{0};  // bit i: voters[i] is in sync (leader only)
-  std::vector<int64_t> caught_up_ms_;       // per voter: when it last held everything committed (leader only)
+  std::vector<int64_t> caught_up_ms_;      // per voter: when it last held everything committed (leader only)
 };
 
 }  // namespace telemq::replication

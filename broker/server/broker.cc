@@ -1,20 +1,19 @@
 #include "broker/server/broker.h"
 
 #include <spdlog/spdlog.h>
-
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <cstdlib>
-#include <thread>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <atomic>
+#include <cstdlib>
 #include <fstream>
 #include <future>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "broker/server/broker_state.h"
@@ -225,20 +224,20 @@ Result<std::unique_ptr<Broker>> Broker::Open(const BrokerConfig& config, asio::i
   // away, before a crash).
   TELEMQ_ASSIGN_OR_RETURN(
       state->logs,
-      storage::LogManager::Open(
-          fs, config.data_dir, state->LogOptionsFor(TopicSpec{}),
-          [&](const std::string& topic, PartitionId p) -> std::optional<storage::LogOptions> {
-            if (topic == cluster::kControllerTopic) {
-              // Every broker holds the controller log (voters and learners).
-              return p.value() == 0 ? std::optional(state->LogOptionsFor(BrokerState::ControllerTopicSpec()))
-                                    : std::nullopt;
-            }
-            const auto* t = image.Find(topic);
-            if (t == nullptr || p.value() >= t->spec.partitions) return std::nullopt;
-            const auto& set = t->replicas[static_cast<size_t>(p.value())];
-            if (std::find(set.begin(), set.end(), self) == set.end()) return std::nullopt;
-            return state->LogOptionsFor(t->spec);
-          }));
+      storage::LogManager::Open(fs, config.data_dir, state->LogOptionsFor(TopicSpec{}),
+                                [&](const std::string& topic, PartitionId p) -> std::optional<storage::LogOptions> {
+                                  if (topic == cluster::kControllerTopic) {
+                                    // Every broker holds the controller log (voters and learners).
+                                    return p.value() == 0
+                                               ? std::optional(state->LogOptionsFor(BrokerState::ControllerTopicSpec()))
+                                               : std::nullopt;
+                                  }
+                                  const auto* t = image.Find(topic);
+                                  if (t == nullptr || p.value() >= t->spec.partitions) return std::nullopt;
+                                  const auto& set = t->replicas[static_cast<size_t>(p.value())];
+                                  if (std::find(set.begin(), set.end(), self) == set.end()) return std::nullopt;
+                                  return state->LogOptionsFor(t->spec);
+                                }));
   state->flusher = std::make_unique<storage::Flusher>(config.fsync_interval);
   state->flusher->Start();
   state->syncer = std::make_unique<FlusherSyncer>(*state->flusher);
@@ -332,7 +331,7 @@ replication::ReplicaOptions BaseReplicaOptions(const BrokerState& s, const std::
 }  // namespace
 
 Result<std::shared_ptr<replication::Replica>> BrokerState::OpenControllerReplica(const std::vector<int32_t>& voters,
-                                                                                const std::vector<int32_t>& learners) {
+                                                                                 const std::vector<int32_t>& learners) {
   const std::string topic(cluster::kControllerTopic);
   auto log = logs->Get(topic, PartitionId(0));
   if (!log) {
@@ -635,8 +634,7 @@ void BrokerState::WhenLeadersKnown(const std::string& name, std::chrono::millise
       std::move(done));
 }
 
-void BrokerState::WhenRemoved(const std::string& name, std::chrono::milliseconds timeout,
-                              std::function<void()> done) {
+void BrokerState::WhenRemoved(const std::string& name, std::chrono::milliseconds timeout, std::function<void()> done) {
   PollUntil(
       io, timeout,
       [this, name] {
@@ -679,8 +677,8 @@ void BrokerState::AppendGroupRecords(int32_t shard, Term term, std::vector<Offse
     // Fenced by the term the shard was loaded in: a change computed from an
     // older leadership's state must not land in a newer term's log.
     if (term != Term(0) && (!replica->leading() || replica->term() != term)) {
-      return done(Fail(Errc::kNotLeader, replica->key().ToString() + " is no longer led here in term " +
-                                             std::to_string(term.value())));
+      return done(Fail(Errc::kNotLeader,
+                       replica->key().ToString() + " is no longer led here in term " + std::to_string(term.value())));
     }
     replica->Produce({batch}, bytes, replication::Acks::kAll, [done = std::move(done)](replication::ProduceResult r) {
       if (r.error != Errc::kOk) return done(Fail(r.error, r.message));

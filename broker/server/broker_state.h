@@ -69,9 +69,9 @@ inline constexpr int kProducerIdCounterBits = 40;
 
 // Visits every record of `log` in [from, end), batch by batch: `visit(header,
 // &record)` per record, `visit(header, nullptr)` once per control batch.
-[[nodiscard]] Result<void> ReadLogRecords(const storage::PartitionLog& log, Offset from, Offset end,
-                                          const std::function<void(const wire::BatchHeader&,
-                                                                   const wire::RecordView*)>& visit);
+[[nodiscard]] Result<void> ReadLogRecords(
+    const storage::PartitionLog& log, Offset from, Offset end,
+    const std::function<void(const wire::BatchHeader&, const wire::RecordView*)>& visit);
 
 // One request as the dispatch table hands it to a handler, next to its
 // verified body.
@@ -134,7 +134,7 @@ struct BrokerState {
   // Serialises "snapshot the topics, hand them to the groups" so two topic
   // changes cannot deliver their snapshots in the wrong order.
   std::mutex group_topics_mu;
-  std::atomic<bool> draining{false};         // SIGTERM: handing leadership off; take none
+  std::atomic<bool> draining{false};  // SIGTERM: handing leadership off; take none
   std::atomic<bool> needs_reconcile{false};
   bool identity_sent = false;  // the raft tick timer only  // OnMetadata could not finish: the next tick retries
 

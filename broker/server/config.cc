@@ -107,8 +107,8 @@ Result<void> Validate(const BrokerConfig& c) {
     const auto& p = c.peers[i];
     const auto colon = p.rfind(':');
     int port = 0;
-    if (colon != std::string::npos && colon + 1 < p.size() && p.find_first_not_of("0123456789", colon + 1) == std::string::npos &&
-        p.size() - colon - 1 <= 5) {
+    if (colon != std::string::npos && colon + 1 < p.size() &&
+        p.find_first_not_of("0123456789", colon + 1) == std::string::npos && p.size() - colon - 1 <= 5) {
       port = std::stoi(p.substr(colon + 1));
     }
     if (colon == std::string::npos || colon == 0 || port < 1 || port > 65535) {

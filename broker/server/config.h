@@ -24,15 +24,15 @@ struct BrokerConfig {
   // this broker's own entry included). Names are resolved at every
   // connection attempt. Empty: a single broker.
   std::vector<std::string> peers;
-  int16_t default_replication_factor = 3;            // topics created without one (capped by the cluster size)
-  std::chrono::milliseconds raft_tick{100};          // Raft clock period
-  int election_ticks = 10;                           // election timeout in ticks (randomised up to twice that)
-  std::chrono::milliseconds liveness_timeout{3000};  // a peer not heard from for this long is down
+  int16_t default_replication_factor = 3;                     // topics created without one (capped by the cluster size)
+  std::chrono::milliseconds raft_tick{100};                   // Raft clock period
+  int election_ticks = 10;                                    // election timeout in ticks (randomised up to twice that)
+  std::chrono::milliseconds liveness_timeout{3000};           // a peer not heard from for this long is down
   std::chrono::milliseconds leader_balance_interval{10'000};  // hand leadership back to preferred leaders; 0: never
   std::chrono::milliseconds leadership_drain_timeout{10'000};  // SIGTERM: bound on handing off leadership
-  std::string listen_host = "127.0.0.1";          // address to bind
-  uint16_t port = 9092;                           // 0: pick an ephemeral port (see port_file)
-  std::string advertised_host;                    // host clients should dial; default listen_host
+  std::string listen_host = "127.0.0.1";                       // address to bind
+  uint16_t port = 9092;                                        // 0: pick an ephemeral port (see port_file)
+  std::string advertised_host;                                 // host clients should dial; default listen_host
   uint16_t advertised_port = 0;                   // port clients should dial (behind a proxy/NAT); 0: the bound port
   std::string data_dir = "./data";                // partition logs and the metadata store
   std::string port_file;                          // if set, the bound port is written here once listening

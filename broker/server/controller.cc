@@ -47,8 +47,8 @@ Controller::Controller(BrokerState& state, std::unique_ptr<cluster::MetadataStor
 Controller::~Controller() = default;
 
 Result<void> Controller::Start() {
-  TELEMQ_ASSIGN_OR_RETURN(replica_, state_.OpenControllerReplica(
-                                        voters_, Learners(state_.cluster_size(), state_.config.node_id)));
+  TELEMQ_ASSIGN_OR_RETURN(
+      replica_, state_.OpenControllerReplica(voters_, Learners(state_.cluster_size(), state_.config.node_id)));
   waiter_ = std::make_shared<ApplyWaiter>(weak_from_this());
   strand_.Post([self = shared_from_this()] { self->CatchUp(); });
   return Ok();

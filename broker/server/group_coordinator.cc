@@ -231,8 +231,7 @@ struct GroupCoordinator::Impl {
       // must not create it.
       if (std::holds_alternative<group::MemberTombstone>(record->body)) return Ok();
       // Topics are applied once the load finishes (FinishLoading).
-      it = shard.groups.emplace(record->group_id, GroupEntry{group::Group(record->group_id, ConfigFor()), Now()})
-               .first;
+      it = shard.groups.emplace(record->group_id, GroupEntry{group::Group(record->group_id, ConfigFor()), Now()}).first;
     }
     if (auto r = it->second.group.Replay(*record); !r) {
       return Fail(Errc::kCorrupt, "group replay: " + r.error().ToString());
@@ -337,8 +336,8 @@ void GroupCoordinator::BeginLoading(int32_t index, Term term) {
   Shard& shard = impl_->ShardAt(index);
   std::lock_guard lock(shard.mu);
   if (term < shard.term) {
-    spdlog::warn("{} shard {}: ignoring leadership of term {}, already saw term {}", kOffsetsTopic, index,
-                 term.value(), shard.term.value());
+    spdlog::warn("{} shard {}: ignoring leadership of term {}, already saw term {}", kOffsetsTopic, index, term.value(),
+                 shard.term.value());
     return;
   }
   Impl::Clear(shard);
@@ -355,8 +354,8 @@ Result<void> GroupCoordinator::Replay(int32_t index, Term term, std::string_view
   Shard& shard = *impl_->shards[index];
   std::lock_guard lock(shard.mu);
   if (shard.state != ShardState::kLoading || shard.term != term) {
-    return Fail(Errc::kNotLeader, "shard " + std::to_string(index) + " is not loading in term " +
-                                      std::to_string(term.value()));
+    return Fail(Errc::kNotLeader,
+                "shard " + std::to_string(index) + " is not loading in term " + std::to_string(term.value()));
   }
   return impl_->ReplayRecord(shard, key, value);
 }
@@ -367,8 +366,7 @@ Result<void> GroupCoordinator::Replay(int32_t index, std::string_view key, std::
   }
   Shard& shard = *impl_->shards[index];
   std::lock_guard lock(shard.mu);
-  const bool accepted =
-      shard.state == ShardState::kLoading || (shard.state == ShardState::kActive && shard.legacy);
+  const bool accepted = shard.state == ShardState::kLoading || (shard.state == ShardState::kActive && shard.legacy);
   if (!accepted) return Fail(Errc::kNotLeader, "shard " + std::to_string(index) + " is not loading");
   return impl_->ReplayRecord(shard, key, value);
 }
@@ -701,9 +699,8 @@ void GroupCoordinator::DeleteGroup(const fb::DeleteGroupRequest* req, Reply repl
   impl_->Append(shard_index, shard, {{kDeletePrefix + group_id, std::nullopt}}, [ok, reply](Result<void> r) {
     if (r) return reply(std::move(*ok));
     flatbuffers::FlatBufferBuilder fb_builder(128);
-    fb_builder.Finish(
-        fb::CreateDeleteGroupResponseDirect(fb_builder, AppendErrorToWire(r.error()),
-                                            ("group deletion not persisted: " + r.error().message()).c_str()));
+    fb_builder.Finish(fb::CreateDeleteGroupResponseDirect(
+        fb_builder, AppendErrorToWire(r.error()), ("group deletion not persisted: " + r.error().message()).c_str()));
     reply(FinishResponse(fb_builder));
   });
 }

@@ -103,8 +103,8 @@ class GroupCoordinatorTest : public ::testing::Test {
     return {h->member_id()->str(), h->member_epoch()};
   }
 
-  std::vector<uint8_t> Commit(GroupCoordinator& c, const std::string& group, const std::string& member,
-                              int32_t epoch, int32_t partition, int64_t offset) {
+  std::vector<uint8_t> Commit(GroupCoordinator& c, const std::string& group, const std::string& member, int32_t epoch,
+                              int32_t partition, int64_t offset) {
     flatbuffers::FlatBufferBuilder b;
     std::vector<flatbuffers::Offset<fb::OffsetCommitPartition>> ps{
         fb::CreateOffsetCommitPartitionDirect(b, partition, offset)};
@@ -298,8 +298,7 @@ TEST_F(GroupCoordinatorTest, LoadingShardAnswersCoordinatorLoading) {
   c->BeginLoading(s, Term(1));
   EXPECT_EQ(c->StateOf(s), State::kLoading);
   std::vector<std::string> topics{"t"};
-  EXPECT_EQ(As<fb::GroupHeartbeatResponse>(Heartbeat(*c, "", 0, &topics))->error(),
-            fb::ErrorCode::CoordinatorLoading);
+  EXPECT_EQ(As<fb::GroupHeartbeatResponse>(Heartbeat(*c, "", 0, &topics))->error(), fb::ErrorCode::CoordinatorLoading);
   EXPECT_EQ(As<fb::OffsetCommitResponse>(Commit(*c, "g", "", -1, 0, 1))->error(), fb::ErrorCode::CoordinatorLoading);
   EXPECT_EQ(As<fb::OffsetFetchResponse>(Fetch(*c, "g"))->error(), fb::ErrorCode::CoordinatorLoading);
   EXPECT_EQ(As<fb::DescribeGroupResponse>(Describe(*c))->error(), fb::ErrorCode::CoordinatorLoading);
@@ -340,8 +339,7 @@ TEST_F(GroupCoordinatorTest, LoadRestoresGroupsAndCommittedOffsets) {
   EXPECT_EQ(f->topics()->Get(0)->partitions()->Get(0)->offset(), 77);
   // The restored member carries on at its epoch.
   auto again = Commit(*b, "g", first, epoch, 2, 78);
-  EXPECT_EQ(As<fb::OffsetCommitResponse>(again)->topics()->Get(0)->partitions()->Get(0)->error(),
-            fb::ErrorCode::None);
+  EXPECT_EQ(As<fb::OffsetCommitResponse>(again)->topics()->Get(0)->partitions()->Get(0)->error(), fb::ErrorCode::None);
 }
 
 TEST_F(GroupCoordinatorTest, ResignDropsTheShardsGroups) {
@@ -402,8 +400,7 @@ TEST_F(GroupCoordinatorTest, SnapshotReplayedAloneRebuildsOffsetsAndDescriptions
     const auto [m, e] = Join(*a, g);
     for (int32_t p = 0; p < 6; ++p) {
       auto ok = Commit(*a, g, m, e, p, 1000 + p);
-      ASSERT_EQ(As<fb::OffsetCommitResponse>(ok)->topics()->Get(0)->partitions()->Get(0)->error(),
-                fb::ErrorCode::None);
+      ASSERT_EQ(As<fb::OffsetCommitResponse>(ok)->topics()->Get(0)->partitions()->Get(0)->error(), fb::ErrorCode::None);
     }
   }
   AdminCommit(*a, "elsewhere", 0, 1);
@@ -440,8 +437,8 @@ TEST_F(GroupCoordinatorTest, ReplayOfRecordsOfAnAbsentGroupSucceeds) {
   const group::GroupRecord member_tombstone{"left", group::MemberTombstone{"m-1"}};
   const int32_t s = c->ShardOf("left");
   c->BeginLoading(s, Term(1));
-  ASSERT_TRUE(c->Replay(s, Term(1), group::RecordKey(member_tombstone), group::EncodeRecord(member_tombstone))
-                  .has_value());
+  ASSERT_TRUE(
+      c->Replay(s, Term(1), group::RecordKey(member_tombstone), group::EncodeRecord(member_tombstone)).has_value());
   c->FinishLoading(s, Term(1));
   const int32_t t = c->ShardOf("deleted");
   c->BeginLoading(t, Term(1));
@@ -473,9 +470,8 @@ TEST_F(GroupCoordinatorTest, CommitInFlightAtResignIsAnsweredNotCoordinator) {
   std::vector<flatbuffers::Offset<fb::OffsetCommitTopic>> ts{fb::CreateOffsetCommitTopicDirect(b, "t", &ps)};
   b.Finish(fb::CreateOffsetCommitRequestDirect(b, "g", "", -1, &ts));
   std::optional<std::vector<uint8_t>> answer;
-  c->OffsetCommit(flatbuffers::GetRoot<fb::OffsetCommitRequest>(b.GetBufferPointer()), [&](Response r) {
-    answer.emplace(r.body.data(), r.body.data() + r.body.size());
-  });
+  c->OffsetCommit(flatbuffers::GetRoot<fb::OffsetCommitRequest>(b.GetBufferPointer()),
+                  [&](Response r) { answer.emplace(r.body.data(), r.body.data() + r.body.size()); });
   ASSERT_FALSE(answer.has_value());  // waits for the majority
   ASSERT_EQ(deferred_.size(), 1u);
   c->Resign(s);

@@ -43,5 +43,4 @@ class SystemClock final : public replication::Clock {
   int64_t NowMs() const override;
 };
 
-
 }  // namespace telemq::broker

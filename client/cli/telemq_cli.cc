@@ -71,10 +71,12 @@ class LoggingListener : public telemq::RebalanceListener {
 };
 
 void PrintRecord(const telemq::ConsumerRecord& r, const telemq::cli::PrintOptions& options) {
-  const std::string line = telemq::cli::FormatRecord(
-      {.partition = r.partition, .offset = r.offset.value(), .timestamp_ms = r.timestamp_ms, .key = r.key,
-       .value = r.value},
-      options);
+  const std::string line = telemq::cli::FormatRecord({.partition = r.partition,
+                                                      .offset = r.offset.value(),
+                                                      .timestamp_ms = r.timestamp_ms,
+                                                      .key = r.key,
+                                                      .value = r.value},
+                                                     options);
   std::fwrite(line.data(), 1, line.size(), stdout);
 }
 
@@ -209,8 +211,10 @@ int Run(int argc, char** argv) {
 
   auto* cluster = app.add_subcommand("cluster", "Cluster id, controller and brokers");
   auto* cstatus = cluster->add_subcommand(
-      "status", "Brokers up/down, controller, leaders per broker, under-replicated and offline partitions "
-                "(exit code " + std::to_string(telemq::cli::kExitOfflinePartitions) + " when a partition is offline)");
+      "status",
+      "Brokers up/down, controller, leaders per broker, under-replicated and offline partitions "
+      "(exit code " +
+          std::to_string(telemq::cli::kExitOfflinePartitions) + " when a partition is offline)");
   cstatus->add_option("--format", table_format, "text (aligned columns; default) | json");
   CLI11_PARSE(app, argc, argv);
   telemq::cli::PrintOptions print_options{.print_meta = print_meta, .print_key = print_key};
@@ -243,8 +247,7 @@ int Run(int argc, char** argv) {
         const std::string assigned = telemq::cli::AssignmentRanges(m.assignment);
         std::printf("member %s  instance %s  epoch %d  state %s%s  metadata '%s'\n  assignment %s (%zu)\n",
                     m.member_id.c_str(), m.instance_id.value_or("-").c_str(), m.member_epoch, m.state.c_str(),
-                    m.static_left ? " (static, left)" : "", m.metadata.c_str(), assigned.c_str(),
-                    m.assignment.size());
+                    m.static_left ? " (static, left)" : "", m.metadata.c_str(), assigned.c_str(), m.assignment.size());
         if (!m.pending_revocation.empty()) {
           std::printf("  pending_revocation %s\n", telemq::cli::AssignmentRanges(m.pending_revocation).c_str());
         }
@@ -294,13 +297,12 @@ int Run(int argc, char** argv) {
     }
     auto listener = std::make_shared<LoggingListener>(log_assignments);
     if (auto r = (*consumer)->Subscribe({name}, g, listener); !r) return Die("subscribe", r.error());
-    const int rc =
-        ConsumeLoop(**consumer, {max_records, idle_ms, print_options}, [&consumer, commit_after_print]() {
-          if (!commit_after_print) return;
-          if (auto c = (*consumer)->CommitSync(); !c) {
-            std::fprintf(stderr, "telemq: commit failed: %s\n", c.error().ToString().c_str());
-          }
-        });
+    const int rc = ConsumeLoop(**consumer, {max_records, idle_ms, print_options}, [&consumer, commit_after_print]() {
+      if (!commit_after_print) return;
+      if (auto c = (*consumer)->CommitSync(); !c) {
+        std::fprintf(stderr, "telemq: commit failed: %s\n", c.error().ToString().c_str());
+      }
+    });
     // Revokes (committing with auto-commit), then leaves the group.
     (*consumer)->Close();
     return rc;

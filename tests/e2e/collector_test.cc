@@ -326,9 +326,9 @@ TEST_F(CollectorE2ETest, AStoreOfTheOldFormatIsDroppedAndRebuiltFromTheLog) {
       return out;
     };
     rocksdb::WriteBatch b;
-    b.Put("V", std::string(1, '\x01') + kTopic);                                    // format version 1
-    b.Put("O", le64(static_cast<uint64_t>(hw[p])) + le64(1));                       // applied: the whole log
-    b.Put(std::string("D") + std::string(14, '\0'), std::string(8, '\0'));          // a version-1 point
+    b.Put("V", std::string(1, '\x01') + kTopic);                            // format version 1
+    b.Put("O", le64(static_cast<uint64_t>(hw[p])) + le64(1));               // applied: the whole log
+    b.Put(std::string("D") + std::string(14, '\0'), std::string(8, '\0'));  // a version-1 point
     ASSERT_TRUE(db->Write(rocksdb::WriteOptions(), &b).ok());
     ASSERT_TRUE(db->Close().ok());
   }

@@ -10,10 +10,9 @@
 // The processes are started once for the suite; the last test stops the
 // collector, so the tests run in the order written.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -568,8 +567,7 @@ TEST_F(GatewayE2E, NamesWithUrlDelimitersArePagedExactly) {
 // Issue #15, defect 2: an id that is not UTF-8 reached the collector, whose
 // JSON library threw; the 502 named the collector's address.
 TEST_F(GatewayE2E, IdsThatAreNotUtf8Are400AndNeverForwarded) {
-  const double before =
-      MetricValue(Get(Api(), "/metrics").body, "telemq_gateway_upstream_requests_total");
+  const double before = MetricValue(Get(Api(), "/metrics").body, "telemq_gateway_upstream_requests_total");
   for (const char* id : {"%FF", "%C3%28", "GPU-%80", "%ED%A0%80"}) {
     for (const std::string suffix : {"", "/telemetry"}) {
       const std::string target = "/api/v1/gpus/" + std::string(id) + suffix;
@@ -592,7 +590,7 @@ TEST_F(GatewayE2E, IdsThatAreNotUtf8Are400AndNeverForwarded) {
 // parsing it; the answer must say so, not "only GET is served".
 TEST_F(GatewayE2E, AnOverlongRequestLineIs414NamingIt) {
   for (const std::string& target : {"/api/v1/gpus/" + std::string(9000, 'a'),
-                                   "/api/v1/gpus/" + AnyGpu() + "/telemetry?metric=" + std::string(9000, 'm')}) {
+                                    "/api/v1/gpus/" + AnyGpu() + "/telemetry?metric=" + std::string(9000, 'm')}) {
     const RawAnswer a = RawRequest(Api(), "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n");
     EXPECT_EQ(a.status, 414) << a.head << a.body;
     EXPECT_EQ(a.Json()["error"]["code"], "uri_too_long") << a.body;
@@ -620,8 +618,7 @@ TEST_F(GatewayE2E, BodylessPostAndPatchAreAnsweredAtOnce) {
     EXPECT_LT(a.elapsed, milliseconds(2000)) << method;
   }
   // With a body, it is read (bounded) and refused the same way.
-  const RawAnswer with_body =
-      RawRequest(Api(), "POST /api/v1/gpus HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
+  const RawAnswer with_body = RawRequest(Api(), "POST /api/v1/gpus HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
   EXPECT_EQ(with_body.status, 405) << with_body.head << with_body.body;
   EXPECT_LT(with_body.elapsed, milliseconds(2000));
 }

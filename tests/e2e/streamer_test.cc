@@ -441,12 +441,19 @@ TEST_F(StreamerE2eTest, HostsSplitWithinOneOfEvenAndOnlyTheNewcomersOrLeaversHos
     ASSERT_TRUE(a && b);
     std::string why;
     std::vector<std::set<std::string>> two, three, back;
-    ASSERT_TRUE(WaitFor([&] { return SplitIsComplete({a.get(), b.get()}, hosts, hosts, &why, &two); }, seconds(20)))
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return SplitIsComplete({a.get(), b.get()}, hosts, hosts, &why, &two);
+        },
+        seconds(20)))
         << hosts << " hosts: " << why;
     auto c = start("streamer-c");
     ASSERT_TRUE(c);
-    ASSERT_TRUE(WaitFor([&] { return SplitIsComplete({a.get(), b.get(), c.get()}, hosts, hosts, &why, &three); },
-                        seconds(20)))
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return SplitIsComplete({a.get(), b.get(), c.get()}, hosts, hosts, &why, &three);
+        },
+        seconds(20)))
         << hosts << " hosts: " << why;
     // The newcomer took hosts from the others; none moved between a and b.
     for (int i = 0; i < 2; ++i) {
@@ -455,7 +462,11 @@ TEST_F(StreamerE2eTest, HostsSplitWithinOneOfEvenAndOnlyTheNewcomersOrLeaversHos
     }
     auto exited = c->Terminate(seconds(20));
     ASSERT_TRUE(exited) << exited.error().ToString();
-    ASSERT_TRUE(WaitFor([&] { return SplitIsComplete({a.get(), b.get()}, hosts, hosts, &why, &back); }, seconds(20)))
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return SplitIsComplete({a.get(), b.get()}, hosts, hosts, &why, &back);
+        },
+        seconds(20)))
         << hosts << " hosts: " << why;
     // The leaver's hosts went to a and b; each kept what it had.
     for (int i = 0; i < 2; ++i) {

@@ -2,7 +2,6 @@
 // non-zero before binding anything, with a message that names the key.
 
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
@@ -63,10 +62,11 @@ class ClusterIdentityTest : public ::testing::Test {
   }
   // The same, in a UTS namespace of its own with host name `host`.
   RunResult RunAsHost(const std::string& host, const std::vector<std::string>& args) {
-    std::string command = "hostname " + host + " && exec " + BrokerProcess::BinaryPath() + " --port 0 --data-dir " +
-                          dir_.File("data");
+    std::string command =
+        "hostname " + host + " && exec " + BrokerProcess::BinaryPath() + " --port 0 --data-dir " + dir_.File("data");
     for (const auto& a : args) command += " " + a;
-    auto r = RunProgram({"/usr/bin/unshare", "--uts", "/bin/sh", "-c", command}, dir_.File("out.log"), std::chrono::seconds(10));
+    auto r = RunProgram({"/usr/bin/unshare", "--uts", "/bin/sh", "-c", command}, dir_.File("out.log"),
+                        std::chrono::seconds(10));
     EXPECT_TRUE(r) << r.error().ToString();
     return r ? *r : RunResult{};
   }

@@ -39,9 +39,7 @@ std::string Str(const T&... parts) {
   return s.str();
 }
 
-int64_t MsSince(Clock::time_point t) {
-  return std::chrono::duration_cast<milliseconds>(Clock::now() - t).count();
-}
+int64_t MsSince(Clock::time_point t) { return std::chrono::duration_cast<milliseconds>(Clock::now() - t).count(); }
 
 // Producer options for the load: acks=all, idempotent, small batches, and a
 // delivery timeout that outlives every fault of these tests (so a record's
@@ -75,11 +73,11 @@ class KeyedLoad {
   // What reading the topic back found.
   struct Check {
     int64_t read = 0;
-    int64_t lost = 0;             // acknowledged, not read back
-    int64_t duplicates = 0;       // (producer, key, sequence) read twice
-    int64_t out_of_order = 0;     // a key's sequence went backwards
-    int64_t unacknowledged = 0;   // read back but never acknowledged
-    int64_t foreign = 0;          // not a record of this load
+    int64_t lost = 0;            // acknowledged, not read back
+    int64_t duplicates = 0;      // (producer, key, sequence) read twice
+    int64_t out_of_order = 0;    // a key's sequence went backwards
+    int64_t unacknowledged = 0;  // read back but never acknowledged
+    int64_t foreign = 0;         // not a record of this load
     std::string first_problem;
   };
 
@@ -199,17 +197,18 @@ class KeyedLoad {
       if (value.size() < options_.value_bytes) value.resize(options_.value_bytes, 'v');
       const std::string key = Str("p", p, "k", k);
       const auto sent_at = Clock::now();
-      auto queued = producer.Send(options_.topic, key, value, [this, p, k, s, sent_at](const Result<RecordMetadata>& md) {
-        std::lock_guard lock(mu_);
-        if (!md) {
-          ++failed_;
-          if (first_error_.empty()) first_error_ = md.error().ToString();
-          return;
-        }
-        acked_seqs_[{p, k}].insert(s);
-        ack_times_.push_back({md->partition, sent_at, Clock::now()});
-        ++acked_;
-      });
+      auto queued =
+          producer.Send(options_.topic, key, value, [this, p, k, s, sent_at](const Result<RecordMetadata>& md) {
+            std::lock_guard lock(mu_);
+            if (!md) {
+              ++failed_;
+              if (first_error_.empty()) first_error_ = md.error().ToString();
+              return;
+            }
+            acked_seqs_[{p, k}].insert(s);
+            ack_times_.push_back({md->partition, sent_at, Clock::now()});
+            ++acked_;
+          });
       if (!queued) {
         std::lock_guard lock(mu_);
         ++failed_;
@@ -310,8 +309,8 @@ TEST_F(ClusterFailoverTest, LeaderKill9LosesNoAcknowledgedRecordAndKeepsKeyOrder
     ASSERT_TRUE(successor) << successor.error().ToString();
     const int64_t elected_ms = MsSince(killed_at);
     std::optional<Clock::time_point> first_ack;
-    ASSERT_TRUE(WaitFor([&] { return (first_ack = load.FirstAckOfSentAfter(kTarget, killed_at)).has_value(); },
-                        seconds(20)))
+    ASSERT_TRUE(
+        WaitFor([&] { return (first_ack = load.FirstAckOfSentAfter(kTarget, killed_at)).has_value(); }, seconds(20)))
         << "round " << round << ": nothing acknowledged on the new leader; " << load.first_error();
     const auto failover_ms = std::chrono::duration_cast<milliseconds>(*first_ack - killed_at).count();
     std::printf("[failover] round %d: killed leader %d (term %" PRId64 "); broker %d leads term %" PRId64
@@ -476,8 +475,7 @@ TEST_F(ClusterFailoverTest, IsolatedLeaderAcknowledgesNothingUncommittedAndRejoi
   auto successor = cluster_->AwaitLeader("isolated", 0, seconds(15), isolated);
   ASSERT_TRUE(successor) << successor.error().ToString();
   std::optional<Clock::time_point> first_ack;
-  ASSERT_TRUE(
-      WaitFor([&] { return (first_ack = load.FirstAckOfSentAfter(0, cut_at)).has_value(); }, seconds(20)))
+  ASSERT_TRUE(WaitFor([&] { return (first_ack = load.FirstAckOfSentAfter(0, cut_at)).has_value(); }, seconds(20)))
       << "writes did not resume on the majority side; " << load.first_error();
   std::printf("[isolation] cut leader %d (term %" PRId64 "); broker %d leads term %" PRId64
               "; first acknowledged produce %" PRId64 " ms after the cut\n",
@@ -563,11 +561,12 @@ Result<void> ProduceNumbered(const ClientOptions& client, const std::string& top
   TELEMQ_ASSIGN_OR_RETURN(auto producer, Producer::Create(o));
   std::atomic<int64_t> failed{0};
   for (int64_t i = first; i < first + count; ++i) {
-    TELEMQ_TRY(producer->Send(topic, std::nullopt, SequencedValue(i, value_bytes),
-                              [&failed](const Result<RecordMetadata>& md) {
-                                if (!md) ++failed;
-                              },
-                              std::nullopt, 0));
+    TELEMQ_TRY(producer->Send(
+        topic, std::nullopt, SequencedValue(i, value_bytes),
+        [&failed](const Result<RecordMetadata>& md) {
+          if (!md) ++failed;
+        },
+        std::nullopt, 0));
   }
   TELEMQ_TRY(producer->Flush(seconds(90)));
   if (failed.load() != 0) return Fail(Errc::kIo, Str(failed.load(), " records not acknowledged"));
@@ -624,7 +623,8 @@ TEST_F(ClusterFailoverTest, FollowerCatchesUpAfterManyWritesAndRestartsFromLogSt
     auto led = AwaitPreferredLeader(*cluster_, "catchup", seconds(60));
     ASSERT_TRUE(led) << led.error().ToString();
     EXPECT_EQ(*led, *follower);
-    std::printf("[catch-up] %" PRId64 " records written in %" PRId64 " ms with broker %d down; in sync and leading "
+    std::printf("[catch-up] %" PRId64 " records written in %" PRId64
+                " ms with broker %d down; in sync and leading "
                 "again %" PRId64 " ms after its restart\n",
                 kRecords, write_ms, *follower, MsSince(restart_at));
     auto after = cluster_->admin().DescribeTopic("catchup");
@@ -671,7 +671,8 @@ TEST_F(ClusterFailoverTest, FollowerCatchesUpAfterManyWritesAndRestartsFromLogSt
     EXPECT_EQ(*led, *follower);
     auto after = cluster_->admin().DescribeTopic("retained");
     ASSERT_TRUE(after) << after.error().ToString();
-    std::printf("[retention] leader's log start %" PRId64 " while broker %d was down; leading again with log start "
+    std::printf("[retention] leader's log start %" PRId64
+                " while broker %d was down; leading again with log start "
                 "%" PRId64 ", high watermark %" PRId64 "\n",
                 leader_log_start, *follower, after->partitions[0].log_start_offset.value(),
                 after->partitions[0].high_watermark.value());
@@ -737,7 +738,8 @@ TEST_F(ClusterFailoverTest, CoordinatorKill9CommittedOffsetsSurviveAndGroupKeeps
     }
     return Ok();
   };
-  auto half = poll_until(**member, [&] { return consumed.size() >= kFirst / 2; }, seconds(30));
+  auto half = poll_until(
+      **member, [&] { return consumed.size() >= kFirst / 2; }, seconds(30));
   ASSERT_TRUE(half) << half.error().ToString();
   auto committed = (*member)->CommitSync();
   ASSERT_TRUE(committed) << committed.error().ToString();
@@ -770,7 +772,8 @@ TEST_F(ClusterFailoverTest, CoordinatorKill9CommittedOffsetsSurviveAndGroupKeeps
     EXPECT_EQ((*after)->value(), saved[tp.partition]) << "partition " << tp.partition;
   }
   // The member goes on and commits again through the new coordinator.
-  auto rest = poll_until(**member, [&] { return consumed.size() >= kFirst; }, seconds(30));
+  auto rest = poll_until(
+      **member, [&] { return consumed.size() >= kFirst; }, seconds(30));
   ASSERT_TRUE(rest) << rest.error().ToString();
   committed = (*member)->CommitSync();
   ASSERT_TRUE(committed) << committed.error().ToString();
@@ -787,11 +790,12 @@ TEST_F(ClusterFailoverTest, CoordinatorKill9CommittedOffsetsSurviveAndGroupKeeps
   auto next = Consumer::Create(copts);
   ASSERT_TRUE(next) << next.error().ToString();
   ASSERT_TRUE((*next)->Subscribe({"events"}, gopts));
-  auto resumed = poll_until(**next, [&] { return consumed.size() >= kMore; }, seconds(30));
+  auto resumed = poll_until(
+      **next, [&] { return consumed.size() >= kMore; }, seconds(30));
   ASSERT_TRUE(resumed) << resumed.error().ToString();
   // A little longer: nothing older arrives.
-  ASSERT_TRUE(poll_until(**next, [&, until = Clock::now() + milliseconds(500)] { return Clock::now() > until; },
-                         seconds(5)));
+  ASSERT_TRUE(poll_until(
+      **next, [&, until = Clock::now() + milliseconds(500)] { return Clock::now() > until; }, seconds(5)));
   EXPECT_EQ(consumed.size(), static_cast<size_t>(kMore));
   EXPECT_EQ(*consumed.begin(), kFirst) << "the new member did not resume from the committed offsets";
   EXPECT_EQ(*consumed.rbegin(), kFirst + kMore - 1);
@@ -865,8 +869,9 @@ TEST_F(ClusterFailoverTest, MemberLeavingAfterCoordinatorFailoverReleasesItsPart
                 " ms after the old one left (session timeout 6000 ms)\n",
                 attempt, coordinator->broker, successor->broker, handover_ms);
     EXPECT_TRUE(took_over);
-    EXPECT_LT(handover_ms, 3000) << "attempt " << attempt
-                                 << ": the leave was lost; the old member held its partitions until its session expired";
+    EXPECT_LT(handover_ms, 3000)
+        << "attempt " << attempt
+        << ": the leave was lost; the old member held its partitions until its session expired";
     (*second)->Close();
     auto restarted = cluster_->Restart(coordinator->broker);
     ASSERT_TRUE(restarted) << restarted.error().ToString();
@@ -961,10 +966,11 @@ TEST_F(ClusterFailoverTest, IsolatedControllerTopicCreationMovesToNewControllerW
   auto elsewhere = cluster_->AwaitDescription(
       [&](const ClusterDescription& d) { return d.controller_id >= 0 && d.controller_id != controller; }, seconds(5),
       "a new controller on the majority side");
-  std::printf("[controller-isolation] controller %d cut off; new controller %d; creation through a client of the "
-              "isolated broker %s after %" PRId64 " ms%s%s\n",
-              controller, elsewhere ? elsewhere->controller_id : -1, created ? "succeeded" : "failed", took_ms,
-              created ? "" : ": ", created ? "" : created.error().ToString().c_str());
+  std::printf(
+      "[controller-isolation] controller %d cut off; new controller %d; creation through a client of the "
+      "isolated broker %s after %" PRId64 " ms%s%s\n",
+      controller, elsewhere ? elsewhere->controller_id : -1, created ? "succeeded" : "failed", took_ms,
+      created ? "" : ": ", created ? "" : created.error().ToString().c_str());
   EXPECT_TRUE(elsewhere) << elsewhere.error().ToString();
   EXPECT_TRUE(created) << "topic creation did not reach the new controller: " << created.error().ToString();
   EXPECT_LT(took_ms, 8000);
@@ -1066,9 +1072,10 @@ TEST_F(ClusterFailoverTest, IsrHoldsEveryLiveReplicaUnderSteadyLoad) {
   const auto idle_at = Clock::now();
   auto full = cluster_->AwaitHealthy(seconds(5));
   EXPECT_TRUE(full) << full.error().ToString();
-  std::printf("[isr] %d of %d samples under steady load showed steady/0 with fewer in-sync replicas than replicas; "
-              "full again %" PRId64 " ms after the load stopped\n",
-              short_isr, samples, MsSince(idle_at));
+  std::printf(
+      "[isr] %d of %d samples under steady load showed steady/0 with fewer in-sync replicas than replicas; "
+      "full again %" PRId64 " ms after the load stopped\n",
+      short_isr, samples, MsSince(idle_at));
   EXPECT_EQ(short_isr, 0) << "all three brokers up and healthy, yet the isr was short in " << short_isr << " of "
                           << samples << " samples, e.g.\n"
                           << example;

@@ -59,7 +59,8 @@ int EphemeralLow() {
 }
 
 milliseconds Remaining(std::chrono::steady_clock::time_point deadline) {
-  return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now()));
+  return std::max(milliseconds(0),
+                  std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now()));
 }
 
 }  // namespace
@@ -139,8 +140,8 @@ Result<void> BrokerCluster::TryStart(const std::vector<uint16_t>& ports) {
     BrokerOptions bo;
     bo.port = ports_[i];
     bo.ready_timeout = options_.ready_timeout;
-    bo.args = {"--node-id", std::to_string(i), "--peers", peers, "--offsets-partitions",
-               std::to_string(options_.offsets_partitions)};
+    bo.args = {"--node-id", std::to_string(i),      "--peers",
+               peers,       "--offsets-partitions", std::to_string(options_.offsets_partitions)};
     bo.args.insert(bo.args.end(), options_.args.begin(), options_.args.end());
     TELEMQ_ASSIGN_OR_RETURN(auto broker, BrokerProcess::Spawn(std::move(bo)));
     brokers_.push_back(std::move(broker));
@@ -181,13 +182,13 @@ Result<ExitStatus> BrokerCluster::Terminate(int i, milliseconds timeout) { retur
 
 Result<void> BrokerCluster::Restart(int i) {
   TELEMQ_TRY(brokers_.at(i)->Restart(RestartPort::kSame));
-  TELEMQ_ASSIGN_OR_RETURN(
-      auto d, AwaitDescription(
-                  [&](const ClusterDescription& d) {
-                    return std::any_of(d.brokers.begin(), d.brokers.end(),
-                                       [&](const BrokerDescription& b) { return b.id == i && b.live; });
-                  },
-                  options_.ready_timeout, "broker " + std::to_string(i) + " live again"));
+  TELEMQ_ASSIGN_OR_RETURN(auto d, AwaitDescription(
+                                      [&](const ClusterDescription& d) {
+                                        return std::any_of(
+                                            d.brokers.begin(), d.brokers.end(),
+                                            [&](const BrokerDescription& b) { return b.id == i && b.live; });
+                                      },
+                                      options_.ready_timeout, "broker " + std::to_string(i) + " live again"));
   (void)d;
   return Ok();
 }
@@ -302,9 +303,8 @@ Result<ClusterDescription> BrokerCluster::AwaitDescription(const std::function<b
         if (verbose && std::chrono::steady_clock::now() >= next_print) {
           next_print += std::chrono::seconds(1);
           std::fprintf(stderr, "[cluster] awaiting %s for %lld ms; now:\n%s", what.c_str(),
-                       static_cast<long long>(std::chrono::duration_cast<milliseconds>(
-                                                  std::chrono::steady_clock::now() - start)
-                                                  .count()),
+                       static_cast<long long>(
+                           std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start).count()),
                        last.c_str());
         }
         return false;
@@ -380,22 +380,22 @@ Result<LeaderInfo> BrokerCluster::LeaderOf(const std::string& topic, int32_t par
 Result<LeaderInfo> BrokerCluster::AwaitLeader(const std::string& topic, int32_t partition, milliseconds timeout,
                                               std::optional<int32_t> other_than) {
   LeaderInfo found;
-  TELEMQ_ASSIGN_OR_RETURN(
-      auto d, AwaitDescription(
-                  [&](const ClusterDescription& d) {
-                    for (const auto& t : d.topics) {
-                      if (t.name != topic) continue;
-                      for (const auto& p : t.partitions) {
-                        if (p.partition != partition || p.leader < 0 || p.leader >= size()) continue;
-                        if (other_than && p.leader == *other_than) continue;
-                        if (!brokers_[p.leader]->running()) continue;
-                        found = {p.leader, p.leader_term};
-                        return true;
-                      }
-                    }
-                    return false;
-                  },
-                  timeout, "a leader of " + topic + "/" + std::to_string(partition)));
+  TELEMQ_ASSIGN_OR_RETURN(auto d, AwaitDescription(
+                                      [&](const ClusterDescription& d) {
+                                        for (const auto& t : d.topics) {
+                                          if (t.name != topic) continue;
+                                          for (const auto& p : t.partitions) {
+                                            if (p.partition != partition || p.leader < 0 || p.leader >= size())
+                                              continue;
+                                            if (other_than && p.leader == *other_than) continue;
+                                            if (!brokers_[p.leader]->running()) continue;
+                                            found = {p.leader, p.leader_term};
+                                            return true;
+                                          }
+                                        }
+                                        return false;
+                                      },
+                                      timeout, "a leader of " + topic + "/" + std::to_string(partition)));
   (void)d;
   return found;
 }

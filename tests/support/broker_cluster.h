@@ -99,9 +99,8 @@ class BrokerCluster {
   [[nodiscard]] Result<ClusterDescription> Describe();
   // Polls Describe() until `done` holds for an answer; returns that answer,
   // or kTimeout naming `what` and the last answer (or error).
-  [[nodiscard]] Result<ClusterDescription> AwaitDescription(
-      const std::function<bool(const ClusterDescription&)>& done, std::chrono::milliseconds timeout,
-      const std::string& what);
+  [[nodiscard]] Result<ClusterDescription> AwaitDescription(const std::function<bool(const ClusterDescription&)>& done,
+                                                            std::chrono::milliseconds timeout, const std::string& what);
   // Every broker running and live, a controller leader, and every partition
   // led by a broker with all its replicas in sync.
   [[nodiscard]] Result<ClusterDescription> AwaitHealthy(std::chrono::milliseconds timeout);

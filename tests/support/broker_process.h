@@ -7,8 +7,8 @@
 // 127.0.0.1:<port> succeeds (polled, bounded by a deadline; no fixed sleeps).
 // Spawn() + AwaitReady() do the same in two steps, so that brokers of a
 // cluster, which wait for each other before announcing their port, can be
-// started together. Restart() starts it again on the same data directory. Its output goes to broker.log in the temp directory; when the
-// current test has failed, the destructor prints that log's tail.
+// started together. Restart() starts it again on the same data directory. Its output goes to broker.log in the temp
+// directory; when the current test has failed, the destructor prints that log's tail.
 //
 // Ownership: the object owns the process and the temp directory; its
 // destructor kills (SIGKILL) and reaps the broker and removes the directory.

@@ -179,9 +179,9 @@ void FetchOp::Attempt(bool final_attempt) {
         pos -= bytes;  // drop a partially read partition
         bytes = 0;
       }
-      parts.push_back(fb::CreateFetchPartitionResultDirect(
-          b, pl.partition, pl.error, pl.message.empty() ? nullptr : pl.message.c_str(), pl.hwm, pl.log_start, bytes,
-          pl.leader_hint, pl.leader_term));
+      parts.push_back(fb::CreateFetchPartitionResultDirect(b, pl.partition, pl.error,
+                                                           pl.message.empty() ? nullptr : pl.message.c_str(), pl.hwm,
+                                                           pl.log_start, bytes, pl.leader_hint, pl.leader_term));
     }
     topics.push_back(fb::CreateFetchTopicResultDirect(b, plan[i].topic.c_str(), &parts));
     i = j;

@@ -49,49 +49,49 @@ void BrokerState::HandleFindCoordinator(const fb::FindCoordinatorRequest* req, c
 
 void BrokerState::HandleGroupHeartbeat(const fb::GroupHeartbeatRequest* req, const Request&, Reply& reply) {
   auto g = Groups();
-  if (!g) return NotAvailable(reply, kNoCoordinator, [](auto& b, auto e, auto m) {
-    return fb::CreateGroupHeartbeatResponseDirect(b, e, m);
-  });
+  if (!g)
+    return NotAvailable(reply, kNoCoordinator,
+                        [](auto& b, auto e, auto m) { return fb::CreateGroupHeartbeatResponseDirect(b, e, m); });
   g->Heartbeat(req, std::move(reply));
 }
 
 void BrokerState::HandleOffsetCommit(const fb::OffsetCommitRequest* req, const Request&, Reply& reply) {
   auto g = Groups();
-  if (!g) return NotAvailable(reply, kNoCoordinator, [](auto& b, auto e, auto m) {
-    return fb::CreateOffsetCommitResponseDirect(b, e, m);
-  });
+  if (!g)
+    return NotAvailable(reply, kNoCoordinator,
+                        [](auto& b, auto e, auto m) { return fb::CreateOffsetCommitResponseDirect(b, e, m); });
   g->OffsetCommit(req, std::move(reply));
 }
 
 void BrokerState::HandleOffsetFetch(const fb::OffsetFetchRequest* req, const Request&, Reply& reply) {
   auto g = Groups();
-  if (!g) return NotAvailable(reply, kNoCoordinator, [](auto& b, auto e, auto m) {
-    return fb::CreateOffsetFetchResponseDirect(b, e, m);
-  });
+  if (!g)
+    return NotAvailable(reply, kNoCoordinator,
+                        [](auto& b, auto e, auto m) { return fb::CreateOffsetFetchResponseDirect(b, e, m); });
   g->OffsetFetch(req, std::move(reply));
 }
 
 void BrokerState::HandleListGroups(const fb::ListGroupsRequest*, const Request&, Reply& reply) {
   auto g = Groups();
-  if (!g) return NotAvailable(reply, kNoCoordinator, [](auto& b, auto e, auto m) {
-    return fb::CreateListGroupsResponseDirect(b, e, m);
-  });
+  if (!g)
+    return NotAvailable(reply, kNoCoordinator,
+                        [](auto& b, auto e, auto m) { return fb::CreateListGroupsResponseDirect(b, e, m); });
   g->ListGroups(std::move(reply));
 }
 
 void BrokerState::HandleDescribeGroup(const fb::DescribeGroupRequest* req, const Request&, Reply& reply) {
   auto g = Groups();
-  if (!g) return NotAvailable(reply, kNoCoordinator, [](auto& b, auto e, auto m) {
-    return fb::CreateDescribeGroupResponseDirect(b, e, m);
-  });
+  if (!g)
+    return NotAvailable(reply, kNoCoordinator,
+                        [](auto& b, auto e, auto m) { return fb::CreateDescribeGroupResponseDirect(b, e, m); });
   g->DescribeGroup(req, std::move(reply));
 }
 
 void BrokerState::HandleDeleteGroup(const fb::DeleteGroupRequest* req, const Request&, Reply& reply) {
   auto g = Groups();
-  if (!g) return NotAvailable(reply, kNoCoordinator, [](auto& b, auto e, auto m) {
-    return fb::CreateDeleteGroupResponseDirect(b, e, m);
-  });
+  if (!g)
+    return NotAvailable(reply, kNoCoordinator,
+                        [](auto& b, auto e, auto m) { return fb::CreateDeleteGroupResponseDirect(b, e, m); });
   g->DeleteGroup(req, std::move(reply));
 }
 

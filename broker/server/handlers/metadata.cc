@@ -49,10 +49,9 @@ void BrokerState::HandleMetadata(const fb::MetadataRequest* req, const Request&,
           if (transport->IsLive(BrokerOf(n))) isr.push_back(BrokerOf(n));
         }
       }
-      parts.push_back(fb::CreatePartitionMetadataDirect(b, p,
-                                                        leader.broker >= 0 ? ErrorCode::None
-                                                                           : ErrorCode::LeaderNotAvailable,
-                                                        leader.broker, leader.term, &set, isr.empty() ? nullptr : &isr));
+      parts.push_back(
+          fb::CreatePartitionMetadataDirect(b, p, leader.broker >= 0 ? ErrorCode::None : ErrorCode::LeaderNotAvailable,
+                                            leader.broker, leader.term, &set, isr.empty() ? nullptr : &isr));
     }
     auto cfg = fb::CreateTopicConfig(b, t.spec.retention_ms, t.spec.retention_bytes, t.spec.segment_bytes);
     out.push_back(fb::CreateTopicMetadataDirect(b, t.name.c_str(), ErrorCode::None, nullptr, &parts, cfg,

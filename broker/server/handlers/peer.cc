@@ -38,9 +38,9 @@ void BrokerState::HandlePeerRaft(const fb::PeerRaftRequest* req, const Request& 
   const std::string& ours = controller->image()->cluster_id;
   if (!ours.empty() && !h.cluster_id.empty() && ours != h.cluster_id) {
     spdlog::warn("refused frames of broker {} from cluster {} (this is cluster {})", h.from_broker, h.cluster_id, ours);
-    return reply(PeerAnswer(ErrorCode::InconsistentClusterId,
-                            "broker " + std::to_string(config.node_id) + " belongs to cluster " + ours + ", not " +
-                                h.cluster_id));
+    return reply(PeerAnswer(
+        ErrorCode::InconsistentClusterId,
+        "broker " + std::to_string(config.node_id) + " belongs to cluster " + ours + ", not " + h.cluster_id));
   }
   if (!h.host.empty() && h.port != 0) {
     transport->Learn(h.from_broker, h.host, h.port);

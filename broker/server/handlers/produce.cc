@@ -45,10 +45,9 @@ struct ProduceContext {
       size_t j = i;
       for (; j < outcomes.size() && outcomes[j].topic == outcomes[i].topic; ++j) {
         const auto& o = outcomes[j];
-        parts.push_back(fb::CreateProducePartitionResultDirect(b, o.partition, o.error,
-                                                               o.message.empty() ? nullptr : o.message.c_str(),
-                                                               o.base_offset, o.log_start_offset, o.leader_hint,
-                                                               o.leader_term));
+        parts.push_back(fb::CreateProducePartitionResultDirect(
+            b, o.partition, o.error, o.message.empty() ? nullptr : o.message.c_str(), o.base_offset, o.log_start_offset,
+            o.leader_hint, o.leader_term));
       }
       topics.push_back(fb::CreateProduceTopicResultDirect(b, outcomes[i].topic.c_str(), &parts));
       i = j;
@@ -152,23 +151,24 @@ void BrokerState::HandleProduce(const fb::ProduceRequest* req, const Request& re
       }
       replica->executor().Post(
           [replica, ctx, slot, acks, frame = request.frame, batches = std::move(batches)]() mutable {
-            replica->Produce(std::move(batches), std::move(frame), acks, [ctx, slot, replica](replication::ProduceResult r) {
-              {
-                std::lock_guard lock(ctx->mu);
-                auto& o = ctx->outcomes[slot];
-                if (r.leader_hint != raft::kNoNode) {
-                  o.leader_hint = BrokerOf(r.leader_hint);
-                  o.leader_term = replica->term().value();
-                }
-                o.base_offset = r.base_offset.value();
-                o.log_start_offset = r.log_start_offset.value();
-                if (r.error != Errc::kOk) {
-                  o.error = wire::ToWireError(r.error);
-                  o.message = std::move(r.message);
-                }
-              }
-              ctx->Done();
-            });
+            replica->Produce(std::move(batches), std::move(frame), acks,
+                             [ctx, slot, replica](replication::ProduceResult r) {
+                               {
+                                 std::lock_guard lock(ctx->mu);
+                                 auto& o = ctx->outcomes[slot];
+                                 if (r.leader_hint != raft::kNoNode) {
+                                   o.leader_hint = BrokerOf(r.leader_hint);
+                                   o.leader_term = replica->term().value();
+                                 }
+                                 o.base_offset = r.base_offset.value();
+                                 o.log_start_offset = r.log_start_offset.value();
+                                 if (r.error != Errc::kOk) {
+                                   o.error = wire::ToWireError(r.error);
+                                   o.message = std::move(r.message);
+                                 }
+                               }
+                               ctx->Done();
+                             });
           });
     }
   }

@@ -89,10 +89,10 @@ void BrokerState::HandleCreateTopics(const fb::CreateTopicsRequest* req, const R
       auto fail = [&](ErrorCode code, const std::string& msg) { ctx->Set(slot, code, msg); };
       TopicSpec spec;
       spec.partitions = t->partitions() > 0 ? t->partitions() : config.default_partitions;
-      spec.replication_factor = t->replication_factor() > 0
-                                    ? t->replication_factor()
-                                    : static_cast<int16_t>(std::min<int32_t>(config.default_replication_factor,
-                                                                             cluster_size()));
+      spec.replication_factor =
+          t->replication_factor() > 0
+              ? t->replication_factor()
+              : static_cast<int16_t>(std::min<int32_t>(config.default_replication_factor, cluster_size()));
       spec.retention_ms = config.retention_ms;
       spec.retention_bytes = config.retention_bytes;
       if (const auto* c = t->config()) {
@@ -136,9 +136,10 @@ void BrokerState::HandleCreateTopics(const fb::CreateTopicsRequest* req, const R
       controller->Propose(
           cluster::CreateTopic{name, spec, *placed}, [this, ctx, slot, name, placed = *placed](Result<ImageRef> r) {
             if (!r) {
-              ctx->Set(slot, r.error().code() == Errc::kNotLeader ? ErrorCode::NotController
-                                                                  : wire::ToWireError(r.error().code()),
-                       r.error().message());
+              ctx->Set(
+                  slot,
+                  r.error().code() == Errc::kNotLeader ? ErrorCode::NotController : wire::ToWireError(r.error().code()),
+                  r.error().message());
               return ctx->Done();
             }
             const auto* t = (*r)->Find(name);
@@ -186,9 +187,10 @@ void BrokerState::HandleDeleteTopics(const fb::DeleteTopicsRequest* req, const R
       ctx->Add();
       controller->Propose(cluster::DeleteTopic{name, t->id}, [this, ctx, slot, name](Result<ImageRef> r) {
         if (!r) {
-          ctx->Set(slot, r.error().code() == Errc::kNotLeader ? ErrorCode::NotController
-                                                              : wire::ToWireError(r.error().code()),
-                   r.error().message());
+          ctx->Set(
+              slot,
+              r.error().code() == Errc::kNotLeader ? ErrorCode::NotController : wire::ToWireError(r.error().code()),
+              r.error().message());
           return ctx->Done();
         }
         spdlog::info("deleted topic {}", name);

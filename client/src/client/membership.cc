@@ -397,12 +397,21 @@ void Membership::Leave(milliseconds timeout) {
     // (a failover) is looked up again, so the partitions are released at
     // once rather than a whole session later.
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
+    for (int attempt = 0; attempt < 30 && std::chrono::steady_clock::now() < deadline; ++attempt) {
       if (node < 0) {
         auto found = FindCoordinator(*cluster_, config_.group_id);
-        if (found) node = *found;
+        if (!found) {
+          // No broker reachable: the session timeout will expire us; do not
+          // hold the caller's Close() for it. A broker that answered "no
+          // coordinator yet" (an election) is asked again.
+          const Errc code = found.error().code();
+          if (code == Errc::kDisconnected || code == Errc::kTimeout || code == Errc::kCancelled) break;
+          std::this_thread::sleep_for(config_.retry_backoff);
+          continue;
+        }
+        node = *found;
       }
-      if (node >= 0) {
+      {
         auto promise = std::make_shared<std::promise<Result<Frame>>>();
         auto answer = promise->get_future();
         cluster_->Send(node, HeartbeatRequest(config_.group_id, *plan),

@@ -43,6 +43,12 @@ struct AdminContext {
     std::lock_guard lock(mu);
     ++pending;
   }
+  // A proposal that failed: kNotLeader means the controller moved.
+  void Fail(size_t slot, const Error& error) {
+    Set(slot, error.code() == Errc::kNotLeader ? ErrorCode::NotController : wire::ToWireError(error.code()),
+        error.message());
+    Done();
+  }
   void Done() {
     {
       std::lock_guard lock(mu);
@@ -133,27 +139,21 @@ void BrokerState::HandleCreateTopics(const fb::CreateTopicsRequest* req, const R
       }
       if (req->validate_only()) continue;
       ctx->Add();
-      controller->Propose(
-          cluster::CreateTopic{name, spec, *placed}, [this, ctx, slot, name, placed = *placed](Result<ImageRef> r) {
-            if (!r) {
-              ctx->Set(
-                  slot,
-                  r.error().code() == Errc::kNotLeader ? ErrorCode::NotController : wire::ToWireError(r.error().code()),
-                  r.error().message());
-              return ctx->Done();
-            }
-            const auto* t = (*r)->Find(name);
-            if (t == nullptr || t->replicas != placed) {
-              // Refused at apply: another create of the name got in first.
-              ctx->Set(slot, ErrorCode::TopicAlreadyExists, "topic '" + name + "' already exists");
-              return ctx->Done();
-            }
-            spdlog::info("created topic {} (id {}) with {} partitions, replication factor {}", name, t->id,
-                         t->spec.partitions, t->spec.replication_factor);
-            // Answered once every partition has a leader, so a client may
-            // produce to it at once.
-            WhenLeadersKnown(name, std::chrono::seconds(10), [ctx] { ctx->Done(); });
-          });
+      controller->Propose(cluster::CreateTopic{name, spec, *placed},
+                          [this, ctx, slot, name, placed = *placed](Result<ImageRef> r) {
+                            if (!r) return ctx->Fail(slot, r.error());
+                            const auto* t = (*r)->Find(name);
+                            if (t == nullptr || t->replicas != placed) {
+                              // Refused at apply: another create of the name got in first.
+                              ctx->Set(slot, ErrorCode::TopicAlreadyExists, "topic '" + name + "' already exists");
+                              return ctx->Done();
+                            }
+                            spdlog::info("created topic {} (id {}) with {} partitions, replication factor {}", name,
+                                         t->id, t->spec.partitions, t->spec.replication_factor);
+                            // Answered once every partition has a leader, so a client may
+                            // produce to it at once.
+                            WhenLeadersKnown(name, std::chrono::seconds(10), [ctx] { ctx->Done(); });
+                          });
     }
   }
   ctx->Done();
@@ -186,13 +186,7 @@ void BrokerState::HandleDeleteTopics(const fb::DeleteTopicsRequest* req, const R
       }
       ctx->Add();
       controller->Propose(cluster::DeleteTopic{name, t->id}, [this, ctx, slot, name](Result<ImageRef> r) {
-        if (!r) {
-          ctx->Set(
-              slot,
-              r.error().code() == Errc::kNotLeader ? ErrorCode::NotController : wire::ToWireError(r.error().code()),
-              r.error().message());
-          return ctx->Done();
-        }
+        if (!r) return ctx->Fail(slot, r.error());
         spdlog::info("deleted topic {}", name);
         // Its long polls here are woken (they see the topic gone) and its
         // logs here deleted before the answer.

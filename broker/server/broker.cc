@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <atomic>
 #include <cstdlib>
@@ -766,7 +767,10 @@ void Broker::RunRaftTick() {
     state_->transport->SetIdentity(image->cluster_id, state_->advertised_host, state_->advertised_port);
     state_->identity_sent = true;
   }
-  if (state_->needs_reconcile.exchange(false)) state_->OnMetadata(state_->controller->image());
+  if (state_->needs_reconcile.exchange(false)) {
+    // Opening replicas is disk work: not on the Raft clock's thread.
+    asio::post(state_->io, [s = state_.get()] { s->OnMetadata(s->controller->image()); });
+  }
 }
 
 void Broker::BalanceLeaders() {

@@ -60,7 +60,8 @@ class Broker {
   void RunRetention();
   // Expires group members whose session ran out; called periodically.
   void RunGroupTick();
-  // One tick of every replica's Raft clock; called every raft tick.
+  // One tick of every replica's Raft clock; called every raft tick, from the
+  // server's tick thread (it only posts to strands).
   void RunRaftTick();
   // This broker's id (resolved at Open: configured, recorded or derived).
   int32_t id() const;

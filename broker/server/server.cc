@@ -226,6 +226,12 @@ struct Server::Impl {
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<asio::steady_timer> retention_timer;
   std::unique_ptr<asio::steady_timer> group_timer;
+  // The Raft clock has an io_context and thread of its own: it is never
+  // queued behind request handling or disk work on the I/O threads (a tick
+  // only posts to each replica's strand).
+  asio::io_context tick_io{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> tick_work;
+  std::thread tick_thread;
   std::unique_ptr<asio::steady_timer> raft_timer;
   std::unique_ptr<asio::steady_timer> balance_timer;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
@@ -281,8 +287,9 @@ struct Server::Impl {
     });
   }
 
-  // The Raft clock of every replica. Its own timer, so disk work never
-  // delays it (each replica's work runs on its strand).
+  // The Raft clock of every replica, on the tick thread: disk work and
+  // request handling on the I/O threads never delay it (each replica's
+  // work runs on its strand).
   void ScheduleRaftTick() {
     raft_timer->expires_after(config.raft_tick);
     raft_timer->async_wait([this](const std::error_code& ec) {
@@ -345,8 +352,10 @@ Result<void> Server::Start() {
   m.ScheduleRetention();
   m.group_timer = std::make_unique<asio::steady_timer>(m.io);
   m.ScheduleGroupTick();
-  m.raft_timer = std::make_unique<asio::steady_timer>(m.io);
+  m.raft_timer = std::make_unique<asio::steady_timer>(m.tick_io);
   m.ScheduleRaftTick();
+  m.tick_work.emplace(m.tick_io.get_executor());
+  m.tick_thread = std::thread([&m]() { m.tick_io.run(); });
   m.balance_timer = std::make_unique<asio::steady_timer>(m.io);
   m.ScheduleLeaderBalance();
   for (int i = 0; i < m.config.io_threads; ++i) {
@@ -397,7 +406,6 @@ Result<void> Server::Stop() {
     if (m.acceptor) m.acceptor->close(ec);
     if (m.retention_timer) m.retention_timer->cancel();
     if (m.group_timer) m.group_timer->cancel();
-    if (m.raft_timer) m.raft_timer->cancel();
     if (m.balance_timer) m.balance_timer->cancel();
   });
   // Let in-flight requests finish (bounded by the grace period).
@@ -423,6 +431,10 @@ Result<void> Server::Stop() {
   m.io.stop();
   for (auto& t : m.threads) t.join();
   m.threads.clear();
+  // The Raft clock last: it ticked the replicas through the drain.
+  m.tick_work.reset();
+  m.tick_io.stop();
+  if (m.tick_thread.joinable()) m.tick_thread.join();
   auto closed = m.broker->Close();
   if (closed) spdlog::info("broker {} stopped cleanly", m.config.node_id);
   return closed;

@@ -407,6 +407,15 @@ void BrokerState::OnMetadata(ImageRef image) {
   bool retry = false;
   {
     std::unique_lock lock(topics_mu);
+    // Callers read the image before taking the lock: reconcile with the
+    // newest one, never go back to an older one (it would remove replicas
+    // of topics created since, or reopen deleted ones).
+    if (controller) {
+      auto latest = controller->image();
+      if (latest->applied > image->applied) image = latest;
+    }
+    if (image->applied < reconciled_applied) return;  // equal: a retry of the same image
+    reconciled_applied = image->applied;
     // Replicas of topics that are gone, or were replaced by a new topic of
     // the same name, or no longer placed here.
     std::map<std::string, std::vector<std::shared_ptr<replication::Replica>>> gone;
@@ -475,8 +484,8 @@ void BrokerState::OnMetadata(ImageRef image) {
   }
   if (retry) {
     spdlog::debug("metadata applied partially; the next tick retries");
+    needs_reconcile = true;  // only ever set here; the tick clears it when it retries
   }
-  needs_reconcile = retry;
   if (topics_changed) PublishTopicsToGroups();
 }
 
@@ -783,6 +792,10 @@ void Broker::BalanceLeaders() {
     const NodeId preferred = r->voters().front();
     if (preferred == r->leader() || !state_->transport->IsLive(BrokerOf(preferred))) continue;
     r->executor().Post([r, preferred] {
+      // Only to a replica holding everything committed: while a transfer
+      // waits, the leader refuses writes (until it is abandoned, an election
+      // timeout later), so a lagging preferred replica would stall them.
+      if (!r->leading() || r->node().MatchOf(preferred) < r->node().commit()) return;
       if (auto t = r->TransferLeadership(preferred); t) {
         spdlog::info("{}: handing leadership back to preferred broker {}", r->key().ToString(), BrokerOf(preferred));
       }

@@ -136,7 +136,8 @@ struct BrokerState {
   std::mutex group_topics_mu;
   std::atomic<bool> draining{false};  // SIGTERM: handing leadership off; take none
   std::atomic<bool> needs_reconcile{false};
-  bool identity_sent = false;  // the raft tick timer only  // OnMetadata could not finish: the next tick retries
+  int64_t reconciled_applied = -1;  // guarded by topics_mu: the image OnMetadata last reconciled
+  bool identity_sent = false;       // the raft tick timer only  // OnMetadata could not finish: the next tick retries
 
   BrokerState(const BrokerConfig& c, asio::io_context& i, storage::FileSystem& f) : config(c), io(i), file_system(f) {}
 

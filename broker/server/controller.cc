@@ -107,13 +107,24 @@ void Controller::CatchUp() {
     changed.topics.insert(applied.topics.begin(), applied.topics.end());
   });
   if (!status) {
-    spdlog::error("controller: reading the metadata log failed: {}; retrying", status.error().ToString());
+    spdlog::error("controller: reading the metadata log failed: {}; retrying at the next tick",
+                  status.error().ToString());
   }
   if (any) {
-    if (auto persisted = store_->Persist(working_, changed); !persisted) {
-      // The image in memory is ahead of the store: the next start replays
-      // from the store's offset, which is safe (apply is deterministic).
-      spdlog::error("controller: persisting metadata failed: {}", persisted.error().ToString());
+    // Everything changed since the last successful write goes in this one:
+    // a failed write must not let a later one move the stored offset past
+    // changes it never stored.
+    unpersisted_.cluster_id |= changed.cluster_id;
+    unpersisted_.brokers.insert(changed.brokers.begin(), changed.brokers.end());
+    unpersisted_.topics.insert(changed.topics.begin(), changed.topics.end());
+    if (auto persisted = store_->Persist(working_, unpersisted_); !persisted) {
+      // The store lags the image in memory until a later write succeeds;
+      // a restart meanwhile replays from the store's offset (apply is
+      // deterministic).
+      spdlog::error("controller: persisting metadata failed: {}; retrying with the next change",
+                    persisted.error().ToString());
+    } else {
+      unpersisted_ = cluster::Applied{};
     }
     auto snapshot = std::make_shared<const cluster::MetadataImage>(working_);
     {
@@ -132,7 +143,9 @@ void Controller::CatchUp() {
       done(snapshot);
     }
   }
-  Watch();
+  // After a read error the next tick retries (Tick calls CatchUp): parking
+  // now would wake at once, the watermark being ahead, and spin.
+  if (status) Watch();
 }
 
 void Controller::Tick() {

@@ -93,7 +93,9 @@ class Controller : public std::enable_shared_from_this<Controller> {
   ImageRef image_;  // guarded by image_mu_
 
   // Strand state.
-  cluster::MetadataImage working_;                                         // the image being applied to
+  cluster::MetadataImage working_;
+  cluster::Applied unpersisted_;  // changes not yet written to the store                                         // the
+                                  // image being applied to
   std::multimap<int64_t, std::function<void(Result<ImageRef>)>> pending_;  // by proposal offset
   bool init_in_flight_ = false;
   bool offsets_in_flight_ = false;

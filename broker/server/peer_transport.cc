@@ -56,9 +56,15 @@ class PeerTransport::Peer : public std::enable_shared_from_this<Peer> {
       self->wake_.cancel();
     });
   }
-  void Enqueue(cluster::PeerEnvelope envelope) {
+  // What a queued message counts against max_queued_bytes.
+  static size_t QueuedBytes(const cluster::PeerEnvelope& envelope) {
     size_t bytes = sizeof(wire::fb::PeerMessage);
     for (const auto& e : envelope.message.entries) bytes += e.payload.size() + sizeof(wire::fb::PeerEntry);
+    return bytes;
+  }
+
+  void Enqueue(cluster::PeerEnvelope envelope) {
+    const size_t bytes = QueuedBytes(envelope);
     bool post = false;
     {
       std::lock_guard lock(mu_);
@@ -98,7 +104,7 @@ class PeerTransport::Peer : public std::enable_shared_from_this<Peer> {
         continue;
       }
       spdlog::info("peer {} ({}): connected", id_, address_);
-      backoff = std::chrono::milliseconds(50);
+      acked_ = false;
       socket_ = socket;
       in_flight_ = 0;
       ++generation_;
@@ -121,7 +127,18 @@ class PeerTransport::Peer : public std::enable_shared_from_this<Peer> {
       // Down at once: a broker that stopped (or was killed) is not live,
       // whatever its last acknowledgement.
       last_ack_ms_.store(0, std::memory_order_release);
-      if (!stopping_) spdlog::info("peer {} ({}): connection lost", id_, address_);
+      if (stopping_) break;
+      spdlog::info("peer {} ({}): connection lost", id_, address_);
+      // A connection that never got an acknowledgement (the peer refuses
+      // our frames: another cluster, another id) backs off like a failed
+      // connect instead of reconnecting at once, forever.
+      if (acked_) {
+        backoff = std::chrono::milliseconds(50);
+      } else {
+        asio::steady_timer t(strand_, backoff);
+        co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
+        backoff = std::min(backoff * 2, kMaxBackoff);
+      }
     }
   }
 
@@ -154,6 +171,7 @@ class PeerTransport::Peer : public std::enable_shared_from_this<Peer> {
 
   awaitable<void> WriteLoop(std::shared_ptr<tcp::socket> socket) {
     const auto keepalive = owner_.options_.keepalive_interval;
+    const auto connected_at = Clock::now();
     auto last_send = Clock::time_point();  // the first frame goes at once (it carries the leaderships)
     auto last_leaderships = Clock::time_point();
     for (;;) {
@@ -164,15 +182,28 @@ class PeerTransport::Peer : public std::enable_shared_from_this<Peer> {
         std::lock_guard lock(mu_);
         size_t bytes = 0;
         while (!queue_.empty() && (batch.empty() || bytes < owner_.options_.max_frame_payload_bytes)) {
-          for (const auto& e : queue_.front().message.entries) bytes += e.payload.size();
+          const size_t counted = QueuedBytes(queue_.front());
+          bytes += counted;
+          queued_bytes_ -= std::min(queued_bytes_, counted);
           batch.push_back(std::move(queue_.front()));
           queue_.pop_front();
         }
-        queued_bytes_ = queue_.empty() ? 0 : queued_bytes_ - std::min(queued_bytes_, bytes);
+      }
+      // A peer that stopped acknowledging (its host gone without a reset)
+      // would hold this connection until the kernel gives up, minutes
+      // later: after the liveness timeout without an acknowledgement for
+      // frames in flight, reconnect (and resolve its name again).
+      const auto silent_since = std::max(last_progress_, connected_at);
+      if (in_flight_ > 0 && now - silent_since > owner_.options_.liveness_timeout) {
+        spdlog::warn("peer {} ({}): no acknowledgement for {} ms; reconnecting", id_, address_,
+                     owner_.options_.liveness_timeout.count());
+        co_return;
       }
       const bool due = now - last_send >= keepalive;
       if (in_flight_ >= kMaxInFlight || (batch.empty() && !due)) {
-        wake_.expires_at(in_flight_ >= kMaxInFlight ? Clock::time_point::max() : last_send + keepalive);
+        auto wake_at = in_flight_ >= kMaxInFlight ? Clock::time_point::max() : last_send + keepalive;
+        if (in_flight_ > 0) wake_at = std::min(wake_at, silent_since + owner_.options_.liveness_timeout);
+        wake_.expires_at(wake_at);
         std::error_code ec;
         co_await wake_.async_wait(asio::redirect_error(use_awaitable, ec));
         continue;
@@ -227,6 +258,8 @@ class PeerTransport::Peer : public std::enable_shared_from_this<Peer> {
       }
       if (generation != generation_) co_return;
       --in_flight_;
+      last_progress_ = Clock::now();
+      acked_ = true;
       last_ack_ms_.store(NowMs(), std::memory_order_release);
       wake_.cancel();
     }
@@ -247,6 +280,8 @@ class PeerTransport::Peer : public std::enable_shared_from_this<Peer> {
   int in_flight_ = 0;
   uint64_t generation_ = 0;
   uint32_t correlation_id_ = 0;
+  Clock::time_point last_progress_{};  // the last acknowledgement
+  bool acked_ = false;                 // the current connection got one
   // Shared with senders.
   std::mutex mu_;
   std::deque<cluster::PeerEnvelope> queue_;  // guarded by mu_

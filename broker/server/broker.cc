@@ -342,6 +342,13 @@ Result<std::shared_ptr<replication::Replica>> BrokerState::OpenControllerReplica
   o.topic_id = cluster::kControllerTopicId;
   for (int32_t b : voters) o.voters.push_back(RaftNodeOf(b));
   for (int32_t b : learners) o.learners.push_back(RaftNodeOf(b));
+  return StartReplica(std::move(o), std::move(log));
+}
+
+Result<std::shared_ptr<replication::Replica>> BrokerState::StartReplica(replication::ReplicaOptions o,
+                                                                        std::shared_ptr<storage::PartitionLog> log) {
+  // One replica serves nobody from its entry cache, and a cached entry pins
+  // its whole request frame: no cache without followers.
   if (o.voters.size() == 1 && o.learners.empty()) o.raft_log.cache_bytes = 0;
   if (config.fsync == FsyncMode::kInterval) flusher->Register(log);
   auto replica = replication::Replica::Open(std::move(o), log, file_system, std::make_unique<StrandExecutor>(io),
@@ -386,19 +393,9 @@ Result<std::shared_ptr<replication::Replica>> BrokerState::OpenReplica(const Top
   for (int32_t b : set) o.voters.push_back(RaftNodeOf(b));
   // The preferred leader of a new partition leads first.
   o.campaign_at_start = created && set.front() == config.node_id;
-  // One replica serves nobody from its entry cache, and a cached entry pins
-  // its whole request frame: no cache without followers.
-  if (o.voters.size() == 1) o.raft_log.cache_bytes = 0;
-  if (config.fsync == FsyncMode::kInterval) flusher->Register(log);
-  auto replica = replication::Replica::Open(std::move(o), log, file_system, std::make_unique<StrandExecutor>(io),
-                                            *syncer, *transport, clock);
-  if (!replica) {
-    if (config.fsync == FsyncMode::kInterval) flusher->Unregister(log.get());
-    if (created) IgnoreError(logs->Remove(topic.name, p), "rolling back a partition that did not open");
-    return tl::unexpected(replica.error());
-  }
-  replicas->Add(*replica);
-  return *replica;
+  auto replica = StartReplica(std::move(o), log);
+  if (!replica && created) IgnoreError(logs->Remove(topic.name, p), "rolling back a partition that did not open");
+  return replica;
 }
 
 void BrokerState::OnMetadata(ImageRef image) {

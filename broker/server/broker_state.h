@@ -190,6 +190,10 @@ struct BrokerState {
   // and starts its replica, on its own strand, as a member of the group of
   // the brokers topic.replicas[index] names. Call with topics_mu held.
   Result<std::shared_ptr<replication::Replica>> OpenReplica(const Topic& topic, int32_t index);
+  // Starts a replica over `log` with options `o` (registered with the
+  // flusher under fsync: interval) and adds it to `replicas`.
+  Result<std::shared_ptr<replication::Replica>> StartReplica(replication::ReplicaOptions o,
+                                                             std::shared_ptr<storage::PartitionLog> log);
   // Applied metadata changed: opens the replicas of partitions placed on
   // this broker, removes those of topics gone (or replaced under the same
   // name), and tells the groups. On the controller strand.

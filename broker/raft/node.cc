@@ -203,6 +203,7 @@ void Node::ResetTerm(Term term) {
   leader_ = kNoNode;
   heartbeat_elapsed_ = 0;
   append_match_ = Offset(-1);
+  leader_commit_ = Offset(-1);
   ResetElectionTimer();
   votes_.clear();
   progress_.clear();
@@ -753,6 +754,8 @@ void Node::StepLeader(const Message& m) {
 // Follower side of replication
 
 void Node::HandleAppend(const Message& m) {
+  // An append carries the leader's whole commit, accepted or not.
+  leader_commit_ = std::max(leader_commit_, m.commit);
   Message r;
   r.type = MessageType::kAppendResponse;
   r.to = m.from;
@@ -817,6 +820,7 @@ void Node::HandleAppend(const Message& m) {
 
 void Node::HandleHeartbeat(const Message& m) {
   commit_ = std::max(commit_, HeartbeatCommit(m));
+  leader_commit_ = std::max(leader_commit_, m.commit);
   Message r;
   r.type = MessageType::kHeartbeatResponse;
   r.to = m.from;

@@ -203,6 +203,11 @@ class Node {
   NodeId leader() const { return leader_; }
   NodeId vote() const { return vote_; }
   Offset commit() const { return commit_; }
+  // On a follower: the highest commit offset the leader of this term has
+  // told it (a heartbeat tells at most what the leader knows this node
+  // holds, an append its whole commit); -1 until it heard one. A follower
+  // whose commit() reached it holds everything the leader said committed.
+  Offset leader_commit() const { return leader_commit_; }
   Offset applied() const { return applied_; }
   LogPosition LastPosition() const;
   // Offset of the last entry the node knows to be durable.
@@ -308,6 +313,7 @@ class Node {
   Offset persisted_last_{-1};
 
   Offset commit_{-1};
+  Offset leader_commit_{-1};
   Offset applied_{-1};
   // Highest offset an append of the current term showed to match the
   // leader's log (volatile; -1 after a restart or a term change).

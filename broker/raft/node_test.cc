@@ -367,6 +367,41 @@ TEST(RaftReplicationTest, FollowerRejectsAppendWhosePrevDoesNotMatch) {  // §5.
   EXPECT_EQ(s.log.NextOffset(), Offset(3));
 }
 
+TEST(RaftReplicationTest, FollowerKnowsWhetherItHoldsTheLeadersCommit) {  // readiness
+  Solo s(MakeConfig(2, 3), HardState{Term(2), kNoNode}, {E(1, 0, 3)});
+  EXPECT_EQ(s.node->leader_commit(), Offset(-1));
+  // A leader whose commit (9) is beyond our log: the append is refused (we
+  // lack its prev), yet we learn how far behind we are.
+  Message m = Msg(MessageType::kAppend, 1, 2, 2);
+  m.offset = Offset(6);
+  m.log_term = Term(2);
+  m.entries = {E(2, 7, 3)};
+  m.commit = Offset(9);
+  ASSERT_TRUE(s.node->Step(m).has_value());
+  s.Process();
+  EXPECT_EQ(s.node->leader_commit(), Offset(9));
+  EXPECT_LT(s.node->commit(), s.node->leader_commit());
+  // The missing entries arrive: our commit reaches the leader's.
+  Message fill = Msg(MessageType::kAppend, 1, 2, 2);
+  fill.offset = Offset(2);
+  fill.log_term = Term(1);
+  fill.entries = {E(2, 3, 4), E(2, 7, 3)};
+  fill.commit = Offset(9);
+  ASSERT_TRUE(s.node->Step(fill).has_value());
+  s.Process();
+  EXPECT_EQ(s.node->commit(), Offset(9));
+  EXPECT_EQ(s.node->leader_commit(), Offset(9));
+  // A new term forgets the old leader's word: its leader has not learnt
+  // the whole commit yet and says 5.
+  Message next = Msg(MessageType::kAppend, 3, 2, 3);
+  next.offset = Offset(9);
+  next.log_term = Term(2);
+  next.commit = Offset(5);
+  ASSERT_TRUE(s.node->Step(next).has_value());
+  s.Process();
+  EXPECT_EQ(s.node->leader_commit(), Offset(5));
+}
+
 TEST(RaftReplicationTest, FollowerReplacesAConflictingSuffix) {  // §5.3
   Solo s(MakeConfig(2, 3), HardState{Term(2), kNoNode}, {E(1, 0), E(1, 1, 3), E(1, 4)});
   Message m = Msg(MessageType::kAppend, 1, 2, 2);

@@ -132,6 +132,7 @@ Result<void> Replica::StartNode() {
   node_ = std::make_unique<raft::Node>(std::move(config), raft_log_.get(), hard_state_);
   leader_term_ = Term(0);
   serving_.store(false, std::memory_order_release);
+  caught_up_.store(false, std::memory_order_release);
   if (options_.voters.size() == 1) node_->Campaign();
   // The preferred leader of a new partition campaigns on its second tick:
   // by then the other replicas exist (they open on the same metadata),
@@ -314,6 +315,7 @@ void Replica::Shutdown() {
   if (stopped_) return;
   stopped_ = true;
   serving_.store(false, std::memory_order_release);
+  caught_up_.store(false, std::memory_order_release);
   FailPending(Errc::kShuttingDown,
               key().ToString() + " is shutting down on broker " + std::to_string(options_.self.value()));
   serving_callbacks_.clear();
@@ -398,6 +400,7 @@ void Replica::FailWrite(const Error& error) {
   restart_node_ = true;
   leader_term_ = Term(0);
   serving_.store(false, std::memory_order_release);
+  caught_up_.store(false, std::memory_order_release);
   ++generation_;
 }
 
@@ -474,6 +477,11 @@ void Replica::Publish() {
     for (auto& cb : callbacks) cb();
     moved = true;
   }
+  const bool caught_up = node_->role() == raft::Role::kLeader
+                             ? serving()
+                             : node_->leader() != raft::kNoNode && node_->leader_commit() >= Offset(0) &&
+                                   node_->commit() >= node_->leader_commit() && !node_->abstaining();
+  caught_up_.store(caught_up, std::memory_order_release);
   if (moved) WakeWaiters();
 }
 

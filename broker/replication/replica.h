@@ -210,6 +210,10 @@ class Replica : public std::enable_shared_from_this<Replica> {
   // True while this replica leads (any thread; serving() additionally
   // needs the no-op of its term committed).
   bool leading() const { return leader() == options_.self && term().value() > 0; }
+  // Holds everything its leader has told it is committed and could lead
+  // (not abstaining after a power loss); the leader itself once serving().
+  // False while no leader is known. As published at the last Ready.
+  bool caught_up() const { return caught_up_.load(std::memory_order_acquire); }
 
   // --- on the executor ---------------------------------------------------
   // Appends `batches` (one partition's part of a produce request) and calls
@@ -318,6 +322,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   std::atomic<bool> serving_{false};
   std::atomic<int32_t> leader_{0};
   std::atomic<int64_t> term_{0};
+  std::atomic<bool> caught_up_{false};
   std::atomic<uint64_t> in_sync_mask_{0};  // bit i: voters[i] is in sync (leader only)
   std::vector<int64_t> caught_up_ms_;      // per voter: when it last held everything committed (leader only)
 };

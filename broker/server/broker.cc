@@ -862,6 +862,37 @@ bool Broker::AwaitServing(std::chrono::milliseconds timeout) {
   }
 }
 
+Readiness Broker::CheckReadiness() const {
+  Readiness out;
+  const int32_t self = state_->config.node_id;
+  auto image = state_->controller->image();
+  {
+    std::shared_lock lock(state_->topics_mu);
+    for (const auto& [name, t] : state_->topics) {
+      for (int32_t p = 0; p < t.spec.partitions; ++p) {
+        const auto& set = t.replicas[static_cast<size_t>(p)];
+        if (std::find(set.begin(), set.end(), self) == set.end()) continue;
+        ++out.replicas;
+        auto r = state_->Find(name, p);
+        if (r && r->leading() && r->serving()) ++out.leading;
+        if (!r || !r->caught_up()) {
+          if (out.not_caught_up++ == 0) out.example = name + "/" + std::to_string(p);
+        }
+      }
+    }
+  }
+  if (!image->brokers.count(self)) {
+    out.reason = "broker " + std::to_string(self) + " is not registered with the controller yet";
+  } else if (!state_->controller->leading() && state_->controller->leader() < 0) {
+    out.reason = "no controller leader known";
+  } else if (out.not_caught_up > 0) {
+    out.reason = std::to_string(out.not_caught_up) + " of " + std::to_string(out.replicas) +
+                 " partition replicas have no leader or are behind it (e.g. " + out.example + ")";
+  }
+  out.ready = out.reason.empty();
+  return out;
+}
+
 Result<void> Broker::Close() {
   // The I/O threads have stopped: nothing runs on the strands any more, so
   // the replicas are stopped here directly.

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "broker/server/config.h"
@@ -36,6 +37,16 @@ class FileSystem;
 namespace telemq::broker {
 
 struct BrokerState;
+
+// What the HTTP admin listener's /readyz reports (Broker::CheckReadiness).
+struct Readiness {
+  bool ready = false;
+  std::string reason;     // why not ready; empty when ready
+  int replicas = 0;       // partition replicas placed on this broker
+  int leading = 0;        // of them, led (and served) here
+  int not_caught_up = 0;  // of them, without a leader or behind their leader
+  std::string example;    // one of those, e.g. "gpu.telemetry/3"
+};
 
 class Broker {
  public:
@@ -72,6 +83,11 @@ class Broker {
   // durable), at most `timeout`. The I/O threads must be running. Returns
   // whether it got there.
   bool AwaitServing(std::chrono::milliseconds timeout);
+  // Ready to take a share of the cluster's work: registered with the
+  // controller, a controller leader known, and every partition replica
+  // placed here caught up with its leader and able to lead (the leader
+  // itself serving). Any thread; does not wait.
+  Readiness CheckReadiness() const;
   // Hands leadership of every partition partition led here to an in-sync
   // follower; waits until none is led here, at most `timeout`. Takes no
   // leadership afterwards (group shards are not loaded, leaders are not

@@ -51,6 +51,9 @@ Result<BrokerConfig> LoadConfigFile(const std::string& path, BrokerConfig c) {
     TELEMQ_FIELD("advertised_port", uint16_t, c.advertised_port = val)
     TELEMQ_FIELD("data_dir", std::string, c.data_dir = val)
     TELEMQ_FIELD("port_file", std::string, c.port_file = val)
+    TELEMQ_FIELD("http_port", int32_t, c.http_port = val)
+    TELEMQ_FIELD("http_host", std::string, c.http_host = val)
+    TELEMQ_FIELD("http_port_file", std::string, c.http_port_file = val)
     TELEMQ_FIELD("io_threads", int, c.io_threads = val)
     TELEMQ_FIELD("fsync_interval_ms", int64_t, c.fsync_interval = std::chrono::milliseconds(val))
     TELEMQ_FIELD("segment_bytes", uint64_t, c.segment_bytes = val)
@@ -122,6 +125,11 @@ Result<void> Validate(const BrokerConfig& c) {
   if (c.leader_balance_interval.count() < 0) return bad("leader_balance_interval_ms must be >= 0");
   if (c.leadership_drain_timeout.count() < 0) return bad("leadership_drain_timeout_ms must be >= 0");
   if (c.data_dir.empty()) return bad("data_dir must not be empty");
+  if (c.http_port < -1 || c.http_port > 65535) return bad("http_port must be within 0..65535 (or -1: off)");
+  if (c.http_port >= 0 && c.http_port == c.port && c.port != 0 &&
+      (c.http_host.empty() || c.http_host == c.listen_host)) {
+    return bad("http_port " + std::to_string(c.http_port) + " is the broker's port");
+  }
   if (c.io_threads < 1 || c.io_threads > 64) return bad("io_threads must be within 1..64");
   if (c.fsync_interval.count() < 1) return bad("fsync_interval_ms must be >= 1");
   if (c.segment_bytes < (1u << 20) && c.segment_bytes < static_cast<uint64_t>(c.max_batch_bytes)) {

@@ -33,9 +33,14 @@ struct BrokerConfig {
   std::string listen_host = "127.0.0.1";                       // address to bind
   uint16_t port = 9092;                                        // 0: pick an ephemeral port (see port_file)
   std::string advertised_host;                                 // host clients should dial; default listen_host
-  uint16_t advertised_port = 0;                   // port clients should dial (behind a proxy/NAT); 0: the bound port
-  std::string data_dir = "./data";                // partition logs and the metadata store
-  std::string port_file;                          // if set, the bound port is written here once listening
+  uint16_t advertised_port = 0;     // port clients should dial (behind a proxy/NAT); 0: the bound port
+  std::string data_dir = "./data";  // partition logs and the metadata store
+  std::string port_file;            // if set, the bound port is written here once listening
+  // HTTP admin listener: /healthz (liveness), /readyz (readiness). -1: off;
+  // 0: an ephemeral port (written to http_port_file).
+  int32_t http_port = -1;
+  std::string http_host;                          // address the admin listener binds; default listen_host
+  std::string http_port_file;                     // if set, the bound admin port is written here once listening
   int io_threads = 2;                             // Asio threads serving connections
   FsyncMode fsync = FsyncMode::kInterval;         // always: ack after fdatasync (group commit)
   std::chrono::milliseconds fsync_interval{100};  // interval mode: max time data stays unsynced

@@ -52,6 +52,10 @@ int Run(int argc, char** argv) {
                  "Port clients dial, e.g. behind a proxy (default: the bound port)");
   app.add_option("--data-dir", c.data_dir, "Directory for partition logs and metadata (default ./data)");
   app.add_option("--port-file", c.port_file, "Write the bound port to this file once listening");
+  app.add_option("--http-port", c.http_port,
+                 "HTTP admin port (/healthz, /readyz); -1 off, 0 an ephemeral port (default -1)");
+  app.add_option("--http-host", c.http_host, "Address the HTTP admin listener binds (default: listen host)");
+  app.add_option("--http-port-file", c.http_port_file, "Write the bound HTTP admin port to this file");
   app.add_option("--io-threads", c.io_threads, "I/O threads (default 2)");
   app.add_option("--fsync", fsync,
                  "always: ack after fdatasync (group commit); interval: sync every --fsync-interval-ms")
@@ -113,6 +117,9 @@ int Run(int argc, char** argv) {
   if (given("--advertised-port")) base.advertised_port = c.advertised_port;
   if (given("--data-dir")) base.data_dir = c.data_dir;
   if (given("--port-file")) base.port_file = c.port_file;
+  if (given("--http-port")) base.http_port = c.http_port;
+  if (given("--http-host")) base.http_host = c.http_host;
+  if (given("--http-port-file")) base.http_port_file = c.http_port_file;
   if (given("--io-threads")) base.io_threads = c.io_threads;
   if (given("--fsync")) base.fsync = fsync == "always" ? FsyncMode::kAlways : FsyncMode::kInterval;
   if (given("--fsync-interval-ms")) base.fsync_interval = std::chrono::milliseconds(fsync_interval_ms);

@@ -12,7 +12,9 @@
 #include <mutex>
 #include <thread>
 
+#include "broker/server/admin_http.h"
 #include "broker/server/broker.h"
+#include "telemq/common/program.h"
 #include "telemq/wire/frame.h"
 
 namespace telemq::broker {
@@ -223,6 +225,7 @@ struct Server::Impl {
   BrokerConfig config;
   asio::io_context io;
   std::unique_ptr<Broker> broker;
+  std::unique_ptr<AdminHttp> admin;  // after `broker`: destroyed (stopped) first
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<asio::steady_timer> retention_timer;
   std::unique_ptr<asio::steady_timer> group_timer;
@@ -328,8 +331,17 @@ uint16_t Server::port() const { return impl_->port; }
 
 Result<void> Server::Start() {
   auto& m = *impl_;
+  if (m.config.http_port >= 0) {
+    // Before the logs are opened: liveness answers while they recover.
+    m.admin = std::make_unique<AdminHttp>();
+    const std::string host = m.config.http_host.empty() ? m.config.listen_host : m.config.http_host;
+    TELEMQ_ASSIGN_OR_RETURN(auto http_port, m.admin->Start(host, static_cast<uint16_t>(m.config.http_port)));
+    if (!m.config.http_port_file.empty()) WritePortFile(m.config.http_port_file, http_port);
+    spdlog::info("admin http (/healthz, /readyz) on {}:{}", host, http_port);
+  }
   TELEMQ_ASSIGN_OR_RETURN(m.broker, Broker::Open(m.config, m.io));
   m.config.node_id = m.broker->id();
+  if (m.admin) m.admin->Attach([broker = m.broker.get()] { return broker->CheckReadiness(); });
   std::error_code ec;
   auto address = asio::ip::make_address(m.config.listen_host, ec);
   if (ec) return Fail(Errc::kInvalidArgument, "listen_host '" + m.config.listen_host + "': " + ec.message());
@@ -395,6 +407,7 @@ Result<void> Server::Stop() {
     m.stop_requested = true;
   }
   m.stopped_cv.notify_all();
+  if (m.admin) m.admin->Detach("shutting down");
   if (!m.broker) return Ok();
   spdlog::info("broker {} shutting down", m.config.node_id);
   // First hand every leadership to an in-sync follower, while this broker
@@ -435,6 +448,7 @@ Result<void> Server::Stop() {
   m.tick_work.reset();
   m.tick_io.stop();
   if (m.tick_thread.joinable()) m.tick_thread.join();
+  if (m.admin) m.admin->Stop();
   auto closed = m.broker->Close();
   if (closed) spdlog::info("broker {} stopped cleanly", m.config.node_id);
   return closed;

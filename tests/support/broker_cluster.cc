@@ -140,6 +140,7 @@ Result<void> BrokerCluster::TryStart(const std::vector<uint16_t>& ports) {
     BrokerOptions bo;
     bo.port = ports_[i];
     bo.ready_timeout = options_.ready_timeout;
+    bo.admin_http = options_.admin_http;
     bo.args = {"--node-id", std::to_string(i),      "--peers",
                peers,       "--offsets-partitions", std::to_string(options_.offsets_partitions)};
     bo.args.insert(bo.args.end(), options_.args.begin(), options_.args.end());

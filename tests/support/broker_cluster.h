@@ -48,6 +48,8 @@ struct ClusterOptions {
   // Partitions of __consumer_offsets (fewer than the broker's 16: faster
   // start and readiness on a loaded machine).
   int32_t offsets_partitions = 4;
+  // Every broker starts its HTTP admin listener (BrokerOptions::admin_http).
+  bool admin_http = false;
   // Bound on Start() and Restart(): processes ready and the cluster healthy.
   std::chrono::milliseconds ready_timeout{40'000};
 };

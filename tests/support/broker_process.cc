@@ -49,10 +49,13 @@ bool CanConnect(uint16_t port, std::chrono::milliseconds timeout) {
 
 std::string BrokerProcess::BinaryPath() { return TELEMQ_BROKER_BIN; }
 
+uint16_t BrokerProcess::http_port() const { return ReadPortFile(http_port_file_).value_or(0); }
+
 BrokerProcess::BrokerProcess(BrokerOptions options)
     : options_(std::move(options)),
       data_dir_(dir_.File("data")),
       port_file_(dir_.File("broker.port")),
+      http_port_file_(dir_.File("http.port")),
       log_path_(dir_.File("broker.log")) {}
 
 Result<std::unique_ptr<BrokerProcess>> BrokerProcess::Create(BrokerOptions options) {
@@ -93,6 +96,7 @@ Result<void> BrokerProcess::Launch(uint16_t port_wanted) {
 Result<void> BrokerProcess::LaunchNoWait(uint16_t port_wanted) {
   std::error_code ec;
   fs::remove(port_file_, ec);  // a stale file would report the previous port
+  fs::remove(http_port_file_, ec);
   std::vector<std::string> argv;
   if (options_.tmpfs_bytes) {
     // unshare execs (no fork) and sh execs the broker: one pid throughout,
@@ -108,6 +112,7 @@ Result<void> BrokerProcess::LaunchNoWait(uint16_t port_wanted) {
   }
   argv.insert(argv.end(), {BinaryPath(), "--port", std::to_string(port_wanted), "--listen-host", "127.0.0.1",
                            "--port-file", port_file_, "--data-dir", data_dir_});
+  if (options_.admin_http) argv.insert(argv.end(), {"--http-port", "0", "--http-port-file", http_port_file_});
   argv.insert(argv.end(), options_.args.begin(), options_.args.end());
   return SpawnLogged(child_,
                      {.argv = argv, .log_path = log_path_, .file_size_limit_bytes = options_.file_size_limit_bytes});

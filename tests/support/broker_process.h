@@ -38,6 +38,9 @@ struct BrokerOptions {
   // The port to bind (a cluster's peers must know it up front); 0: an
   // ephemeral one. A port taken meanwhile makes the start fail.
   uint16_t port = 0;
+  // Start the HTTP admin listener (/healthz, /readyz) on an ephemeral port;
+  // see http_port().
+  bool admin_http = false;
 };
 
 // Whether Restart() binds the port of the previous run (so clients that
@@ -60,6 +63,9 @@ class BrokerProcess {
   BrokerProcess& operator=(const BrokerProcess&) = delete;
 
   uint16_t port() const { return port_; }
+  // The HTTP admin port of the current run (BrokerOptions::admin_http); 0
+  // while not announced yet. The listener binds before the logs are opened.
+  uint16_t http_port() const;
   // "127.0.0.1:<port>", for ClientOptions::bootstrap_servers.
   std::string address() const;
   pid_t pid() const { return child_.pid(); }
@@ -89,6 +95,7 @@ class BrokerProcess {
   TempDir dir_{"telemq-broker"};
   std::string data_dir_;
   std::string port_file_;
+  std::string http_port_file_;
   std::string log_path_;
   ChildProcess child_;
   uint16_t port_ = 0;

@@ -20,6 +20,7 @@
 
 #include "collector/collector.h"
 #include "collector/http_server.h"
+#include "telemq/common/cli_config.h"
 #include "telemq/common/program.h"
 
 namespace {
@@ -85,12 +86,8 @@ int Run(int argc, char** argv) {
                "On shutdown, compact every store fully and log its size in bytes per point");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|critical|off (default info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
-  }
+  telemq::AddConfigFileOption(app);
+  if (const int rc = telemq::ParseCommandLine(app, argc, argv, "telemq-collector"); rc >= 0) return rc;
   o.client.bootstrap_servers = telemq::SplitCommaList(bootstrap);
   if (o.client.bootstrap_servers.empty()) {
     std::fprintf(stderr, "telemq-collector: --bootstrap is empty\n");

@@ -13,22 +13,36 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 
 #include "gateway/api.h"
 #include "gateway/gateway.h"
+#include "telemq/common/cli_config.h"
 #include "telemq/common/program.h"
 
 #ifndef TELEMQ_GATEWAY_DEFAULT_DOCS_DIR
 #define TELEMQ_GATEWAY_DEFAULT_DOCS_DIR ""
 #endif
+#ifndef TELEMQ_GATEWAY_INSTALLED_DOCS_DIR
+#define TELEMQ_GATEWAY_INSTALLED_DOCS_DIR ""
+#endif
 
 namespace {
+
+// Swagger UI: the source tree's npm copy when the gateway runs from a build
+// directory, else the copy `cmake --install` put under the prefix.
+std::string DefaultDocsDir() {
+  std::error_code ec;
+  const std::string source = TELEMQ_GATEWAY_DEFAULT_DOCS_DIR;
+  if (!source.empty() && std::filesystem::is_directory(source, ec)) return source;
+  return TELEMQ_GATEWAY_INSTALLED_DOCS_DIR;
+}
 
 int Run(int argc, char** argv) {
   using telemq::gateway::GatewayOptions;
   CLI::App app{"telemq-gateway: public REST API over the telemetry collectors"};
   GatewayOptions o;
-  o.docs_dir = TELEMQ_GATEWAY_DEFAULT_DOCS_DIR;
+  o.docs_dir = DefaultDocsDir();
   std::string bootstrap = "127.0.0.1:9092";
   std::string port_file;
   std::string log_level = "info";
@@ -48,8 +62,7 @@ int Run(int argc, char** argv) {
                  "Threads serving HTTP requests; each open keep-alive connection holds one (default 64)")
       ->check(CLI::Range(2, 1024));
   app.add_option("--docs-dir", o.docs_dir,
-                 "Directory of the swagger-ui-dist package served at /docs (default: " +
-                     std::string(TELEMQ_GATEWAY_DEFAULT_DOCS_DIR) + ")");
+                 "Directory of the swagger-ui-dist package served at /docs (default: " + o.docs_dir + ")");
   app.add_option("--routing-refresh-ms", refresh_ms,
                  "How often the routing table is re-read from the broker (default 1000)")
       ->check(CLI::Range(int64_t{50}, int64_t{600'000}));
@@ -63,12 +76,8 @@ int Run(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_flag("--print-openapi", print_openapi, "Print the OpenAPI document and exit");
   app.add_flag("--print-routes", print_routes, "Print one 'METHOD path' line per route and exit");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
+  telemq::AddConfigFileOption(app);
+  if (const int rc = telemq::ParseCommandLine(app, argc, argv, "telemq-gateway"); rc >= 0) return rc;
   if (print_openapi) {
     std::fputs(telemq::gateway::OpenApiDocument().c_str(), stdout);
     return 0;

@@ -25,6 +25,7 @@
 #include "streamer/source.h"
 #include "streamer/streamer.h"
 #include "telemq/admin.h"
+#include "telemq/common/cli_config.h"
 #include "telemq/common/program.h"
 #include "telemq/group_member.h"
 #include "telemq/producer.h"
@@ -203,12 +204,8 @@ int Run(int argc, char** argv) {
   app.add_option("--buffer-bytes", f.buffer_bytes,
                  "Producer: unacknowledged bytes before sending waits (default 67108864)")
       ->check(CLI::Range(size_t{1} << 20, size_t{4} << 30));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    // --help exits 0; every bad flag exits 2 (CLI11's own codes vary).
-    return app.exit(e) == 0 ? 0 : 2;
-  }
+  AddConfigFileOption(app);
+  if (const int rc = ParseCommandLine(app, argc, argv, "telemq-streamer"); rc >= 0) return rc;
 
   auto fail_config = [](const std::string& message) {
     std::fprintf(stderr, "telemq-streamer: %s\n", message.c_str());

@@ -12,7 +12,7 @@ SEEDS ?= 20000
 REPLICA_SEEDS ?= 20000
 CTEST_ARGS ?=
 
-.PHONY: all deps configure build test coverage bench format lint demo sim clean openapi
+.PHONY: all deps configure build test coverage bench format lint demo sim clean openapi image
 
 all: build
 
@@ -70,6 +70,10 @@ openapi: configure
 	$(BUILD_DIR)/gateway/telemq-gateway --print-openapi > docs/openapi.json.tmp
 	mv docs/openapi.json.tmp docs/openapi.json
 	@echo "wrote docs/openapi.json"
+
+# The container image (Dockerfile) with podman; as root.
+image: deps
+	scripts/build-image
 
 clean:
 	rm -rf $(BUILD_DIR) build-coverage build-fuzz

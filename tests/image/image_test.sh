@@ -104,11 +104,11 @@ run streamer -- telemq-streamer --bootstrap "$peers" --http-host 127.0.0.1 --htt
 run gateway -e "TELEMQ_HEALTH_PORT=$gport" -- telemq-gateway --bootstrap "$peers" --http-host 127.0.0.1 \
   --http-port "$gport"
 
-gpus_listed() { http_ok "http://127.0.0.1:$gport/api/v1/gpus" | grep -q '"uuid"'; }
-await "GET /api/v1/gpus listing GPUs" 120 gpus_listed
-count=$(http_ok "http://127.0.0.1:$gport/api/v1/gpus" | grep -o '"uuid"' | wc -l)
-echo "image_test: /api/v1/gpus lists $count GPUs"
-((count == 8)) || fail "expected the 8 synthetic GPUs, got $count"
+gpu_count() { http_ok "http://127.0.0.1:$gport/api/v1/gpus" | grep -o '"uuid"' | wc -l; }
+all_gpus_listed() { (($(gpu_count) == 8)); }
+# The synthetic fleet: 4 hosts x 2 GPUs, each listed once its first point is stored.
+await "GET /api/v1/gpus listing the 8 streamed GPUs" 120 all_gpus_listed
+echo "image_test: /api/v1/gpus lists $(gpu_count) GPUs"
 http_ok "http://127.0.0.1:$gport/docs/swagger-ui-bundle.js" -o /dev/null || fail "/docs assets not served"
 
 for c in "${started[@]}"; do

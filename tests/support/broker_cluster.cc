@@ -120,6 +120,7 @@ Result<void> BrokerCluster::TryStart(const std::vector<uint16_t>& ports) {
   const int n = options_.brokers;
   ports_ = ports;
   cut_.assign(n, false);
+  cut_pairs_.clear();
   proxies_.clear();
   proxies_.resize(n);
   for (int i = 0; i < n; ++i) {
@@ -219,10 +220,29 @@ Result<void> BrokerCluster::HealLinks(int i) {
   if (options_.links != LinkMode::kProxied) return Fail(Errc::kInvalidArgument, "links are not proxied");
   cut_.at(i) = false;
   for (int j = 0; j < size(); ++j) {
-    if (j == i || cut_[j]) continue;
+    if (j == i || cut_[j] || cut_pairs_.count({std::min(i, j), std::max(i, j)})) continue;
     SetLink(i, j, true);
     SetLink(j, i, true);
   }
+  return Ok();
+}
+
+Result<void> BrokerCluster::CutLinkBetween(int a, int b) {
+  if (options_.links != LinkMode::kProxied) return Fail(Errc::kInvalidArgument, "links are not proxied");
+  if (a == b || a < 0 || b < 0 || a >= size() || b >= size()) return Fail(Errc::kInvalidArgument, "not a pair");
+  cut_pairs_.insert({std::min(a, b), std::max(a, b)});
+  SetLink(a, b, false);
+  SetLink(b, a, false);
+  return Ok();
+}
+
+Result<void> BrokerCluster::HealLinkBetween(int a, int b) {
+  if (options_.links != LinkMode::kProxied) return Fail(Errc::kInvalidArgument, "links are not proxied");
+  if (a == b || a < 0 || b < 0 || a >= size() || b >= size()) return Fail(Errc::kInvalidArgument, "not a pair");
+  cut_pairs_.erase({std::min(a, b), std::max(a, b)});
+  if (cut_.at(a) || cut_.at(b)) return Ok();
+  SetLink(a, b, true);
+  SetLink(b, a, true);
   return Ok();
 }
 

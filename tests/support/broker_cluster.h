@@ -26,6 +26,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,12 @@ class BrokerCluster {
   // both directions. A link is up while neither of its ends is cut.
   [[nodiscard]] Result<void> CutLinks(int i);
   [[nodiscard]] Result<void> HealLinks(int i);
+  // kProxied only: cuts (heals) the two links between brokers a and b and
+  // no other (with three brokers, cutting 0-1 leaves 2 a bridge that still
+  // reaches both). A link is up while neither end is cut by CutLinks and
+  // its pair is not cut here.
+  [[nodiscard]] Result<void> CutLinkBetween(int a, int b);
+  [[nodiscard]] Result<void> HealLinkBetween(int a, int b);
 
   // The cluster as every running broker sees it, merged by Raft terms: the
   // controller of the highest controller term (with its broker liveness),
@@ -134,6 +141,7 @@ class BrokerCluster {
   // proxies_[i][j]: what broker i dials to reach broker j (kProxied; null on i == j).
   std::vector<std::vector<std::unique_ptr<TcpProxy>>> proxies_;
   std::vector<bool> cut_;
+  std::set<std::pair<int, int>> cut_pairs_;  // (lower id, higher id)
   // Declared after the proxies: destroyed first, so no broker dials a gone proxy.
   std::vector<std::unique_ptr<BrokerProcess>> brokers_;
   std::unique_ptr<Admin> admin_;

@@ -2,9 +2,11 @@
 // answer once committed) and InitProducerId.
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "broker/server/broker_state.h"
@@ -14,6 +16,25 @@
 namespace telemq::broker {
 
 using fb::ErrorCode;
+
+#if defined(TELEMQ_CHAOS_BUGS)
+#if defined(NDEBUG)
+#error "TELEMQ_CHAOS_BUGS plants bugs for the chaos self-test (tests/chaos); it must never be in a release build"
+#endif
+// Chaos self-test only (docs/chaos.md): with TELEMQ_CHAOS_BUG=ack-before-commit
+// in the environment, acks=all is answered as acks=leader is, once the
+// leader's own write is done and before a majority holds it. The chaos
+// suite must then report lost records.
+replication::Acks ChaosBugAcks(replication::Acks acks) {
+  static const bool planted = [] {
+    const char* bug = std::getenv("TELEMQ_CHAOS_BUG");
+    const bool on = bug != nullptr && std::string_view(bug) == "ack-before-commit";
+    if (on) spdlog::warn("TELEMQ_CHAOS_BUG=ack-before-commit: acks=all answered before commit (planted bug)");
+    return on;
+  }();
+  return planted ? replication::Acks::kLeader : acks;
+}
+#endif
 
 // Collects per-partition outcomes of one produce request; the last partition
 // to finish (on its replica's strand) sends the reply.
@@ -86,7 +107,10 @@ void BrokerState::HandleProduce(const fb::ProduceRequest* req, const Request& re
   size_t partition_count = 0;
   for (const auto* t : *req->topics()) partition_count += t->partitions() ? t->partitions()->size() : 0;
   ctx->outcomes.reserve(partition_count);
-  const auto acks = req->acks() == fb::Acks::Leader ? replication::Acks::kLeader : replication::Acks::kAll;
+  auto acks = req->acks() == fb::Acks::Leader ? replication::Acks::kLeader : replication::Acks::kAll;
+#if defined(TELEMQ_CHAOS_BUGS)
+  acks = ChaosBugAcks(acks);
+#endif
   size_t pos = 0;
   for (const auto* t : *req->topics()) {
     if (!t->partitions()) continue;

@@ -7,6 +7,11 @@
 // Also keeps this broker's own producer-id counter (not replicated: ids are
 // unique per broker by construction).
 //
+// A full disk: every write is refused with kNoSpace, without touching
+// RocksDB, while less than kMinFreeBytes are available on the store's file
+// system (RocksDB 7.8 as Debian builds it aborts the process on a synced
+// write that hits ENOSPC); the callers retry.
+//
 // Thread-safety: none; one owner (the broker's controller strand), except
 // NextProducerId, which may be called from any thread.
 
@@ -40,8 +45,15 @@ class MetadataStore {
   // Allocates a value of this broker's producer-id counter, never handed out before.
   [[nodiscard]] Result<int64_t> NextProducerId();
 
+  // Below this much free space writes are refused (kNoSpace).
+  static constexpr uint64_t kMinFreeBytes = 4u << 20;
+
  private:
   MetadataStore() = default;
+  // kNoSpace while the file system holding dir_ has less than kMinFreeBytes.
+  Result<void> CheckSpace() const;
+
+  std::string dir_;
   std::unique_ptr<rocksdb::DB> db_;
   MetadataImage loaded_;
   std::mutex counter_mu_;

@@ -231,6 +231,7 @@ void Node::BecomeCandidate() {
   ResetTerm(term_ + 1);
   vote_ = config_.id;  // §5.2: a candidate votes for itself
   role_ = Role::kCandidate;
+  ++elections_started_;
 }
 
 void Node::BecomeLeader() {

@@ -225,6 +225,9 @@ class Node {
   [[nodiscard]] Result<EntryMeta> Lookup(Offset offset) const { return LookupView(offset); }
   // True while Config::abstain_through_term still holds the node back.
   bool abstaining() const;
+  // Elections this node started as a candidate (term bumped, §5.2); pre-vote
+  // rounds that did not become one are not counted. For metrics.
+  uint64_t elections_started() const { return elections_started_; }
 
  private:
   enum class ProgressState : uint8_t { kProbe, kReplicate };
@@ -319,6 +322,7 @@ class Node {
   // leader's log (volatile; -1 after a restart or a term change).
   Offset append_match_{-1};
 
+  uint64_t elections_started_ = 0;
   int election_elapsed_ = 0;
   int heartbeat_elapsed_ = 0;
   int randomized_election_ticks_ = 0;

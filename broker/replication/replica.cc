@@ -71,6 +71,7 @@ Result<void> Replica::Start() {
   TELEMQ_TRY(HardStateStore::CheckAgainstLog(hard_state_, last_log_term));
   written_end_ = raft_log_->NextOffset();
   durable_end_ = log().durable_offset();
+  PublishLogBounds(true);
   TELEMQ_TRY(RebuildProducers());
   if (options_.fsync == storage::FsyncPolicy::kInterval && options_.voters.size() > 1) {
     // docs/replication.md §2: after a power loss, fsync: interval may have
@@ -130,6 +131,8 @@ Result<void> Replica::StartNode() {
   ++generation_;
   ready_in_flight_ = false;
   node_ = std::make_unique<raft::Node>(std::move(config), raft_log_.get(), hard_state_);
+  elections_reported_ = 0;
+  commit_clock_.clear();
   leader_term_ = Term(0);
   serving_.store(false, std::memory_order_release);
   caught_up_.store(false, std::memory_order_release);
@@ -214,6 +217,9 @@ void Replica::Produce(std::vector<ProduceBatch> batches, std::shared_ptr<const v
     wait_for = entry->last_offset();
   }
   if (wait_for.value() < 0) return done(std::move(result));
+  if (options_.observer != nullptr && (commit_clock_.empty() || commit_clock_.back().first < wait_for)) {
+    commit_clock_.emplace_back(wait_for, options_.observer->NowNs());
+  }
   pending_.push_back(PendingProduce{wait_for, acks, std::move(result), std::move(done)});
   Drive();
   AnswerPending();
@@ -241,6 +247,7 @@ void Replica::Tick() {
     }
     written_end_ = raft_log_->NextOffset();
     durable_end_ = std::min(written_end_, log().durable_offset());
+    PublishLogBounds(true);
     IgnoreError(StartNode(), "StartNode cannot fail once the log is open");
     return;
   }
@@ -308,7 +315,9 @@ Result<int> Replica::ApplyRetention() {
   // still be needed by a follower that is catching up... which retention
   // then serves by a restart from the leader's log start.
   const Offset retain_from = std::min(node_->commit(), node_->applied()) + 1;
-  return raft_log_->ApplyRetention(clock_.NowMs(), retain_from);
+  auto removed = raft_log_->ApplyRetention(clock_.NowMs(), retain_from);
+  if (removed && *removed > 0) PublishLogBounds(true);
+  return removed;
 }
 
 void Replica::Shutdown() {
@@ -342,6 +351,7 @@ void Replica::Drive() {
       }
       written_end_ = raft_log_->NextOffset();
       durable_end_ = std::min(durable_end_, written_end_);
+      PublishLogBounds(ready->log_reset.has_value());
       if (auto r = ClearAbstentionOnceRecovered(); !r) return FailWrite(r.error());
       if (truncates) {
         // The suffix this replica held was replaced: the producer table is
@@ -412,12 +422,23 @@ void Replica::ObserveRole() {
   const Term term = node_->term();
   leader_.store(node_->leader().value(), std::memory_order_release);
   term_.store(term.value(), std::memory_order_release);
+  if (options_.observer != nullptr) {
+    if (const uint64_t n = node_->elections_started(); n > elections_reported_) {
+      options_.observer->ElectionsStarted(n - elections_reported_);
+      elections_reported_ = n;
+    }
+    if (node_->leader() != raft::kNoNode && term > known_leader_term_) {
+      known_leader_term_ = term;
+      options_.observer->LeaderChanged();
+    }
+  }
   if (leader_term_ != Term(0) && (role != raft::Role::kLeader || term != leader_term_)) {
     // Deposed: what this replica proposed may still commit under the new
     // leader, or be truncated; either way it can no longer tell, so the
     // producers retry (idempotence makes the retry safe) against the leader.
     leader_term_ = Term(0);
     noop_offset_ = Offset(-1);
+    commit_clock_.clear();  // the new leader may commit them, or not: unmeasured
     serving_.store(false, std::memory_order_release);
     const NodeId hint = node_->leader() == options_.self ? raft::kNoNode : node_->leader();
     FailPending(Errc::kNotLeader,
@@ -464,6 +485,13 @@ void Replica::Publish() {
   // followers before its own write is synced; what it has written it can
   // already serve, since a majority holds it durably).
   const Offset committed_end = std::min(node_->commit() + 1, written_end_);
+  if (!commit_clock_.empty() && commit_clock_.front().first <= node_->commit()) {
+    const int64_t now_ns = options_.observer->NowNs();
+    while (!commit_clock_.empty() && commit_clock_.front().first <= node_->commit()) {
+      options_.observer->Committed(now_ns - commit_clock_.front().second);
+      commit_clock_.pop_front();
+    }
+  }
   int64_t current = hwm_.load(std::memory_order_relaxed);
   bool moved = false;
   if (committed_end.value() > current) {
@@ -483,6 +511,11 @@ void Replica::Publish() {
                                    node_->commit() >= node_->leader_commit() && !node_->abstaining();
   caught_up_.store(caught_up, std::memory_order_release);
   if (moved) WakeWaiters();
+}
+
+void Replica::PublishLogBounds(bool start_too) {
+  if (start_too) log_start_.store(log().log_start_offset().value(), std::memory_order_release);
+  log_end_.store(written_end_.value(), std::memory_order_release);
 }
 
 void Replica::AnswerPending() {

@@ -107,6 +107,25 @@ class Waiter {
   virtual void Wake() = 0;
 };
 
+// Replication events, for the broker's metrics (broker/server counts them;
+// the simulator passes none). One observer serves every replica of a
+// broker: its methods are called on the replicas' executors concurrently
+// and must be thread-safe, cheap and non-blocking (relaxed atomics).
+class ReplicaObserver {
+ public:
+  virtual ~ReplicaObserver() = default;
+  // A monotonic time in nanoseconds (latencies are differences of it).
+  virtual int64_t NowNs() const = 0;
+  // This replica's Raft node started `n` elections (became a candidate).
+  virtual void ElectionsStarted(uint64_t n) = 0;
+  // This replica learned of a new leader (a leader of a newer term than the
+  // last one it knew, itself included).
+  virtual void LeaderChanged() = 0;
+  // As leader: a produce proposal was committed `latency_ns` after it was
+  // proposed.
+  virtual void Committed(int64_t latency_ns) = 0;
+};
+
 enum class Acks : uint8_t {
   kLeader,  // answer once the leader has written (and, fsync: always, synced) the batch
   kAll,     // answer once a majority holds it durably (committed); the default
@@ -155,6 +174,9 @@ struct ReplicaOptions {
   // committed at some moment within this window: under steady load a healthy
   // follower is always a little behind the commit index.
   int64_t in_sync_lag_ms = 10'000;
+  // Receives replication events for metrics; null: none. Must outlive the
+  // replica.
+  ReplicaObserver* observer = nullptr;
 };
 
 // The answer to one partition's part of a produce request.
@@ -214,6 +236,11 @@ class Replica : public std::enable_shared_from_this<Replica> {
   // (not abstaining after a power loss); the leader itself once serving().
   // False while no leader is known. As published at the last Ready.
   bool caught_up() const { return caught_up_.load(std::memory_order_acquire); }
+  // The log's start and end offsets as last published on the executor
+  // (after every write, truncation, reset and retention): for readers on
+  // other threads that must not wait on the log's mutex (metrics).
+  Offset published_log_start() const { return Offset(log_start_.load(std::memory_order_acquire)); }
+  Offset published_log_end() const { return Offset(log_end_.load(std::memory_order_acquire)); }
 
   // --- on the executor ---------------------------------------------------
   // Appends `batches` (one partition's part of a produce request) and calls
@@ -281,6 +308,9 @@ class Replica : public std::enable_shared_from_this<Replica> {
   void AnswerPending();
   void FailPending(Errc code, const std::string& message, NodeId leader_hint = raft::kNoNode);
   void WakeWaiters();
+  // Stores the log's bounds for the any-thread accessors; `start_too`: the
+  // log start may have moved (reads it under the log's mutex).
+  void PublishLogBounds(bool start_too);
 
   const ReplicaOptions options_;
   std::unique_ptr<RaftLog> raft_log_;
@@ -318,6 +348,15 @@ class Replica : public std::enable_shared_from_this<Replica> {
   Offset written_end_{0};   // end of what this replica has written (persisted, maybe unsynced)
   Offset durable_end_{0};   // end of what is known durable here
 
+  // Observer bookkeeping (options_.observer set): the node's election count
+  // already reported, the newest term a leader was known in, and the
+  // leader's proposals not yet committed (last offset, NowNs at proposal).
+  uint64_t elections_reported_ = 0;
+  Term known_leader_term_{0};
+  std::deque<std::pair<Offset, int64_t>> commit_clock_;
+
+  std::atomic<int64_t> log_start_{0};
+  std::atomic<int64_t> log_end_{0};
   std::atomic<int64_t> hwm_{-1};
   std::atomic<bool> serving_{false};
   std::atomic<int32_t> leader_{0};

@@ -8,6 +8,8 @@
 #include <thread>
 #include <utility>
 
+#include "telemq/common/metrics.h"
+
 namespace telemq::broker {
 
 struct AdminHttp::Impl {
@@ -16,6 +18,7 @@ struct AdminHttp::Impl {
   std::mutex mu;
   std::function<Readiness()> readiness;  // guarded by mu
   std::string not_ready = "recovering the data directory";
+  std::function<std::string()> render_metrics;  // set before Start
 
   void Routes() {
     server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
@@ -43,6 +46,13 @@ struct AdminHttp::Impl {
       res.status = body["ready"].get<bool>() ? 200 : 503;
       res.set_content(body.dump() + "\n", "application/json");
     });
+    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      if (!render_metrics) {
+        res.status = 404;
+        return;
+      }
+      res.set_content(render_metrics(), metrics::kPrometheusContentType);
+    });
     server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
       nlohmann::json body = {{"error", "no route for " + req.method + " " + req.path}};
@@ -54,6 +64,8 @@ struct AdminHttp::Impl {
 AdminHttp::AdminHttp() : impl_(std::make_unique<Impl>()) { impl_->Routes(); }
 
 AdminHttp::~AdminHttp() { Stop(); }
+
+void AdminHttp::ServeMetrics(std::function<std::string()> render) { impl_->render_metrics = std::move(render); }
 
 Result<uint16_t> AdminHttp::Start(const std::string& host, uint16_t port) {
   impl_->server.new_task_queue = [] { return new httplib::ThreadPool(2); };

@@ -8,6 +8,9 @@
 //                 a controller leader known, every replica placed here caught
 //                 up and able to lead; else 503. Both answer JSON naming the
 //                 reason, so `curl` tells an operator what it waits for.
+//   GET /metrics  Prometheus text format 0.0.4 (broker_metrics.h), from the
+//                 start: the partition, cluster and group families appear
+//                 once the logs are open.
 //
 // It runs on its own small thread pool (cpp-httplib), never on the broker's
 // I/O threads, and binds before the logs are opened.
@@ -32,6 +35,9 @@ class AdminHttp {
   AdminHttp(const AdminHttp&) = delete;
   AdminHttp& operator=(const AdminHttp&) = delete;
 
+  // What GET /metrics answers (called on the HTTP threads; must be safe
+  // there). Set before Start(); without it /metrics is 404.
+  void ServeMetrics(std::function<std::string()> render);
   // Binds host:port (0: an ephemeral port) and starts serving; returns the
   // bound port.
   [[nodiscard]] Result<uint16_t> Start(const std::string& host, uint16_t port);

@@ -199,12 +199,20 @@ Result<void> ReadLogRecords(const storage::PartitionLog& log, Offset from, Offse
 }
 
 Broker::Broker(std::unique_ptr<BrokerState> state) : state_(std::move(state)) {}
-Broker::~Broker() = default;
+Broker::~Broker() {
+  // The metrics may outlive this broker: no scrape may reach its state now.
+  state_->metrics->DetachState();
+}
 
 Result<std::unique_ptr<Broker>> Broker::Open(const BrokerConfig& config, asio::io_context& io,
-                                             storage::FileSystem* file_system) {
+                                             storage::FileSystem* file_system, BrokerMetrics* metrics) {
   auto state =
       std::make_unique<BrokerState>(config, io, file_system ? *file_system : storage::PosixFileSystem::Default());
+  if (metrics == nullptr) {
+    state->own_metrics = std::make_unique<BrokerMetrics>(config.produce_memory_bytes);
+    metrics = state->own_metrics.get();
+  }
+  state->metrics = metrics;
   storage::FileSystem& fs = state->file_system;
   TELEMQ_TRY(fs.CreateDir(config.data_dir));
   TELEMQ_ASSIGN_OR_RETURN(state->config.node_id, ResolveBrokerId(fs, config));
@@ -240,6 +248,7 @@ Result<std::unique_ptr<Broker>> Broker::Open(const BrokerConfig& config, asio::i
                                   return state->LogOptionsFor(t->spec);
                                 }));
   state->flusher = std::make_unique<storage::Flusher>(config.fsync_interval);
+  state->flusher->SetSyncObserver([metrics](std::chrono::nanoseconds d) { metrics->FsyncDone(d); });
   state->flusher->Start();
   state->syncer = std::make_unique<FlusherSyncer>(*state->flusher);
   state->replicas = std::make_unique<replication::ReplicaManager>();
@@ -262,6 +271,7 @@ Result<std::unique_ptr<Broker>> Broker::Open(const BrokerConfig& config, asio::i
   state->OnMetadata(state->controller->image());
   spdlog::info("broker {} opened {}: cluster of {}, {}, {} topics", self, config.data_dir, state->cluster_size(),
                voter ? "a controller voter" : "not a controller voter", image.topics.size());
+  metrics->AttachState([s = state.get()](telemq::metrics::FamilyWriter& w) { CollectStateMetrics(*s, w); });
   return std::unique_ptr<Broker>(new Broker(std::move(state)));
 }
 
@@ -320,6 +330,7 @@ replication::ReplicaOptions BaseReplicaOptions(const BrokerState& s, const std::
   o.self = RaftNodeOf(s.config.node_id);
   o.fsync = s.config.fsync == FsyncMode::kAlways ? storage::FsyncPolicy::kAlways : storage::FsyncPolicy::kInterval;
   o.unsynced_writes_may_be_lost = s.machine_restarted;
+  o.observer = s.metrics;
   o.election_ticks = s.config.election_ticks;
   // A heartbeat every few ticks (300 ms with the defaults) keeps followers
   // well inside the election timeout at a third of the idle traffic.

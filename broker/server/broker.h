@@ -37,6 +37,7 @@ class FileSystem;
 namespace telemq::broker {
 
 struct BrokerState;
+class BrokerMetrics;
 
 // What the HTTP admin listener's /readyz reports (Broker::CheckReadiness).
 struct Readiness {
@@ -54,8 +55,11 @@ class Broker {
   // log (with crash recovery), idempotence state rebuilt from the logs.
   // `file_system` (not owned; default: the process's POSIX file system) is
   // where every partition log lives; tests pass a fault-injecting one.
+  // `metrics` (not owned, must outlive the broker; default: a private one)
+  // receives the broker's instruments and its state collector.
   static Result<std::unique_ptr<Broker>> Open(const BrokerConfig& config, asio::io_context& io,
-                                              storage::FileSystem* file_system = nullptr);
+                                              storage::FileSystem* file_system = nullptr,
+                                              BrokerMetrics* metrics = nullptr);
   ~Broker();
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;

@@ -33,6 +33,7 @@
 #include "broker/cluster/peer_codec.h"
 #include "broker/replication/replica.h"
 #include "broker/replication/replica_manager.h"
+#include "broker/server/broker_metrics.h"
 #include "broker/server/config.h"
 #include "broker/server/controller.h"
 #include "broker/server/group_coordinator.h"
@@ -108,6 +109,10 @@ struct BrokerState {
   BrokerConfig config;
   asio::io_context& io;
   storage::FileSystem& file_system;
+  // The broker's metrics: `own_metrics` when Open was given none. Declared
+  // before everything that reports to it (destroyed after).
+  std::unique_ptr<BrokerMetrics> own_metrics;
+  BrokerMetrics* metrics = nullptr;
   std::unique_ptr<storage::LogManager> logs;  // the only owner of partition directories
   std::unique_ptr<storage::Flusher> flusher;
   // Seams of the replicas (replica_seams.h), shared by all of them.

@@ -69,6 +69,7 @@ Result<BrokerConfig> LoadConfigFile(const std::string& path, BrokerConfig c) {
     TELEMQ_FIELD("fetch_max_bytes", uint32_t, c.fetch_max_bytes = val)
     TELEMQ_FIELD("shutdown_grace_ms", int64_t, c.shutdown_grace = std::chrono::milliseconds(val))
     TELEMQ_FIELD("log_level", std::string, c.log_level = val)
+    TELEMQ_FIELD("metrics_per_partition", bool, c.metrics_per_partition = val)
     TELEMQ_FIELD("offsets_partitions", int32_t, c.offsets_partitions = val)
     TELEMQ_FIELD("frame_read_timeout_ms", int64_t, c.frame_read_timeout = std::chrono::milliseconds(val))
     TELEMQ_FIELD("group_heartbeat_interval_ms", int64_t, c.group_heartbeat_interval = std::chrono::milliseconds(val))

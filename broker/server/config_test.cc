@@ -31,6 +31,16 @@ TEST_F(ConfigFile, KnownKeysAreApplied) {
   EXPECT_EQ(c->segment_bytes, 1048576u);
 }
 
+TEST_F(ConfigFile, MetricsPerPartitionIsOnByDefaultAndCanBeTurnedOff) {
+  EXPECT_TRUE(BrokerConfig{}.metrics_per_partition);
+  auto c = LoadConfigFile(Write("metrics_per_partition: false\n"));
+  ASSERT_TRUE(c.has_value()) << c.error().ToString();
+  EXPECT_FALSE(c->metrics_per_partition);
+  auto bad = LoadConfigFile(Write("metrics_per_partition: sometimes\n"));
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message().find("metrics_per_partition"), std::string::npos);
+}
+
 TEST_F(ConfigFile, UnknownKeyIsNamedInTheError) {
   auto c = LoadConfigFile(Write("nodeid: 3\n"));
   ASSERT_FALSE(c.has_value());

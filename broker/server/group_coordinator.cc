@@ -705,4 +705,20 @@ void GroupCoordinator::DeleteGroup(const fb::DeleteGroupRequest* req, Reply repl
   });
 }
 
+std::vector<GroupCoordinator::GroupStats> GroupCoordinator::Stats() const {
+  std::vector<GroupStats> out;
+  for (const auto& shard : impl_->shards) {
+    std::lock_guard lock(shard->mu);
+    if (shard->state != ShardState::kActive) continue;
+    for (const auto& [id, entry] : shard->groups) {
+      GroupStats& g = out.emplace_back();
+      g.group_id = id;
+      g.members = entry.group.member_count();
+      g.committed.reserve(entry.group.committed_offsets().size());
+      for (const auto& [tp, om] : entry.group.committed_offsets()) g.committed.emplace_back(tp, om.offset);
+    }
+  }
+  return out;
+}
+
 }  // namespace telemq::broker

@@ -186,6 +186,16 @@ class GroupCoordinator {
   void DescribeGroup(const wire::fb::DescribeGroupRequest* req, Reply reply);
   void DeleteGroup(const wire::fb::DeleteGroupRequest* req, Reply reply);
 
+  // For metrics: the groups of the active shards (those this broker
+  // coordinates) with their member counts and committed offsets, copied
+  // under each shard's mutex in turn (held only for the copy).
+  struct GroupStats {
+    std::string group_id;
+    size_t members = 0;
+    std::vector<std::pair<group::TopicPartition, Offset>> committed;  // in (topic, partition) order
+  };
+  std::vector<GroupStats> Stats() const;
+
  private:
   struct Shard;
   struct Impl;

@@ -53,7 +53,7 @@ int Run(int argc, char** argv) {
   app.add_option("--data-dir", c.data_dir, "Directory for partition logs and metadata (default ./data)");
   app.add_option("--port-file", c.port_file, "Write the bound port to this file once listening");
   app.add_option("--http-port", c.http_port,
-                 "HTTP admin port (/healthz, /readyz); -1 off, 0 an ephemeral port (default -1)");
+                 "HTTP admin port (/healthz, /readyz, /metrics); -1 off, 0 an ephemeral port (default -1)");
   app.add_option("--http-host", c.http_host, "Address the HTTP admin listener binds (default: listen host)");
   app.add_option("--http-port-file", c.http_port_file, "Write the bound HTTP admin port to this file");
   app.add_option("--io-threads", c.io_threads, "I/O threads (default 2)");
@@ -79,6 +79,8 @@ int Run(int argc, char** argv) {
   app.add_option("--shutdown-grace-ms", shutdown_grace_ms,
                  "Time to finish in-flight requests on SIGTERM (default 10000)");
   app.add_option("--log-level", c.log_level, "trace|debug|info|warn|error|critical|off (default info)");
+  app.add_option("--metrics-per-partition", c.metrics_per_partition,
+                 "/metrics: series per partition (true) or per topic (false) (default true)");
   int64_t group_hb_ms = -1, group_min_session_ms = -1, group_max_session_ms = -1;
   app.add_option("--offsets-partitions", c.offsets_partitions, "Partitions of __consumer_offsets (default 16)");
   int64_t frame_read_timeout_ms = -1;
@@ -137,6 +139,7 @@ int Run(int argc, char** argv) {
   if (given("--fetch-max-bytes")) base.fetch_max_bytes = c.fetch_max_bytes;
   if (given("--shutdown-grace-ms")) base.shutdown_grace = std::chrono::milliseconds(shutdown_grace_ms);
   if (given("--log-level")) base.log_level = c.log_level;
+  if (given("--metrics-per-partition")) base.metrics_per_partition = c.metrics_per_partition;
   if (given("--offsets-partitions")) base.offsets_partitions = c.offsets_partitions;
   if (given("--frame-read-timeout-ms")) base.frame_read_timeout = std::chrono::milliseconds(frame_read_timeout_ms);
   if (given("--group-heartbeat-interval-ms")) base.group_heartbeat_interval = std::chrono::milliseconds(group_hb_ms);

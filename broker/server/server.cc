@@ -14,6 +14,7 @@
 
 #include "broker/server/admin_http.h"
 #include "broker/server/broker.h"
+#include "broker/server/broker_metrics.h"
 #include "telemq/common/program.h"
 #include "telemq/wire/frame.h"
 
@@ -30,7 +31,7 @@ namespace {
 // producer through TCP flow control.
 class MemoryBudget {
  public:
-  explicit MemoryBudget(uint64_t bytes) : available_(static_cast<int64_t>(bytes)) {}
+  explicit MemoryBudget(uint64_t bytes) : limit_(static_cast<int64_t>(bytes)), available_(limit_) {}
   bool TryAcquire(uint64_t n) {
     int64_t cur = available_.load();
     while (cur >= static_cast<int64_t>(n)) {
@@ -39,9 +40,24 @@ class MemoryBudget {
     return false;
   }
   void Release(uint64_t n) { available_.fetch_add(static_cast<int64_t>(n)); }
+  // Bytes held now (any thread; for metrics).
+  uint64_t used() const { return static_cast<uint64_t>(std::max<int64_t>(0, limit_ - available_.load())); }
 
  private:
+  const int64_t limit_;
   std::atomic<int64_t> available_;
+};
+
+// Counts a connection as waiting for produce memory while it lives.
+class MemoryWait {
+ public:
+  explicit MemoryWait(BrokerMetrics& metrics) : metrics_(metrics) { metrics_.MemoryWaitStarted(); }
+  ~MemoryWait() { metrics_.MemoryWaitEnded(); }
+  MemoryWait(const MemoryWait&) = delete;
+  MemoryWait& operator=(const MemoryWait&) = delete;
+
+ private:
+  BrokerMetrics& metrics_;
 };
 
 }  // namespace
@@ -49,15 +65,21 @@ class MemoryBudget {
 // One client connection. All state below is touched only on `strand_`.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(tcp::socket socket, Broker& broker, const BrokerConfig& config, MemoryBudget& budget)
+  Connection(tcp::socket socket, Broker& broker, const BrokerConfig& config, MemoryBudget& budget,
+             BrokerMetrics& metrics)
       : socket_(std::move(socket)),
         strand_(socket_.get_executor()),
         wake_(strand_),
         broker_(broker),
         config_(config),
-        budget_(budget) {
+        budget_(budget),
+        metrics_(metrics) {
     wake_.expires_at(asio::steady_timer::time_point::max());
+    metrics_.ConnectionOpened();
   }
+  ~Connection() { metrics_.ConnectionClosed(); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
 
   void Start() {
     asio::co_spawn(
@@ -93,11 +115,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
         }
         const bool is_produce = header->api_key == wire::ApiKey::kProduce;
         const uint64_t frame_bytes = header->remaining();
-        if (is_produce) {
-          while (!budget_.TryAcquire(frame_bytes)) {
+        if (is_produce && !budget_.TryAcquire(frame_bytes)) {
+          MemoryWait waiting(metrics_);
+          do {
             asio::steady_timer t(strand_, std::chrono::milliseconds(1));
             co_await t.async_wait(use_awaitable);
-          }
+          } while (!budget_.TryAcquire(frame_bytes));
         }
         // Shared: a produced batch is proposed, replicated and cached straight
         // from this buffer, which lives as long as anything references it.
@@ -128,8 +151,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
         std::span<std::byte> all(frame.get(), frame_bytes);
         auto body = all.first(header->body_length);
         auto payload = all.subspan(header->body_length);
+        metrics_.RequestReceived(header->api_key, wire::kRequestHeaderBytes + frame_bytes);
         broker_.Handle(*header, body, payload, frame,
-                       [self = shared_from_this(), slot, budget = is_produce ? frame_bytes : 0](Response r) {
+                       [self = shared_from_this(), slot, budget = is_produce ? frame_bytes : 0, api = header->api_key,
+                        start = std::chrono::steady_clock::now()](Response r) {
+                         self->metrics_.RequestAnswered(api, std::chrono::steady_clock::now() - start, r);
                          // The produce budget covers a request until it is
                          // answered (committed or failed): the broker holds
                          // at most that many produce bytes in flight.
@@ -213,6 +239,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Broker& broker_;
   const BrokerConfig& config_;
   MemoryBudget& budget_;
+  BrokerMetrics& metrics_;
   std::deque<Slot> slots_;  // deque: pointers to elements stay valid on push_back/pop_front
   bool writing_ = false;
   bool closing_ = false;
@@ -223,6 +250,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
 struct Server::Impl {
   BrokerConfig config;
+  // Before `io`, `broker` and `admin`: outlive them (connections, whose last
+  // handlers go with `io`, the broker and the admin listener use both).
+  BrokerMetrics metrics;
+  MemoryBudget budget;
   asio::io_context io;
   std::unique_ptr<Broker> broker;
   std::unique_ptr<AdminHttp> admin;  // after `broker`: destroyed (stopped) first
@@ -239,7 +270,6 @@ struct Server::Impl {
   std::unique_ptr<asio::steady_timer> balance_timer;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::thread> threads;
-  MemoryBudget budget;
   std::mutex mu;
   std::list<std::weak_ptr<Connection>> connections;  // guarded by mu
   std::condition_variable stopped_cv;
@@ -247,7 +277,13 @@ struct Server::Impl {
   bool stopped = false;         // guarded by mu
   uint16_t port = 0;
 
-  explicit Impl(BrokerConfig c) : config(std::move(c)), io(config.io_threads), budget(config.produce_memory_bytes) {}
+  explicit Impl(BrokerConfig c)
+      : config(std::move(c)),
+        metrics(config.produce_memory_bytes),
+        budget(config.produce_memory_bytes),
+        io(config.io_threads) {
+    metrics.SetProduceMemoryUsed([this] { return budget.used(); });
+  }
 
   awaitable<void> AcceptLoop() {
     for (;;) {
@@ -268,7 +304,7 @@ struct Server::Impl {
       std::string peer;
       auto ep = socket.remote_endpoint(ec);
       if (!ec) peer = ep.address().to_string() + ":" + std::to_string(ep.port());
-      auto conn = std::make_shared<Connection>(std::move(socket), *broker, config, budget);
+      auto conn = std::make_shared<Connection>(std::move(socket), *broker, config, budget, metrics);
       conn->SetPeer(peer);
       {
         std::lock_guard lock(mu);
@@ -334,12 +370,13 @@ Result<void> Server::Start() {
   if (m.config.http_port >= 0) {
     // Before the logs are opened: liveness answers while they recover.
     m.admin = std::make_unique<AdminHttp>();
+    m.admin->ServeMetrics([&m] { return m.metrics.Render(); });
     const std::string host = m.config.http_host.empty() ? m.config.listen_host : m.config.http_host;
     TELEMQ_ASSIGN_OR_RETURN(auto http_port, m.admin->Start(host, static_cast<uint16_t>(m.config.http_port)));
     if (!m.config.http_port_file.empty()) WritePortFile(m.config.http_port_file, http_port);
-    spdlog::info("admin http (/healthz, /readyz) on {}:{}", host, http_port);
+    spdlog::info("admin http (/healthz, /readyz, /metrics) on {}:{}", host, http_port);
   }
-  TELEMQ_ASSIGN_OR_RETURN(m.broker, Broker::Open(m.config, m.io));
+  TELEMQ_ASSIGN_OR_RETURN(m.broker, Broker::Open(m.config, m.io, nullptr, &m.metrics));
   m.config.node_id = m.broker->id();
   if (m.admin) m.admin->Attach([broker = m.broker.get()] { return broker->CheckReadiness(); });
   std::error_code ec;

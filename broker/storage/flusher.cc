@@ -65,8 +65,13 @@ int Flusher::RunOnce(bool sync_registered) {
   auto sync = [&](PartitionLog* log) {
     if (synced.count(log) != 0) return;
     const bool needed = log->durable_offset() < log->log_end_offset();
+    const auto start =
+        needed && sync_observer_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     synced.emplace(log, log->Sync());
-    if (needed) ++syncs;
+    if (needed) {
+      ++syncs;
+      if (sync_observer_) sync_observer_(std::chrono::steady_clock::now() - start);
+    }
   };
   for (const auto& r : batch) sync(r.log.get());
   for (const auto& log : periodic) sync(log.get());

@@ -35,6 +35,11 @@ class Flusher {
   Flusher& operator=(const Flusher&) = delete;
   ~Flusher();  // Stop()
 
+  // Called with the duration of every fdatasync the Flusher does (not the
+  // no-op syncs of logs with nothing unsynced), on the flusher thread (or
+  // RunOnce's caller); must be cheap and thread-safe. Set before Start().
+  void SetSyncObserver(std::function<void(std::chrono::nanoseconds)> observer) { sync_observer_ = std::move(observer); }
+
   void Start();
   // Completes what is pending (one last sync round), fails requests the
   // round does not cover with kShuttingDown, joins the thread. Idempotent.
@@ -62,6 +67,7 @@ class Flusher {
   void Loop();
 
   const std::chrono::milliseconds interval_;
+  std::function<void(std::chrono::nanoseconds)> sync_observer_;  // set before Start
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Request> pending_;                           // GUARDED_BY(mu_)

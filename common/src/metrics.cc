@@ -18,8 +18,13 @@ void Histogram::Observe(double v) {
   size_t i = 0;
   while (i < bounds_.size() && v > bounds_[i]) ++i;
   buckets_[i].fetch_add(1, std::memory_order_relaxed);
-  count_.fetch_add(1, std::memory_order_relaxed);
   sum_.fetch_add(v, std::memory_order_relaxed);
+}
+
+uint64_t Histogram::Count() const {
+  uint64_t n = 0;
+  for (size_t i = 0; i <= bounds_.size(); ++i) n += buckets_[i].load(std::memory_order_relaxed);
+  return n;
 }
 
 std::vector<uint64_t> Histogram::BucketCounts() const {
@@ -77,7 +82,7 @@ void Registry::AddCallbackGauge(const std::string& name, const std::string& help
 
 namespace {
 
-void AppendEscaped(std::string& out, const std::string& s, bool quote_too) {
+void AppendEscaped(std::string& out, std::string_view s, bool quote_too) {
   for (char c : s) {
     if (c == '\\') {
       out += "\\\\";
@@ -122,63 +127,92 @@ std::string FormatValue(double v) {
   return buf;
 }
 
+void AppendHeader(std::string& out, std::string_view name, std::string_view help, MetricType type) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  AppendEscaped(out, help, false);
+  out += "\n# TYPE ";
+  out += name;
+  out += type == MetricType::kCounter ? " counter\n" : type == MetricType::kGauge ? " gauge\n" : " histogram\n";
+}
+
+void AppendSample(std::string& out, std::string_view name, const Labels& labels, const std::string& value) {
+  out += name;
+  AppendLabels(out, labels);
+  out += ' ';
+  out += value;
+  out += '\n';
+}
+
+void AppendHistogram(std::string& out, std::string_view name, const Labels& labels, const std::vector<double>& bounds,
+                     const std::vector<uint64_t>& counts, double sum) {
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    cumulative += counts[i];
+    out += name;
+    out += "_bucket";
+    AppendLabels(out, labels, "le", i < bounds.size() ? FormatValue(bounds[i]) : "+Inf");
+    out += ' ';
+    out += std::to_string(cumulative);
+    out += '\n';
+  }
+  out += name;
+  out += "_sum";
+  AppendLabels(out, labels);
+  out += ' ';
+  out += FormatValue(sum);
+  out += '\n';
+  out += name;
+  out += "_count";
+  AppendLabels(out, labels);
+  out += ' ';
+  // The count rendered is the buckets' total, so _count always equals the
+  // +Inf bucket even while observations race with rendering.
+  out += std::to_string(cumulative);
+  out += '\n';
+}
+
 }  // namespace
+
+void FamilyWriter::Family(std::string_view name, std::string_view help, MetricType type) {
+  name_ = name;
+  AppendHeader(out_, name, help, type);
+}
+
+void FamilyWriter::Sample(const Labels& labels, double value) { AppendSample(out_, name_, labels, FormatValue(value)); }
+
+void FamilyWriter::HistogramSample(const Labels& labels, const std::vector<double>& upper_bounds,
+                                   const std::vector<uint64_t>& bucket_counts, double sum) {
+  AppendHistogram(out_, name_, labels, upper_bounds, bucket_counts, sum);
+}
+
+void Registry::AddCollector(std::function<void(FamilyWriter&)> collect) {
+  std::lock_guard lock(mu_);
+  collectors_.push_back(std::move(collect));
+}
 
 std::string Registry::Render() const {
   std::lock_guard lock(mu_);
   std::string out;
   out.reserve(families_.size() * 160);
   for (const auto& f : families_) {
-    out += "# HELP ";
-    out += f.name;
-    out += ' ';
-    AppendEscaped(out, f.help, false);
-    out += "\n# TYPE ";
-    out += f.name;
-    out += f.type == Type::kCounter ? " counter\n" : f.type == Type::kGauge ? " gauge\n" : " histogram\n";
+    AppendHeader(out, f.name, f.help, f.type);
     for (const auto& s : f.series) {
       if (s.histogram != nullptr) {
-        const auto counts = s.histogram->BucketCounts();
-        const auto& bounds = s.histogram->upper_bounds();
-        uint64_t cumulative = 0;
-        for (size_t i = 0; i < counts.size(); ++i) {
-          cumulative += counts[i];
-          out += f.name;
-          out += "_bucket";
-          AppendLabels(out, s.labels, "le", i < bounds.size() ? FormatValue(bounds[i]) : "+Inf");
-          out += ' ';
-          out += std::to_string(cumulative);
-          out += '\n';
-        }
-        out += f.name;
-        out += "_sum";
-        AppendLabels(out, s.labels);
-        out += ' ';
-        out += FormatValue(s.histogram->Sum());
-        out += '\n';
-        out += f.name;
-        out += "_count";
-        AppendLabels(out, s.labels);
-        out += ' ';
-        // The count rendered is the buckets' total, so _count always equals
-        // the +Inf bucket even while observations race with rendering.
-        out += std::to_string(cumulative);
-        out += '\n';
-        continue;
-      }
-      out += f.name;
-      AppendLabels(out, s.labels);
-      out += ' ';
-      if (s.counter != nullptr) {
-        out += std::to_string(s.counter->Value());
+        AppendHistogram(out, f.name, s.labels, s.histogram->upper_bounds(), s.histogram->BucketCounts(),
+                        s.histogram->Sum());
+      } else if (s.counter != nullptr) {
+        AppendSample(out, f.name, s.labels, std::to_string(s.counter->Value()));
       } else if (s.gauge != nullptr) {
-        out += FormatValue(s.gauge->Value());
+        AppendSample(out, f.name, s.labels, FormatValue(s.gauge->Value()));
       } else {
-        out += FormatValue(s.read());
+        AppendSample(out, f.name, s.labels, FormatValue(s.read()));
       }
-      out += '\n';
     }
   }
+  FamilyWriter writer(out);
+  for (const auto& collect : collectors_) collect(writer);
   return out;
 }
 

@@ -56,6 +56,37 @@ TEST(Metrics, EscapesLabelValues) {
   EXPECT_NE(text.find("c_total{path=\"a\\\"b\\\\c\\nd\"} 1\n"), std::string::npos) << text;
 }
 
+TEST(Metrics, CollectorsWriteTheirFamiliesAfterTheRegisteredOnes) {
+  Registry r;
+  r.AddCounter("telemq_static_total", "Registered").Inc(2);
+  int partitions = 2;
+  r.AddCollector([&](FamilyWriter& w) {
+    w.Family("telemq_log_end_offset", "End of each log", MetricType::kGauge);
+    for (int p = 0; p < partitions; ++p) w.Sample({{"topic", "t\"x"}, {"partition", std::to_string(p)}}, 10 * p);
+    w.Family("telemq_wait_seconds", "Waits", MetricType::kHistogram);
+    w.HistogramSample({}, {0.5}, {1, 2}, 3.25);
+  });
+  const std::string expected_tail =
+      "# HELP telemq_log_end_offset End of each log\n"
+      "# TYPE telemq_log_end_offset gauge\n"
+      "telemq_log_end_offset{topic=\"t\\\"x\",partition=\"0\"} 0\n"
+      "telemq_log_end_offset{topic=\"t\\\"x\",partition=\"1\"} 10\n"
+      "# HELP telemq_wait_seconds Waits\n"
+      "# TYPE telemq_wait_seconds histogram\n"
+      "telemq_wait_seconds_bucket{le=\"0.5\"} 1\n"
+      "telemq_wait_seconds_bucket{le=\"+Inf\"} 3\n"
+      "telemq_wait_seconds_sum 3.25\n"
+      "telemq_wait_seconds_count 3\n";
+  EXPECT_EQ(r.Render(),
+            "# HELP telemq_static_total Registered\n"
+            "# TYPE telemq_static_total counter\n"
+            "telemq_static_total 2\n" +
+                expected_tail);
+  // Read at every render: series follow the owner's state.
+  partitions = 0;
+  EXPECT_EQ(r.Render().find("partition="), std::string::npos);
+}
+
 TEST(Metrics, ConcurrentUpdatesAreNotLost) {
   Registry r;
   auto& c = r.AddCounter("c_total", "c");

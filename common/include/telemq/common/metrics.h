@@ -10,6 +10,9 @@
 //    by Add* stay valid (no reallocation moves them).
 //  * Series of one name are rendered together under one HELP/TYPE header,
 //    in registration order; label values are escaped.
+//  * Series that come and go (one per partition, per group) are not
+//    registered one by one: a collector (AddCollector) writes them from the
+//    owner's state at render time, after the registered families.
 //
 //   telemq::metrics::Registry registry;
 //   auto& sent = registry.AddCounter("telemq_streamer_points_sent_total", "Points acknowledged by the broker");
@@ -23,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -57,14 +61,39 @@ class Histogram {
   const std::vector<double>& upper_bounds() const { return bounds_; }
   // Per-bucket counts (not cumulative), the last one being +Inf.
   std::vector<uint64_t> BucketCounts() const;
-  uint64_t Count() const { return count_.load(std::memory_order_relaxed); }
+  // The buckets' total (no separate count is kept: one atomic less per
+  // observation, and _count always equals the +Inf bucket).
+  uint64_t Count() const;
   double Sum() const { return sum_.load(std::memory_order_relaxed); }
 
  private:
   std::vector<double> bounds_;
   std::unique_ptr<std::atomic<uint64_t>[]> buckets_;  // bounds_.size() + 1
-  std::atomic<uint64_t> count_{0};
   std::atomic<double> sum_{0};
+};
+
+enum class MetricType { kCounter, kGauge, kHistogram };
+
+// What a collector (Registry::AddCollector) writes at render time: a family
+// header, then its samples. Families a collector writes must not share a
+// name with a registered family or another collector's.
+class FamilyWriter {
+ public:
+  // Starts family `name` (HELP and TYPE lines). A family without samples
+  // is still announced.
+  void Family(std::string_view name, std::string_view help, MetricType type);
+  // One sample of the current family (a counter or a gauge).
+  void Sample(const Labels& labels, double value);
+  // One histogram series of the current family: `bucket_counts` per bucket
+  // (not cumulative), the last one +Inf; bounds as in Histogram.
+  void HistogramSample(const Labels& labels, const std::vector<double>& upper_bounds,
+                       const std::vector<uint64_t>& bucket_counts, double sum);
+
+ private:
+  friend class Registry;
+  explicit FamilyWriter(std::string& out) : out_(out) {}
+  std::string& out_;
+  std::string name_;
 };
 
 // Latency buckets in seconds, 100 µs .. 10 s.
@@ -85,11 +114,16 @@ class Registry {
   // A gauge whose value is read at render time (e.g. a queue depth owned by
   // another object). `read` must be thread-safe and must not call Render.
   void AddCallbackGauge(const std::string& name, const std::string& help, Labels labels, std::function<double()> read);
+  // Families whose series are enumerated at render time from state owned
+  // elsewhere; `collect` runs (under the registry's mutex, after the
+  // registered families) at every Render, must be thread-safe and must not
+  // call back into the registry.
+  void AddCollector(std::function<void(FamilyWriter&)> collect);
 
   std::string Render() const;
 
  private:
-  enum class Type { kCounter, kGauge, kHistogram };
+  using Type = MetricType;
   struct Series {
     Labels labels;
     Counter* counter = nullptr;
@@ -107,6 +141,7 @@ class Registry {
 
   mutable std::mutex mu_;
   std::vector<Family> families_;
+  std::vector<std::function<void(FamilyWriter&)>> collectors_;
   std::deque<Counter> counters_;
   std::deque<Gauge> gauges_;
   std::deque<Histogram> histograms_;

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cinttypes>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
@@ -23,6 +24,7 @@
 
 #include "tests/integration/integration_util.h"
 #include "tests/support/broker_cluster.h"
+#include "tests/support/http_get.h"
 
 namespace telemq::testing {
 namespace {
@@ -931,6 +933,59 @@ TEST_F(ClusterFailoverTest, RollingSigtermRestartUnderLoadLosesNothing) {
   EXPECT_EQ(check.out_of_order, 0) << Describe(check);
   EXPECT_EQ(check.unacknowledged, 0) << Describe(check);
   EXPECT_EQ(check.foreign, 0) << Describe(check);
+}
+
+// A broker whose volume is lost for good (node-local storage gone) and
+// that restarts under the same id with an empty data directory cannot
+// rejoin today: the leaders treat its appends' rejections below the match
+// it once acknowledged as stale, and letting it vote would be unsafe (it
+// forgot what it acknowledged). What must hold: it never reports ready
+// (/readyz), so a rolling update stops at it instead of taking down a
+// second replica, while the other two keep serving with nothing lost.
+// docs/operations.md, "Failure playbook", says what to do instead.
+TEST_F(ClusterFailoverTest, BrokerWithLostVolumeStaysUnreadyWhileTheOthersServe) {
+  ASSERT_TRUE(StartCluster({.args = {"--leader-balance-interval-ms", "0"}, .admin_http = true}));
+  constexpr int32_t kPartitions = 3;
+  NewTopic spec;
+  spec.partitions = kPartitions;
+  auto created = CreateTopic("lostvol", spec);
+  ASSERT_TRUE(created) << created.error().ToString();
+
+  KeyedLoad load(LoadProducer(cluster_->Client()), {.topic = "lostvol", .producers = 2, .keys = 8});
+  ASSERT_TRUE(load.Start());
+  ASSERT_TRUE(WaitFor([&] { return load.acked() >= 3000; }, seconds(20))) << load.first_error();
+
+  cluster_->Kill9(2);
+  std::error_code ec;
+  std::filesystem::remove_all(cluster_->broker(2).data_dir(), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  auto restarted = cluster_->Restart(2);
+  ASSERT_TRUE(restarted) << restarted.error().ToString();
+  // Writes go on, and for a while the wiped broker never turns ready.
+  const int64_t acked_at_restart = load.acked();
+  const auto until = Clock::now() + seconds(8);
+  while (Clock::now() < until) {
+    const HttpAnswer ready = HttpGet(cluster_->broker(2).http_port(), "/readyz");
+    ASSERT_EQ(ready.status, 503) << ready.body;
+    std::this_thread::sleep_for(milliseconds(250));
+  }
+  for (int i = 0; i < 2; ++i) {
+    const HttpAnswer ready = HttpGet(cluster_->broker(i).http_port(), "/readyz");
+    EXPECT_EQ(ready.status, 200) << "broker " << i << ": " << ready.body;
+  }
+  ASSERT_TRUE(WaitFor([&] { return load.acked() >= acked_at_restart + 2000; }, seconds(20))) << load.first_error();
+  auto stopped = load.Stop();
+  EXPECT_TRUE(stopped) << stopped.error().ToString();
+  EXPECT_EQ(load.failed(), 0) << "first error: " << load.first_error();
+
+  auto read = ReadAll(cluster_->broker(0).address(), "lostvol", kPartitions);
+  ASSERT_TRUE(read) << read.error().ToString();
+  const auto check = load.Verify(*read);
+  std::printf("[lost volume] sent %" PRId64 ", acknowledged %" PRId64 "; %s\n", load.sent(), load.acked(),
+              Describe(check).c_str());
+  EXPECT_EQ(check.lost, 0) << Describe(check);
+  EXPECT_EQ(check.duplicates, 0) << Describe(check);
+  EXPECT_EQ(check.out_of_order, 0) << Describe(check);
 }
 
 // Regression: the controller leader is cut off from its peers while an Admin

@@ -8,6 +8,7 @@ add_library(telemq_test_support STATIC
   ${CMAKE_CURRENT_LIST_DIR}/raw_socket.cc
   ${CMAKE_CURRENT_LIST_DIR}/app_process.cc
   ${CMAKE_CURRENT_LIST_DIR}/http_get.cc
+  ${CMAKE_CURRENT_LIST_DIR}/prometheus_text.cc
 )
 target_include_directories(telemq_test_support PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(telemq_test_support PUBLIC telemq_common telemq_wire GTest::gtest Threads::Threads
@@ -24,6 +25,12 @@ foreach(app streamer collector gateway)
     add_dependencies(telemq_test_support telemq-${app})
   endif()
 endforeach()
+
+# The exposition reader and convention check on their own, against what
+# telemq_metrics renders (a unit test: no processes).
+telemq_test(NAME prometheus_text_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/prometheus_text_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/prometheus_text.cc LIBS telemq_common telemq_metrics LABELS unit)
+target_include_directories(prometheus_text_test PRIVATE ${PROJECT_SOURCE_DIR})
 
 # telemq_cluster_support: BrokerCluster, several brokers started as one Raft
 # cluster and watched through the client's Admin (hence its own library: the

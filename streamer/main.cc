@@ -309,7 +309,11 @@ int Run(int argc, char** argv) {
       }
       p = tl::unexpected(created.error());
     }
-    if (p.error().code() == Errc::kInvalidArgument) {
+    // A replication factor above the live brokers is refused while a new
+    // cluster's brokers are still registering (every pod of a fresh install
+    // starts at once): wait for them like for a broker that is not up yet.
+    const bool brokers_missing = p.error().message().find("live broker") != std::string::npos;
+    if (p.error().code() == Errc::kInvalidArgument && !brokers_missing) {
       spdlog::critical("{}", p.error().ToString());
       return 2;
     }

@@ -15,6 +15,7 @@
 
 #include "broker/server/config.h"
 #include "broker/server/server.h"
+#include "telemq/common/cli_config.h"
 #include "telemq/common/program.h"
 
 namespace {
@@ -92,7 +93,8 @@ int Run(int argc, char** argv) {
                  "Smallest member session timeout (default 1000)");
   app.add_option("--group-max-session-timeout-ms", group_max_session_ms,
                  "Largest member session timeout (default 300000)");
-  CLI11_PARSE(app, argc, argv);
+  // A bad flag or value exits 2, like an invalid config file.
+  if (const int rc = telemq::ParseCommandLine(app, argc, argv, "telemq-broker"); rc >= 0) return rc;
 
   BrokerConfig base;
   if (!config_file.empty()) {

@@ -33,6 +33,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "telemetry/dcgm_csv.h"
@@ -559,6 +560,31 @@ TEST_F(StreamerE2eTest, SigtermWhileTheBrokerIsGoneExitsWithinABound) {
   ASSERT_TRUE(exited) << exited.error().ToString() << "\n" << s->LogTail();
   EXPECT_EQ(exited->exit_code, 0) << s->LogTail();
   EXPECT_LT(std::chrono::steady_clock::now() - signalled, seconds(20)) << s->LogTail(16 * 1024);
+}
+
+// Every pod of a fresh Kubernetes install starts at once: a streamer may ask
+// for its topic before the brokers have registered with their controller,
+// when a replication factor of 3 is refused ("exceeds the 0 live
+// broker(s)"). That is a broker not ready yet, not a bad flag: the streamer
+// waits and retries (it exited 2 before, and crash-looped).
+TEST(StreamerStartupE2eTest, WaitsForBrokersToRegisterInsteadOfExiting) {
+  if (StreamerBinary().empty()) GTEST_SKIP() << "telemq-streamer not built";
+  // One live broker where three are needed: the same refusal a fresh
+  // cluster gives until its brokers have registered.
+  auto broker = BrokerProcess::Start();
+  ASSERT_TRUE(broker) << broker.error().ToString();
+  auto s = AppProcess::Start({.binary = StreamerBinary(),
+                              .args = {"--bootstrap", (*broker)->address(), "--source", "synthetic:hosts=2,gpus=1",
+                                       "--loop", "--replication-factor", "3"},
+                              .name = "streamer"});
+  ASSERT_TRUE(s) << s.error().ToString();
+  ASSERT_TRUE(WaitFor([&] { return (*s)->LogTail().find("live broker") != std::string::npos; }, seconds(15)))
+      << (*s)->LogTail();
+  std::this_thread::sleep_for(seconds(2));
+  EXPECT_FALSE((*s)->Poll().has_value()) << "the streamer exited:\n" << (*s)->LogTail();
+  auto exited = (*s)->Terminate(seconds(10));
+  ASSERT_TRUE(exited) << exited.error().ToString();
+  EXPECT_EQ(exited->exit_code, 0) << (*s)->LogTail();
 }
 
 }  // namespace

@@ -79,6 +79,17 @@ TEST_F(ClusterIdentityTest, MalformedPeerIsRefusedNamingIt) {
   EXPECT_NE(r.output.find("peers[1] 'nonsense' is not host:port"), std::string::npos) << r.output;
 }
 
+TEST_F(ClusterIdentityTest, UnknownFlagOrBadValueExitsTwo) {
+  auto unknown = Run({"--bogus-flag", "1"});
+  EXPECT_EQ(unknown.status.exit_code, 2) << unknown.output;
+  EXPECT_NE(unknown.output.find("--bogus-flag"), std::string::npos) << unknown.output;
+  auto bad = Run({"--http-port", "seventy"});
+  EXPECT_EQ(bad.status.exit_code, 2) << bad.output;
+  auto range = Run({"--http-port", "70000"});
+  EXPECT_EQ(range.status.exit_code, 2) << range.output;
+  EXPECT_NE(range.output.find("http_port must be within 0..65535"), std::string::npos) << range.output;
+}
+
 TEST_F(ClusterIdentityTest, IdWithoutPeerEntryIsRefused) {
   auto r = Run({"--node-id", "3", "--peers", "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094"});
   EXPECT_EQ(r.status.exit_code, 2) << r.output;

@@ -30,8 +30,8 @@
 //      id is passed as --node-id instead, and the output says so.
 //    Nothing else is changed: a flag or config key the chart passes that a
 //    program does not know makes that program exit 2, and the test fails.
-// 3. The brokers start first, the apps once every broker is ready (see
-//    "run" below for why). Every rendered httpGet probe (startup, liveness, readiness) must
+// 3. Every pod starts at once, as in a cluster (see "run" below). Every
+//    rendered httpGet probe (startup, liveness, readiness) must
 //    answer 200; `telemq cluster status` must show every broker up, each
 //    with the id of its pod's ordinal at its pod's address, and a
 //    controller; every gateway's /api/v1/gpus must list the whole
@@ -332,17 +332,14 @@ function probePort(pod, port) {
 // ---------------------------------------------------------------------- run
 log(`${pods.length} pods from ${docs.length} rendered objects; work dir ${work}`);
 if (!canUnshare) log("NOTE: not root or no UTS namespaces: brokers get --node-id=<ordinal> instead of their host name");
-// The brokers all at once (podManagementPolicy: Parallel), then, once every
-// broker is ready, the apps all at once. Kubernetes does not order them; but
-// a streamer that starts before three brokers have registered is refused
-// its topic ("replication factor 3 exceeds the 0 live broker(s)") and exits
-// 2, which the kubelet answers with a restart (CrashLoopBackOff on a fresh
-// install). This test does not restart anything, so that an exit always
-// fails it.
+// Every pod at once, as Kubernetes starts them (it does not order a
+// release's workloads): the apps must wait for brokers that are still
+// electing a controller and registering (a streamer asking for its topic
+// then is refused "replication factor 3 exceeds the 0 live broker(s)" and
+// must retry, not exit). This test restarts nothing, so an exit fails it.
 const isBroker = (pod) => path.basename(pod.container.command?.[0] ?? "") === "telemq-broker";
-for (const pod of pods.filter(isBroker)) start(pod);
+for (const pod of pods) start(pod);
 await waitForProbes(pods.filter(isBroker));
-for (const pod of pods.filter((p) => !isBroker(p))) start(pod);
 await waitForProbes(pods.filter((p) => !isBroker(p)));
 
 async function waitForProbes(group) {

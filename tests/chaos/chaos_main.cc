@@ -39,6 +39,7 @@
 #include "tests/chaos/checker.h"
 #include "tests/chaos/disk.h"
 #include "tests/chaos/history.h"
+#include "tests/chaos/nemesis.h"
 #include "tests/chaos/schedule.h"
 #include "tests/support/broker_cluster.h"
 
@@ -53,9 +54,7 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kTopic = "chaos";
 constexpr const char* kGroup = "chaos-group";
 
-const Clock::time_point g_start = Clock::now();
-
-int64_t NowMs() { return std::chrono::duration_cast<milliseconds>(Clock::now() - g_start).count(); }
+int64_t NowMs() { return SteadyMs(); }
 
 // printf to stdout with the run's elapsed time in front, flushed at once.
 void Log(const char* format, ...) __attribute__((format(printf, 1, 2)));
@@ -180,15 +179,6 @@ Result<Options> ParseArgs(int argc, char** argv) {
     }
   }
   return o;
-}
-
-// Whether process `pid` has exited (a zombie not reaped yet, or gone).
-bool Exited(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat;
-  if (!std::getline(in, stat)) return true;
-  const size_t paren = stat.rfind(')');
-  return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] == 'Z';
 }
 
 // ---------------------------------------------------------------------------
@@ -432,181 +422,6 @@ class WatermarkReader {
 };
 
 // ---------------------------------------------------------------------------
-// The nemesis.
-
-class Nemesis {
- public:
-  Nemesis(testing::BrokerCluster& cluster, const Options& o, Producers& producers, std::string sync_log,
-          std::ofstream& trace)
-      : cluster_(cluster), o_(o), producers_(producers), sync_log_(std::move(sync_log)), trace_(trace) {}
-
-  // Runs one fault: gap, inject, hold, heal, recovery. An error means the
-  // run cannot go on (a broker that will not start again).
-  [[nodiscard]] Result<void> Run(size_t index, const Fault& f) {
-    std::this_thread::sleep_for(milliseconds(f.gap_ms));
-    TELEMQ_ASSIGN_OR_RETURN(const int target, Target(f));
-    const std::string name(Name(f.kind));
-    Log("fault %zu: %s -> broker %d", index, Describe(f).c_str(), target);
-    trace_ << "# fault " << index << ": " << Describe(f) << " -> broker " << target << "\n";
-    trace_.flush();
-    std::string skipped;
-    TELEMQ_TRY(Inject(f, target, &skipped));
-    if (!skipped.empty()) {
-      Log("fault %zu skipped: %s", index, skipped.c_str());
-      ++skipped_[name];
-      return Ok();
-    }
-    ++injected_[name];
-    const int64_t healed = NowMs();
-    const int64_t ms = AwaitRecovery(healed);
-    recoveries_.push_back({Str(name, " (fault ", index, ")"), ms});
-    Log("fault %zu healed; every partition served again after %" PRId64 " ms", index, ms);
-    return Ok();
-  }
-
-  // Every broker running again (restarting any that died on its own) and
-  // serving every partition: -1 when not within the bound.
-  int64_t AwaitRecovery(int64_t since) {
-    const int64_t deadline = since + o_.recovery_bound_ms;
-    RestartDead();
-    auto caught = cluster_.AwaitCaughtUp(milliseconds(std::max<int64_t>(1, deadline - NowMs())));
-    if (!caught) {
-      Log("not caught up: %s", caught.error().ToString().substr(0, 600).c_str());
-      return -1;
-    }
-    while (NowMs() < deadline) {
-      bool all = true;
-      for (int32_t p = 0; p < o_.partitions; ++p) all = all && producers_.LastAckedSent(p) >= since;
-      if (all) return NowMs() - since;
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    return -1;
-  }
-
-  void RestartDead() {
-    for (int i = 0; i < cluster_.size(); ++i) {
-      auto& b = cluster_.broker(i);
-      if (b.running() && !Exited(b.pid())) continue;
-      const std::string tail = b.LogTail(1500);
-      findings_.push_back(Str("broker ", i, " exited on its own; log tail:\n", tail));
-      Log("FINDING: broker %d exited on its own; restarting it. Log tail:\n%s", i, tail.c_str());
-      cluster_.Kill9(i);  // reaps it
-      if (auto r = cluster_.Restart(i); !r) Log("restart of broker %d: %s", i, r.error().ToString().c_str());
-    }
-  }
-
-  const std::map<std::string, int>& injected() const { return injected_; }
-  const std::map<std::string, int>& skipped() const { return skipped_; }
-  const std::vector<Recovery>& recoveries() const { return recoveries_; }
-  const std::vector<std::string>& findings() const { return findings_; }
-
- private:
-  Result<int> Target(const Fault& f) {
-    TELEMQ_ASSIGN_OR_RETURN(auto leader, cluster_.AwaitLeader(kTopic, f.partition, seconds(20)));
-    if (f.role == Role::kLeader) return leader.broker;
-    return (leader.broker + 1 + static_cast<int>(f.param % 2)) % cluster_.size();
-  }
-
-  Result<void> Restart(int b) {
-    auto r = cluster_.Restart(b);
-    if (r) return Ok();
-    Log("broker %d did not come back: %s; one more try", b, r.error().ToString().c_str());
-    cluster_.Kill9(b);
-    r = cluster_.Restart(b);
-    if (!r) {
-      findings_.push_back(Str("broker ", b, " does not start again: ", r.error().ToString()));
-      return Fail(Errc::kIo, Str("broker ", b, " does not start again: ", r.error().ToString()));
-    }
-    return Ok();
-  }
-
-  void Hold(const Fault& f) { std::this_thread::sleep_for(milliseconds(f.hold_ms)); }
-
-  Result<void> Inject(const Fault& f, int t, std::string* skipped) {
-    auto& broker = cluster_.broker(t);
-    switch (f.kind) {
-      case FaultKind::kKill:
-        cluster_.Kill9(t);
-        Hold(f);
-        return Restart(t);
-      case FaultKind::kPause:
-        ::kill(broker.pid(), SIGSTOP);
-        Hold(f);
-        ::kill(broker.pid(), SIGCONT);
-        return Ok();
-      case FaultKind::kIsolate:
-        TELEMQ_TRY(cluster_.CutLinks(t));
-        Hold(f);
-        return cluster_.HealLinks(t);
-      case FaultKind::kBridge: {
-        const int a = (t + 1) % cluster_.size();
-        const int b = (t + 2) % cluster_.size();
-        TELEMQ_TRY(cluster_.CutLinkBetween(a, b));
-        Log("  links %d<->%d cut; broker %d bridges them", a, b, t);
-        Hold(f);
-        return cluster_.HealLinkBetween(a, b);
-      }
-      case FaultKind::kDiskFull: {
-        if (!CanMount()) {
-          *skipped = "needs root to mount a tmpfs";
-          return Ok();
-        }
-        if (!on_tmpfs_.count(t)) {
-          // Onto a file system of its own first (a crash and restart).
-          cluster_.Kill9(t);
-          TELEMQ_TRY(MoveOntoTmpfs(broker.data_dir(), o_.tmpfs_bytes));
-          on_tmpfs_.insert(t);
-          TELEMQ_TRY(Restart(t));
-        }
-        TELEMQ_ASSIGN_OR_RETURN(auto bytes, FillWithBallast(broker.data_dir()));
-        Log("  broker %d's disk filled (%" PRIu64 " bytes of ballast)", t, bytes);
-        Hold(f);
-        FreeBallast(broker.data_dir());
-        return Ok();
-      }
-      case FaultKind::kTruncate:
-      case FaultKind::kFlipByte: {
-        cluster_.Kill9(t);
-        auto done = DamageSegment(broker.data_dir(), kTopic, o_.partitions,
-                                  f.kind == FaultKind::kTruncate ? Damage::kTruncate : Damage::kFlipByte, f.param);
-        Log("  %s", done ? done->c_str() : done.error().ToString().c_str());
-        Hold(f);
-        return Restart(t);
-      }
-      case FaultKind::kPowerLoss: {
-        if (sync_log_.empty()) {
-          cluster_.Kill9(t);
-          Hold(f);
-          TELEMQ_TRY(Restart(t));
-          *skipped = "no sync recorder (sanitizer build): a plain kill -9 instead";
-          return Ok();
-        }
-        cluster_.Kill9(t);
-        auto done = DropUnsynced(broker.data_dir(), sync_log_, f.param);
-        Log("  power loss: %s", done ? done->c_str() : done.error().ToString().c_str());
-        Hold(f);
-        return Restart(t);
-      }
-    }
-    return Ok();
-  }
-
-  testing::BrokerCluster& cluster_;
-  const Options& o_;
-  Producers& producers_;
-  std::string sync_log_;
-  std::ofstream& trace_;
-  std::set<int> on_tmpfs_;
-  std::map<std::string, int> injected_;
-  std::map<std::string, int> skipped_;
-  std::vector<Recovery> recoveries_;
-  std::vector<std::string> findings_;
-
- public:
-  const std::set<int>& on_tmpfs() const { return on_tmpfs_; }
-};
-
-// ---------------------------------------------------------------------------
 // Reading back.
 
 // Leader term and high watermark of every partition (retried until all answer).
@@ -785,7 +600,24 @@ int RunChaos(Options o) {
   std::this_thread::sleep_for(seconds(2));
   Log("workload running: %d producers x %d keys at %d rec/s, %d group members", o.producers, o.keys, o.rate, o.members);
 
-  Nemesis nemesis(c, o, producers, sync_log, trace);
+  NemesisOptions no;
+  no.topic = kTopic;
+  no.partitions = o.partitions;
+  no.recovery_bound_ms = o.recovery_bound_ms;
+  no.tmpfs_bytes = o.tmpfs_bytes;
+  no.sync_log = sync_log;
+  no.served_since = [&](int64_t since) {
+    for (int32_t p = 0; p < o.partitions; ++p) {
+      if (producers.LastAckedSent(p) < since) return false;
+    }
+    return true;
+  };
+  no.log = [&](const std::string& line) {
+    Log("%s", line.c_str());
+    trace << line << "\n";
+    trace.flush();
+  };
+  Nemesis nemesis(c, no);
   const int64_t faults_start = NowMs();
   std::string aborted;
   for (size_t i = 0; i < schedule.faults.size(); ++i) {
@@ -873,9 +705,11 @@ int RunChaos(Options o) {
     for (const auto& [kind, n] : nemesis.skipped()) out << " " << kind << " " << n;
     out << "\n";
   }
-  out << "recovery after each heal (ms):";
-  for (const auto& r : h.recoveries) out << " " << r.ms;
-  out << "\n";
+  out << "per fault: served again during the fault after (ms) / after the heal (ms):\n";
+  for (const auto& r : h.recoveries) {
+    out << "  " << r.fault << ": " << (r.failover_ms < 0 ? std::string("-") : std::to_string(r.failover_ms)) << " / "
+        << r.ms << "\n";
+  }
   out << "group commit failures (retried): " << group.commit_failures() << "\n";
   out << Format(report);
   for (const auto& f : nemesis.findings()) out << "FINDING: " << f << "\n";
@@ -893,7 +727,7 @@ int RunChaos(Options o) {
       fs::copy(c.broker(i).data_dir(), dest + "/data", fs::copy_options::recursive, ec);
     }
   }
-  for (int i = 0; i < c.size(); ++i) UnmountTmpfs(c.broker(i).data_dir());
+  nemesis.UnmountAll();
 
   if (o.expect_invalid) {
     const bool caught = report.lost > 0;

@@ -75,7 +75,8 @@ struct WatermarkSample {
 // one fault was healed.
 struct Recovery {
   std::string fault;
-  int64_t ms = 0;  // -1: not within the bound
+  int64_t ms = 0;            // from the heal; -1: not within the bound
+  int64_t failover_ms = -1;  // from the injection, while the fault held; -1: not while it held (informational)
 };
 
 // What one broker's files hold for one partition: offset -> "t<term>|<value>"

@@ -233,7 +233,18 @@ void Replica::Step(const raft::Message& message) {
     return;
   }
   ObserveRole();
+  if (node_->role() == raft::Role::kLeader) NoteAnswer(message.from);
   Drive();
+}
+
+void Replica::NoteAnswer(NodeId from) {
+  // An answer is the evidence that the follower is there: a silent one
+  // holding everything committed on an idle partition is not in sync.
+  const int64_t now = clock_.NowMs();
+  if (caught_up_ms_.size() != options_.voters.size()) caught_up_ms_.assign(options_.voters.size(), now);
+  for (size_t i = 0; i < options_.voters.size(); ++i) {
+    if (options_.voters[i] == from && node_->MatchOf(from) >= node_->commit()) caught_up_ms_[i] = now;
+  }
 }
 
 void Replica::Tick() {
@@ -469,12 +480,11 @@ void Replica::ObserveRole() {
 void Replica::Publish() {
   uint64_t mask = 0;
   if (node_->role() == raft::Role::kLeader) {
-    const Offset commit = node_->commit();
     const int64_t now = clock_.NowMs();
     if (caught_up_ms_.size() != options_.voters.size()) caught_up_ms_.assign(options_.voters.size(), now);
     for (size_t i = 0; i < options_.voters.size() && i < 64; ++i) {
       const NodeId v = options_.voters[i];
-      if (v == options_.self || node_->MatchOf(v) >= commit) caught_up_ms_[i] = now;
+      if (v == options_.self) caught_up_ms_[i] = now;  // followers: NoteAnswer
       if (now - caught_up_ms_[i] <= options_.in_sync_lag_ms) mask |= uint64_t{1} << i;
     }
   } else {

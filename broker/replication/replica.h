@@ -170,9 +170,11 @@ struct ReplicaOptions {
   // the preferred leader of a partition just created, so that it (not a
   // random replica) leads first. Harmless if another replica wins.
   bool campaign_at_start = false;
-  // A follower counts as in sync (in_sync()) while it has held everything
-  // committed at some moment within this window: under steady load a healthy
-  // follower is always a little behind the commit index.
+  // A follower counts as in sync (in_sync()) while it has answered the
+  // leader holding everything committed at some moment within this window:
+  // under steady load a healthy follower is always a little behind the
+  // commit index, and a follower that stopped answering leaves the set even
+  // when nothing new is committed (an idle partition).
   int64_t in_sync_lag_ms = 10'000;
   // Receives replication events for metrics; null: none. Must outlive the
   // replica.
@@ -225,9 +227,9 @@ class Replica : public std::enable_shared_from_this<Replica> {
   Term term() const { return Term(term_.load(std::memory_order_acquire)); }
   uint64_t topic_id() const { return options_.topic_id; }
   const std::vector<NodeId>& voters() const { return options_.voters; }
-  // On the leader: the voters that held everything committed within the
-  // last in_sync_lag_ms (itself included), as published at the last change;
-  // empty on a non-leader.
+  // On the leader: the voters that answered it holding everything
+  // committed within the last in_sync_lag_ms (itself included), as
+  // published at the last change; empty on a non-leader.
   std::vector<NodeId> in_sync() const;
   // True while this replica leads (any thread; serving() additionally
   // needs the no-op of its term committed).
@@ -308,6 +310,9 @@ class Replica : public std::enable_shared_from_this<Replica> {
   void AnswerPending();
   void FailPending(Errc code, const std::string& message, NodeId leader_hint = raft::kNoNode);
   void WakeWaiters();
+  // Leader: `from` answered; it is caught up now if it holds everything
+  // committed (in_sync()).
+  void NoteAnswer(NodeId from);
   // Stores the log's bounds for the any-thread accessors; `start_too`: the
   // log start may have moved (reads it under the log's mutex).
   void PublishLogBounds(bool start_too);
@@ -363,7 +368,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   std::atomic<int64_t> term_{0};
   std::atomic<bool> caught_up_{false};
   std::atomic<uint64_t> in_sync_mask_{0};  // bit i: voters[i] is in sync (leader only)
-  std::vector<int64_t> caught_up_ms_;      // per voter: when it last held everything committed (leader only)
+  std::vector<int64_t> caught_up_ms_;  // per voter: when it last answered holding everything committed (leader only)
 };
 
 }  // namespace telemq::replication

@@ -181,6 +181,7 @@ class Group : public Transport {
   Replica& replica(int id) { return *replicas_.at(id).replica; }
   QueueExecutor& executor(int id) { return *replicas_.at(id).executor; }
   ManualSyncer& syncer() { return syncer_; }
+  FixedClock& clock() { return clock_; }
   storage::FaultInjectionFileSystem& fs() { return fs_; }
   void Cut(int id) { cut_.insert(id); }
   void Heal() { cut_.clear(); }
@@ -351,6 +352,33 @@ TEST(ReplicaTest, ThreeReplicasCommitOnAMajorityAndFollowersLearnProducers) {
     // A follower that becomes leader must reject a duplicate of the batch.
     EXPECT_EQ(g.replica(id).producers().size(), 1u) << "replica " << id;
   }
+}
+
+// The in-sync set (metadata isr, under-replicated partitions) needs each
+// follower to keep answering: on an idle partition a follower that went
+// silent still holds everything committed, and must still drop out.
+TEST(ReplicaTest, SilentFollowerLeavesTheInSyncSetOfAnIdlePartitionAndReturnsWhenHeard) {
+  Group g(3);
+  const int leader = g.ElectLeader();
+  ASSERT_NE(leader, 0);
+  auto b = MakeBatch(2);
+  auto r = ProduceAndSettle(g, leader, b);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->error, Errc::kOk) << r->message;
+  g.Tick(3);
+  EXPECT_EQ(g.replica(leader).in_sync().size(), 3u);
+
+  const int silent = leader == 1 ? 2 : 1;
+  g.Cut(silent);
+  g.clock().now_ms += ReplicaOptions{}.in_sync_lag_ms + 1;
+  g.Tick(3);  // heartbeats: only the other follower answers
+  std::vector<NodeId> in_sync = g.replica(leader).in_sync();
+  EXPECT_EQ(in_sync.size(), 2u);
+  EXPECT_EQ(std::count(in_sync.begin(), in_sync.end(), NodeId(silent)), 0);
+
+  g.Heal();
+  g.Tick(3);
+  EXPECT_EQ(g.replica(leader).in_sync().size(), 3u);
 }
 
 TEST(ReplicaTest, FollowerRefusesProduceNamingTheLeader) {

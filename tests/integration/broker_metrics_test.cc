@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "tests/integration/integration_util.h"
+#include "tests/support/broker_cluster.h"
 #include "tests/support/broker_process.h"
 #include "tests/support/http_get.h"
 #include "tests/support/prometheus_text.h"
@@ -202,6 +203,110 @@ TEST_F(BrokerMetrics, MetricsAnswerWithoutAnyTraffic) {
   EXPECT_NE(e.Find("telemq_broker_requests_total"), nullptr);
   EXPECT_NE(e.Find("telemq_broker_group_lag"), nullptr);
   EXPECT_EQ(Get(e, "telemq_broker_produce_memory_used_bytes"), 0);
+}
+
+// Scrapes broker `port`; an empty exposition (with a test failure) when it
+// does not parse or breaks a convention.
+Exposition ScrapePort(uint16_t port) {
+  const HttpAnswer a = HttpGet(port, "/metrics");
+  auto e = ParseExposition(a.body);
+  EXPECT_TRUE(e) << "status " << a.status << ": " << (e ? "" : e.error().message());
+  if (!e) return {};
+  EXPECT_THAT(ConventionViolations(*e), IsEmpty());
+  return std::move(*e);
+}
+
+double ValueOr(const Exposition& e, const std::string& name, const LabelSet& labels, double absent) {
+  return e.Value(name, labels).value_or(absent);
+}
+
+// Three brokers, RF 3: each broker's view of the cluster, a group's lag as
+// its coordinator computes it from replicas it does not lead, and what a
+// broker's death does to under-replicated and offline partitions.
+TEST(BrokerMetricsCluster, ClusterViewLagAndUnderReplicatedPartitions) {
+  auto cluster = BrokerCluster::Start({.admin_http = true});
+  ASSERT_TRUE(cluster) << cluster.error().ToString();
+  auto& c = **cluster;
+  ASSERT_TRUE(c.admin().CreateTopic("c", {.partitions = 3, .replication_factor = 3}));
+  ASSERT_TRUE(c.AwaitHealthy(seconds(30)));
+  {
+    ProducerOptions popts;
+    popts.client = c.Client();
+    auto producer = Producer::Create(popts);
+    ASSERT_TRUE(producer) << producer.error().ToString();
+    for (int32_t p = 0; p < 3; ++p) {
+      for (int i = 0; i < 10; ++i) ASSERT_TRUE((*producer)->Send("c", std::nullopt, "v", nullptr, std::nullopt, p));
+    }
+    ASSERT_TRUE((*producer)->Flush(seconds(30)));
+  }
+  // A group without members whose committed offsets sit just after each
+  // partition's first batch (the leader's no-op): 10 records of lag each.
+  for (int32_t p = 0; p < 3; ++p) {
+    auto reset = c.admin().ResetOffsets("idle", "c", {.kind = OffsetResetSpec::Kind::kOffset, .value = 1}, p);
+    ASSERT_TRUE(reset) << reset.error().ToString();
+  }
+
+  // Exactly one broker coordinates the group; it knows every partition's
+  // lag (each has a replica there, led or followed) once its followers'
+  // high watermarks caught up.
+  const auto deadline = Clock::now() + seconds(20);
+  int coordinators = 0;
+  double lag = 0;
+  for (;;) {
+    coordinators = 0;
+    lag = 0;
+    for (int b = 0; b < 3; ++b) {
+      const Exposition e = ScrapePort(c.broker(b).http_port());
+      if (!e.Value("telemq_broker_group_members", {{"group", "idle"}})) continue;
+      ++coordinators;
+      EXPECT_EQ(ValueOr(e, "telemq_broker_group_members", {{"group", "idle"}}, -1), 0);
+      EXPECT_EQ(ValueOr(e, "telemq_broker_group_lag_unknown_partitions", {{"group", "idle"}}, -1), 0);
+      for (int32_t p = 0; p < 3; ++p) {
+        lag += ValueOr(e, "telemq_broker_group_lag",
+                       {{"group", "idle"}, {"topic", "c"}, {"partition", std::to_string(p)}}, 0);
+      }
+    }
+    if ((coordinators == 1 && lag == 30) || Clock::now() > deadline) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_EQ(coordinators, 1);
+  EXPECT_EQ(lag, 30);
+
+  // Every broker sees the 3 + 4 partitions (c and __consumer_offsets) led,
+  // by someone; nothing offline or under-replicated; one controller leader.
+  int controller_leaders = 0;
+  for (int b = 0; b < 3; ++b) {
+    const Exposition e = ScrapePort(c.broker(b).http_port());
+    double led = 0;
+    for (const auto* s : e.Samples("telemq_broker_partitions_led")) led += s->value;
+    EXPECT_EQ(led, 7) << "broker " << b;
+    EXPECT_EQ(ValueOr(e, "telemq_broker_offline_partitions", {}, -1), 0) << "broker " << b;
+    EXPECT_EQ(ValueOr(e, "telemq_broker_under_replicated_partitions", {}, -1), 0) << "broker " << b;
+    controller_leaders += static_cast<int>(ValueOr(e, "telemq_broker_controller_is_leader", {}, 0));
+    EXPECT_EQ(ValueOr(e, "telemq_broker_partition_replicas", {{"topic", "c"}, {"partition", "0"}}, -1), 3);
+  }
+  EXPECT_EQ(controller_leaders, 1);
+
+  // Broker 2 dies: the survivors take over its leaderships, and every
+  // partition (each has a replica on broker 2) turns under-replicated on
+  // its leader once broker 2 falls out of the in-sync window (10 s).
+  c.Kill9(2);
+  const auto after = Clock::now() + seconds(30);
+  double under = 0, offline = 0, led_by_2 = 0;
+  for (;;) {
+    under = offline = led_by_2 = 0;
+    for (int b = 0; b < 2; ++b) {
+      const Exposition e = ScrapePort(c.broker(b).http_port());
+      under += ValueOr(e, "telemq_broker_under_replicated_partitions", {}, 0);
+      offline += ValueOr(e, "telemq_broker_offline_partitions", {}, 0);
+      led_by_2 += ValueOr(e, "telemq_broker_partitions_led", {{"broker", "2"}}, 0);
+    }
+    if ((under == 7 && offline == 0 && led_by_2 == 0) || Clock::now() > after) break;
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  EXPECT_EQ(under, 7);
+  EXPECT_EQ(offline, 0);
+  EXPECT_EQ(led_by_2, 0);
 }
 
 }  // namespace

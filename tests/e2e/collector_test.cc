@@ -34,6 +34,7 @@
 #include "tests/support/app_process.h"
 #include "tests/support/broker_cluster.h"
 #include "tests/support/http_get.h"
+#include "tests/support/prometheus_text.h"
 
 namespace telemq::testing {
 namespace {
@@ -299,6 +300,11 @@ TEST_F(CollectorE2ETest, ProducedPointsAreQueryableInOrderWithInclusiveWindows) 
   auto metrics = Get(c->http_port(), "/metrics");
   EXPECT_NE(metrics.body.find("telemq_collector_points_applied_total " + std::to_string(producer.sent())),
             std::string::npos);
+  // The export parses strictly and follows the naming conventions.
+  auto exposition = ParseExposition(metrics.body);
+  ASSERT_TRUE(exposition) << exposition.error().message();
+  const auto violations = ConventionViolations(*exposition);
+  EXPECT_TRUE(violations.empty()) << violations.front() << "\n" << metrics.body;
 }
 
 // A store left by a collector of store format version 1 (one key per GPU,

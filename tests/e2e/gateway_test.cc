@@ -33,6 +33,7 @@
 #include "tests/support/app_process.h"
 #include "tests/support/broker_cluster.h"
 #include "tests/support/http_get.h"
+#include "tests/support/prometheus_text.h"
 
 namespace telemq::testing {
 namespace {
@@ -483,6 +484,11 @@ TEST_F(GatewayE2E, OperationalRoutes) {
   EXPECT_NE(metrics.body.find("telemq_gateway_request_duration_seconds_bucket{route=\"/api/v1/gpus/{id}/telemetry\""),
             std::string::npos);
   EXPECT_NE(metrics.body.find("telemq_gateway_upstream_errors_total"), std::string::npos);
+  // The export parses strictly and follows the naming conventions.
+  auto exposition = ParseExposition(metrics.body);
+  ASSERT_TRUE(exposition) << exposition.error().message();
+  const auto violations = ConventionViolations(*exposition);
+  EXPECT_TRUE(violations.empty()) << violations.front() << "\n" << metrics.body;
 
   const Answer nowhere = Get(Api(), "/api/v2/nothing");
   EXPECT_EQ(nowhere.status, 404);

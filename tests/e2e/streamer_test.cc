@@ -44,6 +44,7 @@
 #include "telemq/consumer.h"
 #include "tests/support/app_process.h"
 #include "tests/support/broker_cluster.h"
+#include "tests/support/prometheus_text.h"
 
 namespace telemq::testing {
 namespace {
@@ -551,6 +552,16 @@ TEST_F(StreamerE2eTest, SigtermWhileTheBrokerIsGoneExitsWithinABound) {
   ASSERT_TRUE(s);
   ASSERT_TRUE(WaitFor([&] { return Metric(s->http_port(), "telemq_streamer_points_acked_total") > 0; }, seconds(20)))
       << s->LogTail();
+  {
+    // The export parses strictly and follows the naming conventions.
+    httplib::Client client("127.0.0.1", s->http_port());
+    auto r = client.Get("/metrics");
+    ASSERT_TRUE(r);
+    auto exposition = ParseExposition(r->body);
+    ASSERT_TRUE(exposition) << exposition.error().message();
+    const auto violations = ConventionViolations(*exposition);
+    EXPECT_TRUE(violations.empty()) << violations.front() << "\n" << r->body;
+  }
   for (int i = 0; i < cluster_->size(); ++i) cluster_->Kill9(i);
   // The buffer fills and the streaming thread waits for space.
   ASSERT_TRUE(WaitFor([&] { return s->LogTail().find("producer buffer full") != std::string::npos; }, seconds(20)))

@@ -8,15 +8,23 @@
 #
 #   bench/broker_compare.sh BASE_BUILD_DIR NEW_BUILD_DIR [ROUNDS]
 #   RECORDS=2000000 RECORD_SIZE=100 bench/broker_compare.sh ../base/build build 3
+#   SCRAPE_MS=100 bench/broker_compare.sh ../base/build build 3   # GET /metrics every 100 ms meanwhile
 set -euo pipefail
 BASE=${1:?base build dir}
 NEW=${2:?new build dir}
 ROUNDS=${3:-3}
 RECORDS=${RECORDS:-5000000}
 RECORD_SIZE=${RECORD_SIZE:-100}
+SCRAPE_MS=${SCRAPE_MS:-}
 tmp=$(mktemp -d /tmp/telemq-compare.XXXXXX)
 broker_pid=
+scraper_pid=
 stop_broker() {
+  if [[ -n $scraper_pid ]]; then
+    kill "$scraper_pid" 2>/dev/null || true
+    wait "$scraper_pid" 2>/dev/null || true
+    scraper_pid=
+  fi
   if [[ -n $broker_pid ]]; then
     kill "$broker_pid" 2>/dev/null || true
     wait "$broker_pid" 2>/dev/null || true
@@ -27,14 +35,35 @@ trap 'stop_broker; rm -rf "$tmp"' EXIT
 
 start_broker() {  # build fsync
   stop_broker
-  rm -rf "$tmp/data" "$tmp/port"
+  rm -rf "$tmp/data" "$tmp/port" "$tmp/http_port"
+  local http=()
+  [[ -n $SCRAPE_MS ]] && http=(--http-port 0 --http-port-file "$tmp/http_port")
   "$1/broker/server/telemq-broker" --port 0 --listen-host 127.0.0.1 --port-file "$tmp/port" \
-    --data-dir "$tmp/data" --fsync "$2" --log-level warn >"$tmp/broker.log" 2>&1 &
+    --data-dir "$tmp/data" --fsync "$2" --log-level warn "${http[@]}" >"$tmp/broker.log" 2>&1 &
   broker_pid=$!
-  for _ in $(seq 400); do [[ -s $tmp/port ]] && return 0; sleep 0.05; done
+  for _ in $(seq 400); do
+    if [[ -s $tmp/port ]]; then
+      [[ -n $SCRAPE_MS ]] && start_scraper
+      return 0
+    fi
+    sleep 0.05
+  done
   echo "broker did not start" >&2
   cat "$tmp/broker.log" >&2
   exit 1
+}
+
+# Scrapes the broker's /metrics every SCRAPE_MS until the broker stops.
+start_scraper() {
+  local port
+  port=$(cat "$tmp/http_port")
+  local interval
+  interval=$(awk -v ms="$SCRAPE_MS" 'BEGIN { printf "%.3f", ms / 1000 }')
+  (while kill -0 "$broker_pid" 2>/dev/null; do
+    curl -s -o /dev/null "http://127.0.0.1:$port/metrics" || true
+    sleep "$interval"
+  done) &
+  scraper_pid=$!
 }
 
 # Prints the records/s figure of one telemq-bench run.

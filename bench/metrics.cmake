@@ -1,0 +1,2 @@
+telemq_bench(metrics_bench metrics_bench.cc)
+target_link_libraries(metrics_bench PRIVATE telemq_server telemq_metrics)

@@ -58,20 +58,30 @@ struct Answered {
   std::map<std::string, size_t> points;
   int64_t duplicates = 0;
 };
-std::optional<Answered> AnsweredPoints(uint16_t api) {
+std::optional<Answered> AnsweredPoints(uint16_t api, std::string* why) {
   const auto list = HttpGet(api, "/api/v1/gpus");
-  if (list.status != 200) return std::nullopt;
+  if (list.status != 200) {
+    *why = "/api/v1/gpus -> " + std::to_string(list.status) + " " + list.body.substr(0, 300);
+    return std::nullopt;
+  }
   Answered out;
-  for (const auto& g : json::parse(list.body).at("gpus")) {
+  const json gpus = json::parse(list.body);  // kept alive: the loop below iterates into it
+  for (const auto& g : gpus.at("gpus")) {
     const std::string uuid = g.at("uuid");
     std::set<std::pair<std::string, std::string>> seen;  // (timestamp, metric)
     std::string cursor;
     for (int page = 0;; ++page) {
-      if (page > 1000) return std::nullopt;
+      if (page > 1000) {
+        *why = "more than 1000 pages for " + uuid;
+        return std::nullopt;
+      }
       std::string target = "/api/v1/gpus/" + uuid + "/telemetry?limit=1000";
       if (!cursor.empty()) target += "&cursor=" + httplib::detail::encode_query_param(cursor);
       const auto a = HttpGet(api, target);
-      if (a.status != 200) return std::nullopt;
+      if (a.status != 200) {
+        *why = target + " -> " + std::to_string(a.status) + " " + a.body.substr(0, 300);
+        return std::nullopt;
+      }
       const auto j = json::parse(a.body);
       for (const auto& p : j.at("points")) {
         if (!seen.emplace(p.at("timestamp").get<std::string>(), p.at("metric").get<std::string>()).second) {
@@ -173,7 +183,8 @@ TEST(PipelineChaosTest, GatewayAnswersEveryAcknowledgedPointOnceWhileBrokersAndC
   }
   EXPECT_TRUE(nemesis.findings().empty()) << nemesis.findings().front();
 
-  ASSERT_TRUE(testing::WaitFor([&] { return (exited = (*streamer)->Poll()).has_value(); }, seconds(120)))
+  // (acked() may have reaped it already: Poll() answers only once.)
+  ASSERT_TRUE(testing::WaitFor([&] { return exited || (exited = (*streamer)->Poll()).has_value(); }, seconds(120)))
       << (*streamer)->LogTail();
   ASSERT_FALSE(exited->signaled) << exited->ToString();
   ASSERT_EQ(exited->exit_code, 0) << "the streamer did not get every point acknowledged:\n" << (*streamer)->LogTail();
@@ -182,11 +193,18 @@ TEST(PipelineChaosTest, GatewayAnswersEveryAcknowledgedPointOnceWhileBrokersAndC
   ASSERT_NE((*streamer)->LogTail(1 << 20).find(done), std::string::npos) << (*streamer)->LogTail();
 
   std::optional<Answered> answered;
+  std::string why = "not asked";
   int64_t total = 0;
+  int asked = 0;
+  const auto answer_from = std::chrono::steady_clock::now();
   const bool all = testing::WaitFor(
       [&] {
-        if (HttpGet(api, "/readyz").status != 200) return false;
-        answered = AnsweredPoints(api);
+        ++asked;
+        if (const auto ready = HttpGet(api, "/readyz"); ready.status != 200) {
+          why = "/readyz -> " + std::to_string(ready.status) + " " + ready.body;
+          return false;
+        }
+        answered = AnsweredPoints(api, &why);
         if (!answered) return false;
         total = 0;
         for (const auto& [uuid, n] : answered->points) total += static_cast<int64_t>(n);
@@ -207,6 +225,7 @@ TEST(PipelineChaosTest, GatewayAnswersEveryAcknowledgedPointOnceWhileBrokersAndC
   if (!all) {
     // What the gateway and the group coordinator say, for the report.
     const auto ready = HttpGet(api, "/readyz");
+    const auto gpus = HttpGet(api, "/api/v1/gpus");
     std::string group = "describe failed";
     if (auto g = cluster.admin().DescribeGroup("telemq-collectors")) {
       group = "epoch " + std::to_string(g->group_epoch) + "/" + std::to_string(g->assignment_epoch) + ":";
@@ -219,6 +238,9 @@ TEST(PipelineChaosTest, GatewayAnswersEveryAcknowledgedPointOnceWhileBrokersAndC
       }
     }
     ADD_FAILURE() << "gpus " << (answered ? answered->points.size() : 0) << ", points " << total << " of " << kPoints
+                  << "\nasked " << asked << " times in "
+                  << std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - answer_from).count()
+                  << " ms; last answer: " << why << "\n/api/v1/gpus: " << gpus.status << " " << gpus.body.substr(0, 800)
                   << "\n/readyz: " << ready.status << " " << ready.body << "\ngroup: " << group;
     return;
   }

@@ -43,7 +43,7 @@ void ForEachError(wire::ApiKey api, const Response& response, F&& f) {
       for (const auto* p : *t->partitions()) each(p->error());
     }
   };
-  if (response.close_after) {
+  if (response.error_response) {
     // Frame-level failures are answered with an ErrorResponse in any API's place.
     return each(flatbuffers::GetRoot<fb::ErrorResponse>(data)->error());
   }
@@ -336,7 +336,8 @@ void CollectStateMetrics(BrokerState& state, FamilyWriter& w) {
       }
     }
   }
-  w.Family("telemq_broker_under_replicated_partitions", "Partitions led here with fewer in-sync replicas than replicas",
+  w.Family("telemq_broker_under_replicated_partitions",
+           "Partitions led here (the controller log included) with fewer in-sync replicas than replicas",
            MetricType::kGauge);
   w.Sample({}, static_cast<double>(under_replicated));
   w.Family("telemq_broker_offline_partitions", "Partitions of the cluster with no leader known to this broker",

@@ -15,6 +15,7 @@ Response MakeErrorResponse(Errc code, const std::string& message, bool close_aft
   b.Finish(wire::fb::CreateErrorResponseDirect(b, wire::ToWireError(code), message.c_str()));
   Response r = FinishResponse(b);
   r.close_after = close_after;
+  r.error_response = true;
   return r;
 }
 

@@ -21,6 +21,7 @@ struct Response {
   flatbuffers::DetachedBuffer body;
   std::vector<std::byte> payload;  // raw record batches after the body
   bool close_after = false;        // protocol violation: close once sent
+  bool error_response = false;     // the body is an ErrorResponse (MakeErrorResponse), not the API's answer
 };
 using Reply = std::function<void(Response)>;
 

@@ -148,10 +148,15 @@ const sm = docs.filter((o) => o.kind === "ServiceMonitor");
 check(sm.length === (expected.serviceMonitor ? 1 : 0), `ServiceMonitor ${expected.serviceMonitor ? "missing" : "unexpected"}`);
 if (sm.length === 1) {
   const sel = sm[0].spec.selector.matchLabels;
+  // Each scraped Service with the port of the endpoint that matches it: the
+  // brokers' admin port, the apps' http port.
+  const ports = sm[0].spec.endpoints.map((e) => e.port);
   const scraped = docs.filter(
-    (o) => o.kind === "Service" && Object.entries(sel).every(([k, v]) => o.metadata.labels?.[k] === v) && o.spec.ports.some((p) => p.name === sm[0].spec.endpoints[0].port),
+    (o) => o.kind === "Service" && Object.entries(sel).every(([k, v]) => o.metadata.labels?.[k] === v) && o.spec.ports.some((p) => ports.includes(p.name)),
   );
-  check(scraped.map(component).sort().join(",") === "collector,gateway,streamer", `ServiceMonitor selects ${scraped.map(component)}`);
+  check(scraped.map(component).sort().join(",") === "broker,collector,gateway,streamer", `ServiceMonitor selects ${scraped.map(component)}`);
+  const brokerScraped = scraped.find((o) => component(o) === "broker");
+  check(brokerScraped?.spec.ports.some((p) => p.name === "admin" && ports.includes("admin")), "ServiceMonitor scrapes the brokers' admin port");
 }
 
 for (const p of problems) console.log(`${variant}: ${p}`);

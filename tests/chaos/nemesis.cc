@@ -1,9 +1,11 @@
 #include "tests/chaos/nemesis.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <algorithm>
-#include <fstream>
+#include <cstring>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -22,13 +24,18 @@ std::string Str(const T&... parts) {
   return s.str();
 }
 
-// Whether process `pid` has exited (a zombie not reaped yet, or gone).
-bool Exited(pid_t pid) {
-  std::ifstream in(Str("/proc/", pid, "/stat"));
-  std::string stat;
-  if (!std::getline(in, stat)) return true;
-  const size_t paren = stat.rfind(')');
-  return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] == 'Z';
+// How child `pid` ended, if it has: waitid with WNOWAIT looks without
+// reaping (ChildProcess reaps it later). nullopt while it runs.
+std::optional<std::string> ExitedHow(pid_t pid) {
+  siginfo_t info{};
+  if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) return std::nullopt;
+  if (info.si_pid != pid) return std::nullopt;
+  switch (info.si_code) {
+    case CLD_EXITED: return Str("exit code ", info.si_status);
+    case CLD_KILLED: return Str("killed by signal ", info.si_status, " (", strsignal(info.si_status), ")");
+    case CLD_DUMPED: return Str("killed by signal ", info.si_status, " (", strsignal(info.si_status), "), core dumped");
+    default: return Str("ended (si_code ", info.si_code, ")");
+  }
 }
 
 }  // namespace
@@ -88,10 +95,12 @@ int64_t Nemesis::AwaitRecovery(int64_t since) {
 void Nemesis::RestartDead() {
   for (int i = 0; i < cluster_.size(); ++i) {
     auto& b = cluster_.broker(i);
-    if (b.running() && !Exited(b.pid())) continue;
+    if (!b.running()) continue;
+    const auto how = ExitedHow(b.pid());
+    if (!how) continue;
     const std::string tail = b.LogTail(1500);
-    findings_.push_back(Str("broker ", i, " exited on its own; its log ends:\n", tail));
-    Log(Str("FINDING: broker ", i, " exited on its own; restarting it. Its log ends:\n", tail));
+    findings_.push_back(Str("broker ", i, " exited on its own (", *how, "); its log ends:\n", tail));
+    Log(Str("FINDING: broker ", i, " exited on its own (", *how, "); restarting it. Its log ends:\n", tail));
     cluster_.Kill9(i);  // reaps it
     if (auto r = cluster_.Restart(i); !r) Log(Str("restart of broker ", i, ": ", r.error().ToString()));
   }

@@ -15,7 +15,8 @@
 namespace telemq::testing {
 namespace {
 
-constexpr uint64_t kTmpfsBytes = 6u << 20;
+// Room for the metadata store's 4 MiB floor (MetadataStore::kMinFreeBytes) and the logs.
+constexpr uint64_t kTmpfsBytes = 16u << 20;
 
 struct Outcome {
   std::mutex mu;

@@ -416,7 +416,29 @@ void Replica::FailWrite(const Error& error) {
       "{}: writing the Raft log or state failed: {}; waiting requests fail, and the replica restarts "
       "from what is on disk at the next tick",
       key().ToString(), error.ToString());
-  FailPending(error.code(), key().ToString() + ": " + error.message());
+  // Whether a waiting request may be in a log after all decides its answer.
+  // A batch that reached another replica (a leader's appends leave before
+  // its own write, docs/replication.md §2) or this log before the failure
+  // can still be committed: "not written" (no_space) would let the producer
+  // reuse its sequence, and the next leader would then acknowledge the
+  // producer's next batch as a duplicate of this one without writing it
+  // (found by the chaos suite, docs/chaos.md). Such requests fail as
+  // NotLeader, which the producer retries unchanged (deduplicated if it was
+  // written). Only a lone replica's requests beyond what its log holds get
+  // the error itself.
+  const bool replicated = options_.voters.size() + options_.learners.size() > 1;
+  const Offset in_log = raft_log_->NextOffset();
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (auto& p : pending) {
+    const bool maybe_written = replicated || p.result.base_offset < in_log;
+    p.result.error = maybe_written ? Errc::kNotLeader : error.code();
+    p.result.message = key().ToString() + ": " + error.message() +
+                       (maybe_written ? "; the batch may be written all the same: retry it unchanged" : "");
+    p.result.base_offset = Offset(-1);
+    p.result.leader_hint = raft::kNoNode;
+    p.done(std::move(p.result));
+  }
   ready_in_flight_ = false;
   restart_node_ = true;
   leader_term_ = Term(0);

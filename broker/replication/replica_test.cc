@@ -433,6 +433,59 @@ TEST(ReplicaTest, IsolatedLeaderFailsItsPendingProduceAndNewLeaderDeduplicatesTh
   }
 }
 
+// Regression (chaos suite, seed 3: disk-full of a leader): a leader whose own
+// write fails has already sent the batch to its followers, which may commit
+// it without the leader. Answering no_space ("not written") let the producer
+// reuse the sequence, and the next leader acknowledged the producer's next
+// batch as a duplicate of this one: a record acknowledged, never written. The
+// answer is retriable (NotLeader), and the unchanged retry is deduplicated.
+TEST(ReplicaTest, LeaderWhoseWriteFailsAnswersRetriableBecauseFollowersMayCommitTheBatch) {
+  Group g(3);
+  const int old_leader = g.ElectLeader();
+  ASSERT_NE(old_leader, 0);
+  g.fs().FailNth(storage::FaultOp::kWrite, 1, ENOSPC);  // the leader's own write of the batch
+  auto batch = MakeBatch(1, /*pid=*/7, /*seq=*/0);
+  auto first = ProduceAndSettle(g, old_leader, batch);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->error, Errc::kNotLeader) << first->message;
+  int leader = 0;
+  for (int i = 0; i < 200 && leader == 0; ++i) {
+    g.Tick();
+    leader = g.Leader();
+  }
+  ASSERT_NE(leader, 0);
+  auto retry = MakeBatch(1, 7, 0);
+  auto again = ProduceAndSettle(g, leader, retry);
+  ASSERT_TRUE(again);
+  ASSERT_EQ(again->error, Errc::kOk) << again->message;
+  g.Tick(5);
+  for (int id = 1; id <= 3; ++id) {
+    auto read = g.replica(id).log().Read(Offset(0), 1 << 20, g.replica(id).log().log_end_offset());
+    ASSERT_TRUE(read);
+    int copies = 0;
+    for (const auto& h : storage::testing::Headers(*read)) {
+      if (h.producer_id != ProducerId(7)) continue;
+      ++copies;
+      EXPECT_EQ(h.base_offset, again->base_offset) << "replica " << id;
+    }
+    EXPECT_EQ(copies, 1) << "replica " << id;
+  }
+}
+
+// A lone replica whose write fails: the batch is not in its log and nobody
+// else has it, so the storage error itself is the answer (a full disk says
+// no_space, and the producer may reuse the sequence).
+TEST(ReplicaTest, LoneReplicaAnswersNoSpaceForABatchItDidNotWrite) {
+  Group g(1);
+  g.Settle();
+  ASSERT_TRUE(g.replica(1).serving());
+  g.fs().FailNth(storage::FaultOp::kWrite, 1, ENOSPC);
+  auto batch = MakeBatch(1, /*pid=*/8, /*seq=*/0);
+  auto r = ProduceAndSettle(g, 1, batch);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->error, Errc::kNoSpace) << r->message;
+}
+
 // A data directory from before the Raft state existed: a log written in
 // some term, no `raft_state` file. A single replica adopts the log's term (no
 // other voter can have been promised a vote) and deduplicates retries of

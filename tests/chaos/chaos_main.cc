@@ -710,6 +710,13 @@ int RunChaos(Options o) {
     out << "  " << r.fault << ": " << (r.failover_ms < 0 ? std::string("-") : std::to_string(r.failover_ms)) << " / "
         << r.ms << "\n";
   }
+  out << "replicas read from the brokers' files (offsets per broker):";
+  for (const auto& [broker, partitions] : h.replicas) {
+    size_t offsets = 0;
+    for (const auto& [p, log] : partitions) offsets += log.size();
+    out << " " << broker << ": " << offsets;
+  }
+  out << "\n";
   out << "group commit failures (retried): " << group.commit_failures() << "\n";
   out << Format(report);
   for (const auto& f : nemesis.findings()) out << "FINDING: " << f << "\n";

@@ -96,6 +96,10 @@ Report Check(const History& h) {
     const auto found = where.find(id);
     if (op->outcome == Outcome::kUnknown && found != where.end()) ++r.unknown_present;
     if (op->outcome != Outcome::kAcked) continue;
+    if (found == where.end() && !h.final_high_watermark.count(op->partition)) {
+      ++r.unjudged;
+      continue;
+    }
     if (found == where.end()) {
       ++r.lost;
       problems.Add(Str("lost: ", ToString(id), " acknowledged at ", Where({op->partition, op->offset}),
@@ -231,7 +235,11 @@ std::string Format(const Report& r) {
   std::ostringstream s;
   s << "operations: attempted " << r.attempted << ", acknowledged " << r.acked << ", failed " << r.failed
     << ", unknown " << r.unknown << " (" << r.unknown_present << " of them in the log)\n"
-    << "final read: " << r.read << " records\n"
+    << "final read: " << r.read << " records"
+    << (r.unjudged > 0 ? ", " + std::to_string(r.unjudged) +
+                             " acknowledged records NOT JUDGED (their partitions had no serving leader at the end)"
+                       : std::string())
+    << "\n"
     << "lost " << r.lost << ", duplicated " << r.duplicated << ", reordered " << r.reordered << ", changed "
     << r.changed << ", divergent " << r.divergent << ", phantom " << r.phantom << "\n"
     << "group: delivered " << r.group_delivered << ", missed " << r.group_missed << ", redelivered "

@@ -38,6 +38,10 @@ struct Report {
   int64_t unknown = 0;
   int64_t unknown_present = 0;  // unknown outcomes found in the log (allowed)
   int64_t read = 0;             // records in the final read
+  // Acknowledged records of partitions the final read could not cover (no
+  // high watermark: the partition had no serving leader at the end). Their
+  // loss is not judged; a run with any is not valid either.
+  int64_t unjudged = 0;
 
   int64_t lost = 0;
   int64_t duplicated = 0;
@@ -60,7 +64,8 @@ struct Report {
 
   bool valid() const {
     return lost == 0 && duplicated == 0 && reordered == 0 && changed == 0 && divergent == 0 && phantom == 0 &&
-           group_missed == 0 && group_unexplained == 0 && watermark_regressions == 0 && slow_recoveries == 0;
+           group_missed == 0 && group_unexplained == 0 && watermark_regressions == 0 && slow_recoveries == 0 &&
+           unjudged == 0;
   }
 };
 

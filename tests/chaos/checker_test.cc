@@ -174,6 +174,18 @@ TEST(ChaosCheckerTest, ReplicaTailAboveTheHighWatermarkIsNotJudged) {
   ExpectOnly(Check(h), "");
 }
 
+TEST(ChaosCheckerTest, PartitionWithoutAFinalReadIsNotJudgedAndNotValid) {
+  History h = Clean();
+  // Partition 1 had no serving leader at the end: nothing read, no high watermark.
+  h.final_read.erase(1);
+  h.final_high_watermark.erase(1);
+  h.group_committed.erase(1);
+  const Report r = Check(h);
+  EXPECT_EQ(r.unjudged, 3) << Format(r);
+  EXPECT_EQ(r.lost, 0) << Format(r);
+  EXPECT_FALSE(r.valid());
+}
+
 TEST(ChaosCheckerTest, RecordNeverSentIsPhantom) {
   History h = Clean();
   h.final_read[0].push_back({4, V(5, 5, 5)});

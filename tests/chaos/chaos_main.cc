@@ -447,6 +447,16 @@ std::map<int32_t, int64_t> HighWatermarks(Admin& admin, int32_t partitions, mill
           return best;
         }
       }
+    } else {
+      // One partition without a leader fails the whole description: ask
+      // each partition on its own.
+      std::map<int32_t, int64_t> out;
+      for (int32_t p = 0; p < partitions; ++p) {
+        if (auto end = admin.ListOffset(kTopic, p, OffsetSpec::kLatest); end && end->value() >= 0) {
+          out[p] = end->value();
+        }
+      }
+      if (out.size() > best.size()) best = out;
     }
     std::this_thread::sleep_for(milliseconds(200));
   }

@@ -42,6 +42,7 @@
 #include "tests/chaos/nemesis.h"
 #include "tests/chaos/schedule.h"
 #include "tests/support/broker_cluster.h"
+#include "tests/support/str.h"
 
 namespace telemq::chaos {
 namespace {
@@ -70,12 +71,7 @@ void Log(const char* format, ...) {
   std::fflush(stdout);
 }
 
-template <typename... T>
-std::string Str(const T&... parts) {
-  std::ostringstream s;
-  (s << ... << parts);
-  return s.str();
-}
+using ::telemq::testing::Str;
 
 struct Options {
   std::optional<uint64_t> seed;

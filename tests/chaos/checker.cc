@@ -5,17 +5,13 @@
 #include <sstream>
 #include <tuple>
 
+#include "tests/support/str.h"
+
 namespace telemq::chaos {
 
 namespace {
 
-// Concatenates with operator<<.
-template <typename... T>
-std::string Str(const T&... parts) {
-  std::ostringstream s;
-  (s << ... << parts);
-  return s.str();
-}
+using ::telemq::testing::Str;
 
 class Problems {
  public:

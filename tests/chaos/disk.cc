@@ -16,6 +16,7 @@
 
 #include "telemq/wire/batch_header.h"
 #include "telemq/wire/record_batch.h"
+#include "tests/support/str.h"
 #include "tests/support/temp_dir.h"
 
 namespace telemq::chaos {
@@ -24,12 +25,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-template <typename... T>
-std::string Str(const T&... parts) {
-  std::ostringstream s;
-  (s << ... << parts);
-  return s.str();
-}
+using ::telemq::testing::Str;
 
 Error Errno(const std::string& what) { return Error(Errc::kIo, what + ": " + std::strerror(errno)); }
 

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "tests/chaos/disk.h"
+#include "tests/support/str.h"
 
 namespace telemq::chaos {
 
@@ -17,12 +18,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-template <typename... T>
-std::string Str(const T&... parts) {
-  std::ostringstream s;
-  (s << ... << parts);
-  return s.str();
-}
+using ::telemq::testing::Str;
 
 // How child `pid` ended, if it has: waitid with WNOWAIT looks without
 // reaping (ChildProcess reaps it later). nullopt while it runs.

@@ -25,6 +25,7 @@
 #include "tests/integration/integration_util.h"
 #include "tests/support/broker_cluster.h"
 #include "tests/support/http_get.h"
+#include "tests/support/str.h"
 
 namespace telemq::testing {
 namespace {
@@ -32,14 +33,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
-
-// Concatenates with operator<< (GCC 12 misreports `"lit" + std::to_string()` under -Werror=restrict).
-template <typename... T>
-std::string Str(const T&... parts) {
-  std::ostringstream s;
-  (s << ... << parts);
-  return s.str();
-}
 
 int64_t MsSince(Clock::time_point t) { return std::chrono::duration_cast<milliseconds>(Clock::now() - t).count(); }
 
@@ -241,6 +234,18 @@ std::string Describe(const KeyedLoad::Check& c) {
              c.first_problem.empty() ? "" : "; first problem: ", c.first_problem);
 }
 
+// Prints what reading the load back found (tagged `tag`) and expects the
+// guarantees every fault test holds: no acknowledged record lost, none read
+// twice, every key in order.
+void ExpectNoneLostDuplicatedOrReordered(const char* tag, const KeyedLoad& load, const KeyedLoad::Check& check) {
+  SCOPED_TRACE(tag);
+  std::printf("[%s] sent %" PRId64 ", acknowledged %" PRId64 "; %s\n", tag, load.sent(), load.acked(),
+              Describe(check).c_str());
+  EXPECT_EQ(check.lost, 0) << Describe(check);
+  EXPECT_EQ(check.duplicates, 0) << Describe(check);
+  EXPECT_EQ(check.out_of_order, 0) << Describe(check);
+}
+
 enum class Order { kFirst, kLast };
 // The cluster's client options with broker `b` first or last among the
 // bootstrap servers (the client asks its first reachable one for metadata).
@@ -337,11 +342,7 @@ TEST_F(ClusterFailoverTest, LeaderKill9LosesNoAcknowledgedRecordAndKeepsKeyOrder
   auto read = ReadAll(RunningAddress(), "failover", kPartitions);
   ASSERT_TRUE(read) << read.error().ToString();
   const auto check = load.Verify(*read);
-  std::printf("[failover] sent %" PRId64 ", acknowledged %" PRId64 "; %s\n", load.sent(), load.acked(),
-              Describe(check).c_str());
-  EXPECT_EQ(check.lost, 0) << Describe(check);
-  EXPECT_EQ(check.duplicates, 0) << Describe(check);
-  EXPECT_EQ(check.out_of_order, 0) << Describe(check);
+  ExpectNoneLostDuplicatedOrReordered("failover", load, check);
   EXPECT_EQ(check.foreign, 0) << Describe(check);
 
   // Every replica that was killed and restarted holds the same log: moved
@@ -521,11 +522,7 @@ TEST_F(ClusterFailoverTest, IsolatedLeaderAcknowledgesNothingUncommittedAndRejoi
   auto read = ReadAll(cluster_->broker(isolated).address(), "isolated", 1);
   ASSERT_TRUE(read) << read.error().ToString();
   const auto check = load.Verify(*read);
-  std::printf("[isolation] sent %" PRId64 ", acknowledged %" PRId64 "; %s\n", load.sent(), load.acked(),
-              Describe(check).c_str());
-  EXPECT_EQ(check.lost, 0) << Describe(check);
-  EXPECT_EQ(check.duplicates, 0) << Describe(check);
-  EXPECT_EQ(check.out_of_order, 0) << Describe(check);
+  ExpectNoneLostDuplicatedOrReordered("isolation", load, check);
   EXPECT_EQ(check.unacknowledged, 0) << Describe(check);
   EXPECT_EQ(check.foreign, 0) << Describe(check);
 }
@@ -926,11 +923,7 @@ TEST_F(ClusterFailoverTest, RollingSigtermRestartUnderLoadLosesNothing) {
   auto read = ReadAll(RunningAddress(), "rolling", kPartitions);
   ASSERT_TRUE(read) << read.error().ToString();
   const auto check = load.Verify(*read);
-  std::printf("[rolling] sent %" PRId64 ", acknowledged %" PRId64 "; %s\n", load.sent(), load.acked(),
-              Describe(check).c_str());
-  EXPECT_EQ(check.lost, 0) << Describe(check);
-  EXPECT_EQ(check.duplicates, 0) << Describe(check);
-  EXPECT_EQ(check.out_of_order, 0) << Describe(check);
+  ExpectNoneLostDuplicatedOrReordered("rolling", load, check);
   EXPECT_EQ(check.unacknowledged, 0) << Describe(check);
   EXPECT_EQ(check.foreign, 0) << Describe(check);
 }
@@ -981,11 +974,7 @@ TEST_F(ClusterFailoverTest, BrokerWithLostVolumeStaysUnreadyWhileTheOthersServe)
   auto read = ReadAll(cluster_->broker(0).address(), "lostvol", kPartitions);
   ASSERT_TRUE(read) << read.error().ToString();
   const auto check = load.Verify(*read);
-  std::printf("[lost volume] sent %" PRId64 ", acknowledged %" PRId64 "; %s\n", load.sent(), load.acked(),
-              Describe(check).c_str());
-  EXPECT_EQ(check.lost, 0) << Describe(check);
-  EXPECT_EQ(check.duplicates, 0) << Describe(check);
-  EXPECT_EQ(check.out_of_order, 0) << Describe(check);
+  ExpectNoneLostDuplicatedOrReordered("lost volume", load, check);
 }
 
 // Regression: the controller leader is cut off from its peers while an Admin

@@ -5,7 +5,8 @@
 //   node tests/k8s/chart_expect.mjs default|minimal|scaled RENDERED.yaml
 //
 // Prints one line per broken promise; exits 1 if there is any.
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
+import { isDeepStrictEqual } from "node:util";
 import { createRequire } from "node:module";
 
 const require = createRequire(new URL("../../tools/package.json", import.meta.url));
@@ -30,9 +31,9 @@ const configMapFile = (name, key) => docs.find((o) => o.kind === "ConfigMap" && 
 
 // What each variant sets (k8s/telemq/values.yaml, ci/*-values.yaml).
 const expected = {
-  default: { brokers: 3, rf: 3, maxUnavailable: 1, graceAtLeast: 20, hpa: { streamer: [1, 10], collector: [1, 10], gateway: [2, 5] }, serviceMonitor: false },
-  minimal: { brokers: 1, rf: 1, maxUnavailable: 0, graceAtLeast: 20, hpa: {}, serviceMonitor: false },
-  scaled: { brokers: 5, rf: 3, maxUnavailable: 1, graceAtLeast: 35, hpa: { streamer: [2, 20], collector: [4, 16], gateway: [3, 12] }, serviceMonitor: true },
+  default: { brokers: 3, rf: 3, maxUnavailable: 1, graceAtLeast: 20, hpa: { streamer: [1, 10], collector: [1, 10], gateway: [2, 5] }, serviceMonitor: false, observability: false },
+  minimal: { brokers: 1, rf: 1, maxUnavailable: 0, graceAtLeast: 20, hpa: {}, serviceMonitor: false, observability: false },
+  scaled: { brokers: 5, rf: 3, maxUnavailable: 1, graceAtLeast: 35, hpa: { streamer: [2, 20], collector: [4, 16], gateway: [3, 12] }, serviceMonitor: true, observability: true },
 }[variant];
 if (!expected) {
   console.error(`unknown variant ${variant}`);
@@ -157,6 +158,39 @@ if (sm.length === 1) {
   check(scraped.map(component).sort().join(",") === "broker,collector,gateway,streamer", `ServiceMonitor selects ${scraped.map(component)}`);
   const brokerScraped = scraped.find((o) => component(o) === "broker");
   check(brokerScraped?.spec.ports.some((p) => p.name === "admin" && ports.includes("admin")), "ServiceMonitor scrapes the brokers' admin port");
+}
+
+// The optional dashboards ConfigMap and PrometheusRule: the chart's files,
+// unchanged (k8s/telemq/dashboards/*.json, rules/telemq-alerts.yaml).
+const chartDir = new URL("../../k8s/telemq/", import.meta.url);
+const dashboards = docs.filter((o) => o.kind === "ConfigMap" && o.metadata.name.endsWith("-dashboards"));
+const rules = docs.filter((o) => o.kind === "PrometheusRule");
+check(dashboards.length === (expected.observability ? 1 : 0), `dashboards ConfigMap ${expected.observability ? "missing" : "unexpected"}`);
+check(rules.length === (expected.observability ? 1 : 0), `PrometheusRule ${expected.observability ? "missing" : "unexpected"}`);
+if (dashboards.length === 1) {
+  const cm = dashboards[0];
+  check(cm.metadata.labels.grafana_dashboard === "1", "dashboards ConfigMap without the grafana_dashboard label");
+  check(cm.metadata.annotations?.grafana_folder === "telemq", "dashboards ConfigMap without its annotations");
+  const files = readdirSync(new URL("dashboards/", chartDir)).filter((f) => f.endsWith(".json"));
+  check(files.length >= 2, `only ${files.length} dashboards in the chart`);
+  check(Object.keys(cm.data ?? {}).sort().join(",") === files.map((f) => `telemq-${f}`).sort().join(","), `dashboard keys ${Object.keys(cm.data ?? {})}`);
+  for (const f of files) {
+    const want = readFileSync(new URL(`dashboards/${f}`, chartDir), "utf8").replace(/\n$/, "");
+    check(cm.data?.[`telemq-${f}`] === want, `dashboard ${f} is not the chart's file unchanged`);
+  }
+}
+if (rules.length === 1) {
+  const want = YAML.parse(readFileSync(new URL("rules/telemq-alerts.yaml", chartDir), "utf8"));
+  check(isDeepStrictEqual(rules[0].spec.groups, want.groups), "PrometheusRule groups differ from rules/telemq-alerts.yaml");
+  check(rules[0].metadata.labels.release === "prometheus", "PrometheusRule without its labels");
+  // TelemqBrokerDown finds the brokers by the job label the ServiceMonitor
+  // gives them: the name of the broker Service it scrapes.
+  const down = want.groups.flatMap((g) => g.rules).find((r) => r.alert === "TelemqBrokerDown");
+  const jobRe = /job=~"([^"]+)"/.exec(down?.expr ?? "")?.[1];
+  const brokerJobs = docs.filter((o) => o.kind === "Service" && component(o) === "broker" && o.metadata.labels?.["telemq.io/metrics"] === "true");
+  check(jobRe && brokerJobs.length === 1 && new RegExp(`^(?:${jobRe})$`).test(brokerJobs[0].metadata.name), `TelemqBrokerDown's job=~"${jobRe}" does not match the scraped broker Service`);
+  const other = docs.filter((o) => o.kind === "Service" && component(o) !== "broker" && o.metadata.labels?.["telemq.io/metrics"] === "true");
+  check(other.length > 0 && other.every((o) => !new RegExp(`^(?:${jobRe})$`).test(o.metadata.name)), `TelemqBrokerDown's job=~"${jobRe}" matches a non-broker Service`);
 }
 
 for (const p of problems) console.log(`${variant}: ${p}`);

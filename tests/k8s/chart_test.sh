@@ -9,7 +9,9 @@
 #   3. the properties the chart promises, on the rendered objects
 #      (chart_expect.mjs): quorum-safe PodDisruptionBudget, grace period
 #      covering the drain, probes, security contexts, config checksums, ...;
-#   4. every values file in negative/ fails to render, with the message its
+#   4. `helm package` includes dashboards/ and rules/, and the packaged
+#      chart renders them unchanged (the scaled values enable both);
+#   5. every values file in negative/ fails to render, with the message its
 #      `# expect:` line names (wrong types, unknown keys, quorum-breaking
 #      broker counts, ...).
 # Exit 77 (ctest SKIP_RETURN_CODE) when helm is not installed.
@@ -71,6 +73,27 @@ for variant in "${variants[@]}"; do
     node "$here/chart_expect.mjs" "$variant" "$out" || fail "chart properties ($variant, $kv)"
   done
 done
+
+echo "== the packaged chart carries its dashboards and alert rules"
+# helm package, not the source tree: the ConfigMap and PrometheusRule read
+# dashboards/ and rules/ with .Files, which only sees what is packaged.
+if "$helm" package "$chart" --destination "$work/pkg" >"$work/package.out" 2>&1; then
+  tgz=$(ls "$work"/pkg/telemq-*.tgz)
+  packaged=$(tar -tzf "$tgz")
+  for f in "$chart"/dashboards/*.json "$chart"/rules/*.yaml; do
+    grep -qxF "telemq/${f#"$chart"/}" <<<"$packaged" || fail "the package lacks ${f#"$chart"/}"
+  done
+  if "$helm" template telemq "$tgz" --namespace telemetry -f "$chart/ci/scaled-values.yaml" >"$work/pkg.yaml" 2>"$work/pkg.err"; then
+    node "$here/chart_expect.mjs" scaled "$work/pkg.yaml" >/dev/null || fail "the packaged chart's dashboards or rules differ from the source"
+  else
+    cat "$work/pkg.err" >&2
+    fail "helm template of the packaged chart"
+  fi
+  echo "ok: $(basename "$tgz"): $(grep -cE '^telemq/(dashboards|rules)/' <<<"$packaged") dashboard and rule files"
+else
+  cat "$work/package.out" >&2
+  fail "helm package"
+fi
 
 echo "== values that must not render"
 for values in "$here"/negative/*.yaml; do

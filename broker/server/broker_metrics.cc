@@ -1,5 +1,7 @@
 #include "broker/server/broker_metrics.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <map>
 #include <utility>
@@ -347,6 +349,19 @@ void CollectStateMetrics(BrokerState& state, FamilyWriter& w) {
            "Partitions each broker leads, as this broker knows (its own replicas, the peers' claims)",
            MetricType::kGauge);
   for (const auto& [broker, n] : led) w.Sample({{"broker", std::to_string(broker)}}, static_cast<double>(n));
+
+  // The file system of the data directory, as statvfs(3) reports it at
+  // scrape time; no sample when it cannot be asked (the data directory is
+  // gone or unreadable).
+  struct statvfs fs {};
+  const bool have_fs = ::statvfs(state.config.data_dir.c_str(), &fs) == 0;
+  w.Family("telemq_broker_data_dir_size_bytes", "Size of the file system holding the data directory",
+           MetricType::kGauge);
+  if (have_fs) w.Sample({}, static_cast<double>(fs.f_blocks) * static_cast<double>(fs.f_frsize));
+  w.Family("telemq_broker_data_dir_free_bytes",
+           "Bytes of the data directory's file system the broker may still write (free to unprivileged users)",
+           MetricType::kGauge);
+  if (have_fs) w.Sample({}, static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize));
 
   const int32_t controller_leader = state.controller->leading() ? self : state.controller->leader();
   w.Family("telemq_broker_controller_leader_id", "Broker id of the controller leader as this broker knows it; -1 none",

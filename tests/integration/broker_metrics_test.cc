@@ -7,6 +7,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/statvfs.h>
 
 #include <chrono>
 #include <map>
@@ -231,6 +232,15 @@ TEST_F(BrokerMetrics, MetricsAnswerWithoutAnyTraffic) {
   EXPECT_NE(e.Find("telemq_broker_requests_total"), nullptr);
   EXPECT_NE(e.Find("telemq_broker_group_lag"), nullptr);
   EXPECT_EQ(Get(e, "telemq_broker_produce_memory_used_bytes"), 0);
+
+  // The data directory's file system, as statvfs(3) sees it from here (free
+  // space moves between the two calls: within 64 MiB).
+  struct statvfs fs {};
+  ASSERT_EQ(::statvfs(broker_->data_dir().c_str(), &fs), 0);
+  EXPECT_EQ(Get(e, "telemq_broker_data_dir_size_bytes"), static_cast<double>(fs.f_blocks) * fs.f_frsize);
+  const double free_bytes = Get(e, "telemq_broker_data_dir_free_bytes");
+  EXPECT_NEAR(free_bytes, static_cast<double>(fs.f_bavail) * fs.f_frsize, 64 << 20);
+  EXPECT_LE(free_bytes, Get(e, "telemq_broker_data_dir_size_bytes"));
 }
 
 // Scrapes broker `port`; an empty exposition (with a test failure) when it

@@ -1,7 +1,5 @@
 #include "collector/collector.h"
 
-#include <spdlog/spdlog.h>
-
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -10,6 +8,7 @@
 
 #include "collector/restore.h"
 #include "telemq/admin.h"
+#include "telemq/common/log.h"
 #include "telemq/consumer.h"
 
 namespace telemq::collector {
@@ -132,17 +131,17 @@ struct Collector::Impl : RebalanceListener {
 
   // RebalanceListener: inside Poll (or Close) on the consumer thread.
   void OnPartitionsAssigned(const std::vector<TopicPartition>& partitions) override {
-    spdlog::info("assigned partitions {}", Names(partitions));
+    log::Info("partitions assigned", {{"partitions", Names(partitions)}});
     for (const auto& tp : partitions) Activate(tp);
     assignment_changed = true;
   }
   void OnPartitionsRevoked(const std::vector<TopicPartition>& partitions) override {
-    spdlog::info("revoked partitions {}", Names(partitions));
+    log::Info("partitions revoked", {{"partitions", Names(partitions)}});
     for (const auto& tp : partitions) Deactivate(tp, /*commit=*/true);
     assignment_changed = true;
   }
   void OnPartitionsLost(const std::vector<TopicPartition>& partitions) override {
-    spdlog::warn("lost partitions {} (no longer a member in good standing)", Names(partitions));
+    log::Warn("partitions lost (no longer a member in good standing)", {{"partitions", Names(partitions)}});
     for (const auto& tp : partitions) Deactivate(tp, /*commit=*/false);
     assignment_changed = true;
   }
@@ -216,21 +215,20 @@ bool Collector::Impl::RefreshTopicId(milliseconds max_age) {
     // A deleted topic (not yet recreated) keeps the id last seen: its
     // partitions cannot be positioned anyway until it exists again.
     if (d.error().code() != Errc::kNotFound) admin_failed_at = now;
-    spdlog::warn("cannot read the id of topic {}: {}", options.topic, d.error().ToString());
+    log::Warn("cannot read the topic id", {{"topic", options.topic}, {"error", d.error().ToString()}});
     return topic_id.has_value();
   }
   topic_id_read_at = now;
   if (!topic_id || (*topic_id == 0 && d->topic_id != 0)) {
     topic_id = d->topic_id;
-    spdlog::info("topic {} has id {}", options.topic, d->topic_id);
+    log::Info("topic id", {{"topic", options.topic}, {"topic_id", d->topic_id}});
   } else if (d->topic_id > *topic_id) {
-    spdlog::warn(
-        "topic {} was deleted and recreated (topic id {} -> {}): stores built from the old one will be "
-        "rebuilt from the new topic's log",
-        options.topic, *topic_id, d->topic_id);
+    log::Warn("topic deleted and recreated; stores built from the old one will be rebuilt from the new topic's log",
+              {{"topic", options.topic}, {"old_topic_id", *topic_id}, {"topic_id", d->topic_id}});
     topic_id = d->topic_id;
   } else if (d->topic_id < *topic_id) {
-    spdlog::debug("topic {}: ignoring id {} from lagging metadata (known: {})", options.topic, d->topic_id, *topic_id);
+    log::Debug("ignoring a topic id from lagging metadata",
+               {{"topic", options.topic}, {"topic_id", d->topic_id}, {"known_topic_id", *topic_id}});
   }
   return true;
 }
@@ -263,11 +261,11 @@ Result<std::shared_ptr<PartitionStore>> Collector::Impl::OpenStore(int32_t parti
     // Not a store this collector can continue: the log rebuilds it (a store
     // is a view of the topic). The usual case is an upgrade of the format.
     if (code == Errc::kUnsupportedVersion) {
-      spdlog::warn("partition {}: store format upgrade: {}; dropping the store and rebuilding it from the log",
-                   partition, store.error().message());
+      log::Warn("store format upgrade; dropping the store and rebuilding it from the log",
+                {{"partition", partition}, {"reason", store.error().message()}});
     } else {
-      spdlog::warn("partition {}: discarding the local store ({}); it will be rebuilt from the log", partition,
-                   store.error().ToString());
+      log::Warn("discarding the local store; it will be rebuilt from the log",
+                {{"partition", partition}, {"error", store.error().ToString()}});
     }
     TELEMQ_TRY(PartitionStore::Destroy(so.path));
     store = PartitionStore::Open(so);
@@ -275,10 +273,11 @@ Result<std::shared_ptr<PartitionStore>> Collector::Impl::OpenStore(int32_t parti
   }
   if (expected_id != 0 && (*store)->topic_id() != expected_id) {
     // Its offsets name records of another log: nothing in it can be kept.
-    spdlog::warn(
-        "partition {}: store built from topic {} id {}, but the topic is now id {} (deleted and recreated); "
-        "dropping the store and rebuilding it from the new topic's log",
-        partition, options.topic, (*store)->topic_id(), expected_id);
+    log::Warn("store built from a topic since deleted and recreated; rebuilding it from the new topic's log",
+              {{"partition", partition},
+               {"topic", options.topic},
+               {"store_topic_id", (*store)->topic_id()},
+               {"topic_id", expected_id}});
     store->reset();  // closes it
     TELEMQ_TRY(PartitionStore::Destroy(so.path));
     store = PartitionStore::Open(so);
@@ -317,7 +316,7 @@ void Collector::Impl::Prepare(Slot& slot) {
   if (!slot.store) {
     auto store = OpenStore(p);
     if (!store) {
-      spdlog::error("partition {}: cannot open store: {}; retrying", p, store.error().ToString());
+      log::Error("cannot open store; retrying", {{"partition", p}, {"error", store.error().ToString()}});
       return Unready(slot, false);
     }
     SetStore(slot, *store);
@@ -326,7 +325,8 @@ void Collector::Impl::Prepare(Slot& slot) {
   auto log_start = admin->ListOffset(options.topic, p, OffsetSpec::kEarliest);
   auto high_watermark = log_start ? admin->ListOffset(options.topic, p, OffsetSpec::kLatest) : log_start;
   if (!high_watermark) {
-    spdlog::warn("partition {}: cannot read the log's offsets: {}; retrying", p, high_watermark.error().ToString());
+    log::Warn("cannot read the log's offsets; retrying",
+              {{"partition", p}, {"error", high_watermark.error().ToString()}});
     admin_failed_at = Clock::now();
     return Unready(slot, false);
   }
@@ -334,7 +334,7 @@ void Collector::Impl::Prepare(Slot& slot) {
   const RestorePlan plan = PlanRestore(before.applied, *log_start, *high_watermark);
   const bool was_serving = slot.state.load() == PartitionState::kServing;
   if (plan.action == RestorePlan::Action::kWipe) {
-    spdlog::warn("partition {}: rebuilding the store from offset {}: {}", p, plan.start.value(), plan.reason);
+    log::Warn("rebuilding the store", {{"partition", p}, {"offset", plan.start}, {"reason", plan.reason}});
     // Restoring before the store is swapped: a reader must get 503, never a
     // 404 from the fresh, empty store.
     slot.state.store(PartitionState::kRestoring);
@@ -347,37 +347,42 @@ void Collector::Impl::Prepare(Slot& slot) {
       old->Close();
       old.reset();
       if (auto d = PartitionStore::Destroy(StorePath(p)); !d) {
-        spdlog::error("partition {}: {}", p, d.error().ToString());
+        log::Error("cannot destroy store", {{"partition", p}, {"error", d.error().ToString()}});
         return Unready(slot, false);
       }
       auto fresh = OpenStore(p);
       if (!fresh) {
-        spdlog::error("partition {}: cannot recreate store: {}", p, fresh.error().ToString());
+        log::Error("cannot recreate store", {{"partition", p}, {"error", fresh.error().ToString()}});
         return Unready(slot, false);
       }
       SetStore(slot, *fresh);
     }
     if (auto r = slot.store->StartAt(plan.start); !r) {
-      spdlog::error("partition {}: {}", p, r.error().ToString());
+      log::Error("cannot position store", {{"partition", p}, {"error", r.error().ToString()}});
       return Unready(slot, true);
     }
   } else {
-    spdlog::info("partition {}: {} ({} points, {} gpus); log {}..{}", p, plan.reason, before.points, before.gpus,
-                 log_start->value(), high_watermark->value());
+    log::Info("store kept", {{"partition", p},
+                             {"reason", plan.reason},
+                             {"point_count", before.points},
+                             {"gpu_count", before.gpus},
+                             {"log_start_offset", *log_start},
+                             {"high_watermark", *high_watermark}});
   }
   if (auto r = consumer->Seek(tp, plan.start); !r) {
-    spdlog::warn("partition {}: seek to {} failed: {}; retrying", p, plan.start.value(), r.error().ToString());
+    log::Warn("seek failed; retrying", {{"partition", p}, {"offset", plan.start}, {"error", r.error().ToString()}});
     return Unready(slot, false);
   }
   slot.serve_from.store(plan.serve_from.value());
   slot.ready = true;
   if (ServesAfter(plan, slot.store->Stats().applied, was_serving)) {
     slot.state.store(PartitionState::kServing);
-    spdlog::info("partition {}: serving at offset {}", p, slot.store->Stats().applied.value());
+    log::Info("partition serving", {{"partition", p}, {"offset", slot.store->Stats().applied}});
   } else {
     slot.state.store(PartitionState::kRestoring);
-    spdlog::info("partition {}: restoring {} records (to offset {})", p,
-                 plan.serve_from.value() - slot.store->Stats().applied.value(), plan.serve_from.value());
+    log::Info("partition restoring", {{"partition", p},
+                                      {"record_count", plan.serve_from.value() - slot.store->Stats().applied.value()},
+                                      {"offset", plan.serve_from}});
   }
 }
 
@@ -415,23 +420,26 @@ void Collector::Impl::Deactivate(const TopicPartition& tp, bool commit) {
     // Best effort, as the client's own revocation commit: the coordinator
     // waits only the rebalance timeout.
     if (auto r = consumer->CommitSync(std::map<TopicPartition, Offset>{{tp, applied}}); !r) {
-      spdlog::warn("partition {}: commit of offset {} on revocation failed: {}", tp.partition, applied.value(),
-                   r.error().ToString());
+      log::Warn("offset commit on revocation failed",
+                {{"partition", tp.partition}, {"offset", applied}, {"error", r.error().ToString()}});
     }
   }
   if (shutting_down && options.compact_on_exit) {
     if (auto c = slot->store->CompactAll(); !c) {
-      spdlog::error("partition {}: compaction failed: {}", tp.partition, c.error().ToString());
+      log::Error("compaction failed", {{"partition", tp.partition}, {"error", c.error().ToString()}});
     } else if (auto bytes = slot->store->SstBytes(); bytes) {
       const auto points = slot->store->Stats().points;
-      spdlog::info("partition {}: compacted: {} points in {} bytes of SST files ({:.2f} bytes/point)", tp.partition,
-                   points, *bytes, points ? static_cast<double>(*bytes) / static_cast<double>(points) : 0.0);
+      log::Info("store compacted",
+                {{"partition", tp.partition},
+                 {"point_count", points},
+                 {"sst_bytes", *bytes},
+                 {"bytes_per_point", points ? static_cast<double>(*bytes) / static_cast<double>(points) : 0.0}});
     }
   }
   // Reads in progress finish first; later ones get 503. Files stay for a
   // later assignment.
   slot->store->Close();
-  spdlog::info("partition {}: closed at applied offset {}", tp.partition, applied.value());
+  log::Info("partition closed", {{"partition", tp.partition}, {"offset", applied}});
 }
 
 void Collector::Impl::ApplyRun(int32_t partition, std::span<const StoreRecord> run) {
@@ -442,7 +450,7 @@ void Collector::Impl::ApplyRun(int32_t partition, std::span<const StoreRecord> r
   const auto start = Clock::now();
   auto st = slot->store->Apply(run);
   if (!st) {
-    spdlog::error("partition {}: apply failed: {}; reopening the store", partition, st.error().ToString());
+    log::Error("apply failed; reopening the store", {{"partition", partition}, {"error", st.error().ToString()}});
     Unready(*slot, true);
     return;
   }
@@ -455,8 +463,10 @@ void Collector::Impl::ApplyRun(int32_t partition, std::span<const StoreRecord> r
     const Offset applied = slot->store->Stats().applied;
     if (applied.value() >= slot->serve_from.load()) {
       slot->state.store(PartitionState::kServing);
-      spdlog::info("partition {}: restored to offset {} in {} ms; serving", partition, applied.value(),
-                   std::chrono::duration_cast<milliseconds>(Clock::now() - slot->assigned_at).count());
+      log::Info("partition restored; serving",
+                {{"partition", partition},
+                 {"offset", applied},
+                 {"elapsed_ms", std::chrono::duration_cast<milliseconds>(Clock::now() - slot->assigned_at).count()}});
     }
   }
 }
@@ -472,14 +482,14 @@ void Collector::Impl::SkipRecordlessOffsets() {
     auto pos = consumer->Position({options.topic, slot->partition});
     if (!pos || *pos <= slot->store->Stats().applied) continue;
     if (auto r = slot->store->SkipTo(*pos); !r) {
-      spdlog::error("partition {}: moving the applied offset to {} failed: {}; reopening the store", slot->partition,
-                    pos->value(), r.error().ToString());
+      log::Error("moving the applied offset failed; reopening the store",
+                 {{"partition", slot->partition}, {"offset", *pos}, {"error", r.error().ToString()}});
       Unready(*slot, true);
       continue;
     }
     if (slot->state.load() == PartitionState::kRestoring && pos->value() >= slot->serve_from.load()) {
       slot->state.store(PartitionState::kServing);
-      spdlog::info("partition {}: restored to offset {}; serving", slot->partition, pos->value());
+      log::Info("partition restored; serving", {{"partition", slot->partition}, {"offset", *pos}});
     }
   }
 }
@@ -505,7 +515,7 @@ void Collector::Impl::Commit() {
   consumer->CommitAsync(
       [this](Result<void> r) {
         if (r) return;
-        spdlog::debug("offset commit failed: {}", r.error().ToString());
+        log::Debug("offset commit failed", {{"error", r.error().ToString()}});
         commit_failed.store(true);
       },
       std::move(offsets));
@@ -518,7 +528,7 @@ void Collector::Impl::Retention() {
   } else {
     auto d = admin->DescribeTopic(options.topic, /*with_offsets=*/false);
     if (!d) {
-      spdlog::warn("retention: cannot describe topic {}: {}", options.topic, d.error().ToString());
+      log::Warn("retention: cannot describe topic", {{"topic", options.topic}, {"error", d.error().ToString()}});
       return;
     }
     retention_ms = d->retention_ms;
@@ -534,14 +544,16 @@ void Collector::Impl::Retention() {
     if (!s->ready || !s->store) continue;
     auto e = s->store->Expire(cutoff);
     if (!e) {
-      spdlog::error("partition {}: retention failed: {}; reopening the store", s->partition, e.error().ToString());
+      log::Error("retention failed; reopening the store",
+                 {{"partition", s->partition}, {"error", e.error().ToString()}});
       Unready(*s, true);
       continue;
     }
     points_expired->Inc(e->points);
     if (e->points) {
-      spdlog::info("partition {}: retention deleted {} points and {} gpus older than {} us", s->partition, e->points,
-                   e->gpus, cutoff);
+      log::Info(
+          "retention deleted points",
+          {{"partition", s->partition}, {"point_count", e->points}, {"gpu_count", e->gpus}, {"cutoff_us", cutoff}});
     }
   }
 }
@@ -586,7 +598,7 @@ void Collector::Impl::Maintain() {
       const Offset applied = s->store->Stats().applied;
       if (applied == s->flushed) continue;
       if (auto f = s->store->Flush(PartitionStore::FlushMode::kBackground); !f) {
-        spdlog::warn("partition {}: {}", s->partition, f.error().ToString());
+        log::Warn("store flush failed", {{"partition", s->partition}, {"error", f.error().ToString()}});
       }
       s->flushed = applied;
     }
@@ -648,7 +660,7 @@ Result<void> Collector::Start(const std::string& endpoint) {
   m.last_poll_ok_ms.store(std::chrono::duration_cast<milliseconds>(Clock::now().time_since_epoch()).count());
   // The first periodic flush comes one interval after the start, not at once.
   m.next_flush = Clock::now() + m.options.flush_interval;
-  spdlog::info("joining group {} on topic {} as {}", m.options.group, m.options.topic, m.metadata);
+  log::Info("joining group", {{"group", m.options.group}, {"topic", m.options.topic}, {"member_metadata", m.metadata}});
   return Ok();
 }
 
@@ -662,7 +674,7 @@ Result<void> Collector::Run(const std::atomic<bool>& stop) {
       const auto now = Clock::now();
       if (now - m.last_poll_error_log > std::chrono::seconds(10)) {
         m.last_poll_error_log = now;
-        spdlog::warn("poll: {}", polled.error().ToString());
+        log::Warn("poll failed", {{"error", polled.error().ToString()}});
       }
       if (polled.error().code() == Errc::kOffsetOutOfRange) {
         // Retention passed a store's position: decide again where that

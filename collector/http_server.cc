@@ -1,10 +1,11 @@
 #include "collector/http_server.h"
 
 #include <httplib.h>
-#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <thread>
+
+#include "telemq/common/log.h"
 
 namespace telemq::collector {
 
@@ -83,7 +84,7 @@ struct HttpServer::Impl {
         what = e.what();
       } catch (...) {
       }
-      spdlog::error("http {} {}: {}", req.method, req.path, what);
+      log::Error("http handler failed", {{"method", req.method}, {"path", req.path}, {"error", what}});
       res.status = 500;
       res.set_content(ErrorBody("internal", what), "application/json");
     });
@@ -120,7 +121,7 @@ Result<uint16_t> HttpServer::Bind(const HttpServerOptions& options) {
 
 void HttpServer::Start() {
   impl_->thread = std::thread([this] {
-    if (!impl_->server.listen_after_bind()) spdlog::error("http server stopped with an error");
+    if (!impl_->server.listen_after_bind()) log::Error("http server stopped with an error");
   });
 }
 

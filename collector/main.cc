@@ -8,7 +8,6 @@
 // stop the HTTP server, exit 0. A bad flag: a message and exit 2.
 
 #include <signal.h>
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -21,6 +20,7 @@
 #include "collector/collector.h"
 #include "collector/http_server.h"
 #include "telemq/common/cli_config.h"
+#include "telemq/common/log.h"
 #include "telemq/common/program.h"
 
 namespace {
@@ -37,6 +37,7 @@ int Run(int argc, char** argv) {
   int http_threads = 32;
   std::string port_file;
   std::string log_level = "info";
+  std::string log_format = "text";
   std::string instance_id;
   int64_t session_timeout_ms = o.session_timeout.count();
   int64_t commit_interval_ms = o.commit_interval.count();
@@ -86,6 +87,9 @@ int Run(int argc, char** argv) {
                "On shutdown, compact every store fully and log its size in bytes per point");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|critical|off (default info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--log-format", log_format,
+                 "text: time level component message key=value; json: one object a line (default text)")
+      ->check(CLI::IsMember({"text", "json"}));
   telemq::AddConfigFileOption(app);
   if (const int rc = telemq::ParseCommandLine(app, argc, argv, "telemq-collector"); rc >= 0) return rc;
   o.client.bootstrap_servers = telemq::SplitCommaList(bootstrap);
@@ -107,8 +111,7 @@ int Run(int argc, char** argv) {
   o.store.memtable_budget_bytes = memtable_budget_mb << 20;
   o.store.write_buffer_bytes = write_buffer_mb << 20;
 
-  spdlog::set_level(spdlog::level::from_str(log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l collector[%P] %v");
+  telemq::log::Init("collector", *telemq::log::ParseFormat(log_format), spdlog::level::from_str(log_level));
 
   // Signals are taken synchronously by this thread only; block them before
   // any thread starts so every thread inherits the mask.
@@ -117,24 +120,24 @@ int Run(int argc, char** argv) {
   telemq::metrics::Registry registry;
   auto collector = telemq::collector::Collector::Create(o, registry);
   if (!collector) {
-    spdlog::critical("cannot start: {}", collector.error().ToString());
+    telemq::log::Critical("cannot start", {{"error", collector.error().ToString()}});
     return collector.error().code() == telemq::Errc::kInvalidArgument ? 2 : 1;
   }
   telemq::collector::HttpServer server(**collector, registry, [c = collector->get()] { return c->healthy(); });
   auto port = server.Bind({http_host, http_port, http_threads});
   if (!port) {
-    spdlog::critical("{}", port.error().ToString());
+    telemq::log::Critical("cannot listen for http", {{"error", port.error().ToString()}});
     return 1;
   }
   server.Start();
   if (!port_file.empty() && !telemq::WritePortFile(port_file, *port)) {
-    spdlog::critical("cannot write port file {}", port_file);
+    telemq::log::Critical("cannot write port file", {{"path", port_file}});
     return 1;
   }
   const std::string endpoint = "http://" + advertise_host + ":" + std::to_string(*port);
-  spdlog::info("listening on {}:{}, advertising {}", http_host, *port, endpoint);
+  telemq::log::Info("listening", {{"host", http_host}, {"port", *port}, {"endpoint", endpoint}});
   if (auto r = (*collector)->Start(endpoint); !r) {
-    spdlog::critical("cannot join group {}: {}", o.group, r.error().ToString());
+    telemq::log::Critical("cannot join group", {{"group", o.group}, {"error", r.error().ToString()}});
     return r.error().code() == telemq::Errc::kInvalidArgument ? 2 : 1;
   }
 
@@ -142,7 +145,7 @@ int Run(int argc, char** argv) {
   std::atomic<bool> failed{false};
   std::thread loop([&] {
     if (auto r = (*collector)->Run(stop); !r) {
-      spdlog::critical("consumer loop stopped: {}", r.error().ToString());
+      telemq::log::Critical("consumer loop stopped", {{"error", r.error().ToString()}});
       failed = true;
     }
     // Wake the signal wait if the loop ended on its own.
@@ -150,11 +153,11 @@ int Run(int argc, char** argv) {
   });
   int sig = 0;
   sigwait(&signals, &sig);
-  spdlog::info("received signal {}; leaving the group", sig);
+  telemq::log::Info("signal received; leaving the group", {{"signal", sig}});
   stop = true;
   loop.join();
   server.Stop();
-  spdlog::info("stopped");
+  telemq::log::Info("stopped");
   return failed ? 1 : 0;
 }
 

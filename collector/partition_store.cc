@@ -7,7 +7,6 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -19,6 +18,7 @@
 
 #include "collector/store_format.h"
 #include "telemetry/point.h"
+#include "telemq/common/log.h"
 
 namespace telemq::collector {
 
@@ -389,7 +389,7 @@ Result<void> PartitionStore::Impl::LoadGpu(const std::string& uuid, fmt_::GpuRec
   if (!g->has_points) {
     // Cannot happen through Apply/Expire (a GPU record and its points are
     // written and deleted in the same batch); a leftover is dropped.
-    spdlog::warn("store {}: gpu {} has no points; forgetting it", options.path, uuid);
+    log::Warn("gpu has no points; forgetting it", {{"path", options.path}, {"gpu", uuid}});
     auto s = db->Delete(write_options, fmt_::GpuKey(uuid));
     if (!s.ok()) return tl::unexpected(FromStatus(s, "delete gpu"));
     return Ok();
@@ -478,8 +478,8 @@ Result<ApplyStats> PartitionStore::Apply(std::span<const StoreRecord> records) {
   auto reject = [&](RejectReason reason, Offset offset, std::string_view why) {
     ++st.rejected[static_cast<size_t>(reason)];
     if (log_lines++ < kRejectLogLinesPerApply) {
-      spdlog::warn("store {}: record at offset {} skipped ({}): {}", m.options.path, offset.value(),
-                   RejectReasonName(reason), why);
+      log::Warn("record skipped",
+                {{"path", m.options.path}, {"offset", offset}, {"reason", RejectReasonName(reason)}, {"error", why}});
     }
   };
   std::vector<GpuState*> slow;
@@ -499,8 +499,8 @@ Result<ApplyStats> PartitionStore::Apply(std::span<const StoreRecord> records) {
       // Offsets without a record: control batches (every new leader's no-op,
       // so each partition of a new topic and every failover has one). A log
       // cut by retention is found before positioning (PlanRestore), not here.
-      spdlog::debug("store {}: offsets {}..{} hold no record; continuing at {}", m.options.path, applied.value(),
-                    rec.offset.value() - 1, rec.offset.value());
+      log::Debug("offsets hold no record; continuing",
+                 {{"path", m.options.path}, {"from_offset", applied}, {"offset", rec.offset}});
     }
     const Offset next = rec.offset + 1;
     applied = next;
@@ -633,8 +633,8 @@ Result<ApplyStats> PartitionStore::Apply(std::span<const StoreRecord> records) {
     }
   }
   if (log_lines > kRejectLogLinesPerApply) {
-    spdlog::warn("store {}: {} more records skipped in this batch", m.options.path,
-                 log_lines - kRejectLogLinesPerApply);
+    log::Warn("more records skipped in this batch",
+              {{"path", m.options.path}, {"record_count", log_lines - kRejectLogLinesPerApply}});
   }
   end_slow();
   TELEMQ_TRY(m.Commit(&batch, applied, points));
@@ -758,10 +758,10 @@ void PartitionStore::Close() {
     rocksdb::FlushOptions fo;
     fo.wait = true;
     auto s = m.db->Flush(fo);
-    if (!s.ok()) spdlog::error("store {}: flush on close failed: {}", m.options.path, s.ToString());
+    if (!s.ok()) log::Error("store flush on close failed", {{"path", m.options.path}, {"error", s.ToString()}});
   }
   auto s = m.db->Close();
-  if (!s.ok()) spdlog::error("store {}: close failed: {}", m.options.path, s.ToString());
+  if (!s.ok()) log::Error("store close failed", {{"path", m.options.path}, {"error", s.ToString()}});
   m.db.reset();
 }
 

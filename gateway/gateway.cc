@@ -1,7 +1,6 @@
 #include "gateway/gateway.h"
 
 #include <httplib.h>
-#include <spdlog/spdlog.h>
 
 #include <filesystem>
 #include <fstream>
@@ -20,6 +19,7 @@
 #include "gateway/views.h"
 #include "telemetry/identity.h"
 #include "telemq/common/check.h"
+#include "telemq/common/log.h"
 #include "telemq/common/metrics.h"
 
 namespace telemq::gateway {
@@ -206,16 +206,18 @@ struct Gateway::Impl {
       case O::kConnectFailed:
         upstream_errors["connect"]->Inc();
         routing.RequestRefresh();
-        spdlog::warn("collector {} (partition {}) cannot be reached: {}", endpoint, partition, up.error);
+        log::Warn("collector cannot be reached",
+                  {{"endpoint", endpoint}, {"partition", partition}, {"error", up.error}});
         return Unavailable(owner + " cannot be reached; ownership will move");
       case O::kTimeout:
         upstream_errors["timeout"]->Inc();
-        spdlog::warn("collector {} (partition {}) did not answer in time", endpoint, partition);
+        log::Warn("collector did not answer in time", {{"endpoint", endpoint}, {"partition", partition}});
         return {504, "upstream_timeout", "", owner + " did not answer in time"};
       case O::kIoError:
         upstream_errors["io"]->Inc();
         routing.RequestRefresh();
-        spdlog::warn("collector {} (partition {}) failed: {}", endpoint, partition, up.error);
+        log::Warn("collector connection failed",
+                  {{"endpoint", endpoint}, {"partition", partition}, {"error", up.error}});
         return {502, "upstream_error", "", owner + " failed (connection broken)"};
       case O::kOk: break;
     }
@@ -237,7 +239,8 @@ struct Gateway::Impl {
                          (message.empty() ? code : message) + ")");
     }
     upstream_errors["bad_status"]->Inc();
-    spdlog::warn("collector {} answered {} {}: {}", endpoint, up.status, code, message);
+    log::Warn("collector answered an error",
+              {{"endpoint", endpoint}, {"status", up.status}, {"code", code}, {"error", message}});
     return {502, "upstream_error", "", owner + " answered HTTP " + std::to_string(up.status)};
   }
 
@@ -289,7 +292,7 @@ struct Gateway::Impl {
 
   ApiError BadResponse(const std::string& endpoint, const Error& error) {
     upstream_errors["bad_response"]->Inc();
-    spdlog::warn("collector {} broke the contract: {}", endpoint, error.message());
+    log::Warn("collector broke the contract", {{"endpoint", endpoint}, {"error", error.message()}});
     return {502, "upstream_error", "", "a collector sent an unusable answer (see the gateway log)"};
   }
 
@@ -361,7 +364,7 @@ struct Gateway::Impl {
       auto up = Call(endpoints[i], target);
       if (up.outcome != UpstreamReply::Outcome::kOk || up.status != 200) {
         const ApiError e = UpstreamFailure(endpoints[i], up, "", -1);
-        spdlog::debug("fan-out to {} failed: {}", endpoints[i], e.message);
+        log::Debug("fan-out failed", {{"endpoint", endpoints[i]}, {"error", e.message}});
         return;
       }
       auto parsed = parse(up.body);
@@ -588,7 +591,7 @@ struct Gateway::Impl {
         what = e.what();
       } catch (...) {
       }
-      spdlog::error("handler for {} threw: {}", req.path, what);
+      log::Error("http handler threw", {{"path", req.path}, {"error", what}});
       res.status = 500;
       res.set_content(ErrorJson({500, "internal_error", "", "internal error"}), kJson);
     });
@@ -634,11 +637,11 @@ Result<void> Gateway::Start() {
   }
   g.port = static_cast<uint16_t>(port);
   if (!g.DocsInstalled()) {
-    spdlog::warn("Swagger UI not found in '{}': /docs answers 503 (run scripts/install-deps)", g.options.docs_dir);
+    log::Warn("Swagger UI not found: /docs answers 503 (run scripts/install-deps)", {{"path", g.options.docs_dir}});
   }
   g.routing.Start();
   g.server_thread = std::thread([&g] {
-    if (!g.server.listen_after_bind()) spdlog::error("HTTP server stopped with an error");
+    if (!g.server.listen_after_bind()) log::Error("http server stopped with an error");
   });
   // Stop() is only effective once the accept loop runs, so wait for it
   // (the socket already listens: connections queue meanwhile).

@@ -6,7 +6,6 @@
 // SIGTERM or SIGINT: stop accepting, finish in-flight requests, exit 0. A bad
 // flag: a message and exit code 2. docs/operations.md lists the flags.
 
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -18,6 +17,7 @@
 #include "gateway/api.h"
 #include "gateway/gateway.h"
 #include "telemq/common/cli_config.h"
+#include "telemq/common/log.h"
 #include "telemq/common/program.h"
 
 #ifndef TELEMQ_GATEWAY_DEFAULT_DOCS_DIR
@@ -46,6 +46,7 @@ int Run(int argc, char** argv) {
   std::string bootstrap = "127.0.0.1:9092";
   std::string port_file;
   std::string log_level = "info";
+  std::string log_format = "text";
   int64_t refresh_ms = o.routing_refresh.count();
   int64_t upstream_timeout_ms = o.upstream_timeout.count();
   int64_t connect_timeout_ms = o.upstream_connect_timeout.count();
@@ -74,6 +75,9 @@ int Run(int argc, char** argv) {
       ->check(CLI::Range(int64_t{10}, int64_t{60'000}));
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|critical|off (default info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--log-format", log_format,
+                 "text: time level component message key=value; json: one object a line (default text)")
+      ->check(CLI::IsMember({"text", "json"}));
   app.add_flag("--print-openapi", print_openapi, "Print the OpenAPI document and exit");
   app.add_flag("--print-routes", print_routes, "Print one 'METHOD path' line per route and exit");
   telemq::AddConfigFileOption(app);
@@ -100,26 +104,28 @@ int Run(int argc, char** argv) {
   o.routing_refresh = std::chrono::milliseconds(refresh_ms);
   o.upstream_timeout = std::chrono::milliseconds(upstream_timeout_ms);
   o.upstream_connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
-  spdlog::set_level(spdlog::level::from_str(log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l gateway[%P] %v");
+  telemq::log::Init("gateway", *telemq::log::ParseFormat(log_format), spdlog::level::from_str(log_level));
 
   // Signals are taken synchronously by this thread only.
   const sigset_t signals = telemq::BlockTerminationSignals();
 
   telemq::gateway::Gateway gateway(o);
   if (auto r = gateway.Start(); !r) {
-    spdlog::critical("cannot start: {}", r.error().ToString());
+    telemq::log::Critical("cannot start", {{"error", r.error().ToString()}});
     return 1;
   }
-  spdlog::info("listening on http://{}:{} (brokers {}, topic {}, group {})", o.http_host, gateway.port(), bootstrap,
-               o.topic, o.collector_group);
+  telemq::log::Info("listening", {{"host", o.http_host},
+                                  {"port", gateway.port()},
+                                  {"bootstrap", bootstrap},
+                                  {"topic", o.topic},
+                                  {"group", o.collector_group}});
   if (!port_file.empty() && !telemq::WritePortFile(port_file, gateway.port())) {
-    spdlog::critical("cannot write port file {}", port_file);
+    telemq::log::Critical("cannot write port file", {{"path", port_file}});
     return 1;
   }
   int sig = 0;
   sigwait(&signals, &sig);
-  spdlog::info("received signal {}, stopping", sig);
+  telemq::log::Info("signal received; stopping", {{"signal", sig}});
   gateway.Stop();
   return 0;
 }

@@ -1,8 +1,7 @@
 #include "gateway/routing_cache.h"
 
-#include <spdlog/spdlog.h>
-
 #include "telemq/admin.h"
+#include "telemq/common/log.h"
 
 namespace telemq::gateway {
 
@@ -76,7 +75,7 @@ void RoutingCache::RefreshOnce() {
   auto fail = [&](const std::string& why) {
     refresh_errors_.Inc();
     auto next = std::make_shared<RoutingSnapshot>(*Current());
-    if (next->error != why) spdlog::warn("routing refresh failed: {}", why);
+    if (next->error != why) log::Warn("routing refresh failed", {{"error", why}});
     next->error = why;
     std::lock_guard lock(mu_);
     current_ = std::move(next);
@@ -109,16 +108,17 @@ void RoutingCache::RefreshOnce() {
   next->table = RoutingTable::Build(options_.topic, partitions, group, &warnings);
   // Log what changed, not the same complaint every second.
   if (warnings != last_warnings_) {
-    for (const auto& w : warnings) spdlog::warn("collector group {}: {}", options_.group, w);
+    for (const auto& w : warnings) log::Warn("collector group problem", {{"group", options_.group}, {"problem", w}});
     last_warnings_ = warnings;
   }
   next->last_success = std::chrono::steady_clock::now();
   const auto previous = Current();
-  if (!previous->error.empty()) spdlog::info("routing refresh works again");
+  if (!previous->error.empty()) log::Info("routing refresh works again");
   if (previous->table.endpoints() != next->table.endpoints() ||
       previous->table.partitions() != next->table.partitions()) {
-    spdlog::info("routing: {} partitions, {} collectors, {} unowned", partitions, next->table.endpoints().size(),
-                 next->table.UnownedPartitions().size());
+    log::Info("routing changed", {{"partition_count", partitions},
+                                  {"collector_count", next->table.endpoints().size()},
+                                  {"unowned_partition_count", next->table.UnownedPartitions().size()}});
   }
   refreshes_.Inc();
   partitions_.Set(partitions);

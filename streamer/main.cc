@@ -11,10 +11,9 @@
 // design; docs/operations.md the flags. SIGTERM/SIGINT: hand the hosts back
 // (after their points are acknowledged) and exit 0.
 
-#include <spdlog/spdlog.h>
-
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -26,6 +25,7 @@
 #include "streamer/streamer.h"
 #include "telemq/admin.h"
 #include "telemq/common/cli_config.h"
+#include "telemq/common/log.h"
 #include "telemq/common/program.h"
 #include "telemq/group_member.h"
 #include "telemq/producer.h"
@@ -50,6 +50,7 @@ struct Flags {
   uint16_t http_port = 8082;
   std::string port_file;
   std::string log_level = "info";
+  std::string log_format = "text";
   int64_t session_timeout_ms = 10'000;
   std::string compression = "lz4";
   int64_t linger_ms = 10;
@@ -62,7 +63,7 @@ bool SignalArrived(const sigset_t& signals, milliseconds timeout) {
   timespec ts{.tv_sec = static_cast<time_t>(timeout.count() / 1000),
               .tv_nsec = static_cast<long>((timeout.count() % 1000) * 1'000'000)};
   const int sig = sigtimedwait(&signals, nullptr, &ts);
-  if (sig > 0) spdlog::info("received signal {}", sig);
+  if (sig > 0) log::Info("signal received", {{"signal", sig}});
   return sig > 0;
 }
 
@@ -72,8 +73,8 @@ Result<int32_t> EnsureTopic(Admin& admin, const Flags& f) {
   if (!described && described.error().code() == Errc::kNotFound) {
     auto created = admin.CreateTopic(f.topic, {.partitions = f.partitions, .replication_factor = f.replication_factor});
     if (created) {
-      spdlog::info("created topic {} with {} partitions (replication factor {})", f.topic, f.partitions,
-                   f.replication_factor);
+      log::Info("topic created",
+                {{"topic", f.topic}, {"partition_count", f.partitions}, {"replication_factor", f.replication_factor}});
     } else if (created.error().code() != Errc::kAlreadyExists) {  // another streamer won the race
       return tl::unexpected(created.error());
     }
@@ -94,7 +95,7 @@ Result<void> EnsureShardTopic(Admin& admin, const Flags& f, int32_t hosts) {
   if (!described && described.error().code() == Errc::kNotFound) {
     auto created = admin.CreateTopic(topic, {.partitions = hosts, .replication_factor = f.replication_factor});
     if (created) {
-      spdlog::info("created coordination topic {} with {} partitions, one per host", topic, hosts);
+      log::Info("coordination topic created, one partition per host", {{"topic", topic}, {"partition_count", hosts}});
     } else if (created.error().code() != Errc::kAlreadyExists) {  // another streamer won the race
       return tl::unexpected(created.error());
     }
@@ -115,15 +116,15 @@ class GroupListener final : public GroupMemberListener {
  public:
   explicit GroupListener(Streamer& streamer) : streamer_(streamer) {}
   void OnAssigned(const std::vector<TopicPartition>& added) override {
-    spdlog::info("assigned shards {}", Describe(added));
+    log::Info("shards assigned", {{"shards", Describe(added)}});
     streamer_.AssignShards(Shards(added));
   }
   void OnRevoked(const std::vector<TopicPartition>& removed) override {
-    spdlog::info("revoking shards {}", Describe(removed));
+    log::Info("revoking shards", {{"shards", Describe(removed)}});
     streamer_.RevokeShards(Shards(removed), /*lost=*/false);
   }
   void OnLost(const std::vector<TopicPartition>& lost) override {
-    spdlog::warn("lost shards {} (session expired or fenced)", Describe(lost));
+    log::Warn("shards lost (session expired or fenced)", {{"shards", Describe(lost)}});
     streamer_.RevokeShards(Shards(lost), /*lost=*/true);
   }
 
@@ -136,7 +137,7 @@ class GroupListener final : public GroupMemberListener {
   static std::string Describe(const std::vector<TopicPartition>& tps) {
     std::string s;
     for (const auto& tp : tps) s += (s.empty() ? "" : ",") + std::to_string(tp.partition);
-    return "[" + s + "]";
+    return s;
   }
   Streamer& streamer_;
 };
@@ -150,9 +151,12 @@ class RateLog {
     const double dt = std::chrono::duration<double>(now - last_).count();
     if (dt < 5) return;
     const uint64_t sent = m_.points_sent.Value(), acked = m_.points_acked.Value();
-    spdlog::info("rate: sent {:.0f}/s, acked {:.0f}/s; hosts {}; totals: sent {}, acked {}, send errors {}",
-                 static_cast<double>(sent - sent_) / dt, static_cast<double>(acked - acked_) / dt, hosts, sent, acked,
-                 m_.send_errors.Value());
+    log::Info("rate", {{"sent_per_second", std::round(static_cast<double>(sent - sent_) / dt)},
+                       {"acked_per_second", std::round(static_cast<double>(acked - acked_) / dt)},
+                       {"host_count", hosts},
+                       {"sent", sent},
+                       {"acked", acked},
+                       {"send_errors", m_.send_errors.Value()}});
     sent_ = sent;
     acked_ = acked;
     last_ = now;
@@ -192,6 +196,9 @@ int Run(int argc, char** argv) {
   app.add_option("--port-file", f.port_file, "Write the bound HTTP port here once listening");
   app.add_option("--log-level", f.log_level, "trace|debug|info|warn|error|critical|off (default info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--log-format", f.log_format,
+                 "text: time level component message key=value; json: one object a line (default text)")
+      ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--session-timeout-ms", f.session_timeout_ms,
                  "Group session: a streamer silent this long loses its hosts to the others (default 10000)")
       ->check(CLI::Range(int64_t{1000}, int64_t{300'000}));
@@ -223,8 +230,7 @@ int Run(int argc, char** argv) {
   if (bootstrap.empty()) return fail_config("--bootstrap: no broker address");
   if (f.loop && f.group.empty()) return fail_config("--group must not be empty");
 
-  spdlog::set_level(spdlog::level::from_str(f.log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l streamer[%P] %v");
+  log::Init("streamer", *log::ParseFormat(f.log_format), spdlog::level::from_str(f.log_level));
 
   // The source is read before anything connects: a bad file is a
   // configuration error (exit 2), not a runtime one.
@@ -235,15 +241,19 @@ int Run(int argc, char** argv) {
     if (!csv) return fail_config("--source: " + csv.error().message());
     const auto& s = (*csv)->summary();
     skips = s.skips;
-    spdlog::info("read {}: {} points of {} hosts, {} GPUs; {} rows skipped, {} with malformed labels (kept)",
-                 spec->path, s.rows, (*csv)->hosts().size(), (*csv)->gpu_count(), s.skips.Total(), s.malformed_labels);
+    log::Info("source read", {{"path", spec->path},
+                              {"point_count", s.rows},
+                              {"host_count", (*csv)->hosts().size()},
+                              {"gpu_count", (*csv)->gpu_count()},
+                              {"skipped_row_count", s.skips.Total()},
+                              {"malformed_labels_row_count", s.malformed_labels}});
     source = std::move(*csv);
   } else {
     source = std::make_unique<SyntheticSource>(*spec);
-    spdlog::info("synthetic fleet: {} hosts x {} GPUs (seed {})", spec->hosts, spec->gpus, spec->seed);
+    log::Info("synthetic fleet", {{"host_count", spec->hosts}, {"gpus_per_host", spec->gpus}, {"seed", spec->seed}});
   }
 
-  if (source->hosts().empty()) spdlog::warn("the source has no hosts: nothing to stream");
+  if (source->hosts().empty()) log::Warn("the source has no hosts: nothing to stream");
 
   metrics::Registry registry;
   for (size_t r = 0; r < telemetry::kSkipReasonCount; ++r) {
@@ -269,12 +279,12 @@ int Run(int argc, char** argv) {
     return s != nullptr ? s->Status() : StreamerStatus{};
   });
   if (!http) {
-    spdlog::critical("{}", http.error().ToString());
+    log::Critical("cannot listen for http", {{"error", http.error().ToString()}});
     return 1;
   }
-  spdlog::info("HTTP on {}:{} (/metrics, /status, /healthz)", f.http_host, (*http)->port());
+  log::Info("http listening (/metrics, /status, /healthz)", {{"host", f.http_host}, {"port", (*http)->port()}});
   if (!f.port_file.empty() && !telemq::WritePortFile(f.port_file, (*http)->port())) {
-    spdlog::critical("cannot write port file {}", f.port_file);
+    log::Critical("cannot write port file", {{"path", f.port_file}});
     return 1;
   }
 
@@ -314,14 +324,15 @@ int Run(int argc, char** argv) {
     // starts at once): wait for them like for a broker that is not up yet.
     const bool brokers_missing = p.error().message().find("live broker") != std::string::npos;
     if (p.error().code() == Errc::kInvalidArgument && !brokers_missing) {
-      spdlog::critical("{}", p.error().ToString());
+      log::Critical("cannot set up the topic", {{"error", p.error().ToString()}});
       return 2;
     }
-    spdlog::warn("broker not ready ({}); retrying", p.error().ToString());
+    log::Warn("broker not ready; retrying", {{"error", p.error().ToString()}});
     stop = SignalArrived(signals, milliseconds(1000));
     if (stop) return 0;
   }
-  spdlog::info("topic {}: {} partitions; producer id {}", f.topic, partitions, producer->producer_id().value());
+  log::Info("producing",
+            {{"topic", f.topic}, {"partition_count", partitions}, {"producer_id", producer->producer_id()}});
 
   StreamerOptions so;
   so.topic = f.topic;
@@ -349,13 +360,13 @@ int Run(int argc, char** argv) {
     go.timeouts.rebalance_timeout = rebalance_timeout;
     auto member = GroupMember::Create(go, std::make_shared<GroupListener>(*streamer));
     if (!member) {
-      spdlog::critical("cannot join group {}: {}", f.group, member.error().ToString());
+      log::Critical("cannot join group", {{"group", f.group}, {"error", member.error().ToString()}});
       return 1;
     }
-    spdlog::info("streaming in a loop; sharing hosts in group {}", f.group);
+    log::Info("streaming in a loop; sharing hosts in the group", {{"group", f.group}});
     while (!SignalArrived(signals, milliseconds(200))) {
       if (auto fatal = (*member)->FatalError()) {
-        spdlog::critical("group {}: {}", f.group, fatal->ToString());
+        log::Critical("group membership failed", {{"group", f.group}, {"error", fatal->ToString()}});
         exit_code = 1;
         break;
       }
@@ -376,18 +387,19 @@ int Run(int argc, char** argv) {
     }
     if (done) {
       auto flushed = producer->Flush();
-      if (!flushed) spdlog::error("flush: {}", flushed.error().ToString());
+      if (!flushed) log::Error("flush failed", {{"error", flushed.error().ToString()}});
       exit_code = flushed && m.send_errors.Value() == 0 ? 0 : 1;
-      spdlog::info("single pass done: {} points sent, {} acknowledged, {} lost", m.points_sent.Value(),
-                   m.points_acked.Value(), m.send_errors.Value());
+      log::Info("single pass done",
+                {{"sent", m.points_sent.Value()}, {"acked", m.points_acked.Value()}, {"lost", m.send_errors.Value()}});
     }
   }
   streamer->Stop();
   // Bounded: an unreachable broker must not hold the exit for the
   // producer's delivery timeout (what is unacknowledged by then is logged).
   producer->Close(so.stop_flush_timeout);
-  spdlog::info("stopped: {} points sent, {} acknowledged, {} send errors", m.points_sent.Value(),
-               m.points_acked.Value(), m.send_errors.Value());
+  log::Info(
+      "stopped",
+      {{"sent", m.points_sent.Value()}, {"acked", m.points_acked.Value()}, {"send_errors", m.send_errors.Value()}});
   streamer_ptr = nullptr;
   (*http)->Stop();
   return exit_code;

@@ -1,10 +1,9 @@
 #include "streamer/streamer.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 
 #include "streamer/shard.h"
+#include "telemq/common/log.h"
 
 namespace telemq::streamer {
 namespace {
@@ -44,7 +43,8 @@ StreamerMetrics::StreamerMetrics(metrics::Registry& r)
       stamps_clamped(r.AddCounter("telemq_streamer_stamps_clamped_total",
                                   "GPU stamps moved past the GPU's previous stamp because the clock was behind it")),
       hosts_owned(r.AddGauge("telemq_streamer_hosts_owned", "Hosts this streamer streams now")),
-      partitions_owned(r.AddGauge("telemq_streamer_partitions_owned", "Host shards (partitions of the group's coordination topic, one per host) assigned")),
+      partitions_owned(r.AddGauge("telemq_streamer_partitions_owned",
+                                  "Host shards (partitions of the group's coordination topic, one per host) assigned")),
       send_latency(r.AddHistogram("telemq_streamer_send_latency_seconds", "From Send to the broker's acknowledgement",
                                   metrics::LatencyBuckets())) {}
 
@@ -125,11 +125,16 @@ void Streamer::RevokeShards(const std::vector<int32_t>& shards, bool lost) {
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   if (!flushed) {
-    spdlog::error("{} {} shard(s) ({} hosts): acknowledgements not complete after {} ms, handing over anyway: {}",
-                  lost ? "lost" : "revoked", shards.size(), removed, ms, flushed.error().ToString());
+    log::Error("shards handed over before their points were acknowledged", {{"change", lost ? "lost" : "revoked"},
+                                                                            {"shard_count", shards.size()},
+                                                                            {"host_count", removed},
+                                                                            {"elapsed_ms", ms},
+                                                                            {"error", flushed.error().ToString()}});
   } else {
-    spdlog::info("{} {} shard(s) ({} hosts); earlier points acknowledged in {} ms", lost ? "lost" : "revoked",
-                 shards.size(), removed, ms);
+    log::Info("shards handed over; earlier points acknowledged", {{"change", lost ? "lost" : "revoked"},
+                                                                  {"shard_count", shards.size()},
+                                                                  {"host_count", removed},
+                                                                  {"elapsed_ms", ms}});
   }
 }
 
@@ -217,8 +222,10 @@ void Streamer::EmitSnapshot(const HostSchedule::Due& due, int64_t now_us) {
     if (!value) {
       metrics_.send_errors.Inc();
       if (ShouldLog(logged_errors_)) {
-        spdlog::error("host {} GPU {} {}: not encodable, dropped: {}", p.hostname, p.gpu_uuid, p.metric_name,
-                      value.error().ToString());
+        log::Error("point not encodable, dropped", {{"host", p.hostname},
+                                                    {"gpu", p.gpu_uuid},
+                                                    {"metric", p.metric_name},
+                                                    {"error", value.error().ToString()}});
       }
       continue;
     }
@@ -227,18 +234,18 @@ void Streamer::EmitSnapshot(const HostSchedule::Due& due, int64_t now_us) {
     if (SendPoint(p, *value, i == 0 ? SteadyNs() : -1) == Sent::kGiveUp) {
       const size_t rest = snapshot.points.size() - i;
       metrics_.points_abandoned.Inc(rest);
-      spdlog::warn(
-          "host {}: {} point(s) of a snapshot abandoned: the producer buffer stays full (broker slow or "
-          "unreachable) and the streamer is {}",
-          p.hostname, rest, stop_ ? "stopping" : "handing hosts over");
+      log::Warn("snapshot points abandoned: the producer buffer stays full (broker slow or unreachable)",
+                {{"host", p.hostname}, {"point_count", rest}, {"because", stop_ ? "stopping" : "handing hosts over"}});
       break;
     }
   }
   if (const auto [clamped, behind_us] = stamper_.TakeClamped(); clamped > 0) {
     metrics_.stamps_clamped.Inc(clamped);
     if (ShouldLog(logged_clamps_)) {
-      spdlog::warn("host {}: the clock is {} us behind the last stamp of {} GPU(s); stamped after it instead",
-                   snapshot.points.empty() ? std::string("?") : snapshot.points[0].hostname, behind_us, clamped);
+      log::Warn("clock behind the last stamp; stamped after it instead",
+                {{"host", snapshot.points.empty() ? std::string("?") : snapshot.points[0].hostname},
+                 {"behind_us", behind_us},
+                 {"gpu_count", clamped}});
     }
   }
   metrics_.snapshots.Inc();
@@ -256,7 +263,7 @@ Streamer::Sent Streamer::SendPoint(const telemetry::TelemetryPoint& p, std::stri
       return;
     }
     m->send_errors.Inc();
-    if (ShouldLog(g_logged_ack_errors)) spdlog::error("point not delivered (lost): {}", r.error().ToString());
+    if (ShouldLog(g_logged_ack_errors)) log::Error("point not delivered (lost)", {{"error", r.error().ToString()}});
   };
   // Record timestamps are ms; floor keeps the record's ms within the point's.
   const int64_t ts_ms = p.timestamp_us >= 0 ? p.timestamp_us / 1000 : 0;
@@ -271,12 +278,13 @@ Streamer::Sent Streamer::SendPoint(const telemetry::TelemetryPoint& p, std::stri
       // ownership change must not wait on the broker forever (it holds mu_
       // here); otherwise wait on: dropping would lose data for nothing.
       if (stop_ || waiters_.load() > 0) return Sent::kGiveUp;
-      spdlog::warn("producer buffer full (broker slow or unreachable); still waiting to send");
+      log::Warn("producer buffer full (broker slow or unreachable); still waiting to send");
       continue;
     }
     metrics_.send_errors.Inc();
     if (ShouldLog(logged_errors_)) {
-      spdlog::error("host {} GPU {}: send failed, point lost: {}", p.hostname, p.gpu_uuid, sent.error().ToString());
+      log::Error("send failed, point lost",
+                 {{"host", p.hostname}, {"gpu", p.gpu_uuid}, {"error", sent.error().ToString()}});
     }
     return Sent::kFailed;
   }

@@ -1,11 +1,11 @@
 #include "telemetry/dcgm_csv.h"
 
-#include <spdlog/spdlog.h>
-
 #include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+
+#include "telemq/common/log.h"
 
 namespace telemq::telemetry {
 namespace {
@@ -179,7 +179,7 @@ Result<DcgmCsvReader> DcgmCsvReader::Create(std::string_view header_line) {
 
 RowSkip DcgmCsvReader::Skip(int64_t line, SkipReason reason, std::string detail) {
   ++skips_.by_reason[static_cast<size_t>(reason)];
-  spdlog::warn("DCGM CSV line {}: skipped ({}): {}", line, SkipReasonName(reason), detail);
+  log::Warn("DCGM CSV row skipped", {{"line", line}, {"reason", SkipReasonName(reason)}, {"error", detail}});
   return RowSkip{line, reason, std::move(detail)};
 }
 
@@ -228,7 +228,7 @@ std::variant<DcgmRow, RowSkip> DcgmCsvReader::ParseLine(std::string_view line, i
       p.labels = std::move(*labels);
     } else {
       ++malformed_labels_;
-      spdlog::warn("DCGM CSV line {}: labels_raw kept out: {}", line_number, labels.error().message());
+      log::Warn("DCGM CSV labels_raw kept out", {{"line", line_number}, {"error", labels.error().message()}});
     }
   }
   // Older exports carry the host only as a label.

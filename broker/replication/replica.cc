@@ -1,11 +1,10 @@
 #include "broker/replication/replica.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 
 #include "broker/replication/replication_format.h"
 #include "telemq/common/check.h"
+#include "telemq/common/log.h"
 
 namespace telemq::replication {
 
@@ -228,8 +227,10 @@ void Replica::Produce(std::vector<ProduceBatch> batches, std::shared_ptr<const v
 void Replica::Step(const raft::Message& message) {
   if (stopped_ || restart_node_) return;
   if (auto r = node_->Step(message); !r) {
-    spdlog::warn("{}: dropped a Raft message from raft node {}: {}", key().ToString(), message.from.value(),
-                 r.error().ToString());
+    log::Warn("dropped a Raft message", {{"topic", key().topic},
+                                         {"partition", key().partition},
+                                         {"raft_node", message.from},
+                                         {"error", r.error().ToString()}});
     return;
   }
   ObserveRole();
@@ -252,7 +253,8 @@ void Replica::Tick() {
   if (restart_node_) {
     restart_node_ = false;
     if (auto r = RebuildProducers(); !r) {
-      spdlog::error("{}: rebuilding the producer table failed: {}", key().ToString(), r.error().ToString());
+      log::Error("rebuilding the producer table failed",
+                 {{"topic", key().topic}, {"partition", key().partition}, {"error", r.error().ToString()}});
       restart_node_ = true;
       return;
     }
@@ -412,10 +414,10 @@ void Replica::FinishReady(raft::Ready ready, Offset durable_end) {
 }
 
 void Replica::FailWrite(const Error& error) {
-  spdlog::error(
-      "{}: writing the Raft log or state failed: {}; waiting requests fail, and the replica restarts "
-      "from what is on disk at the next tick",
-      key().ToString(), error.ToString());
+  log::Error(
+      "writing the Raft log or state failed; waiting requests fail, and the replica restarts from what is on disk "
+      "at the next tick",
+      {{"topic", key().topic}, {"partition", key().partition}, {"error", error.ToString()}});
   // Whether a waiting request may be in a log after all decides its answer.
   // A batch that reached another replica (a leader's appends leave before
   // its own write, docs/replication.md §2) or this log before the failure
@@ -485,7 +487,8 @@ void Replica::ObserveRole() {
       // rebuilt from what is written; entries written later are recorded as
       // they are persisted.
       if (auto r = RebuildProducers(); !r) {
-        spdlog::error("{}: rebuilding the producer table failed: {}", key().ToString(), r.error().ToString());
+        log::Error("rebuilding the producer table failed",
+                   {{"topic", key().topic}, {"partition", key().partition}, {"error", r.error().ToString()}});
         restart_node_ = true;
       }
     }
@@ -495,7 +498,8 @@ void Replica::ObserveRole() {
     // is served once that commits.
     leader_term_ = term;
     noop_offset_ = node_->LastPosition().offset;
-    spdlog::info("{}: raft node {} leads term {}", key().ToString(), options_.self.value(), term.value());
+    log::Info("replica leads",
+              {{"topic", key().topic}, {"partition", key().partition}, {"raft_node", options_.self}, {"term", term}});
   }
 }
 

@@ -1,13 +1,13 @@
 #include "broker/server/admin_http.h"
 
 #include <httplib.h>
-#include <spdlog/spdlog.h>
 
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <utility>
 
+#include "telemq/common/log.h"
 #include "telemq/common/metrics.h"
 
 namespace telemq::broker {
@@ -78,7 +78,7 @@ Result<uint16_t> AdminHttp::Start(const std::string& host, uint16_t port) {
   }
   if (bound <= 0) return Fail(Errc::kIo, "cannot listen for HTTP on " + host + ":" + std::to_string(port));
   impl_->thread = std::thread([this] {
-    if (!impl_->server.listen_after_bind()) spdlog::error("admin http listener stopped with an error");
+    if (!impl_->server.listen_after_bind()) log::Error("admin http listener stopped with an error");
   });
   return static_cast<uint16_t>(bound);
 }

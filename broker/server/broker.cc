@@ -1,6 +1,5 @@
 #include "broker/server/broker.h"
 
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +18,7 @@
 
 #include "broker/server/broker_state.h"
 #include "telemq/common/check.h"
+#include "telemq/common/log.h"
 #include "telemq/wire/batch_header.h"
 #include "telemq/wire/protocol.h"
 #include "telemq/wire/record_batch.h"
@@ -93,7 +93,7 @@ Result<bool> CheckBootId(storage::FileSystem& fs, const std::string& data_dir) {
     TELEMQ_TRY(storage::ReplaceFileAtomically(fs, path, std::as_bytes(std::span(line.data(), line.size()))));
     TELEMQ_TRY(fs.SyncDir(data_dir));
   }
-  if (restarted) spdlog::warn("the machine rebooted since {} was last used", data_dir);
+  if (restarted) log::Warn("machine rebooted since the data directory was last used", {{"path", data_dir}});
   return restarted;
 }
 
@@ -129,7 +129,7 @@ Result<int32_t> ResolveBrokerId(storage::FileSystem& fs, const BrokerConfig& con
                                               "' does not end in -N (a StatefulSet ordinal) to derive it from");
     }
     id = std::stoi(name.substr(dash + 1));
-    spdlog::info("broker id {} from host name {}", id, name);
+    log::Info("broker id from host name", {{"broker", id}, {"host", name}});
   }
   if (id < 0) id = 0;
   if (!config.peers.empty() && static_cast<size_t>(id) >= config.peers.size()) {
@@ -269,8 +269,11 @@ Result<std::unique_ptr<Broker>> Broker::Open(const BrokerConfig& config, asio::i
   TELEMQ_TRY(state->controller->Start());
   // The replicas the image places here, as they were.
   state->OnMetadata(state->controller->image());
-  spdlog::info("broker {} opened {}: cluster of {}, {}, {} topics", self, config.data_dir, state->cluster_size(),
-               voter ? "a controller voter" : "not a controller voter", image.topics.size());
+  log::Info("broker opened", {{"broker", self},
+                              {"path", config.data_dir},
+                              {"cluster_size", state->cluster_size()},
+                              {"controller_voter", voter},
+                              {"topic_count", image.topics.size()}});
   metrics->AttachState([s = state.get()](telemq::metrics::FamilyWriter& w) { CollectStateMetrics(*s, w); });
   return std::unique_ptr<Broker>(new Broker(std::move(state)));
 }
@@ -382,7 +385,8 @@ Result<std::shared_ptr<replication::Replica>> BrokerState::OpenReplica(const Top
     std::ifstream in(log->dir() + "/" + std::string(kTopicIdFile));
     uint64_t recorded = 0;
     if (!(in >> recorded) || recorded != topic.id) {
-      spdlog::info("{}-{}: the directory belongs to another incarnation of the topic; removing it", topic.name, index);
+      log::Info("partition directory belongs to another incarnation of the topic; removing it",
+                {{"topic", topic.name}, {"partition", index}});
       if (config.fsync == FsyncMode::kInterval) flusher->Unregister(log.get());
       TELEMQ_TRY(logs->Remove(topic.name, p));
       log = nullptr;
@@ -439,7 +443,7 @@ void BrokerState::OnMetadata(ImageRef image) {
       if (!keep) gone[r->key().topic].push_back(r);
     }
     for (auto& [name, list] : gone) {
-      spdlog::info("removing {} replica(s) of topic {} (deleted or replaced)", list.size(), name);
+      log::Info("removing replicas of a deleted or replaced topic", {{"topic", name}, {"replica_count", list.size()}});
       RemoveTopicReplicasLocked(name, std::move(list), [this] {
         // The name may be waiting to be opened again (recreated).
         auto controller_ref = controller;
@@ -459,7 +463,8 @@ void BrokerState::OnMetadata(ImageRef image) {
         if (existing && existing->topic_id() == t.id) continue;
         auto opened = OpenReplica(t, p);
         if (!opened) {
-          spdlog::error("cannot open {}-{}: {}", name, p, opened.error().ToString());
+          log::Error("cannot open partition",
+                     {{"topic", name}, {"partition", p}, {"error", opened.error().ToString()}});
           retry = true;
         }
       }
@@ -491,7 +496,7 @@ void BrokerState::OnMetadata(ImageRef image) {
     }
   }
   if (retry) {
-    spdlog::debug("metadata applied partially; the next tick retries");
+    log::Debug("metadata applied partially; the next tick retries");
     needs_reconcile = true;  // only ever set here; the tick clears it when it retries
   }
   if (topics_changed) PublishTopicsToGroups();
@@ -739,18 +744,18 @@ void BrokerState::FollowGroupLeadership() {
         if (!read) status = read;
         if (!status) {
           if (status.error().code() != Errc::kNotLeader) {
-            spdlog::error("loading group shard {} failed: {}", shard, status.error().ToString());
+            log::Error("loading group shard failed", {{"shard", shard}, {"error", status.error().ToString()}});
             g->Resign(shard);
           }
           return;
         }
         g->FinishLoading(shard, Term(term));
-        spdlog::debug("group shard {}: {} record(s) replayed in term {}", shard, replayed, term);
+        log::Debug("group shard replayed", {{"shard", shard}, {"record_count", replayed}, {"term", term}});
       });
     } else if (!serving && loaded != loaded_shards.end()) {
       loaded_shards.erase(loaded);
       g->Resign(shard);
-      spdlog::info("no longer coordinating group shard {}", shard);
+      log::Info("group shard no longer coordinated here", {{"shard", shard}});
     }
   }
 }
@@ -767,9 +772,12 @@ void Broker::RunRetention() {
     r->executor().Post([r] {
       auto removed = r->ApplyRetention();
       if (!removed) {
-        spdlog::warn("retention on {} failed: {}", r->key().ToString(), removed.error().ToString());
+        log::Warn(
+            "retention failed",
+            {{"topic", r->key().topic}, {"partition", r->key().partition}, {"error", removed.error().ToString()}});
       } else if (*removed > 0) {
-        spdlog::info("retention removed {} segment(s) of {}", *removed, r->key().ToString());
+        log::Info("retention removed segments",
+                  {{"topic", r->key().topic}, {"partition", r->key().partition}, {"segment_count", *removed}});
       }
     });
   }
@@ -805,7 +813,8 @@ void Broker::BalanceLeaders() {
       // timeout later), so a lagging preferred replica would stall them.
       if (!r->leading() || r->node().MatchOf(preferred) < r->node().commit()) return;
       if (auto t = r->TransferLeadership(preferred); t) {
-        spdlog::info("{}: handing leadership back to preferred broker {}", r->key().ToString(), BrokerOf(preferred));
+        log::Info("handing leadership back to the preferred broker",
+                  {{"topic", r->key().topic}, {"partition", r->key().partition}, {"broker", BrokerOf(preferred)}});
       }
     });
   }
@@ -837,10 +846,10 @@ bool Broker::DrainLeadership(std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   if (leading > 0) {
-    spdlog::warn("broker {}: still leading {} partition(s) after {} ms; stopping anyway", state_->config.node_id,
-                 leading, timeout.count());
+    log::Warn("still leading partitions after the drain timeout; stopping anyway",
+              {{"broker", state_->config.node_id}, {"partition_count", leading}, {"timeout_ms", timeout.count()}});
   } else {
-    spdlog::info("broker {}: handed off every leadership another broker could take", state_->config.node_id);
+    log::Info("handed off every leadership another broker could take", {{"broker", state_->config.node_id}});
   }
   return leading == 0;
 }

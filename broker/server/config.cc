@@ -69,6 +69,7 @@ Result<BrokerConfig> LoadConfigFile(const std::string& path, BrokerConfig c) {
     TELEMQ_FIELD("fetch_max_bytes", uint32_t, c.fetch_max_bytes = val)
     TELEMQ_FIELD("shutdown_grace_ms", int64_t, c.shutdown_grace = std::chrono::milliseconds(val))
     TELEMQ_FIELD("log_level", std::string, c.log_level = val)
+    TELEMQ_FIELD("log_format", std::string, c.log_format = val)
     TELEMQ_FIELD("metrics_per_partition", bool, c.metrics_per_partition = val)
     TELEMQ_FIELD("offsets_partitions", int32_t, c.offsets_partitions = val)
     TELEMQ_FIELD("frame_read_timeout_ms", int64_t, c.frame_read_timeout = std::chrono::milliseconds(val))
@@ -154,6 +155,7 @@ Result<void> Validate(const BrokerConfig& c) {
   }
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
   if (!levels.count(c.log_level)) return bad("log_level must be one of trace/debug/info/warn/error/critical/off");
+  if (c.log_format != "text" && c.log_format != "json") return bad("log_format must be text or json");
   return Ok();
 }
 

@@ -62,6 +62,7 @@ struct BrokerConfig {
   std::chrono::milliseconds group_min_session_timeout{1000};  // members asking for less get this
   std::chrono::milliseconds group_max_session_timeout{300'000};
   std::string log_level = "info";
+  std::string log_format = "text";  // text (time level component message key=value) or json (one object a line)
   // /metrics: one series per partition (labels topic, partition) for the log
   // offsets, leadership and replica counts; false: one per topic (sums, or
   // counts of partitions), for clusters with many partitions.

@@ -78,6 +78,11 @@ TEST(ConfigValidate, RejectsOutOfRangeValues) {
   c = {};
   c.log_level = "loud";
   EXPECT_FALSE(Validate(c).has_value());
+  c = {};
+  c.log_format = "json";
+  EXPECT_TRUE(Validate(c).has_value());
+  c.log_format = "xml";
+  EXPECT_FALSE(Validate(c).has_value());
 }
 
 }  // namespace

@@ -1,10 +1,9 @@
 #include "broker/server/controller.h"
 
-#include <spdlog/spdlog.h>
-
 #include <random>
 
 #include "broker/server/broker_state.h"
+#include "telemq/common/log.h"
 #include "telemq/wire/batch_header.h"
 #include "telemq/wire/record_batch.h"
 
@@ -96,19 +95,20 @@ void Controller::CatchUp() {
                             : Result<cluster::Command>(Fail(Errc::kCorrupt, "record without a value"));
     if (!command) {
       // Every voter reads the same committed bytes and skips alike.
-      spdlog::error("controller log offset {}: {}; skipped", offset, command.error().ToString());
+      log::Error("controller log entry skipped", {{"offset", offset}, {"error", command.error().ToString()}});
       working_.applied = offset;
       return;
     }
     auto applied = cluster::Apply(working_, *command, offset);
-    if (!applied.refused.empty()) spdlog::info("controller log offset {}: refused: {}", offset, applied.refused);
+    if (!applied.refused.empty())
+      log::Info("controller command refused", {{"offset", offset}, {"reason", applied.refused}});
     changed.cluster_id |= applied.cluster_id;
     changed.brokers.insert(applied.brokers.begin(), applied.brokers.end());
     changed.topics.insert(applied.topics.begin(), applied.topics.end());
   });
   if (!status) {
-    spdlog::error("controller: reading the metadata log failed: {}; retrying at the next tick",
-                  status.error().ToString());
+    log::Error("controller: reading the metadata log failed; retrying at the next tick",
+               {{"error", status.error().ToString()}});
   }
   if (any) {
     // Everything changed since the last successful write goes in this one:
@@ -121,8 +121,8 @@ void Controller::CatchUp() {
       // The store lags the image in memory until a later write succeeds;
       // a restart meanwhile replays from the store's offset (apply is
       // deterministic).
-      spdlog::error("controller: persisting metadata failed: {}; retrying with the next change",
-                    persisted.error().ToString());
+      log::Error("controller: persisting metadata failed; retrying with the next change",
+                 {{"error", persisted.error().ToString()}});
     } else {
       unpersisted_ = cluster::Applied{};
     }
@@ -211,7 +211,7 @@ void Controller::Maintain() {
       std::snprintf(buf, sizeof(buf), "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
       ProposeOnStrand(cluster::InitCluster{buf}, [self](Result<ImageRef> r) {
         self->init_in_flight_ = false;
-        if (r) spdlog::info("cluster id is {}", (*r)->cluster_id);
+        if (r) log::Info("cluster id", {{"cluster", (*r)->cluster_id}});
       });
     }
     return;
@@ -232,7 +232,7 @@ void Controller::Maintain() {
       self->registering_.erase(id);
       if (r) {
         const auto& b = (*r)->brokers.at(id);
-        spdlog::info("registered broker {} at {}:{}", id, b.host, b.port);
+        log::Info("broker registered", {{"broker", id}, {"host", b.host}, {"port", b.port}});
       }
     });
   }
@@ -252,7 +252,8 @@ void Controller::Maintain() {
         offsets_in_flight_ = true;
         ProposeOnStrand(cluster::CreateTopic{offsets, spec, *placed}, [self](Result<ImageRef> r) {
           self->offsets_in_flight_ = false;
-          if (!r) spdlog::warn("creating {} failed: {}", cluster::kOffsetsTopic, r.error().ToString());
+          if (!r)
+            log::Warn("creating topic failed", {{"topic", cluster::kOffsetsTopic}, {"error", r.error().ToString()}});
         });
       }
     }

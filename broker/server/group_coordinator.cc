@@ -1,7 +1,5 @@
 #include "broker/server/group_coordinator.h"
 
-#include <spdlog/spdlog.h>
-
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -14,6 +12,7 @@
 
 #include "broker/group/records.h"
 #include "telemq/common/check.h"
+#include "telemq/common/log.h"
 #include "telemq/wire/protocol.h"
 
 namespace telemq::broker {
@@ -194,7 +193,8 @@ struct GroupCoordinator::Impl {
     if (records.empty()) return;
     entry.last_change = now;
     Append(index, shard, std::move(records), [id, what](Result<void> r) {
-      if (!r) spdlog::error("group {}: {} not persisted: {}", id, what, r.error().ToString());
+      if (!r)
+        log::Error("group change not persisted", {{"group", id}, {"change", what}, {"error", r.error().ToString()}});
     });
   }
 
@@ -254,8 +254,8 @@ struct GroupCoordinator::Impl {
       Append(index, shard, std::exchange(batch, {}), [index, failed = shard.snapshot_failed](Result<void> r) {
         if (r) return;
         failed->store(true);
-        spdlog::error("{} shard {}: snapshot not persisted (retried at the next tick): {}", kOffsetsTopic, index,
-                      r.error().ToString());
+        log::Error("offsets shard snapshot not persisted; retried at the next tick",
+                   {{"shard", index}, {"error", r.error().ToString()}});
       });
       batch_bytes = 0;
     };
@@ -271,8 +271,10 @@ struct GroupCoordinator::Impl {
     }
     flush();
     if (total_records > 0) {
-      spdlog::debug("{} shard {}: snapshot of {} group(s), {} record(s) in {} append(s)", kOffsetsTopic, index,
-                    shard.groups.size(), total_records, appends);
+      log::Debug("offsets shard snapshot written", {{"shard", index},
+                                                    {"group_count", shard.groups.size()},
+                                                    {"record_count", total_records},
+                                                    {"append_count", appends}});
     }
   }
 
@@ -295,7 +297,7 @@ struct GroupCoordinator::Impl {
                reply(std::move(*shared_ok));
                return;
              }
-             spdlog::warn("group state not persisted: {}", r.error().ToString());
+             log::Warn("group state not persisted", {{"error", r.error().ToString()}});
              reply(failed(AppendErrorToWire(r.error()), "group state not persisted: " + r.error().message()));
            });
   }
@@ -336,8 +338,8 @@ void GroupCoordinator::BeginLoading(int32_t index, Term term) {
   Shard& shard = impl_->ShardAt(index);
   std::lock_guard lock(shard.mu);
   if (term < shard.term) {
-    spdlog::warn("{} shard {}: ignoring leadership of term {}, already saw term {}", kOffsetsTopic, index, term.value(),
-                 shard.term.value());
+    log::Warn("offsets shard: ignoring leadership of an older term",
+              {{"shard", index}, {"term", term}, {"seen_term", shard.term}});
     return;
   }
   Impl::Clear(shard);
@@ -375,7 +377,7 @@ void GroupCoordinator::FinishLoading(int32_t index, Term term) {
   Shard& shard = impl_->ShardAt(index);
   std::lock_guard lock(shard.mu);
   if (shard.state != ShardState::kLoading || shard.term != term) {
-    spdlog::info("{} shard {}: load of term {} superseded", kOffsetsTopic, index, term.value());
+    log::Info("offsets shard load superseded", {{"shard", index}, {"term", term}});
     return;
   }
   const Millis now = impl_->Now();
@@ -387,15 +389,14 @@ void GroupCoordinator::FinishLoading(int32_t index, Term term) {
   }
   shard.state = ShardState::kActive;
   shard.next_snapshot = now;  // the first Tick writes one
-  spdlog::info("{} shard {}: coordinating {} group(s) in term {}", kOffsetsTopic, index, shard.groups.size(),
-               term.value());
+  log::Info("offsets shard coordinating", {{"shard", index}, {"group_count", shard.groups.size()}, {"term", term}});
 }
 
 void GroupCoordinator::Resign(int32_t index) {
   Shard& shard = impl_->ShardAt(index);
   std::lock_guard lock(shard.mu);
   if (shard.state != ShardState::kInactive) {
-    spdlog::info("{} shard {}: no longer coordinating (term {})", kOffsetsTopic, index, shard.term.value());
+    log::Info("offsets shard no longer coordinating", {{"shard", index}, {"term", shard.term}});
   }
   Impl::Clear(shard);
   shard.legacy = false;
@@ -429,15 +430,17 @@ void GroupCoordinator::Tick() {
     for (auto it = shard.groups.begin(); it != shard.groups.end();) {
       const std::string& id = it->first;
       GroupEntry& entry = it->second;
-      for (const auto& expired : entry.group.Tick(now)) spdlog::info("group {}: member {} expired", id, expired);
+      for (const auto& expired : entry.group.Tick(now)) {
+        log::Info("group member expired", {{"group", id}, {"member", expired}});
+      }
       impl_->AppendChanges(s, shard, id, entry, now, "expiry");
       if (entry.group.member_count() > 0 || now - entry.last_change < o.empty_group_retention) {
         ++it;
         continue;
       }
-      spdlog::info("group {}: empty for {} ms, deleted", id, (now - entry.last_change).count());
+      log::Info("empty group deleted", {{"group", id}, {"empty_ms", (now - entry.last_change).count()}});
       impl_->Append(s, shard, {{kDeletePrefix + id, std::nullopt}}, [id = id](Result<void> r) {
-        if (!r) spdlog::error("group {}: expiry of the empty group not persisted: {}", id, r.error().ToString());
+        if (!r) log::Error("expiry of an empty group not persisted", {{"group", id}, {"error", r.error().ToString()}});
       });
       it = shard.groups.erase(it);
     }

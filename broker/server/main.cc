@@ -6,8 +6,6 @@
 // or SIGINT: stop accepting, answer in-flight requests, sync and close every
 // log, mark the shutdown clean, exit 0.
 
-#include <spdlog/spdlog.h>
-
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
@@ -16,6 +14,7 @@
 #include "broker/server/config.h"
 #include "broker/server/server.h"
 #include "telemq/common/cli_config.h"
+#include "telemq/common/log.h"
 #include "telemq/common/program.h"
 
 namespace {
@@ -80,6 +79,9 @@ int Run(int argc, char** argv) {
   app.add_option("--shutdown-grace-ms", shutdown_grace_ms,
                  "Time to finish in-flight requests on SIGTERM (default 10000)");
   app.add_option("--log-level", c.log_level, "trace|debug|info|warn|error|critical|off (default info)");
+  app.add_option("--log-format", c.log_format,
+                 "text: time level component message key=value; json: one object a line (default text)")
+      ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--metrics-per-partition", c.metrics_per_partition,
                  "/metrics: series per partition (true) or per topic (false) (default true)");
   int64_t group_hb_ms = -1, group_min_session_ms = -1, group_max_session_ms = -1;
@@ -141,6 +143,7 @@ int Run(int argc, char** argv) {
   if (given("--fetch-max-bytes")) base.fetch_max_bytes = c.fetch_max_bytes;
   if (given("--shutdown-grace-ms")) base.shutdown_grace = std::chrono::milliseconds(shutdown_grace_ms);
   if (given("--log-level")) base.log_level = c.log_level;
+  if (given("--log-format")) base.log_format = c.log_format;
   if (given("--metrics-per-partition")) base.metrics_per_partition = c.metrics_per_partition;
   if (given("--offsets-partitions")) base.offsets_partitions = c.offsets_partitions;
   if (given("--frame-read-timeout-ms")) base.frame_read_timeout = std::chrono::milliseconds(frame_read_timeout_ms);
@@ -153,22 +156,21 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "telemq-broker: invalid configuration: %s\n", v.error().message().c_str());
     return 2;
   }
-  spdlog::set_level(spdlog::level::from_str(base.log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l broker[%P] %v");
+  telemq::log::Init("broker", *telemq::log::ParseFormat(base.log_format), spdlog::level::from_str(base.log_level));
 
   // Signals are taken synchronously by this thread only.
   const sigset_t signals = telemq::BlockTerminationSignals();
 
   telemq::broker::Server server(base);
   if (auto r = server.Start(); !r) {
-    spdlog::critical("cannot start: {}", r.error().ToString());
+    telemq::log::Critical("cannot start", {{"error", r.error().ToString()}});
     return 1;
   }
   int sig = 0;
   sigwait(&signals, &sig);
-  spdlog::info("received signal {}", sig);
+  telemq::log::Info("signal received", {{"signal", sig}});
   if (auto r = server.Stop(); !r) {
-    spdlog::critical("unclean shutdown: {}", r.error().ToString());
+    telemq::log::Critical("unclean shutdown", {{"error", r.error().ToString()}});
     return 1;
   }
   return 0;

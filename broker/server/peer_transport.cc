@@ -1,11 +1,10 @@
 #include "broker/server/peer_transport.h"
 
-#include <spdlog/spdlog.h>
-
 #include <array>
 #include <asio.hpp>
 #include <deque>
 
+#include "telemq/common/log.h"
 #include "telemq/wire/frame.h"
 #include "telemq/wire/protocol.h"
 
@@ -97,13 +96,13 @@ class PeerTransport::Peer : public std::enable_shared_from_this<Peer> {
       std::error_code ec;
       auto socket = co_await Connect(ec);
       if (!socket) {
-        spdlog::debug("peer {} ({}): not reachable: {}", id_, address_, ec.message());
+        log::Debug("peer not reachable", {{"peer", id_}, {"address", address_}, {"error", ec.message()}});
         asio::steady_timer t(strand_, backoff);
         co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
         backoff = std::min(backoff * 2, kMaxBackoff);
         continue;
       }
-      spdlog::info("peer {} ({}): connected", id_, address_);
+      log::Info("peer connected", {{"peer", id_}, {"address", address_}});
       acked_ = false;
       socket_ = socket;
       in_flight_ = 0;
@@ -128,7 +127,7 @@ class PeerTransport::Peer : public std::enable_shared_from_this<Peer> {
       // whatever its last acknowledgement.
       last_ack_ms_.store(0, std::memory_order_release);
       if (stopping_) break;
-      spdlog::info("peer {} ({}): connection lost", id_, address_);
+      log::Info("peer connection lost", {{"peer", id_}, {"address", address_}});
       // A connection that never got an acknowledgement (the peer refuses
       // our frames: another cluster, another id) backs off like a failed
       // connect instead of reconnecting at once, forever.
@@ -195,8 +194,8 @@ class PeerTransport::Peer : public std::enable_shared_from_this<Peer> {
       // frames in flight, reconnect (and resolve its name again).
       const auto silent_since = std::max(last_progress_, connected_at);
       if (in_flight_ > 0 && now - silent_since > owner_.options_.liveness_timeout) {
-        spdlog::warn("peer {} ({}): no acknowledgement for {} ms; reconnecting", id_, address_,
-                     owner_.options_.liveness_timeout.count());
+        log::Warn("peer silent; reconnecting",
+                  {{"peer", id_}, {"address", address_}, {"timeout_ms", owner_.options_.liveness_timeout.count()}});
         co_return;
       }
       const bool due = now - last_send >= keepalive;
@@ -237,7 +236,8 @@ class PeerTransport::Peer : public std::enable_shared_from_this<Peer> {
       if (ec) break;
       auto header = wire::DecodeResponseHeader(raw, owner_.options_.max_frame_bytes);
       if (!header) {
-        spdlog::warn("peer {} ({}): bad response: {}", id_, address_, header.error().ToString());
+        log::Warn("bad response from peer",
+                  {{"peer", id_}, {"address", address_}, {"error", header.error().ToString()}});
         break;
       }
       std::vector<std::byte> rest(header->remaining());
@@ -248,12 +248,15 @@ class PeerTransport::Peer : public std::enable_shared_from_this<Peer> {
       if (!response) {
         // An error answer (ErrorResponse) or garbage: the peer does not take our frames.
         auto error = wire::VerifyBody<wire::fb::ErrorResponse>(body);
-        spdlog::warn("peer {} ({}) refused our frames: {}", id_, address_,
-                     error ? wire::Str((*error)->message()) : response.error().ToString());
+        log::Warn("peer refused our frames",
+                  {{"peer", id_},
+                   {"address", address_},
+                   {"error", error ? wire::Str((*error)->message()) : response.error().ToString()}});
         break;
       }
       if ((*response)->error() != wire::fb::ErrorCode::None) {
-        spdlog::warn("peer {} ({}) refused our frames: {}", id_, address_, wire::Str((*response)->message()));
+        log::Warn("peer refused our frames",
+                  {{"peer", id_}, {"address", address_}, {"error", wire::Str((*response)->message())}});
         break;
       }
       if (generation != generation_) co_return;
@@ -333,7 +336,8 @@ void PeerTransport::Send(const replication::PartitionKey& partition, uint64_t to
   auto peer = PeerFor(broker);
   if (!peer) {
     messages_dropped_.fetch_add(1, std::memory_order_relaxed);
-    spdlog::debug("{}: no connection to broker {}; dropped a Raft message", partition.ToString(), broker);
+    log::Debug("no connection to the broker; dropped a Raft message",
+               {{"topic", partition.topic}, {"partition", partition.partition}, {"peer", broker}});
     return;
   }
   peer->Enqueue(cluster::PeerEnvelope{topic_id, partition.partition.value(), message});
@@ -351,7 +355,7 @@ void PeerTransport::Learn(int32_t broker, const std::string& host, uint16_t port
   std::lock_guard lock(mu_);
   if (peers_.count(broker) || stopped_) return;
   const std::string address = host + ":" + std::to_string(port);
-  spdlog::info("learned of broker {} at {}", broker, address);
+  log::Info("learned of a broker", {{"peer", broker}, {"address", address}});
   AddPeerLocked(broker, address);
 }
 

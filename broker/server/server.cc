@@ -1,7 +1,5 @@
 #include "broker/server/server.h"
 
-#include <spdlog/spdlog.h>
-
 #include <array>
 #include <asio.hpp>
 #include <atomic>
@@ -15,6 +13,7 @@
 #include "broker/server/admin_http.h"
 #include "broker/server/broker.h"
 #include "broker/server/broker_metrics.h"
+#include "telemq/common/log.h"
 #include "telemq/common/program.h"
 #include "telemq/wire/frame.h"
 
@@ -106,7 +105,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         auto header = wire::DecodeRequestHeader(raw, config_.max_frame_bytes);
         if (!header) {
           // The stream cannot be resynchronised after a bad length: close.
-          spdlog::warn("closing connection {}: {}", peer_, header.error().ToString());
+          log::Warn("closing connection: bad frame header", {{"remote", peer_}, {"error", header.error().ToString()}});
           Shutdown();
           co_return;
         }
@@ -133,8 +132,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
         auto deadline = std::make_shared<asio::steady_timer>(strand_, config_.frame_read_timeout);
         deadline->async_wait([self = shared_from_this()](const std::error_code& timer_ec) {
           if (!timer_ec) {
-            spdlog::warn("closing connection {}: request body not received within {} ms", self->peer_,
-                         self->config_.frame_read_timeout.count());
+            log::Warn("closing connection: request body not received in time",
+                      {{"remote", self->peer_}, {"timeout_ms", self->config_.frame_read_timeout.count()}});
             self->Shutdown();
           }
         });
@@ -171,7 +170,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
     } catch (const std::system_error& e) {
       if (e.code() != asio::error::eof && e.code() != asio::error::operation_aborted) {
-        spdlog::debug("connection {} read error: {}", peer_, e.what());
+        log::Debug("connection read error", {{"remote", peer_}, {"error", e.what()}});
       }
     }
     Shutdown();
@@ -292,7 +291,7 @@ struct Server::Impl {
       co_await acceptor->async_accept(socket, asio::redirect_error(use_awaitable, ec));
       if (ec) {
         if (ec == asio::error::operation_aborted) co_return;
-        spdlog::warn("accept failed: {}", ec.message());
+        log::Warn("accept failed", {{"error", ec.message()}});
         // Out of descriptors (EMFILE) and the like: back off instead of spinning.
         asio::steady_timer backoff(acceptor->get_executor(), std::chrono::milliseconds(100));
         co_await backoff.async_wait(asio::redirect_error(use_awaitable, ec));
@@ -374,7 +373,7 @@ Result<void> Server::Start() {
     const std::string host = m.config.http_host.empty() ? m.config.listen_host : m.config.http_host;
     TELEMQ_ASSIGN_OR_RETURN(auto http_port, m.admin->Start(host, static_cast<uint16_t>(m.config.http_port)));
     if (!m.config.http_port_file.empty()) WritePortFile(m.config.http_port_file, http_port);
-    spdlog::info("admin http (/healthz, /readyz, /metrics) on {}:{}", host, http_port);
+    log::Info("admin http listening (/healthz, /readyz, /metrics)", {{"host", host}, {"port", http_port}});
   }
   TELEMQ_ASSIGN_OR_RETURN(m.broker, Broker::Open(m.config, m.io, nullptr, &m.metrics));
   m.config.node_id = m.broker->id();
@@ -417,8 +416,8 @@ Result<void> Server::Start() {
   // itself anyway after the wait (the others may be waiting for it).
   const auto ready_wait = m.config.peers.empty() ? std::chrono::seconds(30) : std::chrono::seconds(5);
   if (!m.broker->AwaitServing(ready_wait)) {
-    spdlog::warn("broker {}: not registered with every partition led after {} s; serving what is ready",
-                 m.config.node_id, ready_wait.count());
+    log::Warn("not registered with every partition led in time; serving what is ready",
+              {{"broker", m.config.node_id}, {"timeout_s", ready_wait.count()}});
   }
   if (!m.config.port_file.empty()) {
     // Written atomically (rename) so a reader never sees a partial number.
@@ -426,7 +425,7 @@ Result<void> Server::Start() {
     std::ofstream(tmp) << m.port << "\n";
     std::rename(tmp.c_str(), m.config.port_file.c_str());
   }
-  spdlog::info("broker {} listening on {}:{}", m.config.node_id, m.config.listen_host, m.port);
+  log::Info("broker listening", {{"broker", m.config.node_id}, {"host", m.config.listen_host}, {"port", m.port}});
   return Ok();
 }
 
@@ -446,7 +445,7 @@ Result<void> Server::Stop() {
   m.stopped_cv.notify_all();
   if (m.admin) m.admin->Detach("shutting down");
   if (!m.broker) return Ok();
-  spdlog::info("broker {} shutting down", m.config.node_id);
+  log::Info("broker shutting down", {{"broker", m.config.node_id}});
   // First hand every leadership to an in-sync follower, while this broker
   // still serves and replicates: clients move to the new leaders after a
   // retry instead of waiting out an election timeout.
@@ -487,7 +486,7 @@ Result<void> Server::Stop() {
   if (m.tick_thread.joinable()) m.tick_thread.join();
   if (m.admin) m.admin->Stop();
   auto closed = m.broker->Close();
-  if (closed) spdlog::info("broker {} stopped cleanly", m.config.node_id);
+  if (closed) log::Info("broker stopped cleanly", {{"broker", m.config.node_id}});
   return closed;
 }
 

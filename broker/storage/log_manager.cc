@@ -1,9 +1,9 @@
 #include "broker/storage/log_manager.h"
 
-#include <spdlog/spdlog.h>
-
 #include <charconv>
 #include <vector>
+
+#include "telemq/common/log.h"
 
 namespace telemq::storage {
 
@@ -41,7 +41,7 @@ Result<std::unique_ptr<LogManager>> LogManager::Open(FileSystem& fs, std::string
     if (!is_dir) continue;
     const auto options = options_for(topic, PartitionId(partition));
     if (!options) {
-      spdlog::warn("removing the log of unknown topic partition {}/{}", data_dir, name);
+      log::Warn("removing the log of an unknown topic partition", {{"path", data_dir + "/" + name}});
       TELEMQ_TRY(RemoveDirRecursively(fs, data_dir + "/" + name));
       TELEMQ_TRY(fs.SyncDir(data_dir));
       continue;

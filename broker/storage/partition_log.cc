@@ -1,6 +1,5 @@
 #include "broker/storage/partition_log.h"
 
-#include <spdlog/spdlog.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -10,6 +9,7 @@
 #include "broker/storage/segment.h"
 #include "broker/storage/storage_format.h"
 #include "telemq/common/check.h"
+#include "telemq/common/log.h"
 #include "telemq/wire/batch_format.h"
 #include "telemq/wire/endian.h"
 
@@ -166,7 +166,7 @@ Result<void> PartitionLog::Recover() {
             Offset(LoadLE<int64_t>(p + f::kMarkerNextOffset)), LoadLE<int64_t>(p + f::kMarkerMaxTimestamp)});
       }
     } else {
-      spdlog::warn("{}: clean-shutdown marker is corrupt; recovering by scanning", dir_);
+      log::Warn("clean-shutdown marker is corrupt; recovering by scanning", {{"path", dir_}});
     }
     // From now on a crash must be detected: the marker only describes a log
     // that nobody writes to.
@@ -183,16 +183,22 @@ Result<void> PartitionLog::Recover() {
     if (!seg) return tl::unexpected(seg.error());
     if (clean && ((*seg)->size_bytes != marker[i].size_bytes || (*seg)->next != marker[i].next)) {
       // Damaged after a clean shutdown: what the scan found is what we have.
-      spdlog::warn("{}: segment {} ends at byte {} (offset {}), the clean-shutdown marker says {} ({})", dir_,
-                   bases[i].value(), (*seg)->size_bytes, (*seg)->next.value(), marker[i].size_bytes,
-                   marker[i].next.value());
+      log::Warn("segment end differs from the clean-shutdown marker", {{"path", dir_},
+                                                                       {"segment", bases[i]},
+                                                                       {"end_byte", (*seg)->size_bytes},
+                                                                       {"end_offset", (*seg)->next},
+                                                                       {"marker_end_byte", marker[i].size_bytes},
+                                                                       {"marker_end_offset", marker[i].next}});
     }
     if (!segments_.empty() && segments_.back()->next != (*seg)->base) {
       // A hole in the offsets: an earlier segment lost its tail (a crash
       // before it was synced at roll). Everything after the hole is cut, as
       // for a torn tail; under replication the leader re-sends it.
-      spdlog::warn("{}: offsets jump from {} to segment {}; dropping it and {} later segment(s)", dir_,
-                   segments_.back()->next.value(), bases[i].value(), bases.size() - i - 1);
+      log::Warn("offsets jump to a segment; dropping it and later segments",
+                {{"path", dir_},
+                 {"expected_offset", segments_.back()->next},
+                 {"segment", bases[i]},
+                 {"later_segment_count", bases.size() - i - 1}});
       seg->reset();
       for (size_t j = i; j < bases.size(); ++j) TELEMQ_TRY(RemoveSegmentFiles(bases[j]));
       TELEMQ_TRY(fs_.SyncDir(dir_));
@@ -245,7 +251,7 @@ Result<std::optional<detail::TermFile>> PartitionLog::LoadTermFile() {
 }
 
 Result<void> PartitionLog::FinishReset(const detail::TermFile& file) {
-  spdlog::warn("{}: finishing an interrupted reset to offset {}", dir_, file.log_start.value());
+  log::Warn("finishing an interrupted log reset", {{"path", dir_}, {"offset", file.log_start}});
   TELEMQ_ASSIGN_OR_RETURN(auto names, fs_.ListDir(dir_));
   for (const auto& name : names) {
     for (auto suffix : {f::kLogSuffix, f::kIndexSuffix, f::kTimeIndexSuffix}) {
@@ -285,16 +291,18 @@ Result<void> PartitionLog::RecoverTermIndex(const std::optional<detail::TermFile
       terms_ = std::move(index);
       write = write || trimmed || advanced;
     } else {
-      spdlog::warn("{}: term file does not match the batches (first {} has term {}, last {} has term {}); rebuilding",
-                   dir_, first->base_offset.value(), first->term.value(), last->base_offset.value(),
-                   last->term.value());
+      log::Warn("term file does not match the batches; rebuilding", {{"path", dir_},
+                                                                     {"first_offset", first->base_offset},
+                                                                     {"first_term", first->term},
+                                                                     {"last_offset", last->base_offset},
+                                                                     {"last_term", last->term}});
       TELEMQ_ASSIGN_OR_RETURN(terms_, ScanTermIndex(*prev_term));
       write = true;
     }
   } else {
     if (file) {
-      spdlog::warn("{}: term file starts after the log start {}; rebuilding it from the batch headers", dir_,
-                   start.value());
+      log::Warn("term file starts after the log start; rebuilding it from the batch headers",
+                {{"path", dir_}, {"offset", start}});
     }
     // No term file: a log written before it existed, when every batch had
     // the same term, so the first batch's term stands in for the one before
@@ -353,7 +361,8 @@ Result<std::unique_ptr<PartitionLog::Segment>> PartitionLog::OpenSegment(Offset 
       auto loaded = seg->index.Load(*index, *time_index, file_size);
       index_ok = loaded.has_value();
       if (!loaded)
-        spdlog::warn("{}: rebuilding indexes of segment {}: {}", dir_, base.value(), loaded.error().ToString());
+        log::Warn("rebuilding segment indexes",
+                  {{"path", dir_}, {"segment", base}, {"error", loaded.error().ToString()}});
     } else if ((!index && index.error().code() != Errc::kNotFound) ||
                (!time_index && time_index.error().code() != Errc::kNotFound)) {
       return tl::unexpected(!index ? index.error() : time_index.error());
@@ -386,8 +395,11 @@ Result<std::unique_ptr<PartitionLog::Segment>> PartitionLog::OpenSegment(Offset 
     seg->next = scan.next_offset;
     rewrite_indexes = true;
     if (!scan.stop_reason.empty() && !scan.zero_tail) {
-      spdlog::warn("{}: segment {} ends at byte {} of {} ({})", dir_, base.value(), scan.end_position, file_size,
-                   scan.stop_reason);
+      log::Warn("segment ends before its file does", {{"path", dir_},
+                                                      {"segment", base},
+                                                      {"end_byte", scan.end_position},
+                                                      {"file_bytes", file_size},
+                                                      {"reason", scan.stop_reason}});
     }
   }
   if (seg->size_bytes < file_size) {
@@ -956,8 +968,8 @@ Result<void> PartitionLog::ResetTo(Offset start, Term prev_term) {
   if (!done) {
     // Appending now would put batches where recovery deletes them: refuse
     // every call until a reopen has finished the reset.
-    spdlog::error("{}: reset to offset {} failed half way ({}); the log must be reopened", dir_, start.value(),
-                  done.error().ToString());
+    log::Error("log reset failed half way; the log must be reopened",
+               {{"path", dir_}, {"offset", start}, {"error", done.error().ToString()}});
     if (segments_.empty()) segments_.push_back(std::make_unique<Segment>(start, opts_.index_interval_bytes));
     closed_ = true;
     return done;

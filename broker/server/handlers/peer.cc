@@ -2,12 +2,12 @@
 // broker's PeerTransport sends (docs/replication.md §8). Every message is
 // validated (cluster::DecodePeerRequest) before any replica sees it; each
 // replica then gets its messages, in order, in one task on its strand.
-#include <spdlog/spdlog.h>
 
 #include <map>
 #include <utility>
 
 #include "broker/server/broker_state.h"
+#include "telemq/common/log.h"
 #include "telemq/wire/protocol.h"
 
 namespace telemq::broker {
@@ -27,7 +27,7 @@ Response PeerAnswer(ErrorCode code, const std::string& message) {
 void BrokerState::HandlePeerRaft(const fb::PeerRaftRequest* req, const Request& request, Reply& reply) {
   auto decoded = cluster::DecodePeerRequest(*req, request.payload, request.frame, config.max_batch_bytes);
   if (!decoded) {
-    spdlog::warn("refused a peer frame: {}", decoded.error().ToString());
+    log::Warn("refused a peer frame", {{"error", decoded.error().ToString()}});
     return reply(PeerAnswer(wire::ToWireError(decoded.error().code()), decoded.error().message()));
   }
   const auto& h = decoded->header;
@@ -37,7 +37,8 @@ void BrokerState::HandlePeerRaft(const fb::PeerRaftRequest* req, const Request& 
   }
   const std::string& ours = controller->image()->cluster_id;
   if (!ours.empty() && !h.cluster_id.empty() && ours != h.cluster_id) {
-    spdlog::warn("refused frames of broker {} from cluster {} (this is cluster {})", h.from_broker, h.cluster_id, ours);
+    log::Warn("refused frames of a broker from another cluster",
+              {{"peer", h.from_broker}, {"peer_cluster", h.cluster_id}, {"cluster", ours}});
     return reply(PeerAnswer(
         ErrorCode::InconsistentClusterId,
         "broker " + std::to_string(config.node_id) + " belongs to cluster " + ours + ", not " + h.cluster_id));
@@ -63,7 +64,8 @@ void BrokerState::HandlePeerRaft(const fb::PeerRaftRequest* req, const Request& 
     slot.second.push_back(std::move(env.message));
   }
   if (unknown > 0) {
-    spdlog::debug("broker {} sent {} message(s) for partitions not hosted here", h.from_broker, unknown);
+    log::Debug("peer sent messages for partitions not hosted here",
+               {{"peer", h.from_broker}, {"message_count", unknown}});
   }
   for (auto& [_, slot] : routed) {
     auto replica = std::move(slot.first);

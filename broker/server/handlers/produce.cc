@@ -1,6 +1,5 @@
 // Handlers of the produce family: Produce (validate, deduplicate, append,
 // answer once committed) and InitProducerId.
-#include <spdlog/spdlog.h>
 
 #include <cstdlib>
 #include <memory>
@@ -10,6 +9,7 @@
 #include <vector>
 
 #include "broker/server/broker_state.h"
+#include "telemq/common/log.h"
 #include "telemq/wire/protocol.h"
 #include "telemq/wire/record_batch.h"
 
@@ -29,7 +29,7 @@ replication::Acks ChaosBugAcks(replication::Acks acks) {
   static const bool planted = [] {
     const char* bug = std::getenv("TELEMQ_CHAOS_BUG");
     const bool on = bug != nullptr && std::string_view(bug) == "ack-before-commit";
-    if (on) spdlog::warn("TELEMQ_CHAOS_BUG=ack-before-commit: acks=all answered before commit (planted bug)");
+    if (on) log::Warn("planted bug: acks all answered before commit", {{"bug", "TELEMQ_CHAOS_BUG=ack-before-commit"}});
     return on;
   }();
   return planted ? replication::Acks::kLeader : acks;

@@ -4,7 +4,6 @@
 // once it is applied (creates: once every partition has a leader; deletes:
 // once this broker's replicas of the topic are gone). Other brokers answer
 // NotController, naming the leader.
-#include <spdlog/spdlog.h>
 
 #include <memory>
 #include <mutex>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "broker/server/broker_state.h"
+#include "telemq/common/log.h"
 #include "telemq/wire/protocol.h"
 
 namespace telemq::broker {
@@ -148,8 +148,10 @@ void BrokerState::HandleCreateTopics(const fb::CreateTopicsRequest* req, const R
                               ctx->Set(slot, ErrorCode::TopicAlreadyExists, "topic '" + name + "' already exists");
                               return ctx->Done();
                             }
-                            spdlog::info("created topic {} (id {}) with {} partitions, replication factor {}", name,
-                                         t->id, t->spec.partitions, t->spec.replication_factor);
+                            log::Info("topic created", {{"topic", name},
+                                                        {"topic_id", t->id},
+                                                        {"partition_count", t->spec.partitions},
+                                                        {"replication_factor", t->spec.replication_factor}});
                             // Answered once every partition has a leader, so a client may
                             // produce to it at once.
                             WhenLeadersKnown(name, std::chrono::seconds(10), [ctx] { ctx->Done(); });
@@ -187,7 +189,7 @@ void BrokerState::HandleDeleteTopics(const fb::DeleteTopicsRequest* req, const R
       ctx->Add();
       controller->Propose(cluster::DeleteTopic{name, t->id}, [this, ctx, slot, name](Result<ImageRef> r) {
         if (!r) return ctx->Fail(slot, r.error());
-        spdlog::info("deleted topic {}", name);
+        log::Info("topic deleted", {{"topic", name}});
         // Its long polls here are woken (they see the topic gone) and its
         // logs here deleted before the answer.
         WhenRemoved(name, std::chrono::seconds(10), [ctx] { ctx->Done(); });

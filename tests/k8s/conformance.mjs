@@ -36,6 +36,9 @@
 //    with the id of its pod's ordinal at its pod's address, and a
 //    controller; every gateway's /api/v1/gpus must list the whole
 //    synthetic fleet of the streamer's source, and /docs must answer.
+//    Then every pod's /metrics is scraped: each metric, label and label
+//    value the chart's dashboards and alert rules ask for must be among
+//    them (tests/observability/promql_refs.mjs).
 // 4. SIGTERM to every process (apps first, then brokers): each must exit 0
 //    within its pod's terminationGracePeriodSeconds.
 // Every process started is killed on any exit path; the run is bounded
@@ -47,6 +50,8 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+
+import { expressions, parseExposition, unknownReferences } from "../observability/promql_refs.mjs";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const require = createRequire(path.join(repo, "tools/package.json"));
@@ -406,6 +411,34 @@ for (const gw of pods.filter((p) => p.program === "telemq-gateway")) {
     const r = await httpGet(port, page);
     if (r.status !== 200) failWith(`${gw.name}: ${page} answered ${r.status}: ${r.body.slice(0, 200)}`);
   }
+}
+
+// The chart's dashboards and alert rules ask only for metrics, labels and
+// label values the running stack exports (tests/observability/promql_refs.mjs):
+// every pod's /metrics on the port the ServiceMonitor scrapes (admin,
+// http), after the traffic above (produce, fetch, group commits, gateway
+// queries).
+{
+  const families = new Map();
+  for (const pod of pods) {
+    const port = pod.container.ports?.find((p) => p.name === "admin" || p.name === "http");
+    if (!port) continue;
+    const r = await httpGet(pod.ports[port.containerPort], "/metrics", 5000);
+    if (r.status !== 200) failWith(`${pod.name}: /metrics answered ${r.status}: ${r.body.slice(0, 200)}`);
+    try {
+      parseExposition(r.body, families);
+    } catch (e) {
+      failWith(`${pod.name}: /metrics: ${e.message}`);
+    }
+  }
+  const exprs = expressions(repo);
+  const problems = unknownReferences(exprs, families);
+  if (problems.length > 0) failWith(`dashboards and alert rules refer to what the stack does not export:\n  ${problems.join("\n  ")}`);
+  // The same check on a metric nobody exports must object.
+  if (unknownReferences([{ where: "probe", expr: "rate(telemq_broker_no_such_metric_total[5m])" }], families).length !== 1) {
+    failWith("an unknown metric was not reported");
+  }
+  log(`${exprs.length} dashboard and alert expressions refer only to the ${families.size} metric families the pods export`);
 }
 
 // Stop as Kubernetes would: SIGTERM, then the grace period.

@@ -12,7 +12,7 @@ SEEDS ?= 20000
 REPLICA_SEEDS ?= 20000
 CTEST_ARGS ?=
 
-.PHONY: all deps configure build test coverage bench format lint demo sim clean openapi image chaos chaos-selftest
+.PHONY: all deps configure build test coverage bench compare format lint demo sim clean openapi image chaos chaos-selftest
 
 all: build
 
@@ -44,6 +44,16 @@ coverage: deps
 bench: deps
 	@$(MAKE) --no-print-directory build
 	scripts/run-benchmarks $(BUILD_DIR)
+
+# telemq side by side with NATS JetStream and Redis Streams on this machine
+# (scripts/compare, docs/benchmarks.md): `make compare REPS=3`; QUICK=1 for
+# a short run. Writes $(BUILD_DIR)/compare/table.md and results.json.
+REPS ?= 3
+QUICK ?= 0
+compare: deps configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target telemq-broker telemq telemq-bench nats-load redis-load compare-table
+	REPS=$(REPS) QUICK=$(QUICK) COMPARE_COMMAND="make compare REPS=$(REPS)$(if $(filter 1,$(QUICK)), QUICK=1)" \
+	  scripts/compare $(BUILD_DIR)
 
 sim: deps
 	@$(MAKE) --no-print-directory build

@@ -3,10 +3,14 @@
 //
 //   telemq-bench produce --topic perf --records 5000000 --record-size 100 --partitions 8
 //   telemq-bench consume --topic perf --records 5000000
-//   telemq-bench e2e     --topic lat --rate 50000 --duration-s 30
+//   telemq-bench e2e     --topic lat --rate 50000 --duration-s 30 [--latency-from scheduled]
 //
 // Prints records/s, MB/s and latency percentiles. produce: send → ack;
-// e2e: send → consumer receives (timestamp carried in the value).
+// e2e: send → consumer receives (timestamp carried in the value), from the
+// actual send or, with --latency-from scheduled, from the time the open-loop
+// schedule made the record due (no coordinated omission). --json prints one
+// LoadResult line instead (bench/load/load_result.h), as make compare's
+// peer load generators do.
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -22,6 +26,7 @@
 
 #include "bench/load/group_bench_modes.h"
 #include "bench/load/histogram.h"
+#include "bench/load/load_result.h"
 #include "bench/load/telemetry_modes.h"
 #include "telemq/admin.h"
 #include "telemq/consumer.h"
@@ -49,6 +54,8 @@ struct Common {
   int linger_ms = 5;
   size_t buffer_bytes = 64 << 20;
   int key_count = 1000;
+  bool json = false;
+  std::string latency_from = "send";
 };
 
 int Fail(const std::string& what, const telemq::Error& e) {
@@ -137,6 +144,22 @@ int RunProduce(const Common& c, const telemq::ClientOptions& client, double rate
   }
   if (auto r = (*producer)->Flush(); !r) return Fail("flush", r.error());
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  if (c.json) {
+    telemq::bench::LoadResult out{.system = "telemq",
+                                  .mode = "publish",
+                                  .topic = c.topic,
+                                  .partitions = *parts,
+                                  .record_size = c.record_size,
+                                  .records = acked.load(),
+                                  .failed = failed.load(),
+                                  .seconds = secs,
+                                  .async = "Producer::Send, batch " + std::to_string(c.batch_bytes) + " B, linger " +
+                                           std::to_string(c.linger_ms) + " ms, buffer " +
+                                           std::to_string(c.buffer_bytes) + " B, acks=" + c.acks,
+                                  .latency = &hist};
+    std::printf("%s\n", out.ToJsonLine().c_str());
+    return failed.load() > 0 ? 1 : 0;
+  }
   const double mb = static_cast<double>(acked.load()) * static_cast<double>(c.record_size) / 1e6;
   std::printf(
       "produce: %lld records in %.2f s: %.0f records/s, %.1f MB/s (values), acks=%s, %d partition(s), failed=%lld\n",
@@ -176,6 +199,18 @@ int RunConsume(const Common& c, const telemq::ClientOptions& client) {
     n += static_cast<int64_t>(recs->size());
   }
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  if (c.json) {
+    telemq::bench::LoadResult out{.system = "telemq",
+                                  .mode = "consume",
+                                  .topic = c.topic,
+                                  .partitions = static_cast<int>(tps.size()),
+                                  .record_size = c.record_size,
+                                  .records = n,
+                                  .seconds = secs,
+                                  .async = "Consumer::Poll over all partitions"};
+    std::printf("%s\n", out.ToJsonLine().c_str());
+    return n >= c.records ? 0 : 1;
+  }
   std::printf("consume: %lld records in %.2f s: %.0f records/s, %.1f MB/s (values)\n", static_cast<long long>(n), secs,
               n / secs, bytes / 1e6 / secs);
   return n >= c.records ? 0 : 1;
@@ -222,9 +257,12 @@ int RunEndToEnd(const Common& c, const telemq::ClientOptions& client, double rat
   });
   std::string payload = MakePayload(std::max<size_t>(c.record_size, 8));
   const auto start = Clock::now();
+  const int64_t start_us = std::chrono::duration_cast<std::chrono::microseconds>(start.time_since_epoch()).count();
+  const bool scheduled = c.latency_from == "scheduled";
   for (int64_t i = 0; i < total; ++i) {
     PaceTo(start, i, rate);
-    const int64_t now = NowMicros();
+    // The due time of record i, or the actual send time.
+    const int64_t now = scheduled ? start_us + static_cast<int64_t>(static_cast<double>(i) * 1e6 / rate) : NowMicros();
     std::memcpy(payload.data(), &now, sizeof(now));
     auto r = (*producer)->Send(c.topic, "gpu-" + std::to_string(i % c.key_count), payload);
     if (!r) return Fail("send", r.error());
@@ -233,6 +271,21 @@ int RunEndToEnd(const Common& c, const telemq::ClientOptions& client, double rat
   producing_done = true;
   reader.join();
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  if (c.json) {
+    telemq::bench::LoadResult out{.system = "telemq",
+                                  .mode = "e2e",
+                                  .topic = c.topic,
+                                  .partitions = *parts,
+                                  .record_size = c.record_size,
+                                  .records = static_cast<int64_t>(e2e.count()),
+                                  .seconds = secs,
+                                  .latency_from = c.latency_from,
+                                  .async = "Producer::Send at a fixed rate, linger " + std::to_string(c.linger_ms) +
+                                           " ms, acks=" + c.acks + "; Consumer::Poll",
+                                  .latency = &e2e};
+    std::printf("%s\n", out.ToJsonLine().c_str());
+    return e2e.count() >= static_cast<uint64_t>(total) ? 0 : 1;
+  }
   std::printf("e2e: %llu records received at target %.0f records/s over %.1f s\n",
               static_cast<unsigned long long>(e2e.count()), rate, secs);
   PrintLatency("produce→consume", e2e);
@@ -295,6 +348,7 @@ int main(int argc, char** argv) {
   app.add_option("--linger-ms", c.linger_ms, "Producer linger (default 5)");
   app.add_option("--buffer-bytes", c.buffer_bytes, "Producer buffer (default 64 MiB)");
   app.add_option("--keys", c.key_count, "Distinct keys cycled through (default 1000)");
+  app.add_flag("--json", c.json, "produce, consume, e2e: print one JSON result line (bench/load/load_result.h)");
   auto* produce = app.add_subcommand("produce", "Producer throughput and send→ack latency");
   double produce_rate = 0;
   produce->add_option("-r,--rate", produce_rate, "Target records/s (default 0: as fast as possible)");
@@ -307,6 +361,9 @@ int main(int argc, char** argv) {
   auto* e2e = app.add_subcommand("e2e", "End-to-end latency at a fixed rate");
   double rate = 50'000;
   e2e->add_option("-r,--rate", rate, "Target records/s (default 50000)");
+  e2e->add_option("--latency-from", c.latency_from,
+                  "send (default): from the actual send; scheduled: from the time the record fell due")
+      ->check(CLI::IsMember({"send", "scheduled"}));
   telemq::bench::GroupLoadMode group_load(app);
   telemq::bench::TelemetryHistoryMode telemetry_history(app);
   CLI11_PARSE(app, argc, argv);

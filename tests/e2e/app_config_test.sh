@@ -45,6 +45,7 @@ cfg section $'[http]\nport = 8081'
 cfg wrong_type 'http-port = "eighty"'
 cfg out_of_range 'http-port = 70000'
 cfg bad_enum 'log-level = "loud"'
+cfg bad_log_format 'log-format = "xml"'
 
 for bin in "$streamer" "$collector" "$gateway"; do
   name=$(basename "$bin")
@@ -56,15 +57,17 @@ for bin in "$streamer" "$collector" "$gateway"; do
   expect 2 "http-port.*eighty" "$bin" "${extra[@]}" --config "$work/wrong_type.toml"
   expect 2 "http-port.*70000" "$bin" "${extra[@]}" --config "$work/out_of_range.toml"
   expect 2 "log-level.*loud" "$bin" "${extra[@]}" --config "$work/bad_enum.toml"
+  expect 2 "log-format.*xml" "$bin" "${extra[@]}" --config "$work/bad_log_format.toml"
+  expect 2 "log-format.*logfmt" "$bin" "${extra[@]}" --log-format logfmt
   expect 2 "not readable" "$bin" "${extra[@]}" --config "$work/missing.toml"
   # An unknown flag stays an error too (the chart conformance test relies on it).
   expect 2 "not expected" "$bin" "${extra[@]}" --no-such-flag 1
 done
 
 # Valid files, one per program, with the keys the Helm chart renders.
-cfg streamer $'source = "synthetic:hosts=2,gpus=2"\nloop = true\ninterval = "1s"\nbootstrap = "b-0:9092,b-1:9092"\nhttp-host = "0.0.0.0"\nhttp-port = 8082\nlog-level = "info"'
-cfg collector $'bootstrap = "b-0:9092"\ndata-dir = "/var/lib/telemq/collector"\nhttp-host = "0.0.0.0"\nhttp-port = 8081\nsession-timeout-ms = 10000\ncompact-on-exit = false'
-cfg gateway $'bootstrap = "b-0:9092"\nhttp-host = "0.0.0.0"\nhttp-port = 8080\ndocs-dir = "/usr/share/telemq/swagger-ui"\nroutes = 1'
+cfg streamer $'source = "synthetic:hosts=2,gpus=2"\nloop = true\ninterval = "1s"\nbootstrap = "b-0:9092,b-1:9092"\nhttp-host = "0.0.0.0"\nhttp-port = 8082\nlog-level = "info"\nlog-format = "json"'
+cfg collector $'bootstrap = "b-0:9092"\ndata-dir = "/var/lib/telemq/collector"\nhttp-host = "0.0.0.0"\nhttp-port = 8081\nsession-timeout-ms = 10000\ncompact-on-exit = false\nlog-format = "text"'
+cfg gateway $'bootstrap = "b-0:9092"\nhttp-host = "0.0.0.0"\nhttp-port = 8080\ndocs-dir = "/usr/share/telemq/swagger-ui"\nlog-format = "json"\nroutes = 1'
 expect 0 "Usage" "$streamer" --config "$work/streamer.toml" --help
 expect 0 "Usage" "$collector" --config "$work/collector.toml" --help
 # `routes` is not a key of the gateway: refused even with --help.

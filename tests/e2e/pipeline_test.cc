@@ -32,6 +32,7 @@
 #include "tests/support/app_process.h"
 #include "tests/support/broker_cluster.h"
 #include "tests/support/http_get.h"
+#include "tests/support/str.h"
 
 namespace telemq::testing {
 namespace {
@@ -392,8 +393,7 @@ TEST(PipelineTest, KillNineOfTheLeadingBrokerAndTheCoordinatorMidStreamLosesNoAc
   ASSERT_TRUE(WaitFor([&] { return (exit = (*streamer)->Poll()).has_value(); }, seconds(60))) << (*streamer)->LogTail();
   ASSERT_FALSE(exit->signaled) << exit->ToString();
   ASSERT_EQ(exit->exit_code, 0) << (*streamer)->LogTail();
-  const std::string done = "single pass done: " + std::to_string(kPoints) + " points sent, " + std::to_string(kPoints) +
-                           " acknowledged, 0 lost";
+  const std::string done = Str("single pass done sent=", kPoints, " acked=", kPoints, " lost=0");
   ASSERT_NE((*streamer)->LogTail(1 << 20).find(done), std::string::npos) << (*streamer)->LogTail();
 
   // The gateway answers every acknowledged point, each once (PointsPerGpu

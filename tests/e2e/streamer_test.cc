@@ -252,9 +252,9 @@ TEST_F(StreamerE2eTest, BadRowsAreSkippedCountedAndLoggedNeverSent) {
   auto exit = RunOnce(bootstrap(), {"--source", "csv:" + path, "--interval", "0", "--topic", "bad.rows"}, &log);
   ASSERT_TRUE(exit);
   ASSERT_EQ(exit->exit_code, 0) << log;
-  for (const char* expected :
-       {"line 3: skipped (missing_uuid)", "line 4: skipped (bad_value)", "line 5: skipped (wrong_column_count)",
-        "line 6: skipped (bad_gpu_id)", "4 rows skipped"}) {
+  for (const char* expected : {"row skipped line=3 reason=missing_uuid", "row skipped line=4 reason=bad_value",
+                               "row skipped line=5 reason=wrong_column_count", "row skipped line=6 reason=bad_gpu_id",
+                               "skipped_row_count=4"}) {
     EXPECT_NE(log.find(expected), std::string::npos) << "log lacks '" << expected << "':\n" << log;
   }
   auto points = ReadTopic(bootstrap(), "bad.rows");

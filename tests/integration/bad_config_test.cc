@@ -48,6 +48,18 @@ TEST_F(BadConfigTest, BadEnumValueIsRefusedNamingTheKey) {
   EXPECT_NE(r.output.find("sometimes"), std::string::npos) << r.output;
 }
 
+TEST_F(BadConfigTest, BadLogFormatIsRefusedInTheFileAndOnTheCommandLine) {
+  auto file = RunWithConfig("log_format: xml\n");
+  EXPECT_EQ(file.status.exit_code, 2) << file.output;
+  EXPECT_NE(file.output.find("log_format must be text or json"), std::string::npos) << file.output;
+  auto flag = RunProgram(
+      {BrokerProcess::BinaryPath(), "--log-format", "logfmt", "--port", "0", "--data-dir", dir_.File("data")},
+      dir_.File("flag.log"), std::chrono::seconds(10));
+  ASSERT_TRUE(flag) << flag.error().ToString();
+  EXPECT_EQ(flag->status.exit_code, 2) << flag->output;
+  EXPECT_NE(flag->output.find("--log-format"), std::string::npos) << flag->output;
+}
+
 // Cluster identity: a malformed peer list, an id without a peer entry, a data
 // directory of another broker, and a host name to derive the id from are all
 // judged before anything binds, with the reason.

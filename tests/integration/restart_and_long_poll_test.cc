@@ -36,7 +36,7 @@ TEST(RestartTest, SigtermExitsZeroAndRestartFindsDataAndTopicConfig) {
   ASSERT_TRUE(status) << status.error().ToString();
   EXPECT_FALSE(status->signaled) << status->ToString();
   EXPECT_EQ(status->exit_code, 0) << status->ToString();
-  EXPECT_NE((*broker)->LogTail().find("stopped cleanly"), std::string::npos);
+  EXPECT_NE((*broker)->LogTail().find("broker stopped cleanly"), std::string::npos);
 
   ASSERT_TRUE((*broker)->Restart());
   auto admin = Admin::Create(LoopbackClient((*broker)->address()));

@@ -13,7 +13,8 @@
 //                          satisfy: an unknown metric (a histogram's
 //                          _bucket/_sum/_count resolve to it), a label no
 //                          series of it carries, a label value (= "literal")
-//                          that no series of it has
+//                          that no series of it has, a grouping label (by,
+//                          on, ...) that none of the series it reads carry
 //
 // Labels Prometheus attaches to a target (job, namespace, pod, ...) and the
 // series it synthesises per target (up) are not in any exposition: they are
@@ -96,6 +97,18 @@ function tokenize(expr) {
   return tokens;
 }
 
+// The labels of the grouping clauses of `expr`: by, without, on, ignoring,
+// group_left, group_right.
+export function groupingLabels(expr) {
+  const t = tokenize(expr);
+  const out = [];
+  for (let i = 0; i < t.length; i++) {
+    if (t[i].kind !== "ident" || !kGrouping.has(t[i].value) || t[i + 1]?.value !== "(") continue;
+    for (i += 2; i < t.length && t[i].value !== ")"; i++) if (t[i].kind === "ident") out.push(t[i].value);
+  }
+  return out;
+}
+
 export function selectors(expr) {
   const t = tokenize(expr);
   const out = [];
@@ -176,7 +189,10 @@ function familyOf(families, name) {
   return undefined;
 }
 
-export function unknownReferences(exprs, families) {
+// `unchecked` (optional) collects the references whose labels could not be
+// checked: their family had no series in the scrape (an error counter
+// before any error). The metric itself is still checked.
+export function unknownReferences(exprs, families, unchecked = []) {
   const problems = [];
   for (const { where, expr, label } of exprs) {
     let sels;
@@ -187,6 +203,16 @@ export function unknownReferences(exprs, families) {
       continue;
     }
     if (sels.length === 0) problems.push(`${where}: no metric in ${expr}`);
+    // A grouping label must be on some series of some metric the
+    // expression reads.
+    const empty = sels.filter((s) => !kSynthesised.has(s.metric) && familyOf(families, s.metric)?.series.length === 0);
+    for (const s of empty) unchecked.push(`${where}: ${s.metric}`);
+    const carried = new Set(
+      sels.flatMap((s) => (familyOf(families, s.metric)?.series ?? []).filter((x) => x.name === s.metric).flatMap((x) => Object.keys(x.labels))),
+    );
+    for (const name of empty.length > 0 ? [] : new Set(groupingLabels(expr))) {
+      if (!kTargetLabels.has(name) && !carried.has(name)) problems.push(`${where}: no series it reads has a label ${name} to group by`);
+    }
     for (const s of sels) {
       if (kSynthesised.has(s.metric)) continue;
       const family = familyOf(families, s.metric);
@@ -194,6 +220,7 @@ export function unknownReferences(exprs, families) {
         problems.push(`${where}: ${s.metric} is exported by no program`);
         continue;
       }
+      if (family.series.length === 0) continue;  // in `unchecked`
       const series = family.series.filter((x) => x.name === s.metric);
       const asked = [...s.matchers.map((m) => m.name), ...(label ? [label] : [])];
       for (const name of asked) {
@@ -220,6 +247,8 @@ telemq_x_requests_total{api="produce"} 3
 telemq_x_latency_seconds_bucket{api="fetch",le="+Inf"} 1
 telemq_x_latency_seconds_sum{api="fetch"} 0.5
 telemq_x_latency_seconds_count{api="fetch"} 1
+# HELP telemq_x_errors_total Errors.
+# TYPE telemq_x_errors_total counter
 # HELP telemq_x_lag Lag.
 # TYPE telemq_x_lag gauge
 telemq_x_lag{group="g",partition="0"} 7
@@ -238,6 +267,9 @@ telemq_x_lag{group="g",partition="0"} 7
     ['telemq_x_requests_total{api="fetch"}', 'no series of telemq_x_requests_total has api="fetch"'],
     ['telemq_x_lag{topic="t"}', "no series of telemq_x_lag has a label topic"],
     ['sum(telemq_x_lag) / sum(telemq_x_missing{group="g"})', "telemq_x_missing is exported by no program"],
+    ["sum by (topic) (telemq_x_lag)", "no series it reads has a label topic to group by"],
+    ["sum without (partition) (telemq_x_lag) / on (group, pod) group_left (api) sum by (group, pod) (telemq_x_requests_total)", null],
+    ["sum by (api, error) (rate(telemq_x_requests_total[5m]))", "no series it reads has a label error to group by"],
   ];
   let failed = 0;
   for (const [expr, want] of cases) {
@@ -246,6 +278,11 @@ telemq_x_lag{group="g",partition="0"} 7
     if (!ok) failed++;
     console.log(`${ok ? "ok" : "FAIL"}: ${expr}\n    ${want === null ? "accepted" : `want: ${want}`}; got: ${got.join("; ") || "none"}`);
   }
+  const unchecked = [];
+  const none = unknownReferences([{ where: "empty", expr: 'sum by (api, error) (rate(telemq_x_errors_total{api="x"}[5m]))' }], families, unchecked);
+  const emptyOk = none.length === 0 && unchecked.length === 1;
+  if (!emptyOk) failed++;
+  console.log(`${emptyOk ? "ok" : "FAIL"}: a family without series: labels unchecked (${unchecked.join("; ")}), problems: ${none.join("; ") || "none"}`);
   const label = unknownReferences([{ where: "variable", expr: "telemq_x_lag", label: "topic" }], families);
   if (label.length !== 1) failed++;
   console.log(`${label.length === 1 ? "ok" : "FAIL"}: label_values(telemq_x_lag, topic): ${label.join("; ") || "none"}`);

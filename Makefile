@@ -47,12 +47,14 @@ bench: deps
 
 # telemq side by side with NATS JetStream and Redis Streams on this machine
 # (scripts/compare, docs/benchmarks.md): `make compare REPS=3`; QUICK=1 for
-# a short run. Writes $(BUILD_DIR)/compare/table.md and results.json.
+# a short run. Writes $(BUILD_DIR)/compare/table.md and results.json;
+# UPDATE_DOCS=docs/benchmarks.md also replaces the table there.
 REPS ?= 3
 QUICK ?= 0
+UPDATE_DOCS ?=
 compare: deps configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target telemq-broker telemq telemq-bench nats-load redis-load compare-table
-	REPS=$(REPS) QUICK=$(QUICK) COMPARE_COMMAND="make compare REPS=$(REPS)$(if $(filter 1,$(QUICK)), QUICK=1)" \
+	REPS=$(REPS) QUICK=$(QUICK) UPDATE_DOCS=$(UPDATE_DOCS) COMPARE_COMMAND="make compare REPS=$(REPS)$(if $(filter 1,$(QUICK)), QUICK=1)" \
 	  scripts/compare $(BUILD_DIR)
 
 sim: deps

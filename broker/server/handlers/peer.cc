@@ -35,7 +35,7 @@ void BrokerState::HandlePeerRaft(const fb::PeerRaftRequest* req, const Request& 
     return reply(PeerAnswer(ErrorCode::BrokerIdMismatch, "this is broker " + std::to_string(config.node_id) +
                                                              ", not broker " + std::to_string(h.to_broker)));
   }
-  const std::string& ours = controller->image()->cluster_id;
+  const std::string ours = controller->image()->cluster_id;  // a copy: the image may be swapped meanwhile
   if (!ours.empty() && !h.cluster_id.empty() && ours != h.cluster_id) {
     log::Warn("refused frames of a broker from another cluster",
               {{"peer", h.from_broker}, {"peer_cluster", h.cluster_id}, {"cluster", ours}});

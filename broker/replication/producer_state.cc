@@ -2,7 +2,13 @@
 
 #include <string>
 
+#include "telemq/wire/protocol.h"
+
 namespace telemq::replication {
+
+// Producers keep at most this many batches of a partition unacknowledged
+// (ProducerOptions::max_in_flight_per_partition is capped by it).
+static_assert(ProducerStateTable::kRememberedBatches == static_cast<size_t>(wire::kRememberedProducerBatches));
 
 Result<std::optional<Offset>> ProducerStateTable::Check(const Incoming& b) const {
   if (b.producer_id.value() < 0) return std::optional<Offset>();

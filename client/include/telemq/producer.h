@@ -3,10 +3,14 @@
 //
 // Send() encodes the record into its partition's open batch and returns; the
 // client's I/O thread ships batches when they are full (batch_bytes) or old
-// (linger), at most one produce request in flight per partition, so order per
-// partition holds. With idempotence (default) every batch carries the
-// producer id and a per-partition sequence: a retried batch the broker
-// already wrote is acknowledged, never written twice. Retriable failures are
+// (linger), up to max_in_flight_per_partition produce requests unanswered per
+// partition. With idempotence (default) every batch carries the producer id
+// and a per-partition sequence: the broker appends a batch only if it is the
+// next in sequence, and a retried batch the broker already wrote is
+// acknowledged, never written twice. When a batch fails retriably, the later
+// batches of its partition already sent are rejected (out of sequence) or
+// fail too; once all are answered they go again, in sequence order, after
+// it. Callbacks of a partition run in sequence order. Retriable failures are
 // retried with backoff until delivery_timeout; then the callback gets the
 // error. Memory is bounded by buffer_bytes: a full buffer blocks Send (up to
 // max_block) or fails it at once with kBufferFull, by option.
@@ -17,7 +21,8 @@
 // (within buffer_bytes and delivery_timeout) and metadata is refreshed.
 // A retried batch keeps its producer id, epoch and sequence and goes before
 // any later batch of its partition, so failover neither reorders nor
-// duplicates.
+// duplicates. (A batch rejected for good, certainly not written, frees its
+// sequences: the later ones are renumbered before they go again.)
 //
 // Thread-safe. Callbacks run on the client's I/O thread: keep them short.
 
@@ -54,6 +59,12 @@ struct ProducerOptions {
   BufferFullPolicy on_full = BufferFullPolicy::kBlock;
   std::chrono::milliseconds max_block{60'000};          // kBlock: longest wait in Send for space or metadata
   std::chrono::milliseconds delivery_timeout{120'000};  // give up on a record after this long
+  // Produce requests unacknowledged at once per partition, 1..8 (8: the
+  // batches a partition remembers per producer for duplicate detection).
+  // Several let the next batch travel while the previous one is written,
+  // replicated or synced. Order and exactly-once writing hold for any value
+  // with idempotence (sequences); without idempotence 1 is used.
+  int max_in_flight_per_partition = 5;
 };
 
 struct RecordHeader {

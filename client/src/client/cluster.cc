@@ -87,7 +87,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
     uint32_t correlation_id = 0;
     std::array<std::byte, wire::kRequestHeaderBytes> header{};
     std::chrono::steady_clock::time_point deadline;
+    bool answered = false;  // in outbox_ only: answered while its write was still completing
   };
+
+  // The oldest request not answered yet: the one the next response must
+  // match. A response can arrive before the completion of the write that
+  // carried its request has run (the broker answered the first requests of
+  // a long gathered write), so that request may still be in outbox_.
+  Outgoing* Oldest() {
+    if (!pending_.empty()) return &pending_.front();
+    for (size_t i = 0; i < writing_count_ && i < outbox_.size(); ++i) {
+      if (!outbox_[i].answered) return &outbox_[i];
+    }
+    return nullptr;
+  }
 
   void WriteMore() {
     if (writing_ || outbox_.empty() || dead_) return;
@@ -100,24 +113,29 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (++count == 32) break;
     }
     writing_ = true;
+    writing_count_ = count;
     auto self = shared_from_this();
     asio::async_write(socket_, buffers, [self, count](std::error_code ec, size_t) {
       self->writing_ = false;
+      self->writing_count_ = 0;
       // Fail() may have run while this completion was queued (a read error,
       // a timeout): it already answered and cleared every request.
       if (self->dead_) return;
       if (ec) return self->Fail(Errc::kDisconnected, "write to " + self->host_ + ": " + ec.message());
       const auto deadline = std::chrono::steady_clock::now() + self->options_.request_timeout;
+      const bool was_idle = self->pending_.empty();
       for (size_t i = 0; i < count; ++i) {
         auto o = std::move(self->outbox_.front());
         self->outbox_.pop_front();
+        if (o.answered) continue;
         o.deadline = deadline;
         // The bytes are on the wire; keep only what the answer needs.
         o.request.body = flatbuffers::DetachedBuffer();
         o.request.payload.clear();
         self->pending_.push_back(std::move(o));
       }
-      if (self->pending_.size() == count) self->ArmTimer(self->pending_.front().deadline);
+      if (was_idle && !self->pending_.empty()) self->ArmTimer(self->pending_.front().deadline);
+      if (self->CloseIfIdle()) return;  // retired, and every request was answered during the write
       self->WriteMore();
     });
   }
@@ -129,7 +147,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (ec) return self->Fail(Errc::kDisconnected, "read from " + self->host_ + ": " + ec.message());
       auto h = wire::DecodeResponseHeader(self->header_, self->options_.max_frame_bytes);
       if (!h) return self->Fail(h.error().code(), h.error().message());
-      if (self->pending_.empty() || self->pending_.front().correlation_id != h->correlation_id) {
+      const Outgoing* oldest = self->Oldest();
+      if (oldest == nullptr || oldest->correlation_id != h->correlation_id) {
         return self->Fail(Errc::kCorrupt, "response correlation id " + std::to_string(h->correlation_id) +
                                               " does not match the oldest request");
       }
@@ -138,10 +157,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
       asio::async_read(self->socket_, asio::buffer(*bytes), [self, bytes, body_length](std::error_code ec, size_t) {
         if (self->dead_) return;
         if (ec) return self->Fail(Errc::kDisconnected, "read from " + self->host_ + ": " + ec.message());
-        auto o = std::move(self->pending_.front());
-        self->pending_.pop_front();
-        if (!self->pending_.empty()) self->ArmTimer(self->pending_.front().deadline);
-        o.done(Frame{bytes, body_length});
+        // The request the header matched: still the oldest, now in pending_
+        // or (its write not yet completed) in outbox_.
+        FrameCallback done;
+        if (!self->pending_.empty()) {
+          done = std::move(self->pending_.front().done);
+          self->pending_.pop_front();
+          if (!self->pending_.empty()) self->ArmTimer(self->pending_.front().deadline);
+        } else {
+          Outgoing* o = self->Oldest();
+          o->answered = true;  // its buffers stay until the write completes
+          done = std::move(o->done);
+        }
+        done(Frame{bytes, body_length});
         if (self->CloseIfIdle()) return;
         self->ReadHeader();
       });
@@ -181,7 +209,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     auto pending = std::move(pending_);
     auto outbox = std::move(outbox_);
     for (auto& o : pending) o.done(telemq::Fail(code, message));
-    for (auto& o : outbox) o.done(telemq::Fail(code, message));
+    for (auto& o : outbox) {
+      if (!o.answered) o.done(telemq::Fail(code, message));
+    }
   }
 
   bool retired_ = false;
@@ -194,10 +224,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint16_t port_;
   bool connected_ = false;
   bool writing_ = false;
+  size_t writing_count_ = 0;  // the first requests of outbox_ being written
   bool dead_ = false;
   uint32_t next_correlation_id_ = 1;
   std::array<std::byte, wire::kResponseHeaderBytes> header_{};
-  std::deque<Outgoing> outbox_;   // not yet written
+  std::deque<Outgoing> outbox_;   // not yet written (the first writing_count_ being written)
   std::deque<Outgoing> pending_;  // written, awaiting the answer (in order)
 };
 

@@ -1,5 +1,6 @@
 #include "telemq/producer.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -11,6 +12,7 @@
 #include <xxhash.h>
 
 #include "client/cluster.h"
+#include "telemq/wire/batch_header.h"
 #include "telemq/wire/protocol.h"
 #include "telemq/wire/record_batch.h"
 
@@ -54,14 +56,31 @@ struct Batch {
   Clock::time_point created;
   int32_t base_sequence = -1;
   uint64_t serial = 0;  // creation order over all partitions; Flush waits for those before it
+
+  // Where a sent batch stands (I/O thread only, while in its partition's
+  // in_flight list).
+  enum class State {
+    kAwaiting,  // a request carrying it is unanswered
+    kAcked,     // written at `acked_base`; completed once every earlier batch is
+    kRetry,     // goes again, with the same sequence (unless renumbered), after every earlier batch
+    kFailed,    // completed with `error` once every earlier batch is
+  };
+  State state = State::kAwaiting;
+  Offset acked_base{-1};
+  std::optional<Error> error;  // kRetry: the last retriable error; kFailed: the final one
+  bool maybe_written = false;  // kFailed: the broker may have written it (its sequence is never reused)
 };
 
 struct PartitionQueue {
   std::unique_ptr<Batch> open;               // guarded by Impl::mu
-  std::deque<std::unique_ptr<Batch>> ready;  // guarded by Impl::mu: closed, waiting to be sent
-  std::unique_ptr<Batch> in_flight;          // I/O thread only (moved under mu)
-  int32_t next_sequence = 0;                 // guarded by Impl::mu
-  Clock::time_point retry_at{};              // guarded by Impl::mu
+  std::deque<std::unique_ptr<Batch>> ready;  // guarded by Impl::mu: closed, not yet sent
+  // Sent batches, oldest (lowest sequence) first, until completed; at most
+  // max_in_flight_per_partition. I/O thread only (moved in under mu).
+  std::deque<std::unique_ptr<Batch>> in_flight;
+  int awaiting = 0;              // I/O thread: batches of in_flight whose request is unanswered
+  bool recovering = false;       // I/O thread: an answer other than success came; nothing is sent until all are in
+  int32_t next_sequence = 0;     // guarded by Impl::mu
+  Clock::time_point retry_at{};  // guarded by Impl::mu
 };
 
 using PartitionKey = std::pair<std::string, int32_t>;
@@ -70,6 +89,7 @@ using PartitionKey = std::pair<std::string, int32_t>;
 
 struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
   ProducerOptions opts;
+  size_t max_in_flight = 1;  // per partition: opts.max_in_flight_per_partition, 1 without idempotence
   std::shared_ptr<client::Cluster> cluster;
   ProducerId producer_id{-1};
   int16_t epoch = -1;
@@ -120,6 +140,7 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
         std::this_thread::sleep_for(opts.client.retry_backoff);
       }
     }
+    max_in_flight = producer_id.value() >= 0 ? static_cast<size_t>(opts.max_in_flight_per_partition) : 1;
     timer = std::make_unique<asio::steady_timer>(cluster->io());
     asio::post(cluster->io(), [self = shared_from_this()]() { self->Tick(); });
     return Ok();
@@ -218,7 +239,7 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
         wake = true;
       } else if (opts.linger.count() == 0) {
         // No lingering: the sender takes this batch as soon as the partition
-        // has nothing in flight (records keep accumulating while it does).
+        // has room in flight (records keep accumulating while it has none).
         wake = true;
       }
     }
@@ -226,97 +247,133 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
     return Ok();
   }
 
-  // I/O thread: closes lingering batches and sends one batch per idle
-  // partition to its leader. A partition without a known leader is held
-  // (never sent to some other broker): its batches wait, bounded by
+  // I/O thread: closes lingering batches and sends, per partition, first the
+  // batches to retry (in sequence order), then ready ones while fewer than
+  // max_in_flight are unacknowledged. A partition without a known leader is
+  // held (never sent to some other broker): its batches wait, bounded by
   // buffer_bytes and delivery_timeout, while metadata is refreshed with
   // backoff until a leader is named.
+  struct ToSend {
+    PartitionKey key;
+    PartitionQueue* queue;
+    Batch* batch;
+    int round;  // the batch's position among this Drain's sends of its partition
+  };
+
   void Drain() {
-    struct ToSend {
-      PartitionKey key;
-      PartitionQueue* queue;
-      int32_t leader;
-    };
-    std::vector<ToSend> sends;
+    std::vector<std::pair<int32_t, ToSend>> routed;  // (leader, batch)
     struct Expired {
       PartitionKey key;
-      PartitionQueue* queue;
       std::unique_ptr<Batch> batch;
     };
     std::vector<Expired> expired;
+    std::vector<std::pair<PartitionKey, PartitionQueue*>> settle;
     std::set<std::string> leaderless;
     const auto now = Clock::now();
     {
       std::lock_guard lock(mu);
       for (auto& [key, q] : queues) {
+        const bool room = !q.recovering && q.in_flight.size() < max_in_flight;
         // A lingered batch is closed only when it can leave now; while the
-        // partition is busy it keeps filling (up to batch_bytes), so slow
+        // partition has no room it keeps filling (up to batch_bytes), so slow
         // round trips produce bigger batches, not a queue of tiny ones.
-        if (q.open && !q.in_flight && q.ready.empty() &&
-            (flushing > 0 || closed || now - q.open->created >= opts.linger)) {
+        if (q.open && room && q.ready.empty() && (flushing > 0 || closed || now - q.open->created >= opts.linger)) {
           q.ready.push_back(std::move(q.open));
         }
-        if (q.in_flight || q.ready.empty() || now < q.retry_at) continue;
+        if (q.recovering || now < q.retry_at) continue;
+        const bool retries = std::any_of(q.in_flight.begin(), q.in_flight.end(),
+                                         [](const auto& b) { return b->state == Batch::State::kRetry; });
+        if (!retries && (q.ready.empty() || !room)) continue;
         const int32_t leader = cluster->LeaderOf(key.first, key.second);
         if (leader < 0) {
           // Oldest first, so a batch never fails after a later one of its
-          // partition succeeded.
-          while (!q.ready.empty() && now - q.ready.front()->created >= opts.delivery_timeout) {
-            expired.push_back({key, &q, std::move(q.ready.front())});
-            q.ready.pop_front();
+          // partition succeeded. Sent ones (they hold sequences) may have
+          // been written: their outcome is unknown.
+          bool failed = false;
+          for (auto& b : q.in_flight) {
+            if (b->state != Batch::State::kRetry || now - b->created < opts.delivery_timeout) continue;
+            b->state = Batch::State::kFailed;
+            b->maybe_written = true;
+            b->error = Error(Errc::kTimeout, "delivery timed out: no leader known for " + key.first + "/" +
+                                                 std::to_string(key.second) + "; last error: " + b->error->ToString());
+            failed = true;
+          }
+          if (failed) settle.emplace_back(key, &q);
+          if (q.in_flight.empty()) {
+            while (!q.ready.empty() && now - q.ready.front()->created >= opts.delivery_timeout) {
+              expired.push_back({key, std::move(q.ready.front())});
+              q.ready.pop_front();
+            }
           }
           leaderless.insert(key.first);
           continue;
         }
-        q.in_flight = std::move(q.ready.front());
-        q.ready.pop_front();
-        if (q.in_flight->base_sequence < 0 && producer_id.value() >= 0) {
-          q.in_flight->base_sequence = q.next_sequence;
-          q.next_sequence += q.in_flight->record_count;
+        int round = 0;
+        for (auto& b : q.in_flight) {
+          if (b->state != Batch::State::kRetry) continue;
+          b->state = Batch::State::kAwaiting;
+          ++q.awaiting;
+          routed.emplace_back(leader, ToSend{key, &q, b.get(), round++});
         }
-        sends.push_back({key, &q, leader});
+        while (!q.ready.empty() && q.in_flight.size() < max_in_flight) {
+          auto& b = q.in_flight.emplace_back(std::move(q.ready.front()));
+          q.ready.pop_front();
+          if (b->base_sequence < 0 && producer_id.value() >= 0) {
+            b->base_sequence = q.next_sequence;
+            q.next_sequence += b->record_count;
+          }
+          b->state = Batch::State::kAwaiting;
+          ++q.awaiting;
+          routed.emplace_back(leader, ToSend{key, &q, b.get(), round++});
+        }
       }
     }
     for (auto& e : expired) {
-      // A batch sent before (it holds a sequence) may have been written.
-      const Outcome outcome = e.batch->base_sequence >= 0 ? Outcome::kUnknown : Outcome::kNotWritten;
-      Complete(e.key, *e.queue, std::move(e.batch),
+      Complete(e.key, std::move(e.batch),
                tl::unexpected(Error(Errc::kTimeout, "delivery timed out: no leader known for " + e.key.first + "/" +
-                                                        std::to_string(e.key.second))),
-               outcome);
+                                                        std::to_string(e.key.second))));
     }
+    for (auto& [key, q] : settle) Settle(key, *q);
     if (!leaderless.empty()) cluster->RequestMetadataRefresh({leaderless.begin(), leaderless.end()});
-    // Finish (compress, checksum) outside the lock; group per leader.
-    std::map<int32_t, std::vector<ToSend>> by_leader;
-    for (auto& s : sends) {
-      Batch& b = *s.queue->in_flight;
+    // Finish (compress, checksum) outside the lock. Requests go per leader
+    // and round: a request holds at most one batch of a partition, and the
+    // k-th batch of a partition leaves, on the same connection, before its
+    // k+1-th, so the leader sees them in sequence order.
+    std::map<std::pair<int32_t, int>, std::vector<ToSend>> by_leader_round;
+    for (auto& [leader, s] : routed) {
+      Batch& b = *s.batch;
       if (b.bytes.empty()) {
         auto finished = b.builder.Finish(producer_id, epoch, b.base_sequence);
         if (!finished) {
-          Complete(s.key, *s.queue, std::move(s.queue->in_flight), tl::unexpected(finished.error()));
+          // Cannot happen for a builder with records; fail it in its place.
+          --s.queue->awaiting;
+          b.state = Batch::State::kFailed;
+          b.error = finished.error();
+          s.queue->recovering = true;
           continue;
         }
         b.bytes = std::move(*finished);
       }
-      by_leader[s.leader].push_back(s);
+      by_leader_round[{leader, s.round}].push_back(s);
     }
-    for (auto& [leader, list] : by_leader) {
+    for (auto& [where, list] : by_leader_round) {
       // Split into requests of at most request_max_bytes.
       size_t i = 0;
       while (i < list.size()) {
         size_t bytes = 0, j = i;
-        while (j < list.size() &&
-               (j == i || bytes + list[j].queue->in_flight->bytes.size() <= opts.request_max_bytes)) {
-          bytes += list[j].queue->in_flight->bytes.size();
+        while (j < list.size() && (j == i || bytes + list[j].batch->bytes.size() <= opts.request_max_bytes)) {
+          bytes += list[j].batch->bytes.size();
           ++j;
         }
-        SendRequest(leader, std::vector<ToSend>(list.begin() + i, list.begin() + j));
+        SendRequest(where.first, std::vector<ToSend>(list.begin() + i, list.begin() + j));
         i = j;
       }
     }
+    for (auto& [leader, s] : routed) {
+      if (s.queue->recovering && s.queue->awaiting == 0) Recover(s.key, *s.queue);
+    }
   }
 
-  template <typename ToSend>
   void SendRequest(int32_t leader, std::vector<ToSend> group) {
     flatbuffers::FlatBufferBuilder b(256);
     std::vector<flatbuffers::Offset<fb::ProduceTopic>> topics;
@@ -325,7 +382,7 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
       std::vector<flatbuffers::Offset<fb::ProducePartition>> parts;
       size_t j = i;
       for (; j < group.size() && group[j].key.first == group[i].key.first; ++j) {
-        const auto& bytes = group[j].queue->in_flight->bytes;
+        const auto& bytes = group[j].batch->bytes;
         parts.push_back(fb::CreateProducePartition(b, group[j].key.second, static_cast<uint32_t>(bytes.size())));
         req.payload.emplace_back(bytes.data(), bytes.size());
       }
@@ -336,7 +393,7 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
     b.Finish(
         fb::CreateProduceRequestDirect(b, acks, static_cast<int32_t>(opts.client.request_timeout.count()), &topics));
     req.body = b.Release();
-    // Batches stay owned by their queues (in_flight) until the answer.
+    // Batches stay owned by their queues (in_flight) until completed.
     cluster->Send(leader, std::move(req), [self = shared_from_this(), leader, group](Result<client::Frame> frame) {
       self->OnResponse(leader, group, frame);
     });
@@ -351,7 +408,6 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
   };
 
   // `leader`: the broker the request went to.
-  template <typename ToSend>
   void OnResponse(int32_t leader, const std::vector<ToSend>& group, const Result<client::Frame>& frame) {
     std::map<PartitionKey, PartitionResult> results;
     Error transport(Errc::kUnknown, "");
@@ -376,17 +432,19 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
     std::set<std::string> refresh;
     for (const auto& s : group) {
       PartitionQueue& q = *s.queue;
+      Batch& b = *s.batch;
+      --q.awaiting;
       if (transport_failed) {
         // The leader may be gone: its successor shows up in metadata (with
         // a newer term); the batch goes again with the same sequence, so a
         // copy the old leader did commit is answered as a duplicate.
         refresh.insert(s.key.first);
-        Retry(s.key, q, transport);
+        MarkRetry(q, b, transport);
         continue;
       }
       auto it = results.find(s.key);
       if (it == results.end()) {
-        Retry(s.key, q, Error(Errc::kCorrupt, "no result for partition in produce response"));
+        MarkRetry(q, b, Error(Errc::kCorrupt, "no result for partition in produce response"));
         continue;
       }
       const PartitionResult& r = it->second;
@@ -395,7 +453,12 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
         // A located duplicate comes back as None with the offset it was
         // first written at; DuplicateSequence means written, too old to
         // locate (docs/protocol.md §7).
-        Complete(s.key, q, std::move(q.in_flight), Offset(code == fb::ErrorCode::None ? r.base_offset : -1));
+        b.state = Batch::State::kAcked;
+        b.acked_base = Offset(code == fb::ErrorCode::None ? r.base_offset : -1);
+      } else if (code == fb::ErrorCode::OutOfOrderSequence && EarlierUnsettled(q, b)) {
+        // An earlier batch of the partition failed or is still unanswered:
+        // the gap is its, not this batch's. It goes again after it.
+        MarkRetry(q, b, Error(wire::FromWireError(code), r.message));
       } else if (wire::IsRetriable(code)) {
         if (code == fb::ErrorCode::NotLeader || code == fb::ErrorCode::LeaderNotAvailable) {
           // With a usable hint the cache names the new leader at once and
@@ -406,62 +469,116 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
         } else if (code == fb::ErrorCode::UnknownTopicOrPartition) {
           refresh.insert(s.key.first);
         }
-        Retry(s.key, q, Error(wire::FromWireError(code), r.message));
+        MarkRetry(q, b, Error(wire::FromWireError(code), r.message));
       } else {
         // A storage error may come after the append (the sync failed).
-        Complete(s.key, q, std::move(q.in_flight), tl::unexpected(Error(wire::FromWireError(code), r.message)),
-                 code == fb::ErrorCode::StorageError ? Outcome::kUnknown : Outcome::kNotWritten);
+        b.state = Batch::State::kFailed;
+        b.error = Error(wire::FromWireError(code), r.message);
+        b.maybe_written = code == fb::ErrorCode::StorageError;
+        q.recovering = true;
       }
     }
     if (!refresh.empty()) cluster->RequestMetadataRefresh({refresh.begin(), refresh.end()});
+    for (const auto& s : group) {
+      PartitionQueue& q = *s.queue;
+      if (q.recovering) {
+        if (q.awaiting == 0) Recover(s.key, q);
+      } else {
+        Settle(s.key, q);
+      }
+    }
     Drain();
   }
 
-  // Puts the in-flight batch back at the head of its queue with the same
-  // bytes and sequence, unless it has exhausted its delivery timeout.
-  void Retry(const PartitionKey& key, PartitionQueue& q, const Error& why) {
+  static void MarkRetry(PartitionQueue& q, Batch& b, Error why) {
+    b.state = Batch::State::kRetry;
+    b.error = std::move(why);
+    q.recovering = true;
+  }
+
+  // Whether a batch sent before `b` in its partition is not known written.
+  static bool EarlierUnsettled(const PartitionQueue& q, const Batch& b) {
+    for (const auto& e : q.in_flight) {
+      if (e.get() == &b) return false;
+      if (e->state != Batch::State::kAcked) return true;
+    }
+    return false;
+  }
+
+  // Completes the partition's oldest batches while they are acknowledged (or,
+  // outside recovery, failed): callbacks run in sequence order.
+  void Settle(const PartitionKey& key, PartitionQueue& q) {
+    while (!q.in_flight.empty()) {
+      Batch& head = *q.in_flight.front();
+      if (head.state == Batch::State::kAcked) {
+        auto b = std::move(q.in_flight.front());
+        q.in_flight.pop_front();
+        const Offset base = b->acked_base;
+        Complete(key, std::move(b), base);
+      } else if (head.state == Batch::State::kFailed && !q.recovering) {
+        auto b = std::move(q.in_flight.front());
+        q.in_flight.pop_front();
+        const Error error = *b->error;
+        Complete(key, std::move(b), tl::unexpected(error));
+      } else {
+        break;
+      }
+    }
+  }
+
+  // Every request of the partition is answered and some answer was not a
+  // success. Batches to retry keep their order and sequences; a batch
+  // certainly not written frees its sequences, and every later batch moves
+  // down by as many (re-checksummed); batches past their delivery timeout
+  // fail (outcome unknown: never renumbered onto). Sending resumes after
+  // the backoff, oldest first.
+  void Recover(const PartitionKey& key, PartitionQueue& q) {
     bool closing;
     {
       std::lock_guard lock(mu);
       closing = closed;
     }
-    if (closing && (why.code() == Errc::kShuttingDown || why.code() == Errc::kCancelled)) {
-      // The client itself is going away: retrying cannot succeed.
-      Complete(key, q, std::move(q.in_flight), tl::unexpected(why), Outcome::kUnknown);
-      return;
+    const auto now = Clock::now();
+    int32_t freed = 0;
+    bool retry = false;
+    for (auto& b : q.in_flight) {
+      if (b->state == Batch::State::kRetry) {
+        if (closing && (b->error->code() == Errc::kShuttingDown || b->error->code() == Errc::kCancelled)) {
+          // The client itself is going away: retrying cannot succeed.
+          b->state = Batch::State::kFailed;
+          b->maybe_written = true;
+        } else if (now - b->created >= opts.delivery_timeout) {
+          b->state = Batch::State::kFailed;
+          b->maybe_written = true;
+          b->error = Error(Errc::kTimeout, "delivery timed out; last error: " + b->error->ToString());
+        }
+      }
+      if (b->state == Batch::State::kFailed && !b->maybe_written && b->base_sequence >= 0) {
+        // The broker wrote none of it: the sequences it held are free again.
+        // After an unknown outcome the sequence is never reused: a batch the
+        // broker did write would otherwise make the next one look like its
+        // duplicate and be acknowledged without being written.
+        freed += b->record_count;
+        b->base_sequence = -1;
+      } else if (b->state == Batch::State::kRetry) {
+        if (freed > 0 && b->base_sequence >= 0) {
+          b->base_sequence -= freed;
+          wire::RestampBaseSequence(b->bytes, b->base_sequence);
+        }
+        retry = true;
+      }
     }
-    if (Clock::now() - q.in_flight->created >= opts.delivery_timeout) {
-      Complete(key, q, std::move(q.in_flight),
-               tl::unexpected(Error(Errc::kTimeout, "delivery timed out; last error: " + why.ToString())),
-               Outcome::kUnknown);
-      return;
+    {
+      std::lock_guard lock(mu);
+      q.next_sequence -= freed;
+      if (retry) q.retry_at = now + opts.client.retry_backoff;
     }
-    // The same bytes (producer id, epoch, sequence) go again, before any
-    // later batch of the partition: with one batch in flight per partition
-    // nothing later was sent, so a leader change cannot reorder them.
-    std::lock_guard lock(mu);
-    q.retry_at = Clock::now() + opts.client.retry_backoff;
-    q.ready.push_front(std::move(q.in_flight));
+    q.recovering = false;
+    Settle(key, q);
   }
 
-  // How a failed batch ended: certainly not written (rejected before any
-  // append, or never sent), or unknown (timed out, storage error after the
-  // append may have happened).
-  enum class Outcome { kNotWritten, kUnknown };
-
-  // `b`: the partition's in-flight batch, or the oldest of its ready ones.
-  void Complete(const PartitionKey& key, PartitionQueue& q, std::unique_ptr<Batch> b, const Result<Offset>& base,
-                Outcome outcome = Outcome::kNotWritten) {
-    if (!base && outcome == Outcome::kNotWritten) {
-      // The broker wrote none of it: the sequences it held are free again,
-      // and every later batch of this partition (not yet sent) follows it.
-      // Only the in-flight batch ever holds a sequence, so no queued batch
-      // needs renumbering. After an unknown outcome the sequence is never
-      // reused: a batch the broker did write would otherwise make the next
-      // one look like its duplicate and be acknowledged without being written.
-      std::lock_guard lock(mu);
-      if (b->base_sequence >= 0) q.next_sequence = b->base_sequence;
-    }
+  // Runs the callbacks of a completed batch and releases its buffer space.
+  void Complete(const PartitionKey& key, std::unique_ptr<Batch> b, const Result<Offset>& base) {
     for (auto& c : b->callbacks) {
       if (base) {
         c.done(RecordMetadata{key.first, key.second, base->value() < 0 ? Offset(-1) : *base + c.index, c.timestamp_ms});
@@ -488,6 +605,12 @@ Result<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& option
     return Fail(Errc::kInvalidArgument, "batch_bytes must be within 1 KiB..16 MiB");
   }
   if (options.buffer_bytes < options.batch_bytes) return Fail(Errc::kInvalidArgument, "buffer_bytes < batch_bytes");
+  if (options.max_in_flight_per_partition < 1 ||
+      options.max_in_flight_per_partition > wire::kRememberedProducerBatches) {
+    return Fail(Errc::kInvalidArgument, std::string("max_in_flight_per_partition must be within 1..") +
+                                            std::to_string(wire::kRememberedProducerBatches) +
+                                            " (the batches a partition remembers per producer)");
+  }
   auto impl = std::make_shared<Impl>();
   impl->opts = options;
   TELEMQ_ASSIGN_OR_RETURN(impl->cluster, client::Cluster::Create(options.client));

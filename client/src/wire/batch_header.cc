@@ -97,6 +97,11 @@ void StampLeaderTerm(std::span<std::byte> batch, Term term) {
   StoreLE<int64_t>(batch.data() + b::kLeaderTerm, term.value());
 }
 
+void RestampBaseSequence(std::span<std::byte> batch, int32_t base_sequence) {
+  StoreLE<int32_t>(batch.data() + b::kBaseSequence, base_sequence);
+  StoreLE<uint64_t>(batch.data() + b::kChecksum, ComputeChecksum(batch));
+}
+
 Result<std::span<const std::byte>> BatchIterator::Next(BatchHeader* header) {
   TELEMQ_ASSIGN_OR_RETURN(*header, ValidateBatch(rest_, max_batch_bytes_));
   auto batch = rest_.first(static_cast<size_t>(header->batch_length));

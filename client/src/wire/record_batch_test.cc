@@ -7,6 +7,7 @@
 #include <string>
 
 #include "telemq/wire/batch_format.h"
+#include "telemq/wire/endian.h"
 
 namespace telemq::wire {
 namespace {
@@ -81,6 +82,25 @@ TEST(BatchHeader, StampingOffsetAndTermKeepsChecksumValid) {
   EXPECT_EQ(header->next_offset(), Offset(12347));
 }
 
+TEST(BatchHeader, RestampedSequenceIsCheckedAndKeepsTheRecords) {
+  BatchBuilder builder;
+  builder.Add(1000, "k", "v1");
+  builder.Add(1001, "k", "v2");
+  auto batch = *builder.Finish(ProducerId(7), 0, 40);
+  RestampBaseSequence(batch, 25);
+  auto header = ValidateBatch(batch);
+  ASSERT_TRUE(header.has_value()) << header.error().ToString();
+  EXPECT_EQ(header->base_sequence, 25);
+  EXPECT_EQ(header->last_sequence(), 26);
+  EXPECT_EQ(header->producer_id, ProducerId(7));
+  std::vector<std::string> values;
+  ASSERT_TRUE(BatchReader().Decode(batch, *header, [&](const RecordView& r) { values.emplace_back(*r.value); }));
+  EXPECT_EQ(values, (std::vector<std::string>{"v1", "v2"}));
+  // Only the checksum makes the new sequence valid: the field alone is not.
+  StoreLE<int32_t>(batch.data() + batch::kBaseSequence, 26);
+  EXPECT_FALSE(ValidateBatch(batch).has_value());
+}
+
 TEST(BatchHeader, EveryFlippedBitOutsideStampedFieldsIsDetected) {
   for (Codec codec : {Codec::kNone, Codec::kLz4, Codec::kZstd}) {
     const auto good = SmallBatch(codec);
@@ -153,8 +173,8 @@ TEST(BatchReader, ControlBatchDecodesToNoRecords) {
   // Still checked: a control batch with a broken record is corrupt.
   RecordView scratch;
   auto section = std::span<const std::byte>(batch).subspan(batch::kHeaderSize);
-  EXPECT_FALSE(DecodeRecordSection(section.first(section.size() - 1), *header, &scratch, [](const RecordView&) {})
-                   .has_value());
+  EXPECT_FALSE(
+      DecodeRecordSection(section.first(section.size() - 1), *header, &scratch, [](const RecordView&) {}).has_value());
 }
 
 TEST(BatchBuilder, EmptyBatchCannotBeFinished) {

@@ -56,6 +56,11 @@ uint64_t ComputeChecksum(std::span<const std::byte> batch);
 // checksummed range, so the checksum stays valid.
 void StampBaseOffset(std::span<std::byte> batch, Offset base_offset);
 void StampLeaderTerm(std::span<std::byte> batch, Term term);
+// The producer moves a finished batch to another sequence (an earlier batch
+// of its partition was rejected, so its sequences are free again): the
+// field is checksummed, so this recomputes the checksum (one pass over the
+// batch).
+void RestampBaseSequence(std::span<std::byte> batch, int32_t base_sequence);
 
 // Walks a buffer holding zero or more whole batches back to back (a fetched
 // range, a produce payload). Validates each one; stops at the first error.

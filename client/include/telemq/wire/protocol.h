@@ -29,6 +29,13 @@ template <typename T>
   return flatbuffers::GetRoot<T>(data);
 }
 
+// How many of a producer's most recent batches a partition remembers for
+// duplicate detection (docs/protocol.md, "Idempotence"). A producer keeps at
+// most this many batches of one partition unacknowledged, so that every
+// batch it resends after a leader change or a lost connection is either the
+// next in sequence or one the leader can still locate.
+inline constexpr int kRememberedProducerBatches = 8;
+
 // The exhaustive internal → wire mapping (one switch, docs/protocol.md).
 fb::ErrorCode ToWireError(Errc code);
 Errc FromWireError(fb::ErrorCode code);

@@ -28,6 +28,7 @@
 #include "tests/support/app_process.h"
 #include "tests/support/broker_cluster.h"
 #include "tests/support/http_get.h"
+#include "tests/support/str.h"
 
 namespace telemq::chaos {
 namespace {
@@ -38,6 +39,7 @@ using std::chrono::seconds;
 using testing::AppOptions;
 using testing::AppProcess;
 using testing::HttpGet;
+using testing::Str;
 
 constexpr const char* kTopic = "gpu.telemetry";
 constexpr int kHosts = 4, kGpusPerHost = 4, kSnapshots = 250, kFields = 10;
@@ -188,8 +190,7 @@ TEST(PipelineChaosTest, GatewayAnswersEveryAcknowledgedPointOnceWhileBrokersAndC
       << (*streamer)->LogTail();
   ASSERT_FALSE(exited->signaled) << exited->ToString();
   ASSERT_EQ(exited->exit_code, 0) << "the streamer did not get every point acknowledged:\n" << (*streamer)->LogTail();
-  const std::string done = "single pass done: " + std::to_string(kPoints) + " points sent, " + std::to_string(kPoints) +
-                           " acknowledged, 0 lost";
+  const std::string done = Str("single pass done sent=", kPoints, " acked=", kPoints, " lost=0");
   ASSERT_NE((*streamer)->LogTail(1 << 20).find(done), std::string::npos) << (*streamer)->LogTail();
 
   std::optional<Answered> answered;

@@ -523,6 +523,13 @@ std::optional<TopicInfo> Cluster::Topic(const std::string& topic) const {
   return *t;
 }
 
+std::optional<int32_t> Cluster::PartitionCount(const std::string& topic) const {
+  std::lock_guard lock(mu_);
+  const TopicInfo* t = cache_.Topic(topic);
+  if (!t) return std::nullopt;
+  return static_cast<int32_t>(t->partitions.size());
+}
+
 void Cluster::AddBroker(int32_t id, std::string host, uint16_t port) {
   std::lock_guard lock(mu_);
   cache_.AddBroker(id, BrokerAddress{std::move(host), port, true});

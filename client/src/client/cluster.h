@@ -88,6 +88,9 @@ class Cluster : public std::enable_shared_from_this<Cluster> {
   Result<int32_t> WaitForLeader(const std::string& topic, int32_t partition, std::chrono::milliseconds timeout);
   // Snapshot of the cache (thread-safe).
   std::optional<TopicInfo> Topic(const std::string& topic) const;
+  // The topic's partition count as cached (nullopt: not known): the
+  // producer's per-record question, without copying the topic's metadata.
+  std::optional<int32_t> PartitionCount(const std::string& topic) const;
   int32_t LeaderOf(const std::string& topic, int32_t partition) const;
   // The controller leader (kNoBroker: none known) and forgetting it after a
   // NotController from `from`.

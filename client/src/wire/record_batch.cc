@@ -63,6 +63,7 @@ size_t BatchBuilder::RecordSizeUpperBound(size_t key_bytes, size_t value_bytes,
 void BatchBuilder::Add(int64_t timestamp_ms, std::optional<std::string_view> key, std::optional<std::string_view> value,
                        std::span<const RecordHeaderView> headers) {
   if (record_count_ == 0) {
+    if (buffer_.capacity() < reserve_bytes_) buffer_.reserve(reserve_bytes_);
     first_timestamp_ms_ = timestamp_ms;
     max_timestamp_ms_ = timestamp_ms;
   }
@@ -123,8 +124,10 @@ Result<std::vector<std::byte>> BatchBuilder::Finish(ProducerId producer_id, int1
   StoreLE<int32_t>(h + b::kRecordCount, record_count_);
   StoreLE<uint64_t>(h + b::kChecksum, ComputeChecksum(out));
 
+  // The next batch's buffer is reserved by its first Add, not here: most
+  // builders (the producer's) are finished once and dropped, and a reserve
+  // here was one large allocation per batch for nothing.
   buffer_ = {};
-  buffer_.reserve(reserve_bytes_);
   buffer_.resize(b::kHeaderSize);
   record_count_ = 0;
   return out;

@@ -54,6 +54,7 @@ struct Common {
   int linger_ms = 5;
   size_t buffer_bytes = 64 << 20;
   int key_count = 1000;
+  int max_in_flight = telemq::ProducerOptions{}.max_in_flight_per_partition;
   bool json = false;
   std::string latency_from = "send";
 };
@@ -91,6 +92,7 @@ telemq::ProducerOptions MakeProducerOptions(const Common& c, const telemq::Clien
   o.batch_bytes = c.batch_bytes;
   o.linger = std::chrono::milliseconds(c.linger_ms);
   o.buffer_bytes = c.buffer_bytes;
+  o.max_in_flight_per_partition = c.max_in_flight;
   return o;
 }
 
@@ -348,6 +350,8 @@ int main(int argc, char** argv) {
   app.add_option("--linger-ms", c.linger_ms, "Producer linger (default 5)");
   app.add_option("--buffer-bytes", c.buffer_bytes, "Producer buffer (default 64 MiB)");
   app.add_option("--keys", c.key_count, "Distinct keys cycled through (default 1000)");
+  app.add_option("--max-in-flight", c.max_in_flight, "Producer requests in flight per partition, 1..8 (default 5)")
+      ->check(CLI::Range(1, 8));
   app.add_flag("--json", c.json, "produce, consume, e2e: print one JSON result line (bench/load/load_result.h)");
   auto* produce = app.add_subcommand("produce", "Producer throughput and send→ack latency");
   double produce_rate = 0;

@@ -160,6 +160,11 @@ int Run(int argc, char** argv) {
   produce->add_option("-k,--key-separator", key_sep, "Split each line at the first separator into key and value");
   produce->add_option("--acks", acks, "all|leader")->check(CLI::IsMember({"all", "leader"}));
   produce->add_option("--compression", compression, "none|lz4|zstd")->check(CLI::IsMember({"none", "lz4", "zstd"}));
+  int max_in_flight = telemq::ProducerOptions{}.max_in_flight_per_partition;
+  produce
+      ->add_option("--max-in-flight", max_in_flight,
+                   "Produce requests unanswered at once per partition, 1..8 (default 5)")
+      ->check(CLI::Range(1, 8));
 
   auto* consume = app.add_subcommand("consume", "Print records to stdout");
   std::string from = "earliest";
@@ -358,6 +363,7 @@ int Run(int argc, char** argv) {
     opts.compression = compression == "lz4"    ? telemq::Compression::kLz4
                        : compression == "zstd" ? telemq::Compression::kZstd
                                                : telemq::Compression::kNone;
+    opts.max_in_flight_per_partition = max_in_flight;
     auto producer = telemq::Producer::Create(opts);
     if (!producer) return Die("connect", producer.error());
     std::atomic<long> failed{0}, acked{0};

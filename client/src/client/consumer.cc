@@ -36,6 +36,7 @@ struct Completed {
   std::shared_ptr<std::vector<std::byte>> frame;
   std::span<const std::byte> records;
   std::optional<Error> error;
+  int64_t record_count = 0;  // of the whole batches in `records`, per their headers (a bound for reserving)
 };
 
 }  // namespace
@@ -194,6 +195,7 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
             // verifies checksums and decodes.
             std::span<const std::byte> rest = records;
             Offset next = st->second.fetch_offset;
+            int64_t record_count = 0;
             while (rest.size() >= wire::batch::kHeaderSize) {
               auto h = wire::DecodeHeader(rest);
               if (!h || h->batch_length < static_cast<int32_t>(wire::batch::kHeaderSize) ||
@@ -201,11 +203,12 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
                 break;
               }
               next = std::max(next, h->next_offset());
+              record_count += std::max(h->record_count, 0);
               rest = rest.subspan(static_cast<size_t>(h->batch_length));
             }
             st->second.fetch_offset = next;
             buffered_bytes += records.size();
-            completed.push_back({tp, ep->second, frame->bytes, records, std::nullopt});
+            completed.push_back({tp, ep->second, frame->bytes, records, std::nullopt, record_count});
           }
           if (!resp) break;
         }
@@ -254,6 +257,11 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
   Result<ConsumerRecords> Drain(std::unique_lock<std::mutex>& lock) {
     ConsumerRecords out;
     wire::RecordView scratch;
+    // Room for what is buffered (up to max_poll_records) at once: growing
+    // record by record moved every record about twice more.
+    int64_t buffered_records = 0;
+    for (const auto& c : completed) buffered_records += c.record_count;
+    out.records_.reserve(std::min(static_cast<size_t>(buffered_records), opts.max_poll_records));
     while (!completed.empty() && out.records_.size() < opts.max_poll_records) {
       Completed c = std::move(completed.front());
       completed.pop_front();
@@ -309,9 +317,18 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
         const std::string_view topic = *ps.topic;
         auto decoded = wire::DecodeRecordSection(section, h, &scratch, [&](const wire::RecordView& r) {
           if (r.offset < from) return;
-          ConsumerRecord cr{topic, c.tp.partition, r.offset, r.timestamp_ms, r.key, r.value, {}};
-          for (const auto& hd : r.headers) cr.headers.push_back({hd.key, hd.value});
-          out.records_.push_back(std::move(cr));
+          // Built in place (no temporary moved into the vector).
+          ConsumerRecord& cr = out.records_.emplace_back();
+          cr.topic = topic;
+          cr.partition = c.tp.partition;
+          cr.offset = r.offset;
+          cr.timestamp_ms = r.timestamp_ms;
+          cr.key = r.key;
+          cr.value = r.value;
+          if (!r.headers.empty()) {
+            cr.headers.reserve(r.headers.size());
+            for (const auto& hd : r.headers) cr.headers.push_back({hd.key, hd.value});
+          }
         });
         if (!decoded) {
           fail_batch(decoded.error(), records_before);

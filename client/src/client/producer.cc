@@ -586,12 +586,18 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
 
   // Runs the callbacks of a completed batch and releases its buffer space.
   void Complete(const PartitionKey& key, std::unique_ptr<Batch> b, const Result<Offset>& base) {
-    for (auto& c : b->callbacks) {
-      if (base) {
-        c.done(RecordMetadata{key.first, key.second, base->value() < 0 ? Offset(-1) : *base + c.index, c.timestamp_ms});
-      } else {
-        c.done(tl::unexpected(base.error()));
+    // One result per batch, its offset and timestamp set per record: a
+    // RecordMetadata (topic string included) per record was measurable.
+    if (base) {
+      Result<RecordMetadata> meta = RecordMetadata{key.first, key.second, Offset(-1), 0};
+      for (auto& c : b->callbacks) {
+        meta->offset = base->value() < 0 ? Offset(-1) : *base + c.index;
+        meta->timestamp_ms = c.timestamp_ms;
+        c.done(meta);
       }
+    } else {
+      const Result<RecordMetadata> failed = tl::unexpected(base.error());
+      for (auto& c : b->callbacks) c.done(failed);
     }
     {
       std::lock_guard lock(mu);

@@ -5,12 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <thread>
 
 #include "tests/integration/integration_util.h"
 #include "tests/support/broker_process.h"
+#include "tests/support/str.h"
 
 namespace telemq::testing {
 namespace {
@@ -73,11 +75,17 @@ TEST_P(ProduceConsumeTest, RandomRecordsComeBackByteIdenticalInOrderPerPartition
     r.key = s.key;
     r.value = s.value;
     for (const auto& [k, v] : s.headers) r.headers.push_back({k, v});
-    auto queued = (*producer)->Send(r, [&, i](const Result<RecordMetadata>& md) {
+    const auto send_time = std::chrono::steady_clock::now();
+    auto queued = (*producer)->Send(r, [&, i, send_time](const Result<RecordMetadata>& md) {
+      const auto callback_time = std::chrono::steady_clock::now();
       std::lock_guard lock(mu);
       if (!md) {
         errors.push_back("record " + std::to_string(i) + ": " + md.error().ToString());
         return;
+      }
+      // The batch's completion time: after the send, no later than its callback.
+      if (md->acknowledged_at < send_time || md->acknowledged_at > callback_time) {
+        errors.push_back(telemq::testing::Str("record ", i, ": acknowledged_at outside [send, callback]"));
       }
       sent[i].partition = md->partition;
       sent[i].offset = md->offset.value();

@@ -100,11 +100,15 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
   std::condition_variable flush_cv;
   std::map<PartitionKey, PartitionQueue> queues;  // guarded by mu
   std::map<std::string, int32_t> sticky;          // guarded by mu: keyless records' partition per topic
-  size_t buffered_bytes = 0;                      // guarded by mu
-  uint64_t next_serial = 0;                       // guarded by mu
-  std::set<uint64_t> outstanding;                 // guarded by mu: serials of batches not yet completed
-  int flushing = 0;                               // guarded by mu
-  bool closed = false;                            // guarded by mu
+  // The last topic sent to and its entries of `queues` by partition (null:
+  // not looked up yet), so Send skips the map lookup. Guarded by mu.
+  std::string last_topic;
+  std::vector<PartitionQueue*> last_topic_queues;
+  size_t buffered_bytes = 0;       // guarded by mu
+  uint64_t next_serial = 0;        // guarded by mu
+  std::set<uint64_t> outstanding;  // guarded by mu: serials of batches not yet completed
+  int flushing = 0;                // guarded by mu
+  bool closed = false;             // guarded by mu
   std::atomic<bool> drain_posted{false};
   std::unique_ptr<asio::steady_timer> timer;  // I/O thread
 
@@ -218,7 +222,17 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
         if (fresh || it->second >= count) it->second = static_cast<int32_t>(WallMs() % count);
         p = it->second;
       }
-      auto& q = queues[{topic_name, p}];
+      // The topic's queues by partition, cached for the last topic sent to
+      // (entries of `queues` are never erased, so the pointers stay valid):
+      // a map lookup by (topic, partition) per record was measurable.
+      if (topic_name != last_topic) {
+        last_topic = topic_name;
+        last_topic_queues.clear();
+      }
+      if (static_cast<size_t>(p) >= last_topic_queues.size()) last_topic_queues.resize(static_cast<size_t>(p) + 1);
+      PartitionQueue*& cached = last_topic_queues[static_cast<size_t>(p)];
+      if (cached == nullptr) cached = &queues[{topic_name, p}];
+      auto& q = *cached;
       if (q.open && q.open->builder.size_bytes() + size > opts.batch_bytes && !q.open->builder.empty()) {
         q.ready.push_back(std::move(q.open));
         wake = true;
@@ -589,7 +603,7 @@ struct Producer::Impl : std::enable_shared_from_this<Producer::Impl> {
     // One result per batch, its offset and timestamp set per record: a
     // RecordMetadata (topic string included) per record was measurable.
     if (base) {
-      Result<RecordMetadata> meta = RecordMetadata{key.first, key.second, Offset(-1), 0};
+      Result<RecordMetadata> meta = RecordMetadata{key.first, key.second, Offset(-1), 0, Clock::now()};
       for (auto& c : b->callbacks) {
         meta->offset = base->value() < 0 ? Offset(-1) : *base + c.index;
         meta->timestamp_ms = c.timestamp_ms;

@@ -87,17 +87,25 @@ void OnPubAck(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closur
   natsMsg_Destroy(msg);
 }
 
-int RunPublish(natsConnection* nc, const PeerOptions& o) {
-  PublishState st;
+// A JetStream context for async publishing, at most --max-pending
+// unacknowledged, the acks counted into *st (a publish blocks up to
+// stall_wait_ms for room; 0: the library's default), and the streams of
+// `o` created. 0, or the exit code of the failure.
+int OpenJetStream(natsConnection* nc, const PeerOptions& o, PublishState* st, int64_t stall_wait_ms, jsCtx** js) {
   jsOptions jo;
   jsOptions_Init(&jo);
   jo.PublishAsync.MaxPending = o.max_pending;
   jo.PublishAsync.AckHandler = OnPubAck;
-  jo.PublishAsync.AckHandlerClosure = &st;
-  jo.PublishAsync.StallWait = 1000;
+  jo.PublishAsync.AckHandlerClosure = st;
+  if (stall_wait_ms > 0) jo.PublishAsync.StallWait = stall_wait_ms;
+  if (natsStatus s = natsConnection_JetStream(js, nc, &jo); s != NATS_OK) return Fail("jetstream", s);
+  return EnsureStreams(*js, o);
+}
+
+int RunPublish(natsConnection* nc, const PeerOptions& o) {
+  PublishState st;
   jsCtx* js = nullptr;
-  if (natsStatus s = natsConnection_JetStream(&js, nc, &jo); s != NATS_OK) return Fail("jetstream", s);
-  if (int rc = EnsureStreams(js, o); rc != 0) return rc;
+  if (int rc = OpenJetStream(nc, o, &st, 1000, &js); rc != 0) return rc;
   std::vector<std::string> subjects;
   for (int p = 0; p < o.partitions; ++p) subjects.push_back(Subject(o, p));
   std::string payload = telemq::bench::PeerPayload(o.record_size);
@@ -218,14 +226,8 @@ int RunConsume(natsConnection* nc, const PeerOptions& o) {
 
 int RunEndToEnd(natsConnection* nc, const PeerOptions& o) {
   PublishState acks;
-  jsOptions jo;
-  jsOptions_Init(&jo);
-  jo.PublishAsync.MaxPending = o.max_pending;
-  jo.PublishAsync.AckHandler = OnPubAck;
-  jo.PublishAsync.AckHandlerClosure = &acks;
   jsCtx* js = nullptr;
-  if (natsStatus s = natsConnection_JetStream(&js, nc, &jo); s != NATS_OK) return Fail("jetstream", s);
-  if (int rc = EnsureStreams(js, o); rc != 0) return rc;
+  if (int rc = OpenJetStream(nc, o, &acks, 0, &js); rc != 0) return rc;
   ReceiveState st;
   st.stamp = true;
   natsSubscription* sub = nullptr;

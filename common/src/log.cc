@@ -109,8 +109,8 @@ std::string Payload(Format format, std::string_view msg, Fields fields) {
     AppendJsonString(out, msg);
     for (const Field& f : fields) {
       out += ',';
-      std::string key(f.key());
-      if (IsReserved(key)) key += '_';
+      std::string key;
+      AppendKey(key, f.key());
       AppendJsonString(out, key);
       out += ':';
       if (const auto* s = std::get_if<std::string_view>(&f.value())) {
